@@ -1,0 +1,9 @@
+// Public face of @mambalign/core: generated contracts plus the shared runtime pieces.
+export * from "./gen/index.js";
+export * from "./config.js";
+export * from "./logging.js";
+export * from "./metrics.js";
+export * from "./grpc/index.js";
+export * from "./bus/index.js";
+export * from "./store/index.js";
+export * from "./recipe/index.js";
