@@ -1,0 +1,22 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ConfigError, loadConfig } from "./config.js";
+
+test("config — defaults resolve to a complete object for the embedded fs store", () => {
+  const cfg = loadConfig("pipeline", { MAMBALIGN_STORE: "fs" });
+  assert.equal(cfg.store.kind, "fs");
+  assert.equal(cfg.grpcPort, 50051);
+  assert.equal(cfg.natsUrl, "nats://127.0.0.1:4222");
+  assert.ok(cfg.workDir.startsWith("/"));
+});
+
+test("config — bad values and missing S3 credentials name the variable", () => {
+  assert.throws(() => loadConfig("x", { MAMBALIGN_STORE: "fs", MAMBALIGN_GRPC_PORT: "70000" }), (e: ConfigError) => {
+    assert.equal(e.variable, "MAMBALIGN_GRPC_PORT");
+    return true;
+  });
+  assert.throws(() => loadConfig("x", { MAMBALIGN_STORE: "s3", MAMBALIGN_S3_ENDPOINT: "http://127.0.0.1:9000" }), (e: ConfigError) => {
+    assert.equal(e.variable, "AWS_ACCESS_KEY_ID");
+    return true;
+  });
+});

@@ -1,0 +1,113 @@
+import path from "node:path";
+import { z } from "zod";
+
+/** Object store settings; `kind: "fs"` is the embedded default, `s3` any S3 store. */
+export interface StoreConfig {
+  kind: "s3" | "fs";
+  fsRoot: string;
+  s3: { endPoint: string; region: string; bucket: string; accessKey: string; secretKey: string };
+}
+
+/** Everything a service needs, resolved once at start-up. Nothing downstream reads the environment. */
+export interface ServiceConfig {
+  service: string;
+  natsUrl: string;
+  store: StoreConfig;
+  grpcHost: string;
+  grpcPort: number;
+  metricsPort: number;
+  logLevel: string;
+  workDir: string;
+  python: string;
+  addrs: Record<ServiceName, string>;
+}
+
+export const SERVICE_NAMES = ["datasets", "registry", "trainer", "evaluator", "pipeline"] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+const port = (name: string, dflt: number) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be an integer`)
+    .min(0, `${name} must be 0..65535`)
+    .max(65535, `${name} must be 0..65535`)
+    .default(dflt);
+
+const EnvSchema = z.object({
+  MAMBALIGN_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  MAMBALIGN_STORE: z.enum(["s3", "fs"], { error: "MAMBALIGN_STORE must be 's3' or 'fs'" }).default("s3"),
+  MAMBALIGN_FS_ROOT: z.string().default("./.mambalign/objects"),
+  MAMBALIGN_S3_ENDPOINT: z.string().default(""),
+  MAMBALIGN_S3_REGION: z.string().default("us-east-1"),
+  MAMBALIGN_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "MAMBALIGN_BUCKET must be a valid S3 bucket name")
+    .default("mambalign"),
+  AWS_ACCESS_KEY_ID: z.string().default(""),
+  AWS_SECRET_ACCESS_KEY: z.string().default(""),
+  MAMBALIGN_GRPC_HOST: z.string().default("0.0.0.0"),
+  MAMBALIGN_GRPC_PORT: port("MAMBALIGN_GRPC_PORT", 50051),
+  MAMBALIGN_METRICS_PORT: port("MAMBALIGN_METRICS_PORT", 9464),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  MAMBALIGN_WORK_DIR: z.string().default("./.mambalign/work"),
+  MAMBALIGN_PYTHON: z.string().default("python3"),
+  MAMBALIGN_DATASETS_ADDR: z.string().default("127.0.0.1:50051"),
+  MAMBALIGN_REGISTRY_ADDR: z.string().default("127.0.0.1:50051"),
+  MAMBALIGN_TRAINER_ADDR: z.string().default("127.0.0.1:50051"),
+  MAMBALIGN_EVALUATOR_ADDR: z.string().default("127.0.0.1:50051"),
+  MAMBALIGN_PIPELINE_ADDR: z.string().default("127.0.0.1:50051"),
+});
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(
+    message: string,
+    readonly variable: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Resolves the service's whole configuration from the environment, failing with the variable at fault. */
+export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? "environment");
+    throw new ConfigError(`invalid ${variable}: ${issue.message}`, variable);
+  }
+  const e = parsed.data;
+  if (e.MAMBALIGN_STORE === "s3") {
+    for (const v of ["MAMBALIGN_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] as const) {
+      if (!e[v]) throw new ConfigError(`${v} is required when MAMBALIGN_STORE=s3`, v);
+    }
+  }
+  return {
+    service,
+    natsUrl: e.MAMBALIGN_NATS_URL,
+    store: {
+      kind: e.MAMBALIGN_STORE,
+      fsRoot: path.resolve(e.MAMBALIGN_FS_ROOT),
+      s3: {
+        endPoint: e.MAMBALIGN_S3_ENDPOINT,
+        region: e.MAMBALIGN_S3_REGION,
+        bucket: e.MAMBALIGN_BUCKET,
+        accessKey: e.AWS_ACCESS_KEY_ID,
+        secretKey: e.AWS_SECRET_ACCESS_KEY,
+      },
+    },
+    grpcHost: e.MAMBALIGN_GRPC_HOST,
+    grpcPort: e.MAMBALIGN_GRPC_PORT,
+    metricsPort: e.MAMBALIGN_METRICS_PORT,
+    logLevel: e.LOG_LEVEL,
+    workDir: path.resolve(e.MAMBALIGN_WORK_DIR),
+    python: e.MAMBALIGN_PYTHON,
+    addrs: {
+      datasets: e.MAMBALIGN_DATASETS_ADDR,
+      registry: e.MAMBALIGN_REGISTRY_ADDR,
+      trainer: e.MAMBALIGN_TRAINER_ADDR,
+      evaluator: e.MAMBALIGN_EVALUATOR_ADDR,
+      pipeline: e.MAMBALIGN_PIPELINE_ADDR,
+    },
+  };
+}

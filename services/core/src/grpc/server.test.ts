@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { status } from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { protoPath } from "grpc-health-check";
+import { createLogger } from "../logging.js";
+import { Metrics, startHttpEndpoints } from "../metrics.js";
+import {
+  DatasetServiceClient,
+  DatasetServiceService,
+  GetDatasetResponse,
+  ListDatasetsResponse,
+  type GetDatasetRequest,
+} from "../gen/index.js";
+import { ApiError } from "./errors.js";
+import { callUnary, createClient } from "./client.js";
+import { unary } from "./handlers.js";
+import { startGrpcServer } from "./server.js";
+
+const logger = createLogger("test", "silent");
+
+async function startDatasets() {
+  const metrics = new Metrics({ defaultMetrics: false });
+  const ctx = { service: "datasets", logger, metrics };
+  const handle = await startGrpcServer({
+    host: "127.0.0.1",
+    port: 0,
+    logger,
+    services: [
+      {
+        name: "mambalign.v1.DatasetService",
+        definition: DatasetServiceService,
+        implementation: {
+          getDataset: unary(ctx, "GetDataset", async (req: GetDatasetRequest) => {
+            if (!/^[0-9a-f]{64}$/.test(req.id)) throw ApiError.invalidArgument("id", "must be a sha256 hex digest");
+            throw new Error("disk on fire");
+          }),
+          listDatasets: unary(ctx, "ListDatasets", async () => ListDatasetsResponse.fromPartial({})),
+          prepareDataset: unary(ctx, "PrepareDataset", async () => {
+            throw Object.assign(new Error("key ../x escapes its prefix"), { name: "InvalidKeyError", key: "../x" });
+          }),
+        },
+      },
+    ],
+  });
+  return { handle, metrics, client: createClient(DatasetServiceClient, `127.0.0.1:${handle.port}`) };
+}
+
+test("grpc server — invalid input comes back as INVALID_ARGUMENT naming the field", async () => {
+  const { handle, client } = await startDatasets();
+  try {
+    await assert.rejects(callUnary(client.getDataset.bind(client), { id: "nope" }), (err: ApiError) => {
+      assert.equal(err.code, status.INVALID_ARGUMENT);
+      assert.equal(err.details.field, "id");
+      assert.match(err.message, /^id: /);
+      return true;
+    });
+    await assert.rejects(callUnary(client.prepareDataset.bind(client), { sources: [], kind: 0, testFraction: 0, seed: 0, name: "" }), (err: ApiError) => {
+      assert.equal(err.code, status.INVALID_ARGUMENT);
+      assert.equal(err.details.key, "../x");
+      return true;
+    });
+    await assert.rejects(callUnary(client.getDataset.bind(client), { id: "a".repeat(64) }), (err: ApiError) => {
+      assert.equal(err.code, status.INTERNAL);
+      return true;
+    });
+    const ok = await callUnary(client.listDatasets.bind(client), {});
+    assert.deepEqual(ok, ListDatasetsResponse.fromPartial({}));
+    assert.ok(GetDatasetResponse);
+  } finally {
+    client.close();
+    await handle.close(1000);
+  }
+});
+
+test("grpc server — standard health service reports SERVING, then NOT_SERVING on shutdown", async () => {
+  const { handle, client } = await startDatasets();
+  client.close();
+  const def = protoLoader.loadSync(protoPath, { enums: String });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const health = new pkg.grpc.health.v1.Health(`127.0.0.1:${handle.port}`, grpc.credentials.createInsecure());
+  const check = (service: string) =>
+    new Promise<string>((resolve, reject) =>
+      health.check({ service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status))),
+    );
+  try {
+    assert.equal(await check(""), "SERVING");
+    assert.equal(await check("mambalign.v1.DatasetService"), "SERVING");
+    assert.ok(handle.health instanceof HealthImplementation);
+    handle.health.setStatus("mambalign.v1.DatasetService", "NOT_SERVING");
+    assert.equal(await check("mambalign.v1.DatasetService"), "NOT_SERVING");
+  } finally {
+    health.close();
+    await handle.close(1000);
+  }
+});
+
+test("metrics endpoint — /metrics counts RPCs by code, /readyz follows the readiness check", async () => {
+  const { handle, client, metrics } = await startDatasets();
+  let ready = false;
+  const http = await startHttpEndpoints({ host: "127.0.0.1", port: 0, metrics, ready: () => ready });
+  try {
+    await callUnary(client.listDatasets.bind(client), {});
+    await assert.rejects(callUnary(client.getDataset.bind(client), { id: "x" }));
+    const body = await (await fetch(`http://127.0.0.1:${http.port}/metrics`)).text();
+    assert.match(body, /mambalign_rpc_total\{service="datasets",method="ListDatasets",code="OK"\} 1/);
+    assert.match(body, /mambalign_rpc_total\{service="datasets",method="GetDataset",code="INVALID_ARGUMENT"\} 1/);
+    assert.equal((await fetch(`http://127.0.0.1:${http.port}/healthz`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${http.port}/readyz`)).status, 503);
+    ready = true;
+    assert.equal((await fetch(`http://127.0.0.1:${http.port}/readyz`)).status, 200);
+  } finally {
+    client.close();
+    await http.close();
+    await handle.close(1000);
+  }
+});

@@ -1,0 +1,18 @@
+import type { RecipeIssue } from "../gen/mambalign/v1/recipe.js";
+
+/** A recipe with fatal issues; `issues` holds every issue found (fatal and not), each naming its key. */
+export class RecipeError extends Error {
+  override readonly name = "RecipeError";
+  readonly issues: RecipeIssue[];
+
+  constructor(issues: RecipeIssue[], options?: { cause?: unknown }) {
+    const fatal = issues.filter((i) => i.fatal);
+    super(`invalid recipe: ${fatal.map((i) => `${i.key}: ${i.message}`).join("; ")}`, options);
+    this.issues = issues;
+  }
+
+  /** The issues that made the recipe invalid. */
+  get fatalIssues(): RecipeIssue[] {
+    return this.issues.filter((i) => i.fatal);
+  }
+}

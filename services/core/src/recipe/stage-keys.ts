@@ -1,0 +1,206 @@
+// Every handbook training key mambalign maps, with its schema and its default. Defaults are
+// resolved here once (README.md, "Defaults", lists them); nothing downstream fills gaps.
+import type { z } from "zod";
+import type { DpoArgs, LoraArgs, StageRecipe, TrainingArgs } from "../gen/mambalign/v1/recipe.js";
+import { bool, float, int, mixer, nameList, oneOf, text } from "./values.js";
+
+export type StageKind = "sft" | "dpo";
+
+/** A stage's settings while they are being resolved; assembled into a StageRecipe afterwards. */
+export interface StageDraft {
+  args: Omit<TrainingArgs, "lora">;
+  lora: LoraArgs;
+  dpo: DpoArgs;
+}
+
+/** What a default may depend on: the stage, the model, and other keys' resolved values. */
+export interface Resolver {
+  kind: StageKind;
+  /** The model is a Mamba checkpoint (by name) or a built-in preset. */
+  mamba: boolean;
+  /** The model is a built-in preset (tiny, trained from scratch). */
+  preset: boolean;
+  get<T>(key: string): T;
+}
+
+export interface StageKey {
+  key: string;
+  group: keyof StageDraft;
+  /** Only the DPO stage reads it (beta, loss_type, max_length, max_prompt_length). */
+  dpoOnly: boolean;
+  schema: z.ZodType<unknown>;
+  defaultValue(r: Resolver): unknown;
+  set(d: StageDraft, value: unknown): void;
+  get(d: StageDraft): unknown;
+}
+
+function camel(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function field<T>(
+  group: keyof StageDraft,
+  key: string,
+  schema: z.ZodType<T>,
+  defaultValue: (r: Resolver) => T,
+  prop: string = camel(key),
+): StageKey {
+  return {
+    key,
+    group,
+    dpoOnly: group === "dpo",
+    schema: schema as z.ZodType<unknown>,
+    defaultValue,
+    set: (d, value) => {
+      (d[group] as unknown as Record<string, unknown>)[prop] = value;
+    },
+    get: (d) => (d[group] as unknown as Record<string, unknown>)[prop],
+  };
+}
+
+export const MAMBA_LORA_TARGETS = ["in_proj", "x_proj", "dt_proj", "out_proj"] as const;
+
+export const TORCH_DTYPES = ["auto", "float32", "bfloat16", "float16"] as const;
+const DTYPE_ALIASES = { fp32: "float32", float: "float32", bf16: "bfloat16", fp16: "float16", half: "float16" };
+
+export const LR_SCHEDULERS = [
+  "linear",
+  "cosine",
+  "cosine_with_restarts",
+  "cosine_with_min_lr",
+  "polynomial",
+  "constant",
+  "constant_with_warmup",
+  "inverse_sqrt",
+  "warmup_stable_decay",
+] as const;
+
+export const OPTIMIZERS = [
+  "adamw_torch",
+  "adamw_torch_fused",
+  "adafactor",
+  "sgd",
+  "adagrad",
+  "rmsprop",
+  "adamw_8bit",
+  "adamw_bnb_8bit",
+  "paged_adamw_32bit",
+  "paged_adamw_8bit",
+  "lion_32bit",
+  "lion_8bit",
+  "paged_lion_32bit",
+  "paged_lion_8bit",
+] as const;
+
+export const DPO_LOSSES = ["sigmoid", "ipo", "hinge"] as const;
+
+const uint = (min = 0) => int({ ge: min });
+
+/** Handbook learning rates (Zephyr recipes): full fine-tuning vs LoRA, per stage. */
+export const HANDBOOK_LR = { sft: { full: 2e-5, lora: 2e-4 }, dpo: { full: 5e-7, lora: 5e-6 } } as const;
+
+export const STAGE_KEYS: readonly StageKey[] = [
+  // data
+  field("args", "dataset_mixer", mixer(), () => ({})),
+  field("args", "dataset_splits", nameList(), () => ["train", "test"]),
+  field("args", "chat_template", text(), () => ""),
+  field("args", "max_seq_length", uint(1), (r) => (r.kind === "dpo" ? r.get<number>("max_length") : 2048)),
+  field("args", "packing", bool(), () => false),
+  field("args", "assistant_only_loss", bool(), () => false),
+  // precision
+  field("args", "torch_dtype", oneOf(TORCH_DTYPES, DTYPE_ALIASES), () => "float32"),
+  field("args", "bf16", bool(), () => false),
+  // optimisation
+  field("args", "learning_rate", float({ gt: 0 }), (r) => HANDBOOK_LR[r.kind][r.get<boolean>("use_peft") ? "lora" : "full"]),
+  field("args", "lr_scheduler_type", oneOf(LR_SCHEDULERS), () => "cosine"),
+  field("args", "warmup_ratio", float({ ge: 0, le: 1 }), () => 0.1),
+  field("args", "num_train_epochs", float({ gt: 0 }), () => 1),
+  field("args", "max_steps", int({ ge: -1, le: 2 ** 31 - 1 }).refine((n) => n !== 0, {
+    error: "must be -1 (train for num_train_epochs) or a positive step count",
+  }), () => -1),
+  field("args", "per_device_train_batch_size", uint(1), () => 8),
+  field("args", "per_device_eval_batch_size", uint(1), () => 8),
+  field("args", "gradient_accumulation_steps", uint(1), () => 1),
+  field("args", "global_batch_size", uint(0), () => 0),
+  field("args", "gradient_checkpointing", bool(), () => false),
+  field("args", "optim", oneOf(OPTIMIZERS), () => "adamw_torch"),
+  field("args", "weight_decay", float({ ge: 0 }), () => 0),
+  field("args", "adam_beta1", float({ ge: 0, lt: 1 }), () => 0.9),
+  field("args", "adam_beta2", float({ ge: 0, lt: 1 }), () => 0.999),
+  field("args", "adam_epsilon", float({ gt: 0 }), () => 1e-8),
+  field("args", "max_grad_norm", float({ ge: 0 }), () => 1),
+  // bookkeeping
+  field("args", "save_steps", uint(1), () => 500),
+  field("args", "eval_steps", uint(0), () => 0),
+  field("args", "logging_steps", uint(1), () => 10),
+  field("args", "seed", uint(0), () => 42),
+  // LoRA / QLoRA (values are zeroed when use_peft is false: nothing reads them then)
+  field("lora", "use_peft", bool(), () => false, "enabled"),
+  field("lora", "lora_r", uint(1), () => 16, "r"),
+  field("lora", "lora_alpha", float({ gt: 0 }), () => 32, "alpha"),
+  field("lora", "lora_dropout", float({ ge: 0, lt: 1 }), () => 0.05, "dropout"),
+  field("lora", "lora_target_modules", nameList(), (r) => (r.mamba ? [...MAMBA_LORA_TARGETS] : []), "targetModules"),
+  field("lora", "lora_modules_to_save", nameList(), () => [], "modulesToSave"),
+  field("lora", "load_in_4bit", bool(), () => false, "loadIn4bit"),
+  // DPO
+  field("dpo", "beta", float({ gt: 0 }), () => 0.1),
+  field("dpo", "loss_type", oneOf(DPO_LOSSES), () => "sigmoid"),
+  field("dpo", "max_length", uint(1), () => 1024),
+  field("dpo", "max_prompt_length", uint(1), () => 512),
+];
+
+export const STAGE_KEY_BY_NAME: ReadonlyMap<string, StageKey> = new Map(STAGE_KEYS.map((k) => [k.key, k]));
+
+/** Keys that mark a handbook single-stage file as a DPO recipe. */
+export const DPO_MARKER_KEYS = ["beta", "max_prompt_length", "max_length", "loss_type"] as const;
+
+/** Our opt-in: rename transformer LoRA targets (q_proj, ..., down_proj) to the Mamba projections. */
+export const MAP_TO_MAMBA_KEY = "lora_map_to_mamba";
+
+export function emptyDraft(): StageDraft {
+  return {
+    args: {
+      datasetMixer: {},
+      datasetSplits: [],
+      learningRate: 0,
+      lrSchedulerType: "",
+      warmupRatio: 0,
+      numTrainEpochs: 0,
+      maxSteps: 0,
+      perDeviceTrainBatchSize: 0,
+      perDeviceEvalBatchSize: 0,
+      gradientAccumulationSteps: 0,
+      globalBatchSize: 0,
+      gradientCheckpointing: false,
+      maxSeqLength: 0,
+      packing: false,
+      torchDtype: "",
+      bf16: false,
+      optim: "",
+      weightDecay: 0,
+      adamBeta1: 0,
+      adamBeta2: 0,
+      adamEpsilon: 0,
+      maxGradNorm: 0,
+      saveSteps: 0,
+      evalSteps: 0,
+      loggingSteps: 0,
+      seed: 0,
+      chatTemplate: "",
+      assistantOnlyLoss: false,
+    },
+    lora: disabledLora(),
+    dpo: { beta: 0, lossType: "", maxLength: 0, maxPromptLength: 0 },
+  };
+}
+
+export function disabledLora(): LoraArgs {
+  return { enabled: false, r: 0, alpha: 0, dropout: 0, targetModules: [], modulesToSave: [], loadIn4bit: false };
+}
+
+/** The draft view of a StageRecipe, so a key's `get` reads it back (YAML output, tests). */
+export function draftOf(stage: StageRecipe): StageDraft {
+  const base = emptyDraft();
+  const { lora, ...args } = stage.args ?? { ...base.args, lora: undefined };
+  return { args, lora: lora ?? disabledLora(), dpo: stage.dpo ?? base.dpo };
+}

@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import YAML from "yaml";
+import type { RecipeIssue } from "../gen/mambalign/v1/recipe.js";
+import { checkRecipe } from "./check-recipe.js";
+
+/** A Mamba SFT+DPO recipe with LoRA; each test adds the value under scrutiny. */
+function mamba(): Record<string, any> {
+  return {
+    name: "m",
+    model_name_or_path: "state-spaces/mamba-130m-hf",
+    stages: ["sft", "merge", "dpo"],
+    chat_template: "{{ messages }}",
+    use_peft: true,
+    per_device_train_batch_size: 4,
+    sft: { dataset_mixer: { "org/sft": 1 } },
+    dpo: { dataset_mixer: { "org/prefs": 1 }, dataset_splits: ["train_prefs", "test_prefs"] },
+  };
+}
+
+function check(doc: unknown) {
+  return checkRecipe(YAML.stringify(doc), { baseDir: "/srv" });
+}
+
+const at = (issues: RecipeIssue[], key: string) => issues.filter((i) => i.key === key);
+
+describe("recipe — warnings for values that hurt Mamba or the pipeline", () => {
+  test("the base recipe is clean", () => {
+    const r = check(mamba());
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.issues, []);
+  });
+
+  test("float16 and bfloat16 weights warn; float32 with bf16 autocast does not", () => {
+    const doc = mamba();
+    doc.sft.torch_dtype = "fp16";
+    doc.dpo.torch_dtype = "bfloat16";
+    const r = check(doc);
+    assert.equal(r.recipe.sft!.args!.torchDtype, "float16");
+    assert.match(at(r.issues, "sft.torch_dtype")[0]!.message, /overflows/);
+    assert.match(at(r.issues, "dpo.torch_dtype")[0]!.message, /float32 weights with bf16: true/);
+    assert.ok(r.issues.every((i) => !i.fatal));
+  });
+
+  test("transformer LoRA targets are fatal on Mamba unless mapped on request", () => {
+    const doc = mamba();
+    doc.lora_target_modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    const r = check(doc);
+    assert.equal(r.ok, false);
+    assert.match(at(r.issues, "lora_target_modules")[0]!.message, /lora_map_to_mamba/);
+
+    doc.lora_map_to_mamba = true;
+    const mapped = check(doc);
+    assert.equal(mapped.ok, true);
+    assert.deepEqual(mapped.recipe.sft!.args!.lora!.targetModules, ["in_proj", "out_proj"]);
+    assert.match(at(mapped.issues, "lora_target_modules")[0]!.message, /mapped/);
+  });
+
+  test("a transformer name among Mamba ones warns; an unknown name suggests the closest module", () => {
+    const doc = mamba();
+    doc.sft.lora_target_modules = ["in_proj", "q_proj", "xproj"];
+    const r = check(doc);
+    assert.equal(r.ok, true);
+    assert.match(at(r.issues, "sft.lora_target_modules")[0]!.message, /q_proj do not exist in Mamba/);
+    assert.match(at(r.issues, "sft.lora_target_modules[2]")[0]!.message, /did you mean "x_proj"/);
+  });
+
+  test("LoRA on conv1d is refused with the reason", () => {
+    const doc = mamba();
+    doc.lora_target_modules = ["in_proj", "conv1d"];
+    const r = check(doc);
+    assert.match(at(r.issues, "lora_target_modules[1]").find((i) => i.fatal)!.message, /no gradient/);
+  });
+
+  test("DPO straight from a base model warns; from an SFT model it does not", () => {
+    const doc = mamba();
+    doc.stages = ["dpo"];
+    assert.match(at(check(doc).issues, "model_name_or_path")[0]!.message, /looks like a base model/);
+    doc.model_name_or_path = "someone/mamba-2.8b-zephyr-sft";
+    assert.deepEqual(at(check(doc).issues, "model_name_or_path"), []);
+  });
+
+  test("a full fine-tuning learning rate far above the handbook's warns", () => {
+    const doc = mamba();
+    doc.use_peft = false;
+    doc.sft.learning_rate = 1e-3;
+    doc.dpo.learning_rate = 5e-7;
+    const r = check(doc);
+    assert.match(at(r.issues, "sft.learning_rate")[0]!.message, /10× the handbook's 0.00002/);
+    assert.deepEqual(at(r.issues, "dpo.learning_rate"), []);
+  });
+
+  test("a global batch of one example warns", () => {
+    const doc = mamba();
+    doc.per_device_train_batch_size = 1;
+    const r = check(doc);
+    assert.match(at(r.issues, "sft.gradient_accumulation_steps")[0]!.message, /global batch is 1/);
+    assert.match(at(r.issues, "dpo.gradient_accumulation_steps")[0]!.message, /global batch is 1/);
+  });
+
+  test("packing warns that Mamba's state crosses documents", () => {
+    const doc = mamba();
+    doc.sft.packing = true;
+    assert.match(at(check(doc).issues, "sft.packing")[0]!.message, /recurrent state/);
+  });
+
+  test("an eval stage without a question set warns", () => {
+    const doc = mamba();
+    doc.stages = ["sft", "merge", "dpo", "eval"];
+    assert.match(at(check(doc).issues, "eval.exact_match_dataset")[0]!.message, /no question set/);
+  });
+
+  test("a state-spaces base without chat_template warns per stage", () => {
+    const doc = mamba();
+    delete doc.chat_template;
+    const r = check(doc);
+    assert.equal(at(r.issues, "sft.chat_template").length, 1);
+    assert.equal(at(r.issues, "dpo.chat_template").length, 1);
+  });
+
+  test("a DPO setting in the sft section is reported as unused", () => {
+    const doc = mamba();
+    doc.sft.beta = 0.1;
+    assert.match(at(check(doc).issues, "sft.beta")[0]!.message, /sft stage does not read it/);
+  });
+});

@@ -1,0 +1,135 @@
+// Values known to hurt a run, each explained in one line. Fatal only where the run would fail.
+import type { IssueList } from "./issues.js";
+import { keyPath } from "./issues.js";
+import type { StageDraft, StageKind } from "./stage-keys.js";
+import { HANDBOOK_LR, MAMBA_LORA_TARGETS } from "./stage-keys.js";
+import { didYouMean } from "./suggest.js";
+
+export interface WarnContext {
+  kind: StageKind;
+  preset: boolean;
+  mapToMamba: boolean;
+  given: ReadonlyMap<string, unknown>;
+  pathOf(key: string): string;
+  issues: IssueList;
+}
+
+/** Module names a Mamba (transformers MambaForCausalLM) model has for LoRA to target. */
+export const MAMBA_MODULES = [...MAMBA_LORA_TARGETS, "conv1d", "embeddings", "lm_head"] as const;
+
+/** Transformer attention/MLP projections (handbook recipes) and their closest Mamba projection. */
+export const TRANSFORMER_TO_MAMBA: Readonly<Record<string, string>> = {
+  q_proj: "in_proj",
+  k_proj: "in_proj",
+  v_proj: "in_proj",
+  gate_proj: "in_proj",
+  up_proj: "in_proj",
+  o_proj: "out_proj",
+  down_proj: "out_proj",
+};
+
+function mambaEquivalent(target: string): string | undefined {
+  const leaf = target.split(".").pop() ?? target;
+  return Object.hasOwn(TRANSFORMER_TO_MAMBA, leaf) ? TRANSFORMER_TO_MAMBA[leaf] : undefined;
+}
+
+const BNB_OPTIMIZERS = /(8bit|paged_)/;
+
+export function warnForPipeline(d: StageDraft, c: WarnContext): void {
+  const { args, lora } = d;
+  const full = HANDBOOK_LR[c.kind].full;
+  // Presets are tiny models trained from scratch; the handbook's rates are for pretrained 7B models.
+  if (!lora.enabled && !c.preset && args.learningRate > 10 * full) {
+    c.issues.warn(
+      c.pathOf("learning_rate"),
+      `${args.learningRate} is over 10× the handbook's ${full} for full fine-tuning in ${c.kind}: a pretrained model forgets (SFT) or collapses (DPO) at such rates`,
+    );
+  }
+  if (args.globalBatchSize === 1 || (args.globalBatchSize === 0 && args.perDeviceTrainBatchSize * args.gradientAccumulationSteps === 1)) {
+    c.issues.warn(
+      c.pathOf(args.globalBatchSize === 1 ? "global_batch_size" : "gradient_accumulation_steps"),
+      "the global batch is 1 example on one GPU: each step follows a single example's gradient; raise gradient_accumulation_steps or set global_batch_size",
+    );
+  }
+  if (BNB_OPTIMIZERS.test(args.optim)) {
+    c.issues.warn(c.pathOf("optim"), `${args.optim} needs bitsandbytes on a CUDA worker; the runtime stops with an error naming it when missing`);
+  }
+  if (lora.loadIn4bit) {
+    c.issues.warn(c.pathOf("load_in_4bit"), "QLoRA needs bitsandbytes on a CUDA worker; the runtime stops with an error naming it when missing");
+  }
+}
+
+export function warnForMamba(d: StageDraft, c: WarnContext): void {
+  const { args, lora } = d;
+  if (args.torchDtype === "float16") {
+    c.issues.warn(c.pathOf("torch_dtype"), "float16 overflows in Mamba's selective scan (exp of dt·A); use float32 weights with bf16: true, or bfloat16");
+  } else if (args.torchDtype === "bfloat16") {
+    c.issues.warn(
+      c.pathOf("torch_dtype"),
+      "bfloat16 weights lose small updates to Mamba's A, D and dt parameters; its authors recommend float32 weights with bf16: true (autocast)",
+    );
+  }
+  if (args.packing) {
+    c.issues.warn(
+      c.pathOf("packing"),
+      "Mamba's recurrent state runs across the documents packed into one row (no attention mask stops it); prefer packing: false (padding with loss masking)",
+    );
+  }
+  if (lora.enabled) checkLoraTargets(d, c);
+}
+
+/** LoRA targets on a Mamba model: rename transformer names on request, refuse what cannot train. */
+function checkLoraTargets(d: StageDraft, c: WarnContext): void {
+  const key = c.pathOf("lora_target_modules");
+  const targets = d.lora.targetModules;
+  if (targets.length === 0) {
+    c.issues.fatal(key, `needs at least one module; Mamba's are ${MAMBA_LORA_TARGETS.join(", ")}`);
+    return;
+  }
+  const transformerNames: string[] = [];
+  targets.forEach((t, i) => {
+    const leaf = t.split(".").pop() ?? t; // peft matches a module name by its last component(s)
+    if (t === "all-linear" || (MAMBA_MODULES as readonly string[]).includes(leaf)) {
+      if (leaf === "conv1d") {
+        c.issues.fatal(
+          keyPath(key, i),
+          "LoRA on conv1d cannot train: the scan reads the depthwise conv weight directly, so an adapter there gets no gradient (peft refuses it too)",
+        );
+      }
+      return;
+    }
+    if (Object.hasOwn(TRANSFORMER_TO_MAMBA, leaf)) {
+      transformerNames.push(t);
+      return;
+    }
+    c.issues.warn(keyPath(key, i), `"${t}" is not a Mamba module (${MAMBA_MODULES.join(", ")}); ${didYouMean(leaf, MAMBA_MODULES)}`);
+  });
+  if (transformerNames.length === 0) return;
+  if (c.mapToMamba) {
+    const mapped = targets.map((t) => mambaEquivalent(t) ?? t);
+    d.lora.targetModules = [...new Set(mapped)];
+    c.issues.warn(
+      key,
+      `mapped ${transformerNames.join(", ")} to ${[...new Set(transformerNames.map(mambaEquivalent))].join(", ")} (lora_map_to_mamba): now ${d.lora.targetModules.join(", ")}`,
+    );
+    return;
+  }
+  const hint = "Mamba has in_proj, x_proj, dt_proj, out_proj; or set lora_map_to_mamba: true to map q/k/v/gate/up_proj to in_proj and o/down_proj to out_proj";
+  if (transformerNames.length === targets.length) {
+    c.issues.fatal(key, `none of ${transformerNames.join(", ")} exists in Mamba (attention/MLP names from transformer recipes), so LoRA would attach nowhere; ${hint}`);
+  } else {
+    c.issues.warn(key, `${transformerNames.join(", ")} do not exist in Mamba and match nothing; ${hint}`);
+  }
+}
+
+
+/** On a model not recognised as Mamba, say what a switch to Mamba would need. */
+export function noteForOtherModel(d: StageDraft, c: WarnContext): void {
+  const names = d.lora.enabled ? d.lora.targetModules.filter((t) => Object.hasOwn(TRANSFORMER_TO_MAMBA, t.split(".").pop() ?? t)) : [];
+  if (names.length > 0) {
+    c.issues.warn(
+      c.pathOf("lora_target_modules"),
+      `${names.join(", ")} are attention/MLP modules: Mamba has none of them (it has ${MAMBA_LORA_TARGETS.join(", ")}); with a Mamba model, list those or set lora_map_to_mamba: true`,
+    );
+  }
+}

@@ -1,0 +1,62 @@
+import { flattenEvalMetrics, parseEvalResults, type EvalResults, type EvalResultsInput } from "./results-schema.js";
+import { buildCharts, escapeXml, type Chart } from "./svg-charts.js";
+
+const STYLE = `body{font-family:sans-serif;margin:24px;color:#222;background:#fff}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+figure.chart{display:inline-block;margin:8px 16px 8px 0;vertical-align:top}
+figcaption{font-size:12px;color:#555}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}.note{font-size:12px;color:#555}`;
+
+/** A self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched): charts, a metrics table and the judges. */
+export function renderEvalReportHtml(input: EvalResultsInput | EvalResults): string {
+  const results = parseEvalResults(input);
+  const charts = buildCharts(results);
+  const parts = [
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeXml(results.title)}</title><style>${STYLE}</style></head><body>`,
+    `<h1>${escapeXml(results.title)}</h1><p class="note">created ${escapeXml(results.createdAt)}</p>`,
+    ...charts.map(chartFigure),
+    metricsTable(results),
+    judgesSection(results),
+    `</body></html>`,
+  ];
+  return parts.join("\n");
+}
+
+export function chartFigure(c: Chart): string {
+  return `<figure class="chart" id="chart-${c.id}" data-chart="${c.id}">${c.svg}<figcaption>${escapeXml(c.title)}</figcaption></figure>`;
+}
+
+function metricsTable(results: EvalResults): string {
+  const flat = results.entries.map(flattenEvalMetrics);
+  const names = [...new Set(flat.flatMap((m) => Object.keys(m)))].sort();
+  if (!names.length) return "";
+  const head = `<tr><th>metric</th>${results.entries.map((e) => `<th>${escapeXml(e.label)}${e.versionId ? `<br><span class="note">${escapeXml(e.versionId)}</span>` : ""}</th>`).join("")}</tr>`;
+  const rows = names
+    .map((n) => `<tr><td>${escapeXml(n)}</td>${flat.map((m) => `<td>${m[n] === undefined ? "" : fmt(m[n]!)}</td>`).join("")}</tr>`)
+    .join("");
+  return `<h2>Metrics</h2><table id="metrics">${head}${rows}</table>`;
+}
+
+function fmt(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(3);
+}
+
+function judgesSection(results: EvalResults): string {
+  const lines: string[] = [];
+  for (const e of results.entries) {
+    if (e.mtBench) lines.push(`${e.label} MT-Bench: judge ${[...e.mtBench.judges, ...e.mtBench.judgeSnapshots].join(", ") || "-"}; ${e.mtBench.nUnparsable} unparsable judgment(s) excluded`);
+    for (const v of ["v1", "v2"] as const) {
+      const r = e.alpacaEval[v];
+      if (!r) continue;
+      const s = r.scores;
+      const lc = s.lengthControlled
+        ? `LC fitted on ${s.lengthControlled.n} annotations${s.lengthControlled.usedInstructionDifficulty ? " with instruction difficulty" : " without instruction difficulty"}`
+        : `no LC (${s.lengthControlledSkipped ?? "not computed"})`;
+      lines.push(
+        `${e.label} AlpacaEval ${v}: judge ${[r.judgeModel, ...r.judgeSnapshots].filter(Boolean).join(", ") || "-"}; baseline ${s.baseline}; ${s.nTotal} judged, ${s.nDropped} dropped, ${s.nMissingOutputs} missing outputs; ${lc}`,
+      );
+    }
+  }
+  return lines.length ? `<h2>Judges and counts</h2><ul class="note">${lines.map((l) => `<li>${escapeXml(l)}</li>`).join("")}</ul>` : "";
+}

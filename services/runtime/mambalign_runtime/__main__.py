@@ -1,0 +1,91 @@
+"""`python -m mambalign_runtime <command> --spec spec.json [--resume DIR]` and `demo-data --out DIR`.
+
+stdout carries RuntimeEvents only; logs go to stderr. Exit codes: 0 completed, 1 error,
+2 invalid spec or input, 75 preempted (SIGTERM, checkpoint saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+
+from .errors import EXIT_ERROR, EXIT_INVALID, InvalidInput, RuntimeFailure
+from .events import EventWriter
+from .spec import COMMANDS, load_spec
+
+log = logging.getLogger("mambalign_runtime")
+
+
+def _dispatch(command: str, spec, events: EventWriter, resume: str) -> int:
+    # Imported per command so `demo-data` and spec errors answer without loading torch.
+    if command == "sft":
+        from .sft import run_sft
+
+        return run_sft(spec, events, resume)
+    if command == "dpo":
+        from .dpo import run_dpo
+
+        return run_dpo(spec, events, resume)
+    if command == "merge":
+        from .merge import run_merge
+
+        return run_merge(spec, events)
+    if command == "generate":
+        from .generate import run_generate
+
+        return run_generate(spec, events)
+    if command == "score":
+        from .score import run_score
+
+        return run_score(spec, events)
+    from .bench import run_bench  # owned by the kernels work: benchmarks the fast path against the reference
+
+    return run_bench(spec, events)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m mambalign_runtime")
+    parser.add_argument("command", choices=[*COMMANDS, "demo-data"])
+    parser.add_argument("--spec", help="RuntimeSpec as proto3 JSON")
+    parser.add_argument("--resume", default="", help="checkpoint directory to continue from")
+    parser.add_argument("--out", help="demo-data: output directory")
+    parser.add_argument("--seed", type=int, default=0, help="demo-data: seed")
+    ns = parser.parse_args(argv)
+    events = EventWriter()
+    try:
+        if ns.command == "demo-data":
+            from .demo_data import write_demo_data
+
+            if not ns.out:
+                raise InvalidInput("--out: required for demo-data", field="--out")
+            for path in write_demo_data(ns.out, ns.seed):
+                events.artifact("dataset", str(path))
+            return 0
+        if not ns.spec:
+            raise InvalidInput("--spec: required", field="--spec")
+        spec = load_spec(ns.spec)
+        if spec.command and spec.command != ns.command:
+            raise InvalidInput(f"command: spec says {spec.command!r} but the command line says {ns.command!r}",
+                               field="command")
+        spec.command = ns.command
+        return _dispatch(ns.command, spec, events, ns.resume)
+    except RuntimeFailure as err:
+        log.error("%s", err.message)
+        events.error(err.message, err.field, err.retryable)
+        return err.exit_code
+    except KeyboardInterrupt:
+        events.error("interrupted", retryable=True)
+        return EXIT_ERROR
+    except Exception as err:  # anything unexpected still ends with an error event, never a bare traceback
+        traceback.print_exc(file=sys.stderr)
+        events.error(f"{type(err).__name__}: {err}", retryable=isinstance(err, (OSError, MemoryError)))
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""`python -m mambalign_runtime bench`: throughput of LoRA SFT steps, decoding and the scan kernel.
+
+Prints one JSON object per measurement on stdout (and appends it to --out if given). Models are
+built from their config with random weights (no download): bf16 weights, bf16 autocast for
+training, LoRA on in_proj, x_proj, dt_proj and out_proj.
+
+  bench --shape mamba-2.8b --seq 2048 --batch 8 --what train,long,decode,scan
+
+MFU = (tokens/s * flops_per_token) / peak, flops_per_token = 4*P for LoRA without gradient
+checkpointing (forward 2P + activation-gradient backward 2P; frozen weights get no weight
+gradient) and 6*P with it (one more forward), P = the base model's parameter count; peak is the
+card's dense bf16 datasheet rate (H100/H200 SXM: 989 TFLOP/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+
+import torch
+
+SHAPES = {
+    # name: (hidden, layers, vocab, state, expand, conv)
+    "mamba-2.8b": (2560, 64, 50280, 16, 2, 4),
+    "mamba-1.4b": (2048, 48, 50280, 16, 2, 4),
+    "mamba-130m": (768, 24, 50280, 16, 2, 4),
+    "mamba-tiny": (64, 2, 256, 16, 2, 4),
+}
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
+PEAK_HBM_GBS = {"H100": 3350.0, "H200": 4800.0, "A100": 2039.0}
+
+
+def _card() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def _lookup(table: dict, card: str):
+    return next((v for k, v in table.items() if k in card), None)
+
+
+def build_config(shape: str):
+    from transformers import MambaConfig
+
+    if shape not in SHAPES:
+        raise ValueError(f"bench: unknown --shape {shape!r}; valid: {', '.join(SHAPES)}")
+    hidden, layers, vocab, state, expand, conv = SHAPES[shape]
+    return MambaConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, state_size=state,
+                       expand=expand, intermediate_size=hidden * expand, conv_kernel=conv,
+                       time_step_rank=-(-hidden // 16), use_cache=False, tie_word_embeddings=True)
+
+
+def build_model(shape: str, device, dtype=torch.bfloat16):
+    from transformers import MambaForCausalLM
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = MambaForCausalLM(build_config(shape))
+    return model.to(dtype)
+
+
+def add_lora(model, r: int):
+    from peft import LoraConfig, get_peft_model
+
+    from .lora import MAMBA_DEFAULT_TARGETS, mamba_targets_allowed, wire_weight_read_modules
+
+    with mamba_targets_allowed():
+        model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(MAMBA_DEFAULT_TARGETS)))
+    wire_weight_read_modules(model)
+    return model
+
+
+def _sync_time(fn, reps: int, warmup: int) -> list[float]:
+    """Seconds per call, measured with CUDA events (wall clock on CPU)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        if torch.cuda.is_available():
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def _emit(record: dict, out_path: str | None):
+    line = json.dumps(record, sort_keys=False)
+    print(line, flush=True)
+    if out_path:
+        with open(out_path, "a") as f:
+            f.write(line + "\n")
+
+
+def _train_step_fn(model, batch: int, seq: int, vocab: int, device, opt):
+    ids = torch.randint(0, vocab, (batch, seq), device=device, generator=torch.Generator(device).manual_seed(1))
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
+    from . import kernels
+
+    mode = kernels.install(args.kernels)
+    base = build_model(args.shape, device)
+    n_params = sum(p.numel() for p in base.parameters())
+    model = add_lora(base, args.lora_r).train()
+    if args.grad_ckpt:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    step = _train_step_fn(model, batch, seq, model.config.vocab_size, device, opt)
+    torch.cuda.reset_peak_memory_stats() if device.type == "cuda" else None
+    times = _sync_time(step, args.steps, args.warmup)
+    step_s = _median(times)
+    tokens_s = batch * seq / step_s
+    card = _card()
+    flops_per_token = (6 if args.grad_ckpt else 4) * n_params
+    peak = _lookup(PEAK_BF16_TFLOPS, card)
+    rec = {
+        "bench": name, "card": card, "shape": args.shape, "seq": seq, "batch": batch, "kernels": mode,
+        "grad_ckpt": args.grad_ckpt, "lora_r": args.lora_r, "params": n_params,
+        "tokens_per_s": round(tokens_s, 1), "step_ms": round(step_s * 1e3, 2),
+        "step_ms_all": [round(t * 1e3, 2) for t in times],
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
+        "mfu": round(tokens_s * flops_per_token / (peak * 1e12), 4) if peak else None,
+        "mfu_definition": f"tokens/s * {6 if args.grad_ckpt else 4}*P / {peak} TFLOP/s (dense bf16 datasheet); "
+                          "4*P for LoRA without gradient checkpointing, 6*P with",
+    }
+    if args.reference_layer:
+        rec["reference"] = reference_layer(model, base.config, batch, seq, device, step_s)
+        kernels.install(args.kernels)
+    del model, base, opt
+    torch.cuda.empty_cache() if device.type == "cuda" else None
+    return rec
+
+
+def reference_layer(model, config, batch: int, seq: int, device, fast_step_s: float) -> dict:
+    """transformers' own path on one layer (forward+backward, same LoRA layer), scaled to depth
+    and batch; the fast path's same layer is timed alongside."""
+    from . import kernels
+
+    layer = model.base_model.model.backbone.layers[0]
+    ref_batch = min(batch, 1)
+    out = {}
+    for mode in ("fast", "reference"):
+        kernels.install(mode)
+        b = batch if mode == "fast" else ref_batch
+        x = torch.randn(b, seq, config.hidden_size, device=device, dtype=torch.bfloat16, requires_grad=True)
+
+        def run():
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                y = layer(x)
+            y.float().sum().backward()
+
+        t = _median(_sync_time(run, 1 if mode == "reference" else 5, 1))
+        out[f"{mode}_layer_ms"] = round(t * 1e3, 2)
+        out[f"{mode}_layer_batch"] = b
+    scale = config.num_hidden_layers * batch / ref_batch
+    ref_step = out["reference_layer_ms"] / 1e3 * scale
+    out.update({
+        "reference_step_ms_est": round(ref_step * 1e3, 1),
+        "reference_tokens_per_s_est": round(batch * seq / ref_step, 2),
+        "speedup_vs_reference": round(ref_step / fast_step_s, 1),
+        "layer_speedup": round(out["reference_layer_ms"] * batch / ref_batch / out["fast_layer_ms"], 1),
+        "method": f"one layer forward+backward (no checkpointing) at batch {ref_batch}, x {config.num_hidden_layers} "
+                  f"layers x {batch}/{ref_batch} batch; the fast figure is the measured full step",
+    })
+    return out
+
+
+def bench_decode(args, device) -> list[dict]:
+    from . import kernels
+    from .kernels.graphs import GraphedGreedyDecoder
+
+    mode = kernels.install(args.kernels)
+    model = build_model(args.shape, device).eval()
+    vocab = model.config.vocab_size
+    recs = []
+    for batch in args.decode_batch:
+        prompt = torch.randint(0, vocab, (batch, args.prompt_len), device=device,
+                               generator=torch.Generator(device).manual_seed(2))
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            out = model(input_ids=prompt, use_cache=True)
+            torch.cuda.synchronize()
+            prefill_s = time.perf_counter() - t0
+        cache = out.cache_params
+        first = out.logits[:, -1].argmax(-1, keepdim=True)
+        rec = {"bench": "decode", "card": _card(), "shape": args.shape, "batch": batch, "kernels": mode,
+               "prompt_len": args.prompt_len, "new_tokens": args.decode_tokens,
+               "prefill_ms_first_call": round(prefill_s * 1e3, 1)}
+        # Eager steps (no graph) for comparison.
+        ids = first.clone()
+
+        def eager_step():
+            nonlocal ids
+            with torch.no_grad():
+                ids = model(input_ids=ids, cache_params=cache, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+
+        eager = _median(_sync_time(eager_step, 10, 2))
+        rec["eager_step_ms"] = round(eager * 1e3, 3)
+        rec["eager_tokens_per_s"] = round(batch / eager, 1)
+        with torch.no_grad():
+            out = model(input_ids=prompt, use_cache=True)  # fresh prefill for the graphed run
+        decoder = GraphedGreedyDecoder(model, out.cache_params, out.logits[:, -1].argmax(-1, keepdim=True))
+        decoder.decode(4)
+        t = _median(_sync_time(lambda: decoder.decode(args.decode_tokens), 3, 0))
+        rec["graph_step_ms"] = round(t / args.decode_tokens * 1e3, 3)
+        rec["tokens_per_s"] = round(batch * args.decode_tokens / t, 1)
+        rec["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        recs.append(rec)
+        del decoder, cache, out
+    return recs
+
+
+def bench_scan(args, device) -> list[dict]:
+    """The scan kernel alone at one layer's shape: time, achieved bandwidth and FLOP rate per tile."""
+    from .kernels import _launch
+    from .kernels.scan import scan_backward, scan_forward
+
+    hidden, _, _, n, expand, _ = SHAPES[args.shape]
+    b, d, L = args.batch, hidden * expand, args.seq
+    g = torch.Generator(device).manual_seed(3)
+
+    def r(*s, dtype=torch.bfloat16):
+        return torch.randn(*s, device=device, generator=g).to(dtype)
+
+    u, dt, z = (r(b, L, d).transpose(1, 2) for _ in range(3))
+    dt = dt * 0.5 - 2.0
+    B, C = r(b, L, n).transpose(1, 2), r(b, L, n).transpose(1, 2)
+    A = -torch.rand(d, n, device=device, generator=g) * 8 - 0.5
+    Dv, bias = r(d, dtype=torch.float32), r(d, dtype=torch.float32)
+    dout = r(b, L, d).transpose(1, 2)
+    copy_src = torch.empty(2**28, dtype=torch.float32, device=device)  # 1 GiB
+    copy_dst = torch.empty_like(copy_src)
+    t_copy = _median(_sync_time(lambda: copy_dst.copy_(copy_src), 10, 3))
+    copy_gbs = 2 * copy_src.numel() * 4 / t_copy / 1e9
+    card = _card()
+    recs = []
+    for cfg in _launch.scan_configs(16 if n <= 16 else 64, L):
+        try:
+            fwd = lambda: scan_forward(u, dt, A, B, C, Dv, z, bias, True, store_ckpt=True, config=cfg)  # noqa: E731
+            _, ckpt, _ = fwd()
+            t_f = _median(_sync_time(fwd, 10, 2))
+            bwd = lambda: scan_backward(dout, u, dt, A, B, C, Dv, z, bias, True, ckpt, config=cfg)  # noqa: E731
+            t_b = _median(_sync_time(bwd, 10, 2))
+        except Exception as err:  # a tile that does not compile on this card is reported, not fatal
+            recs.append({"bench": "scan", "card": card, "config": cfg, "error": repr(err)[:300]})
+            continue
+        act = b * L * d * 2  # one bf16 activation tensor
+        bc = b * L * n * 2
+        ck = ckpt.numel() * 4
+        nblk = -(-d // cfg["BLOCK_D"])
+        fwd_bytes = 3 * act + 2 * bc + act + ck  # read u, dt, z, B, C; write out, checkpoints
+        bwd_bytes = 4 * act + 2 * bc + ck + 3 * act + 2 * b * nblk * n * L * 4  # + dout; write du, ddt, dz, dB/dC parts
+        elems = b * L * d * n
+        recs.append({
+            "bench": "scan", "card": card, "shape": args.shape, "batch": b, "seq": L, "dim": d, "dstate": n,
+            "config": cfg, "fwd_ms": round(t_f * 1e3, 3), "bwd_ms": round(t_b * 1e3, 3),
+            "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
+            "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
+            "measured_copy_gbs": round(copy_gbs, 1), "datasheet_hbm_gbs": _lookup(PEAK_HBM_GBS, card),
+            "byte_floor_fwd_ms": round(fwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
+            "byte_floor_bwd_ms": round(bwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
+        })
+    del copy_src, copy_dst
+    return recs
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="mambalign_runtime bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--shape", default="mamba-2.8b", choices=sorted(SHAPES))
+    p.add_argument("--seq", type=int, default=2048)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=5, help="timed training steps (median reported)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--kernels", default="fast", choices=["auto", "fast", "reference"])
+    p.add_argument("--grad-ckpt", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--what", default="train", help="comma list of: train, long, decode, scan")
+    p.add_argument("--reference-layer", action=argparse.BooleanOptionalAction, default=True,
+                   help="time transformers' own path on one layer and scale it (train only)")
+    p.add_argument("--long-seq", type=int, default=16384)
+    p.add_argument("--decode-batch", type=lambda s: [int(x) for x in s.split(",")], default=[1, 64])
+    p.add_argument("--decode-tokens", type=int, default=128)
+    p.add_argument("--prompt-len", type=int, default=16)
+    p.add_argument("--scan-config", default="", help="BLOCK_D,CHUNK,num_warps for the scan (default: built-in)")
+    p.add_argument("--out", default="", help="also append the JSON lines to this file")
+    args = p.parse_args(argv)
+    args.what = [w.strip() for w in args.what.split(",") if w.strip()]
+    bad = [w for w in args.what if w not in ("train", "long", "decode", "scan")]
+    if bad:
+        p.error(f"--what: unknown {bad}; valid: train, long, decode, scan")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    if not torch.cuda.is_available():
+        print(json.dumps({"bench": "error", "error": "bench needs a CUDA GPU"}), flush=True)
+        return 1
+    device = torch.device("cuda")
+    if args.scan_config:
+        from .kernels import _launch
+
+        bd, ch, nw = (int(x) for x in args.scan_config.split(","))
+        _launch.set_scan_config({"BLOCK_D": bd, "CHUNK": ch, "num_warps": nw})
+    failed = False
+    jobs = {
+        "scan": lambda: bench_scan(args, device),
+        "train": lambda: [bench_train(args, device, args.seq, args.batch, "train")],
+        "long": lambda: [bench_train(argparse.Namespace(**{**vars(args), "reference_layer": False}), device,
+                                     args.long_seq, 1, "long")],
+        "decode": lambda: bench_decode(args, device),
+    }
+    for what in args.what:
+        try:
+            for rec in jobs[what]():
+                _emit(rec, args.out)
+        except Exception as err:  # report and go on with the other measurements
+            failed = True
+            _emit({"bench": what, "card": _card(), "error": repr(err)[:500],
+                   "trace": traceback.format_exc()[-1500:]}, args.out)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,170 @@
+"""Causal depthwise conv1d (Mamba's short convolution, kernel 4) with fused SiLU, in Triton.
+
+    out[b, d, t] = silu(bias[d] + sum_k weight[d, k] * x[b, d, t - (K-1) + k])   (x = 0 for t < 0)
+
+Tiles are [BLOCK_L, BLOCK_D] with channels fastest, matching the (b, L, D) memory layout that
+in_proj produces; the output is a (b, D, L) view of a (b, L, D) tensor, so x_proj reads it
+without a copy. The backward recomputes the pre-activation at the K positions each input
+feeds, so nothing but x is saved.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._launch import interpreting
+
+
+@triton.jit
+def _conv_fwd_kernel(
+    x_ptr, w_ptr, bias_ptr, out_ptr,
+    dim, seqlen,
+    s_x_b, s_x_d, s_x_l, s_w_d, s_w_k, s_o_b, s_o_d, s_o_l,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr,
+    BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    pid_l = tl.program_id(0)
+    pid_d = tl.program_id(1)
+    pid_b = tl.program_id(2)
+    t = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    mask_d = d < dim
+    x_ptr += pid_b * s_x_b
+    acc = tl.zeros([BLOCK_L, BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)[None, :]
+    for k in tl.static_range(K):
+        src = t - (K - 1) + k
+        m = ((src >= 0) & (src < seqlen))[:, None] & mask_d[None, :]
+        xk = tl.load(x_ptr + src[:, None] * s_x_l + d[None, :] * s_x_d, mask=m, other=0.0).to(tl.float32)
+        wk = tl.load(w_ptr + d * s_w_d + k * s_w_k, mask=mask_d, other=0.0).to(tl.float32)
+        acc += xk * wk[None, :]
+    if SILU:
+        acc = acc * tl.sigmoid(acc)
+    m_out = (t < seqlen)[:, None] & mask_d[None, :]
+    tl.store(out_ptr + pid_b * s_o_b + t[:, None] * s_o_l + d[None, :] * s_o_d,
+             acc.to(out_ptr.dtype.element_ty), mask=m_out)
+
+
+@triton.jit
+def _conv_bwd_kernel(
+    x_ptr, w_ptr, bias_ptr, dout_ptr, dx_ptr, dwp_ptr, dbp_ptr,
+    dim, seqlen,
+    s_x_b, s_x_d, s_x_l, s_w_d, s_w_k, s_g_b, s_g_d, s_g_l,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr,
+    BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """dx[t] = sum_j w[K-1-j] * g[t+j], g = dout * silu'(pre). dw/db partials per (L block, b)
+    in [n_lblocks * b, D, K] / [n_lblocks * b, D], summed by the caller."""
+    pid_l = tl.program_id(0)
+    pid_d = tl.program_id(1)
+    pid_b = tl.program_id(2)
+    t = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    mask_d = d < dim
+    x_ptr += pid_b * s_x_b
+    dout_ptr += pid_b * s_g_b
+    bias = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)
+    part = pid_b * tl.num_programs(0) + pid_l
+    dx = tl.zeros([BLOCK_L, BLOCK_D], dtype=tl.float32)
+    for j in tl.static_range(K):
+        s = t + j
+        pre = tl.zeros([BLOCK_L, BLOCK_D], dtype=tl.float32) + bias[None, :]
+        for k in tl.static_range(K):
+            src = s - (K - 1) + k
+            m = ((src >= 0) & (src < seqlen))[:, None] & mask_d[None, :]
+            xk = tl.load(x_ptr + src[:, None] * s_x_l + d[None, :] * s_x_d, mask=m, other=0.0).to(tl.float32)
+            wk = tl.load(w_ptr + d * s_w_d + k * s_w_k, mask=mask_d, other=0.0).to(tl.float32)
+            pre += xk * wk[None, :]
+        m_s = (s < seqlen)[:, None] & mask_d[None, :]
+        g = tl.load(dout_ptr + s[:, None] * s_g_l + d[None, :] * s_g_d, mask=m_s, other=0.0).to(tl.float32)
+        if SILU:
+            sg = tl.sigmoid(pre)
+            g = g * sg * (1.0 + pre * (1.0 - sg))
+        wj = tl.load(w_ptr + d * s_w_d + (K - 1 - j) * s_w_k, mask=mask_d, other=0.0).to(tl.float32)
+        dx += g * wj[None, :]
+        if j == 0:
+            # g at this tile's own positions: weight and bias gradients.
+            for k in tl.static_range(K):
+                src = t - (K - 1) + k
+                m = ((src >= 0) & (src < seqlen))[:, None] & mask_d[None, :]
+                xk = tl.load(x_ptr + src[:, None] * s_x_l + d[None, :] * s_x_d, mask=m, other=0.0).to(tl.float32)
+                tl.store(dwp_ptr + part * dim * K + d * K + k, tl.sum(g * xk, axis=0), mask=mask_d)
+            if HAS_BIAS:
+                tl.store(dbp_ptr + part * dim + d, tl.sum(g, axis=0), mask=mask_d)
+    m_out = (t < seqlen)[:, None] & mask_d[None, :]
+    tl.store(dx_ptr + pid_b * s_g_b + t[:, None] * s_g_l + d[None, :] * s_g_d,
+             dx.to(dx_ptr.dtype.element_ty), mask=m_out)
+
+
+def _tiles(dim: int):
+    if interpreting():
+        return 8, 8
+    return 64, min(128, triton.next_power_of_2(dim))
+
+
+def _check(x, weight, bias):
+    if x.dim() != 3:
+        raise ValueError(f"causal_conv1d: x must be (batch, dim, seqlen), got shape {tuple(x.shape)}")
+    if weight.dim() != 2 or weight.shape[0] != x.shape[1]:
+        raise ValueError(f"causal_conv1d: weight must be (dim={x.shape[1]}, kernel), got {tuple(weight.shape)}")
+    if bias is not None and bias.shape != (x.shape[1],):
+        raise ValueError(f"causal_conv1d: bias must be (dim={x.shape[1]},), got {tuple(bias.shape)}")
+
+
+def conv_forward(x, weight, bias, silu):
+    b, dim, L = x.shape
+    K = weight.shape[1]
+    out = torch.empty(b, L, dim, dtype=x.dtype, device=x.device).transpose(1, 2)
+    BL, BD = _tiles(dim)
+    grid = (triton.cdiv(L, BL), triton.cdiv(dim, BD), b)
+    _conv_fwd_kernel[grid](
+        x, weight, bias if bias is not None else weight, out, dim, L,
+        *x.stride(), *weight.stride(), *out.stride(),
+        HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_L=BL, BLOCK_D=BD,
+    )
+    return out
+
+
+def conv_backward(dout, x, weight, bias, silu):
+    b, dim, L = x.shape
+    K = weight.shape[1]
+    dx = torch.empty(b, L, dim, dtype=x.dtype, device=x.device).transpose(1, 2)
+    if dout.stride() != dx.stride():
+        dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
+    BL, BD = _tiles(dim)
+    n_l = triton.cdiv(L, BL)
+    dwp = torch.empty(b * n_l, dim, K, dtype=torch.float32, device=x.device)
+    dbp = torch.empty(b * n_l, dim, dtype=torch.float32, device=x.device)
+    _conv_bwd_kernel[(n_l, triton.cdiv(dim, BD), b)](
+        x, weight, bias if bias is not None else weight, dout, dx, dwp, dbp, dim, L,
+        *x.stride(), *weight.stride(), *dx.stride(),
+        HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_L=BL, BLOCK_D=BD,
+    )
+    dw = dwp.sum(0).to(weight.dtype)
+    db = dbp.sum(0).to(bias.dtype) if bias is not None else None
+    return dx, dw, db
+
+
+class CausalConv1dFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, silu):
+        ctx.save_for_backward(x, weight, bias)
+        ctx.silu = silu
+        return conv_forward(x, weight, bias, silu)
+
+    @staticmethod
+    def backward(ctx, dout):
+        x, weight, bias = ctx.saved_tensors
+        dx, dw, db = conv_backward(dout, x, weight, bias, ctx.silu)
+        return dx, dw, db, None
+
+
+def causal_conv1d(x, weight, bias=None, silu=True):
+    """x (b, D, L) any strides; weight (D, K); bias (D,). Returns (b, D, L) stored as (b, L, D)."""
+    _check(x, weight, bias)
+    return CausalConv1dFn.apply(x, weight, bias, silu)

@@ -1,0 +1,120 @@
+"""Decode step kernels: one token through the conv state and the SSM state, in place.
+
+Both update their state tensors in place and allocate only the output, so a decode loop built
+on them can be captured in a CUDA graph (see graphs.py).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._launch import interpreting
+from .scan import _softplus
+
+
+@triton.jit
+def _conv_update_kernel(
+    x_ptr, state_ptr, w_ptr, bias_ptr, out_ptr,
+    dim,
+    s_x_b, s_x_d, s_s_b, s_s_d, s_s_k, s_w_d, s_w_k, s_o_b, s_o_d,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """state (b, D, K) holds the last K inputs, oldest first; shift in x, return silu(conv)."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    mask = d < dim
+    x = tl.load(x_ptr + pid_b * s_x_b + d * s_x_d, mask=mask, other=0.0)
+    acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + d, mask=mask, other=0.0).to(tl.float32)
+    srow = state_ptr + pid_b * s_s_b + d * s_s_d
+    for k in tl.static_range(K):
+        if k < K - 1:
+            v = tl.load(srow + (k + 1) * s_s_k, mask=mask, other=0.0)
+            tl.store(srow + k * s_s_k, v, mask=mask)
+        else:
+            v = x.to(state_ptr.dtype.element_ty)
+            tl.store(srow + k * s_s_k, v, mask=mask)
+        acc += v.to(tl.float32) * tl.load(w_ptr + d * s_w_d + k * s_w_k, mask=mask, other=0.0).to(tl.float32)
+    if SILU:
+        acc = acc * tl.sigmoid(acc)
+    tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _state_update_kernel(
+    state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr,
+    dim, dstate,
+    s_s_b, s_s_d, s_s_n, s_x_b, s_x_d, s_dt_b, s_dt_d, s_A_d, s_A_n, s_B_b, s_B_n, s_C_b, s_C_n,
+    s_z_b, s_z_d, s_o_b, s_o_d,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    """h = exp(dt*A) h + dt*B*x (fp32 math, stored in the state's dtype); y = (h.C + D x) silu(z)."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    n = tl.arange(0, BLOCK_N)
+    mask_d = d < dim
+    mask_n = n < dstate
+    mask = mask_d[:, None] & mask_n[None, :]
+    sp = state_ptr + pid_b * s_s_b + d[:, None] * s_s_d + n[None, :] * s_s_n
+    h = tl.load(sp, mask=mask, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + pid_b * s_x_b + d * s_x_d, mask=mask_d, other=0.0).to(tl.float32)
+    dt = tl.load(dt_ptr + pid_b * s_dt_b + d * s_dt_d, mask=mask_d, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        dt += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)
+    if SOFTPLUS:
+        dt = _softplus(dt)
+    A = tl.load(A_ptr + d[:, None] * s_A_d + n[None, :] * s_A_n, mask=mask, other=0.0).to(tl.float32)
+    Bv = tl.load(B_ptr + pid_b * s_B_b + n * s_B_n, mask=mask_n, other=0.0).to(tl.float32)
+    Cv = tl.load(C_ptr + pid_b * s_C_b + n * s_C_n, mask=mask_n, other=0.0).to(tl.float32)
+    h = tl.exp(dt[:, None] * A) * h + (dt * x)[:, None] * Bv[None, :]
+    tl.store(sp, h.to(state_ptr.dtype.element_ty), mask=mask)
+    y = tl.sum(h * Cv[None, :], axis=1)
+    if HAS_D:
+        y += x * tl.load(D_ptr + d, mask=mask_d, other=0.0).to(tl.float32)
+    if HAS_Z:
+        z = tl.load(z_ptr + pid_b * s_z_b + d * s_z_d, mask=mask_d, other=0.0).to(tl.float32)
+        y = y * z * tl.sigmoid(z)
+    tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_d)
+
+
+def conv_update(x, conv_state, weight, bias=None, silu=True):
+    """x (b, D); conv_state (b, D, K) updated in place; weight (D, K). Returns (b, D) in x's dtype."""
+    b, dim = x.shape
+    K = weight.shape[1]
+    if conv_state.shape != (b, dim, K):
+        raise ValueError(f"conv_update: conv_state must be {(b, dim, K)}, got {tuple(conv_state.shape)}")
+    out = torch.empty_like(x)
+    BD = 16 if interpreting() else 256
+    _conv_update_kernel[(triton.cdiv(dim, BD), b)](
+        x, conv_state, weight, bias if bias is not None else weight, out, dim,
+        *x.stride(), *conv_state.stride(), *weight.stride(), *out.stride(),
+        HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_D=BD,
+    )
+    return out
+
+
+def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
+    """state (b, D, N) updated in place; x, dt, z (b, D); A (D, N); B, C (b, N). Returns (b, D)."""
+    b, dim = x.shape
+    n = A.shape[1]
+    if state.shape != (b, dim, n):
+        raise ValueError(f"state_update: state must be {(b, dim, n)}, got {tuple(state.shape)}")
+    out = torch.empty_like(x)
+    BN = triton.next_power_of_2(n)
+    BD = 8 if interpreting() else max(1, 2048 // BN)
+    zz = z if z is not None else x
+    _state_update_kernel[(triton.cdiv(dim, BD), b)](
+        state, x, dt, A, B, C, D if D is not None else x, zz, dt_bias if dt_bias is not None else x, out,
+        dim, n,
+        *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(), *C.stride(),
+        *zz.stride(), *out.stride(),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
+        BLOCK_D=BD, BLOCK_N=BN,
+    )
+    return out

@@ -1,0 +1,201 @@
+"""Swap the Triton kernels into transformers' Mamba-1 (`models/mamba/modeling_mamba.py`).
+
+What is replaced, in the module's namespace (the mixer looks these up at call time):
+  - `mamba_selective_scan`, `mamba_selective_state_update`, `causal_conv1d_fn`,
+    `causal_conv1d_update`: drop-ins with transformers' signatures, backed by our kernels;
+  - `MambaMixer.forward`: the same steps as transformers' forward, but with the conv output
+    kept in the (b, L, D) layout x_proj reads, and `dt_proj` called as a module whenever it is
+    wrapped (LoRA, 4-bit), since transformers reads `dt_proj.weight` directly.
+`in_proj`, `x_proj`, `dt_proj` and `out_proj` stay ordinary module calls.
+
+The code was written against transformers 5.17; `check_transformers()` fails with a message
+naming what moved if the installed version's internals differ.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+
+SUPPORTED_TRANSFORMERS = "5.17."
+_SWAPPED = ("mamba_selective_scan", "mamba_selective_state_update", "causal_conv1d_fn", "causal_conv1d_update")
+_EXPECTED_PARAMS = {
+    "mamba_selective_scan": ("hidden_states", "dt", "A", "B", "C", "D", "z", "delta_bias", "delta_softplus",
+                             "return_last_state"),
+    "mamba_selective_state_update": ("state", "hidden_states", "dt", "A", "B", "C", "D", "dt_bias",
+                                     "dt_softplus", "z"),
+    "causal_conv1d_fn": ("hidden_states", "weight", "bias", "activation"),
+    "causal_conv1d_update": ("hidden_states", "conv_state", "weight", "bias", "activation"),
+}
+_MIXER_ATTRS = ("in_proj", "conv1d", "x_proj", "dt_proj", "out_proj", "A_log", "D", "activation",
+                "time_step_rank", "ssm_state_size", "conv_kernel_size", "layer_idx", "use_conv_bias")
+_originals: dict[str, object] = {}
+
+
+class TransformersMismatch(RuntimeError):
+    """The installed transformers' Mamba internals differ from what the fast path was written for."""
+
+
+def check_transformers():
+    """Return transformers' modeling_mamba module after checking the internals we replace."""
+    import transformers
+    from transformers.models.mamba import modeling_mamba as mm
+
+    hint = (f"the Triton fast path was written against transformers {SUPPORTED_TRANSFORMERS}x "
+            f"(installed: {transformers.__version__}); use kernels='reference' or update "
+            "mambalign_runtime/kernels/patch.py")
+    if not transformers.__version__.startswith(SUPPORTED_TRANSFORMERS):
+        raise TransformersMismatch(f"kernels: unsupported transformers version; {hint}")
+    for name, params in _EXPECTED_PARAMS.items():
+        fn = _originals.get(name) or getattr(mm, name, None)
+        if fn is None:
+            raise TransformersMismatch(f"kernels: modeling_mamba.{name} is gone; {hint}")
+        got = tuple(inspect.signature(fn).parameters)
+        missing = [p for p in params if p not in got]
+        if missing:
+            raise TransformersMismatch(f"kernels: modeling_mamba.{name} lost parameters {missing}; {hint}")
+    mixer_src = inspect.getsource(_originals.get("MambaMixer.forward") or mm.MambaMixer.forward)
+    for needle in ("self.dt_proj.weight @ time_step", "mamba_selective_scan(", "mamba_selective_state_update(",
+                   "cache_params.update_conv_state(", "cache_params.update_recurrent_state(",
+                   "has_previous_state(self.layer_idx)"):
+        if needle not in mixer_src:
+            raise TransformersMismatch(f"kernels: MambaMixer.forward no longer contains {needle!r}; {hint}")
+    init_src = inspect.getsource(mm.MambaMixer.__init__)
+    for attr in _MIXER_ATTRS:
+        if f"self.{attr} =" not in init_src:
+            raise TransformersMismatch(f"kernels: MambaMixer no longer sets self.{attr}; {hint}")
+    return mm
+
+
+# ---- drop-ins with transformers' signatures -------------------------------------------------
+
+def fast_selective_scan(hidden_states, dt, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                        return_last_state=False, **_ignored):
+    from .scan import selective_scan
+
+    return selective_scan(hidden_states, dt, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+def fast_selective_state_update(state, hidden_states, dt, A, B, C, D=None, dt_bias=None, dt_softplus=False,
+                                z=None, **_ignored):
+    from .decode import state_update
+
+    return state_update(state, hidden_states, dt, A, B, C, D, z, dt_bias, dt_softplus)
+
+
+def _silu_flag(activation) -> bool:
+    if activation not in (None, "silu", "swish"):
+        raise ValueError(f"kernels: causal conv supports activation silu or none, got {activation!r}")
+    return activation is not None
+
+
+def fast_causal_conv1d_fn(hidden_states, weight, bias=None, activation=None, **_ignored):
+    from .conv import causal_conv1d
+
+    return causal_conv1d(hidden_states, weight, bias, _silu_flag(activation))
+
+
+def fast_causal_conv1d_update(hidden_states, conv_state, weight, bias=None, activation=None):
+    from .decode import conv_update
+
+    if hidden_states.shape[-1] != 1:
+        raise ValueError("kernels: causal_conv1d_update takes one step (seq_len 1)")
+    return conv_update(hidden_states[..., 0], conv_state, weight, bias, _silu_flag(activation))[..., None]
+
+
+# ---- the mixer ------------------------------------------------------------------------------
+
+def _time_step(mixer, time_step):
+    """(b, L, R) -> (dt (b, L, D), fp32 bias or None). A plain Linear keeps transformers' fp32
+    bias add; a wrapped one (LoRA, 4-bit) must be called as a module, bias included."""
+    if type(mixer.dt_proj) is nn.Linear:
+        dt = nn.functional.linear(time_step, mixer.dt_proj.weight)
+        bias = mixer.dt_proj.bias.float() if mixer.dt_proj.bias is not None else None
+        return dt, bias
+    return mixer.dt_proj(time_step), None
+
+
+def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
+    from transformers.models.mamba.modeling_mamba import apply_mask_to_padding_states
+
+    from .conv import causal_conv1d
+    from .decode import conv_update, state_update
+    from .scan import selective_scan
+
+    batch, seq_len, _ = hidden_states.shape
+    dtype = hidden_states.dtype
+    has_state = cache_params is not None and cache_params.has_previous_state(self.layer_idx)
+    hidden_states = apply_mask_to_padding_states(hidden_states, attention_mask)
+    xz = self.in_proj(hidden_states)  # (b, L, 2D)
+    x, z = xz.chunk(2, dim=-1)
+    A = -torch.exp(self.A_log.float())
+    weight = self.conv1d.weight.squeeze(1)
+    conv_bias = self.conv1d.bias if self.use_conv_bias else None
+    silu = _silu_flag(self.activation)
+
+    if has_state and seq_len == 1 and not cache_params.layers[self.layer_idx].record_past:
+        layer = cache_params.layers[self.layer_idx]
+        xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
+        ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
+        dt, dt_bias = _time_step(self, ts)
+        y = state_update(layer.recurrent_states[0], xc, dt, A, B, C, self.D, z[:, 0], dt_bias, True)
+        return self.out_proj(y[:, None, :].to(dtype))
+
+    initial_state = None
+    if has_state:
+        # Continued prefill: prepend the cached inputs so the convolution sees its left context,
+        # and start the scan from the cached state.
+        layer = cache_params.layers[self.layer_idx]
+        prev = layer.conv_states[0][..., 1:].transpose(1, 2).to(x.dtype)
+        x_in = torch.cat([prev, x], dim=1)
+        initial_state = layer.recurrent_states[0]
+    else:
+        x_in = x
+    if cache_params is not None:
+        cache_params.update_conv_state(x.transpose(1, 2), self.layer_idx, conv_kernel_size=self.conv_kernel_size)
+    xc = causal_conv1d(x_in.transpose(1, 2), weight, conv_bias, silu)[..., -seq_len:]  # (b, D, L) on (b, L, D)
+    xc = apply_mask_to_padding_states(xc.transpose(1, 2), attention_mask)  # (b, L, D)
+    ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
+    dt, dt_bias = _time_step(self, ts)
+    want_state = cache_params is not None
+    result = selective_scan(xc.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
+                            self.D.float(), z.transpose(1, 2), dt_bias, True, want_state, initial_state)
+    if want_state:
+        y, last = result
+        cache_params.update_recurrent_state(last, self.layer_idx)
+    else:
+        y = result
+    return self.out_proj(y.transpose(1, 2).to(dtype))
+
+
+def install_fast() -> None:
+    """Swap the Triton kernels into modeling_mamba (idempotent)."""
+    mm = check_transformers()
+    if not _originals:
+        for name in _SWAPPED:
+            _originals[name] = getattr(mm, name)
+        _originals["MambaMixer.forward"] = mm.MambaMixer.forward
+    mm.mamba_selective_scan = fast_selective_scan
+    mm.mamba_selective_state_update = fast_selective_state_update
+    mm.causal_conv1d_fn = fast_causal_conv1d_fn
+    mm.causal_conv1d_update = fast_causal_conv1d_update
+    mm.MambaMixer.forward = mixer_forward
+
+
+def install_reference() -> None:
+    """Put transformers' own functions back (no-op if the fast path was never installed)."""
+    if not _originals:
+        return
+    from transformers.models.mamba import modeling_mamba as mm
+
+    for name in _SWAPPED:
+        setattr(mm, name, _originals[name])
+    mm.MambaMixer.forward = _originals["MambaMixer.forward"]
+
+
+def fast_installed() -> bool:
+    from transformers.models.mamba import modeling_mamba as mm
+
+    return mm.MambaMixer.forward is mixer_forward

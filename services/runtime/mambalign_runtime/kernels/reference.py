@@ -1,0 +1,77 @@
+"""Plain-PyTorch twins of every Triton kernel, written for clarity, used by the tests.
+
+Each computes in fp32 (or the dtype of its inputs when those are float64) and mirrors the
+semantics of transformers' Mamba-1 code paths.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                       return_last_state=False, initial_state=None):
+    """u, delta, z (b, D, L); A (D, N); B, C (b, N, L); D, delta_bias (D,). Sequential over L."""
+    dtype_in = u.dtype
+    work = torch.float64 if u.dtype == torch.float64 else torch.float32
+    u, delta, A, B, C = (t.to(work) for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(work)[None, :, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    b, d, L = u.shape
+    h = initial_state.to(work) if initial_state is not None else u.new_zeros(b, d, A.shape[1])
+    ys = []
+    for t in range(L):
+        dA = torch.exp(delta[:, :, t, None] * A[None])
+        h = dA * h + delta[:, :, t, None] * B[:, None, :, t] * u[:, :, t, None]
+        ys.append((h * C[:, None, :, t]).sum(-1))
+    y = torch.stack(ys, dim=-1)
+    if D is not None:
+        y = y + u * D.to(work)[None, :, None]
+    if z is not None:
+        y = y * F.silu(z.to(work))
+    out = y.to(dtype_in)
+    return (out, h) if return_last_state else out
+
+
+def causal_conv1d_ref(x, weight, bias=None, activation=True):
+    """x (b, D, L); weight (D, K); bias (D,). Causal depthwise conv, then SiLU if `activation`."""
+    dtype_in = x.dtype
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    K = weight.shape[1]
+    out = F.conv1d(x.to(work), weight.to(work)[:, None, :], bias.to(work) if bias is not None else None,
+                   padding=K - 1, groups=x.shape[1])[..., : x.shape[-1]]
+    if activation:
+        out = F.silu(out)
+    return out.to(dtype_in)
+
+
+def conv_update_ref(x, conv_state, weight, bias=None, activation=True):
+    """One decode step. x (b, D); conv_state (b, D, K) updated in place (oldest first)."""
+    conv_state.copy_(torch.cat([conv_state[..., 1:], x[..., None].to(conv_state.dtype)], dim=-1))
+    out = (conv_state.float() * weight.float()[None]).sum(-1)
+    if bias is not None:
+        out = out + bias.float()
+    if activation:
+        out = F.silu(out)
+    return out.to(x.dtype)
+
+
+def state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
+    """One decode step. state (b, D, N) updated in place; x, dt, z (b, D); B, C (b, N)."""
+    dt = dt.float()
+    if dt_bias is not None:
+        dt = dt + dt_bias.float()
+    if dt_softplus:
+        dt = F.softplus(dt)
+    dA = torch.exp(dt[..., None] * A.float()[None])
+    h = state.float() * dA + dt[..., None] * B.float()[:, None, :] * x.float()[..., None]
+    state.copy_(h.to(state.dtype))
+    y = (h * C.float()[:, None, :]).sum(-1)
+    if D is not None:
+        y = y + x.float() * D.float()
+    if z is not None:
+        y = y * F.silu(z.float())
+    return y.to(x.dtype)

@@ -1,0 +1,404 @@
+"""Selective scan (Mamba-1) in Triton: forward, backward, and the autograd Function.
+
+Semantics are transformers' `mamba_selective_scan` (and mamba_ssm's `selective_scan_fn`):
+
+    dt_t  = softplus(delta_t + delta_bias)            (softplus optional)
+    h_t   = exp(dt_t * A) * h_{t-1} + dt_t * B_t * u_t (per channel d and state n, fp32)
+    y_t   = sum_n h_t * C_t + D * u_t
+    out_t = y_t * silu(z_t)
+
+Layout: one program owns (batch b, BLOCK_D channels) and walks the sequence in chunks of CHUNK
+steps. Inside a chunk the recurrence is a first-order linear scan, solved in registers by
+`tl.associative_scan` over a [BLOCK_D, BLOCK_N, CHUNK] tile; the state carries across chunks.
+The forward writes the state entering every chunk (fp32, [b, n_chunks, D, N]) when a gradient
+is needed; the backward walks the chunks in reverse, recomputes the chunk's states from that
+checkpoint and runs the adjoint recurrence as a reverse associative scan. The full
+(b, D, L, N) state tensor never exists.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._launch import interpreting, scan_configs
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _first_order(a1, b1, a2, b2):
+    # Composition of h -> a1*h + b1 then h -> a2*h + b2 (forward); in a reverse scan the
+    # accumulated later part comes first, giving G_t = a_t * G_{t+1} + b_t.
+    return a1 * a2, b1 * a2 + b2
+
+
+@triton.jit
+def _softplus(x):
+    # Matches torch.nn.functional.softplus (threshold 20) without losing tiny values.
+    return tl.where(x > 20.0, x, tl.where(x < -15.0, tl.exp(x), tl.log(1.0 + tl.exp(x))))
+
+
+@triton.jit
+def _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l,
+             HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    """Returns (dt after bias and softplus, pre-activation) for a [BLOCK_D, CHUNK] tile; 0 outside."""
+    mask = mask_d[:, None] & (t < seqlen)[None, :]
+    raw = tl.load(dt_ptr + offs_d[:, None] * s_dt_d + t[None, :] * s_dt_l, mask=mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        raw = raw + bias[:, None]
+    dt = raw
+    if SOFTPLUS:
+        dt = _softplus(raw)
+    return tl.where(mask, dt, 0.0), raw
+
+
+@triton.jit
+def _scan_fwd_kernel(
+    # pointers
+    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr,
+    out_ptr, ckpt_ptr, last_ptr,
+    # sizes
+    dim, dstate, seqlen, n_chunks,
+    # strides
+    s_u_b, s_u_d, s_u_l,
+    s_dt_b, s_dt_d, s_dt_l,
+    s_A_d, s_A_n,
+    s_B_b, s_B_n, s_B_l,
+    s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_d, s_z_l,
+    s_o_b, s_o_d, s_o_l,
+    # flags
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_H0: tl.constexpr, STORE_CKPT: tl.constexpr, STORE_LAST: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr,
+):
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_t = tl.arange(0, CHUNK)
+    mask_d = offs_d < dim
+    mask_n = offs_n < dstate
+    mask_dn = mask_d[:, None] & mask_n[None, :]
+
+    # exp(dt*A) as exp2(dt * A*log2(e)): one multiply less per element.
+    A2 = tl.load(A_ptr + offs_d[:, None] * s_A_d + offs_n[None, :] * s_A_n, mask=mask_dn, other=0.0).to(tl.float32) * 1.4426950408889634
+    bias = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+
+    state_offs = offs_d[:, None] * dstate + offs_n[None, :]
+    h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    if HAS_H0:
+        h = tl.load(h0_ptr + pid_b * dim * dstate + state_offs, mask=mask_dn, other=0.0).to(tl.float32)
+
+    u_ptr += pid_b * s_u_b
+    dt_ptr += pid_b * s_dt_b
+    B_ptr += pid_b * s_B_b
+    C_ptr += pid_b * s_C_b
+    z_ptr += pid_b * s_z_b
+    out_ptr += pid_b * s_o_b
+    ckpt_ptr += pid_b * n_chunks * dim * dstate
+
+    for c in range(0, n_chunks):
+        if STORE_CKPT:
+            tl.store(ckpt_ptr + c * dim * dstate + state_offs, h, mask=mask_dn)
+        t = c * CHUNK + offs_t
+        mask_t = t < seqlen
+        mask_dt = mask_d[:, None] & mask_t[None, :]
+        mask_nt = mask_n[:, None] & mask_t[None, :]
+        u = tl.load(u_ptr + offs_d[:, None] * s_u_d + t[None, :] * s_u_l, mask=mask_dt, other=0.0).to(tl.float32)
+        dt, _raw = _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
+        Bt = tl.load(B_ptr + offs_n[:, None] * s_B_n + t[None, :] * s_B_l, mask=mask_nt, other=0.0).to(tl.float32)
+        Ct = tl.load(C_ptr + offs_n[:, None] * s_C_n + t[None, :] * s_C_l, mask=mask_nt, other=0.0).to(tl.float32)
+
+        a = tl.exp2(dt[:, None, :] * A2[:, :, None])
+        bx = (dt * u)[:, None, :] * Bt[None, :, :]
+        acum, hs = tl.associative_scan((a, bx), 2, _first_order)
+        hs = hs + acum * h[:, :, None]
+        y = tl.sum(hs * Ct[None, :, :], axis=1)
+        # Masked steps have a=1, bx=0, so the last column is the state after the last real step.
+        h = tl.sum(tl.where(offs_t[None, None, :] == CHUNK - 1, hs, 0.0), axis=2)
+
+        if HAS_D:
+            y += u * Dv[:, None]
+        if HAS_Z:
+            z = tl.load(z_ptr + offs_d[:, None] * s_z_d + t[None, :] * s_z_l, mask=mask_dt, other=0.0).to(tl.float32)
+            y = y * z * tl.sigmoid(z)
+        tl.store(out_ptr + offs_d[:, None] * s_o_d + t[None, :] * s_o_l, y.to(out_ptr.dtype.element_ty), mask=mask_dt)
+
+    if STORE_LAST:
+        tl.store(last_ptr + pid_b * dim * dstate + state_offs, h, mask=mask_dn)
+
+
+@triton.jit
+def _scan_bwd_kernel(
+    # pointers
+    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr,
+    du_ptr, ddt_ptr, dz_ptr, dA_ptr, dBp_ptr, dCp_ptr, dDp_ptr, dbiasp_ptr,
+    # sizes
+    dim, dstate, seqlen, n_chunks,
+    # strides (inputs as in the forward; grads of u, dt, z and dout share the (b, L, D) layout)
+    s_u_b, s_u_d, s_u_l,
+    s_dt_b, s_dt_d, s_dt_l,
+    s_A_d, s_A_n,
+    s_B_b, s_B_n, s_B_l,
+    s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_d, s_z_l,
+    s_g_b, s_g_d, s_g_l,
+    # flags
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr,
+):
+    """Gradients. dB and dC are written per channel block ([b, n_dblocks, N, L], summed by the
+    caller); dA, dD and dbias per batch row ([b, D, N] / [b, D]), also summed by the caller, so
+    the result is deterministic (no atomics)."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    n_dblocks = tl.num_programs(0)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_t = tl.arange(0, CHUNK)
+    mask_d = offs_d < dim
+    mask_n = offs_n < dstate
+    mask_dn = mask_d[:, None] & mask_n[None, :]
+
+    A = tl.load(A_ptr + offs_d[:, None] * s_A_d + offs_n[None, :] * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)
+    A2 = A * 1.4426950408889634
+    bias = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+
+    state_offs = offs_d[:, None] * dstate + offs_n[None, :]
+    u_ptr += pid_b * s_u_b
+    dt_ptr += pid_b * s_dt_b
+    B_ptr += pid_b * s_B_b
+    C_ptr += pid_b * s_C_b
+    z_ptr += pid_b * s_z_b
+    dout_ptr += pid_b * s_g_b
+    du_ptr += pid_b * s_g_b
+    ddt_ptr += pid_b * s_g_b
+    dz_ptr += pid_b * s_g_b
+    ckpt_ptr += pid_b * n_chunks * dim * dstate
+    part = (pid_b * n_dblocks + pid_d) * dstate * seqlen
+    dBp_ptr += part
+    dCp_ptr += part
+
+    g_carry = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)  # a_{t+1} * G_{t+1} from the next chunk
+    dA_acc = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    dD_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+    dbias_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+
+    for cc in range(0, n_chunks):
+        c = n_chunks - 1 - cc
+        t = c * CHUNK + offs_t
+        mask_t = t < seqlen
+        mask_dt = mask_d[:, None] & mask_t[None, :]
+        mask_nt = mask_n[:, None] & mask_t[None, :]
+        g_offs = offs_d[:, None] * s_g_d + t[None, :] * s_g_l
+
+        u = tl.load(u_ptr + offs_d[:, None] * s_u_d + t[None, :] * s_u_l, mask=mask_dt, other=0.0).to(tl.float32)
+        dt, raw = _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
+        # dt one step ahead: the adjoint runs G_t = exp(dt_{t+1} A) G_{t+1} + C_t dy_t.
+        dt_next, _raw_next = _load_dt(dt_ptr, bias, offs_d, t + 1, mask_d, seqlen, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
+        Bt = tl.load(B_ptr + offs_n[:, None] * s_B_n + t[None, :] * s_B_l, mask=mask_nt, other=0.0).to(tl.float32)
+        Ct = tl.load(C_ptr + offs_n[:, None] * s_C_n + t[None, :] * s_C_l, mask=mask_nt, other=0.0).to(tl.float32)
+        dout = tl.load(dout_ptr + g_offs, mask=mask_dt, other=0.0).to(tl.float32)
+
+        # Recompute this chunk's states from the checkpointed state entering it.
+        h0 = tl.load(ckpt_ptr + c * dim * dstate + state_offs, mask=mask_dn, other=0.0)
+        a = tl.exp2(dt[:, None, :] * A2[:, :, None])
+        bx = (dt * u)[:, None, :] * Bt[None, :, :]
+        acum, hs = tl.associative_scan((a, bx), 2, _first_order)
+        hs = hs + acum * h0[:, :, None]
+
+        dy = dout
+        if HAS_Z:
+            z = tl.load(z_ptr + offs_d[:, None] * s_z_d + t[None, :] * s_z_l, mask=mask_dt, other=0.0).to(tl.float32)
+            y = tl.sum(hs * Ct[None, :, :], axis=1)
+            if HAS_D:
+                y += u * Dv[:, None]
+            sz = tl.sigmoid(z)
+            dz = dout * y * sz * (1.0 + z * (1.0 - sz))
+            tl.store(dz_ptr + g_offs, dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
+            dy = dout * z * sz
+        du = tl.zeros([BLOCK_D, CHUNK], dtype=tl.float32)
+        if HAS_D:
+            du = dy * Dv[:, None]
+            dD_acc += tl.sum(dy * u, axis=1)
+
+        # dC_t[n] = sum_d h_t dy_t (partial over this channel block).
+        dC = tl.sum(hs * dy[:, None, :], axis=0)
+        tl.store(dCp_ptr + offs_n[:, None] * seqlen + t[None, :], dC, mask=mask_nt)
+
+        # Adjoint G_t = dL/dh_t, reverse scan; the next chunk's contribution enters at the last step.
+        a_next = tl.exp2(dt_next[:, None, :] * A2[:, :, None])
+        cin = Ct[None, :, :] * dy[:, None, :] + tl.where(offs_t[None, None, :] == CHUNK - 1, g_carry[:, :, None], 0.0)
+        _acc, G = tl.associative_scan((a_next, cin), 2, _first_order, reverse=True)
+        g_carry = tl.sum(tl.where(offs_t[None, None, :] == 0, a * G, 0.0), axis=2)
+
+        # a_t * h_{t-1} = h_t - bx_t, so no shifted state is needed.
+        Gdh = G * (hs - bx)
+        GB = tl.sum(G * Bt[None, :, :], axis=1)
+        ddt = tl.sum(Gdh * A[:, :, None], axis=1) + GB * u
+        du += GB * dt
+        dA_acc += tl.sum(Gdh * dt[:, None, :], axis=2)
+        dB = tl.sum(G * (dt * u)[:, None, :], axis=0)
+        tl.store(dBp_ptr + offs_n[:, None] * seqlen + t[None, :], dB, mask=mask_nt)
+
+        if SOFTPLUS:
+            ddt = tl.where(raw > 20.0, ddt, ddt * tl.sigmoid(raw))
+        ddt = tl.where(mask_dt, ddt, 0.0)
+        dbias_acc += tl.sum(ddt, axis=1)
+        tl.store(ddt_ptr + g_offs, ddt.to(ddt_ptr.dtype.element_ty), mask=mask_dt)
+        tl.store(du_ptr + g_offs, du.to(du_ptr.dtype.element_ty), mask=mask_dt)
+
+    tl.store(dA_ptr + pid_b * dim * dstate + state_offs, dA_acc, mask=mask_dn)
+    if HAS_D:
+        tl.store(dDp_ptr + pid_b * dim + offs_d, dD_acc, mask=mask_d)
+    if HAS_BIAS:
+        tl.store(dbiasp_ptr + pid_b * dim + offs_d, dbias_acc, mask=mask_d)
+
+
+def _check(u, delta, A, B, C, D, z, delta_bias):
+    if u.dim() != 3:
+        raise ValueError(f"selective_scan: u must be (batch, dim, seqlen), got shape {tuple(u.shape)}")
+    b, d, L = u.shape
+    if delta.shape != u.shape:
+        raise ValueError(f"selective_scan: delta shape {tuple(delta.shape)} != u shape {tuple(u.shape)}")
+    if A.dim() != 2 or A.shape[0] != d:
+        raise ValueError(f"selective_scan: A must be (dim={d}, dstate), got {tuple(A.shape)}")
+    n = A.shape[1]
+    for name, t in (("B", B), ("C", C)):
+        if t.shape != (b, n, L):
+            raise ValueError(f"selective_scan: {name} must be (batch, dstate, seqlen)={(b, n, L)}, got {tuple(t.shape)}")
+    if z is not None and z.shape != u.shape:
+        raise ValueError(f"selective_scan: z shape {tuple(z.shape)} != u shape {tuple(u.shape)}")
+    for name, t in (("D", D), ("delta_bias", delta_bias)):
+        if t is not None and t.shape != (d,):
+            raise ValueError(f"selective_scan: {name} must be (dim={d},), got {tuple(t.shape)}")
+
+
+def _blocks(dstate: int, seqlen: int):
+    return scan_configs(triton.next_power_of_2(dstate), seqlen)
+
+
+def _bl_d_view(b: int, d: int, L: int, dtype, device) -> torch.Tensor:
+    """A (b, d, L) tensor stored as (b, L, d): what out_proj/x_proj read without a copy."""
+    return torch.empty(b, L, d, dtype=dtype, device=device).transpose(1, 2)
+
+
+def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                 h0=None, store_ckpt=False, store_last=False, config=None):
+    """Launch the forward. Returns (out (b, D, L) in u's dtype, ckpt or None, last state or None)."""
+    b, dim, L = u.shape
+    n = A.shape[1]
+    cfg = config or _blocks(n, L)[0]
+    BLOCK_N = triton.next_power_of_2(n)
+    n_chunks = triton.cdiv(L, cfg["CHUNK"])
+    out = _bl_d_view(b, dim, L, u.dtype, u.device)
+    ckpt = torch.empty(b, n_chunks, dim, n, dtype=torch.float32, device=u.device) if store_ckpt else None
+    last = torch.empty(b, dim, n, dtype=torch.float32, device=u.device) if store_last else None
+    dummy = u
+    zz = z if z is not None else u
+    grid = (triton.cdiv(dim, cfg["BLOCK_D"]), b)
+    _scan_fwd_kernel[grid](
+        u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
+        h0.contiguous() if h0 is not None else dummy,
+        out, ckpt if ckpt is not None else dummy, last if last is not None else dummy,
+        dim, n, L, n_chunks,
+        *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *out.stride(),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        HAS_H0=h0 is not None, STORE_CKPT=store_ckpt, STORE_LAST=store_last,
+        BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"],
+        num_warps=cfg["num_warps"],
+    )
+    return out, ckpt, last
+
+
+def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckpt, config=None):
+    b, dim, L = u.shape
+    n = A.shape[1]
+    cfg = config or _blocks(n, L)[0]
+    BLOCK_N = triton.next_power_of_2(n)
+    n_chunks = ckpt.shape[1]
+    if triton.cdiv(L, cfg["CHUNK"]) != n_chunks:
+        raise RuntimeError("selective_scan: backward chunking differs from the forward's checkpoints")
+    n_dblocks = triton.cdiv(dim, cfg["BLOCK_D"])
+    # du, ddt, dz share one (b, L, D) layout so the launch takes one set of strides.
+    du = _bl_d_view(b, dim, L, u.dtype, u.device)
+    ddt = _bl_d_view(b, dim, L, delta.dtype, u.device)
+    dz = _bl_d_view(b, dim, L, z.dtype, u.device) if z is not None else du
+    if dout.stride() != du.stride():
+        dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
+    dA = torch.empty(b, dim, n, dtype=torch.float32, device=u.device)
+    dBp = torch.empty(b, n_dblocks, n, L, dtype=torch.float32, device=u.device)
+    dCp = torch.empty(b, n_dblocks, n, L, dtype=torch.float32, device=u.device)
+    dDp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
+    dbiasp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
+    dummy = u
+    zz = z if z is not None else u
+    _scan_bwd_kernel[(n_dblocks, b)](
+        u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
+        ckpt, dout, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp,
+        dim, n, L, n_chunks,
+        *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *du.stride(),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"],
+        num_warps=cfg["num_warps"],
+    )
+    dB = dBp.sum(1).to(B.dtype)
+    dC = dCp.sum(1).to(C.dtype)
+    return (du, ddt, dA.sum(0).to(A.dtype), dB, dC,
+            dDp.sum(0).to(D.dtype) if D is not None else None,
+            dz if z is not None else None,
+            dbiasp.sum(0).to(delta_bias.dtype) if delta_bias is not None else None)
+
+
+class SelectiveScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+        need_grad = any(ctx.needs_input_grad[:8])
+        out, ckpt, last = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                       store_ckpt=need_grad, store_last=return_last_state)
+        if need_grad:
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, ckpt)
+        ctx.delta_softplus = delta_softplus
+        if return_last_state:
+            ctx.mark_non_differentiable(last)
+            return out, last
+        return out
+
+    @staticmethod
+    def backward(ctx, dout, *_dlast):
+        u, delta, A, B, C, D, z, delta_bias, ckpt = ctx.saved_tensors
+        grads = scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus, ckpt)
+        return (*grads, None, None)
+
+
+def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                   return_last_state=False, initial_state=None):
+    """Selective scan; shapes: u, delta, z (b, D, L); A (D, N); B, C (b, N, L); D, delta_bias (D,).
+
+    Returns out (b, D, L) in u's dtype, and with `return_last_state` the final state (b, D, N)
+    in fp32. `initial_state` (b, D, N) is supported for inference only (no gradient).
+    """
+    _check(u, delta, A, B, C, D, z, delta_bias)
+    if initial_state is not None:
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (u, delta, A, B, C, D, z, delta_bias)):
+            raise ValueError("selective_scan: initial_state is supported without gradients only")
+        out, _, last = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                    h0=initial_state.float(), store_last=return_last_state)
+        return (out, last) if return_last_state else out
+    return SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+__all__ = ["selective_scan", "scan_forward", "scan_backward", "interpreting"]

@@ -1,0 +1,168 @@
+"""Training arguments with every default resolved once (0 / "" / false in the spec = default)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import InvalidInput
+from .modeling import resolve_dtype
+from .spec import RuntimeSpec
+
+log = logging.getLogger("mambalign_runtime")
+
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge")
+# Optimiser names of the handbook recipes; all of them are AdamW (the paged / 8-bit variants
+# only save memory), so they run as torch's AdamW.
+_ADAMW_ALIASES = ("adamw_torch", "adamw_torch_fused", "adamw_hf", "adamw", "paged_adamw_32bit", "paged_adamw_8bit",
+                  "adamw_8bit", "adamw_bnb_8bit")
+
+A = "train.args"
+
+
+@dataclass
+class LoraResolved:
+    enabled: bool
+    r: int
+    alpha: float
+    dropout: float
+    target_modules: list[str]
+    modules_to_save: list[str]
+    load_in_4bit: bool
+
+
+@dataclass
+class TrainArgs:
+    learning_rate: float
+    lr_scheduler_type: str
+    warmup_ratio: float
+    num_train_epochs: float
+    max_steps: int
+    batch_size: int
+    eval_batch_size: int
+    gradient_accumulation_steps: int
+    gradient_checkpointing: bool
+    max_seq_length: int
+    torch_dtype: str
+    bf16: bool
+    weight_decay: float
+    adam_betas: tuple[float, float]
+    adam_epsilon: float
+    max_grad_norm: float
+    save_steps: int
+    eval_steps: int
+    logging_steps: int
+    seed: int
+    assistant_only_loss: bool
+    chat_template: str
+    lora: LoraResolved
+    dpo_beta: float = 0.1
+    dpo_loss_type: str = "sigmoid"
+    dpo_max_length: int = 0
+    dpo_max_prompt_length: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def dtype(self) -> torch.dtype | None:
+        return resolve_dtype(self.torch_dtype, f"{A}.torchDtype")
+
+
+def _positive(value: float, where: str) -> None:
+    if value < 0:
+        raise InvalidInput(f"{where}: must not be negative, got {value}", field=where)
+
+
+def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None) -> TrainArgs:
+    a = spec.train.args
+    lora = a.lora
+    for name in ("learning_rate", "warmup_ratio", "num_train_epochs", "weight_decay", "max_grad_norm", "adam_epsilon"):
+        _positive(getattr(a, name), f"{A}.{_camel(name)}")
+    if a.warmup_ratio > 1:
+        raise InvalidInput(f"{A}.warmupRatio: must be within [0, 1], got {a.warmup_ratio}", field=f"{A}.warmupRatio")
+    scheduler = a.lr_scheduler_type or "linear"
+    if scheduler not in SCHEDULERS:
+        raise InvalidInput(f"{A}.lrSchedulerType: unknown {scheduler!r} (valid: {', '.join(SCHEDULERS)})",
+                           field=f"{A}.lrSchedulerType")
+    if a.packing:
+        raise InvalidInput(f"{A}.packing: not supported by the runtime (Mamba's state would run across packed rows)",
+                           field=f"{A}.packing")
+    if a.optim and a.optim not in _ADAMW_ALIASES:
+        raise InvalidInput(f"{A}.optim: unknown {a.optim!r} (valid: {', '.join(_ADAMW_ALIASES)})", field=f"{A}.optim")
+    if a.max_steps < -1:
+        raise InvalidInput(f"{A}.maxSteps: must be -1, 0 or positive", field=f"{A}.maxSteps")
+    batch = a.per_device_train_batch_size or 8
+    accum = a.gradient_accumulation_steps or 1
+    if a.global_batch_size:
+        if a.global_batch_size % batch:
+            raise InvalidInput(f"{A}.globalBatchSize: {a.global_batch_size} is not a multiple of "
+                               f"perDeviceTrainBatchSize {batch}", field=f"{A}.globalBatchSize")
+        if a.gradient_accumulation_steps and a.global_batch_size != batch * accum:
+            raise InvalidInput(f"{A}.globalBatchSize: {a.global_batch_size} != perDeviceTrainBatchSize × "
+                               f"gradientAccumulationSteps ({batch} × {accum})", field=f"{A}.globalBatchSize")
+        accum = a.global_batch_size // batch
+    if lora.load_in_4bit and not lora.enabled:
+        raise InvalidInput(f"{A}.lora.loadIn4bit: 4-bit base weights need lora.enabled",
+                           field=f"{A}.lora.loadIn4bit")
+    _positive(lora.dropout, f"{A}.lora.dropout")
+    if lora.dropout >= 1:
+        raise InvalidInput(f"{A}.lora.dropout: must be below 1", field=f"{A}.lora.dropout")
+    max_len = a.max_seq_length or min(model_max_length or 2048, 2048)
+    dpo = spec.train.dpo
+    loss_type = dpo.loss_type or "sigmoid"
+    if loss_type not in DPO_LOSS_TYPES:
+        raise InvalidInput(f"train.dpo.lossType: unknown {loss_type!r} (valid: {', '.join(DPO_LOSS_TYPES)})",
+                           field="train.dpo.lossType")
+    _positive(dpo.beta, "train.dpo.beta")
+    dpo_max = dpo.max_length or max_len
+    r = lora.r or 16
+    resolved = TrainArgs(
+        learning_rate=a.learning_rate or (2e-4 if lora.enabled else 2e-5),
+        lr_scheduler_type=scheduler,
+        warmup_ratio=a.warmup_ratio,
+        num_train_epochs=a.num_train_epochs or 1.0,
+        max_steps=a.max_steps if a.max_steps > 0 else -1,
+        batch_size=batch,
+        eval_batch_size=a.per_device_eval_batch_size or batch,
+        gradient_accumulation_steps=accum,
+        gradient_checkpointing=a.gradient_checkpointing,
+        max_seq_length=max_len,
+        torch_dtype=a.torch_dtype,
+        bf16=a.bf16,
+        weight_decay=a.weight_decay,
+        adam_betas=(a.adam_beta1 or 0.9, a.adam_beta2 or 0.999),
+        adam_epsilon=a.adam_epsilon or 1e-8,
+        max_grad_norm=a.max_grad_norm or 1.0,
+        save_steps=a.save_steps or 500,
+        eval_steps=a.eval_steps,
+        logging_steps=a.logging_steps or 1,
+        seed=a.seed or 42,
+        assistant_only_loss=a.assistant_only_loss,
+        chat_template=a.chat_template,
+        lora=LoraResolved(
+            enabled=lora.enabled, r=r, alpha=lora.alpha or float(r), dropout=lora.dropout,
+            target_modules=list(lora.target_modules), modules_to_save=list(lora.modules_to_save),
+            load_in_4bit=lora.load_in_4bit,
+        ),
+        dpo_beta=dpo.beta or 0.1,
+        dpo_loss_type=loss_type,
+        dpo_max_length=dpo_max,
+        dpo_max_prompt_length=dpo.max_prompt_length or max(1, dpo_max // 2),
+    )
+    resolved.dtype()  # validates torchDtype
+    if a.dataset_mixer or a.dataset_splits:
+        log.info("datasetMixer/datasetSplits are resolved by the datasets service; the runtime reads train.trainFile")
+    return resolved
+
+
+def total_steps(args: TrainArgs, micro_batches_per_epoch: int) -> int:
+    if args.max_steps > 0:
+        return args.max_steps
+    return max(1, math.ceil(args.num_train_epochs * micro_batches_per_epoch / args.gradient_accumulation_steps))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.capitalize() for p in rest)

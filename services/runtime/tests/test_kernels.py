@@ -1,0 +1,170 @@
+"""Triton kernels vs their plain-PyTorch twins: outputs and every gradient.
+
+On a machine without CUDA the kernels run through Triton's CPU interpreter on tiny shapes
+(the interpreter must be chosen before the kernel modules are imported). The reference runs
+in float64 on the same input values, so the error measured is the kernel's alone.
+
+Tolerances (norm-wise relative error ||got - ref|| / ||ref||):
+  - fp32 inputs: 1e-4 (the issue's bound; fp32 math lands near 1e-7).
+  - bf16/fp16 inputs: the kernels compute in fp32 and round once when storing, so the error is
+    one rounding of the result: bf16 keeps 8 significant bits (unit roundoff 2**-8 = 3.9e-3 per
+    element, ~2e-3 norm-wise on random data); 1e-2 leaves room for the rounding of the bf16
+    inputs to dt/z paths that feed two products. fp16 (11 bits) gets 2e-3.
+"""
+
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from mambalign_runtime.kernels.conv import causal_conv1d  # noqa: E402
+from mambalign_runtime.kernels.decode import conv_update, state_update  # noqa: E402
+from mambalign_runtime.kernels.reference import (  # noqa: E402
+    causal_conv1d_ref,
+    conv_update_ref,
+    selective_scan_ref,
+    state_update_ref,
+)
+from mambalign_runtime.kernels.scan import selective_scan  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+GPU = DEVICE == "cuda"
+TOL = {torch.float32: 1e-4, torch.bfloat16: 1e-2, torch.float16: 2e-3}
+SCAN_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+def rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
+    got, ref = got.double(), ref.double()
+    assert torch.isfinite(got).all(), "non-finite values"
+    return ((got - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def scan_inputs(b, d, n, L, dtype, gen):
+    """Activations in `dtype`, parameters (A, D, delta_bias) in fp32, as transformers passes them."""
+    def r(*shape):
+        return torch.randn(*shape, generator=gen)
+
+    acts = dict(u=r(b, d, L), delta=r(b, d, L) * 0.5 - 1.0, B=r(b, n, L), C=r(b, n, L), z=r(b, d, L))
+    params = dict(A=-(torch.rand(d, n, generator=gen) * 4 + 0.5), D=r(d), delta_bias=r(d) * 0.3)
+    out = {k: v.to(DEVICE, dtype) for k, v in acts.items()}
+    out.update({k: v.to(DEVICE) for k, v in params.items()})
+    return {k: out[k].requires_grad_() for k in SCAN_NAMES}
+
+
+# (batch, dim, dstate, seqlen, dtype): odd lengths, lengths off the chunk and block sizes,
+# dim off the channel block, batch > 1, d_state 16 and 64.
+SCAN_CASES = [
+    (2, 6, 16, 19, torch.float32),
+    (1, 5, 64, 13, torch.float32),
+    (2, 6, 16, 19, torch.bfloat16),
+    (1, 6, 64, 8, torch.float16),
+]
+if GPU:  # real shapes on the GPU
+    SCAN_CASES += [(2, 1536, 16, 2047, torch.float32), (2, 1024, 64, 1000, torch.bfloat16),
+                   (1, 2560, 16, 4096, torch.bfloat16)]
+
+
+@pytest.mark.parametrize("b,d,n,L,dtype", SCAN_CASES)
+def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype):
+    gen = torch.Generator().manual_seed(1000 + L)
+    x = scan_inputs(b, d, n, L, dtype, gen)
+    xr = {k: v.detach().double().requires_grad_() for k, v in x.items()}
+    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True)
+    out_ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, return_last_state=True)
+    assert out.dtype == dtype and out.shape == (b, d, L)
+    assert last.dtype == torch.float32 and last.shape == (b, d, n)
+    assert rel_err(out, out_ref) < TOL[dtype]
+    assert rel_err(last, last_ref) < TOL[torch.float32]
+    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
+    out.backward(dout)
+    out_ref.backward(dout.double())
+    for name in SCAN_NAMES:
+        tol = TOL[x[name].dtype]
+        err = rel_err(x[name].grad, xr[name].grad)
+        assert err < tol, f"grad of {name}: rel err {err:.2e} >= {tol:.0e}"
+
+
+def test_scan_without_optional_inputs_and_softplus():
+    gen = torch.Generator().manual_seed(7)
+    x = scan_inputs(2, 6, 16, 11, torch.float32, gen)
+    x["delta"] = torch.rand(2, 6, 11, generator=gen).to(DEVICE).requires_grad_()  # already positive
+    keep = ("u", "delta", "A", "B", "C")
+    xk = {k: x[k] for k in keep}
+    xr = {k: v.detach().double().requires_grad_() for k, v in xk.items()}
+    out = selective_scan(**xk)
+    out_ref = selective_scan_ref(**xr)
+    assert rel_err(out, out_ref) < 1e-4
+    out.sum().backward()
+    out_ref.sum().backward()
+    for k in keep:
+        assert rel_err(xk[k].grad, xr[k].grad) < 1e-4, k
+
+
+def test_scan_initial_state_continues_a_sequence():
+    gen = torch.Generator().manual_seed(3)
+    x = {k: v.detach() for k, v in scan_inputs(2, 6, 16, 21, torch.float32, gen).items()}
+    full = selective_scan(**x, delta_softplus=True)
+    cut = 13
+    head = {k: (v[..., :cut] if v.dim() == 3 else v) for k, v in x.items()}
+    tail = {k: (v[..., cut:] if v.dim() == 3 else v) for k, v in x.items()}
+    _, state = selective_scan(**head, delta_softplus=True, return_last_state=True)
+    rest = selective_scan(**tail, delta_softplus=True, initial_state=state)
+    assert rel_err(rest, full[..., cut:]) < 1e-5
+
+
+CONV_CASES = [(2, 6, 19, torch.float32, True), (1, 5, 8, torch.float32, False), (2, 6, 19, torch.bfloat16, True)]
+if GPU:
+    CONV_CASES += [(2, 5120, 2047, torch.bfloat16, True), (1, 1536, 1000, torch.float32, True)]
+
+
+@pytest.mark.parametrize("b,d,L,dtype,with_bias", CONV_CASES)
+def test_causal_conv1d_silu_matches_reference(b, d, L, dtype, with_bias):
+    gen = torch.Generator().manual_seed(L)
+    # x as transformers hands it over: a (b, D, L) view of the (b, L, 2D) in_proj output.
+    xz = torch.randn(b, L, 2 * d, generator=gen).to(DEVICE, dtype)
+    x = xz[..., :d].transpose(1, 2).detach().requires_grad_()
+    w = torch.randn(d, 4, generator=gen).to(DEVICE).requires_grad_()
+    bias = torch.randn(d, generator=gen).to(DEVICE).requires_grad_() if with_bias else None
+    ref_in = [t.detach().double().requires_grad_() if t is not None else None for t in (x, w, bias)]
+    out = causal_conv1d(x, w, bias, silu=True)
+    out_ref = causal_conv1d_ref(*ref_in, activation=True)
+    assert out.dtype == dtype and out.shape == (b, d, L)
+    assert rel_err(out, out_ref) < TOL[dtype]
+    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
+    out.backward(dout)
+    out_ref.backward(dout.double())
+    assert rel_err(x.grad, ref_in[0].grad) < TOL[dtype]
+    assert rel_err(w.grad, ref_in[1].grad) < TOL[torch.float32]
+    if with_bias:
+        assert rel_err(bias.grad, ref_in[2].grad) < TOL[torch.float32]
+
+
+@pytest.mark.parametrize("n", [16, 64])
+def test_decode_steps_continue_the_prefill(n):
+    """Prefill's final states plus single-step updates reproduce the full-sequence outputs."""
+    gen = torch.Generator().manual_seed(n)
+    b, d, L, steps = 2, 6, 9, 3
+    x = {k: v.detach() for k, v in scan_inputs(b, d, n, L + steps, torch.float32, gen).items()}
+    raw = torch.randn(b, d, L + steps, generator=gen).to(DEVICE)
+    w = torch.randn(d, 4, generator=gen).to(DEVICE)
+    cb = torch.randn(d, generator=gen).to(DEVICE)
+    conv_full = causal_conv1d(raw, w, cb)
+    full = selective_scan(conv_full, *(x[k] for k in SCAN_NAMES[1:]), delta_softplus=True)
+
+    conv_pre = causal_conv1d(raw[..., :L], w, cb)
+    _, state = selective_scan(conv_pre, *(x[k][..., :L] if x[k].dim() == 3 else x[k] for k in SCAN_NAMES[1:]),
+                              delta_softplus=True, return_last_state=True)
+    conv_state = raw[..., L - 4:L].contiguous()
+    state_ref, conv_state_ref = state.clone(), conv_state.clone()
+    for t in range(L, L + steps):
+        xc = conv_update(raw[..., t], conv_state, w, cb)
+        xc_ref = conv_update_ref(raw[..., t], conv_state_ref, w, cb)
+        assert rel_err(xc, conv_full[..., t]) < 1e-5 and rel_err(xc, xc_ref) < 1e-5
+        args = (x["delta"][..., t], x["A"], x["B"][..., t], x["C"][..., t], x["D"], x["z"][..., t], x["delta_bias"], True)
+        y = state_update(state, xc, *args)
+        y_ref = state_update_ref(state_ref, xc_ref, *args)
+        assert rel_err(y, full[..., t]) < 1e-5
+        assert rel_err(y, y_ref) < 1e-5 and rel_err(state, state_ref) < 1e-5
