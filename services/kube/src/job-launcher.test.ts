@@ -87,11 +87,13 @@ test("job launcher — Jobs of other releases are not counted as its own — aga
 
 test("job launcher — a watched Job finishing starts the next stage without waiting for the timer — against a local Kubernetes API substitute (not a cluster)", async (t) => {
   const { api, launcher, setOutstanding } = await setup(1);
-  t.after(() => api.stop());
+  t.after(async () => {
+    await launcher.stop();
+    await api.stop();
+  });
   setOutstanding(2);
   const firstCreated = once(api, "job");
   await launcher.start();
-  t.after(() => launcher.stop());
   const [type, job] = (await firstCreated) as [string, { metadata: { name: string } }];
   assert.equal(type, "ADDED");
   // The timer is an hour away, so only the watch event can trigger the second creation.

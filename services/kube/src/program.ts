@@ -18,7 +18,7 @@ export async function startKubeProgram(cfg: KubeProgramConfig, kubeConfig?: Kube
   const logger = createLogger(`kube-${cfg.program}`, cfg.logLevel);
   const metrics = new Metrics();
   const kc = kubeConfig ?? defaultKubeConfig();
-  const bus = await Bus.connect({ servers: cfg.natsUrl, name: `mambalign-${cfg.program}` });
+  const bus = await Bus.connect({ servers: cfg.natsUrl, name: `mambalign-${cfg.program}`, logger });
   const outstanding = () => bus.jobQueueDepth(cfg.subjects);
 
   let loop: { healthy: boolean; stop(): Promise<void> };

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, as on a new machine; idempotent (skips what is there).
+#   - npm packages (npm ci, lock file pinned), then the TypeScript build (generated code first)
+#   - the Python runtime's venv at .venv (torch, transformers, peft pinned to the GPU machine's versions)
+#   - nats-server, MinIO and helm built from pinned releases with `go install` into .cache/bin
+#   - Debian chromium for the report screenshots (only when running as root with apt, i.e. CI and dev boxes)
+# Usage: scripts/setup.sh [--demo]   (--demo: only what `mambalign demo` needs: npm, venv, nats-server)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+servers=1 chromium=1
+for a in "$@"; do
+  case $a in
+    --demo) servers=0 chromium=0 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+step() { printf '\n==> %s\n' "$*"; }
+
+step "npm packages"
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund
+else
+  echo "node_modules up to date"
+fi
+step "TypeScript build"
+npm run --silent build
+
+step "Python runtime venv (.venv)"
+py=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
+req=services/runtime/requirements.txt
+stamp=.venv/.requirements.sha256
+want=$(sha256sum "$req" services/runtime/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]]; then
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -r "$req"
+  .venv/bin/pip install --quiet --no-deps -e services/runtime
+  echo "$want" > "$stamp"
+else
+  echo "venv up to date"
+fi
+
+step "nats-server (go install of a pinned release into .cache/bin)"
+bash scripts/nats.sh install
+if [[ $servers == 1 ]]; then
+  step "MinIO, helm (go install of pinned releases into .cache/bin)"
+  bash scripts/minio.sh install
+  bash scripts/helm.sh install
+fi
+
+if [[ $chromium == 1 ]] && ! command -v chromium >/dev/null; then
+  step "chromium (Debian) for report screenshots"
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium missing and cannot apt-get install it here: report screenshot tests will fail" >&2
+  fi
+fi
+step "setup complete"

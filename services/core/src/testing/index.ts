@@ -1,0 +1,3 @@
+// Test support: real servers on random loopback ports. Imported as "@mambalign/core/testing".
+export * from "./nats-server.js";
+export * from "./minio-server.js";

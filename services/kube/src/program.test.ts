@@ -1,0 +1,103 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Bus, JOB_SUBJECTS, Stage, StageJob, createLogger } from "@mambalign/core";
+import { startNatsServer } from "../../core/src/testing/nats-server.js";
+import { loadKubeProgramConfig } from "./kube-config.js";
+import { startKubeProgram } from "./program.js";
+import { KubeApiSubstitute } from "./testing/kube-api-substitute.js";
+import { substituteKubeConfig } from "./testing/kube-config.js";
+
+const TEMPLATE = {
+  apiVersion: "batch/v1",
+  kind: "Job",
+  metadata: { generateName: "t-", labels: { "app.kubernetes.io/instance": "r1", "app.kubernetes.io/component": "trainer-job" } },
+  spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "trainer", image: "trainer:1" }] } } },
+};
+
+const job = (id: string, stage = Stage.STAGE_SFT) => StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage, attempt: 1 });
+
+async function setup(t: import("node:test").TestContext) {
+  const nats = await startNatsServer();
+  const api = await new KubeApiSubstitute().start();
+  const bus = await Bus.connect({ servers: nats.url, name: "test", logger: createLogger("test", "silent") });
+  await bus.ensureStreams();
+  t.after(async () => {
+    await bus.close();
+    await api.stop();
+    await nats.stop();
+  });
+  return { nats, api, bus };
+}
+
+test("launcher program — train/merge jobs on a real JetStream queue become Kubernetes Jobs (eval jobs do not); /metrics and /healthz served — against a local Kubernetes API substitute (not a cluster)", async (t) => {
+  const { nats, api, bus } = await setup(t);
+  const dir = mkdtempSync(path.join(tmpdir(), "launcher-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, "job.json"), JSON.stringify(TEMPLATE));
+  await bus.publishJob(JOB_SUBJECTS.train, job("a.sft.1"));
+  await bus.publishJob(JOB_SUBJECTS.merge, job("b.merge.1", Stage.STAGE_MERGE));
+  await bus.publishJob(JOB_SUBJECTS.eval, job("c.eval.1", Stage.STAGE_EVAL));
+
+  let added = 0;
+  const twoJobs = new Promise<void>((resolve) => api.on("job", (type: string) => type === "ADDED" && ++added === 2 && resolve()));
+  const cfg = loadKubeProgramConfig({
+    MAMBALIGN_KUBE_PROGRAM: "launcher",
+    MAMBALIGN_NATS_URL: nats.url,
+    MAMBALIGN_KUBE_NAMESPACE: "ml",
+    MAMBALIGN_METRICS_PORT: "0",
+    LOG_LEVEL: "silent",
+    MAMBALIGN_LAUNCHER_JOB_TEMPLATE: path.join(dir, "job.json"),
+  });
+  const program = await startKubeProgram(cfg, substituteKubeConfig(api.url));
+  t.after(() => program.stop());
+  await twoJobs;
+  assert.equal(api.listJobs("ml").length, 2);
+
+  const base = `http://127.0.0.1:${program.metricsPort}`;
+  assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /mambalign_launcher_jobs_created_total 2/);
+  assert.match(metrics, /mambalign_launcher_outstanding_jobs 2/);
+});
+
+test("autoscaler program — the trainer pool follows a real JetStream queue — against a local Kubernetes API substitute (not a cluster)", async (t) => {
+  const { nats, api, bus } = await setup(t);
+  api.addDeployment("ml", "r1-trainer", 0);
+  await bus.publishJob(JOB_SUBJECTS.train, job("a.sft.1"));
+  await bus.publishJob(JOB_SUBJECTS.train, job("a.dpo.1", Stage.STAGE_DPO));
+  const scaled = new Promise<number>((resolve) => api.once("scale", resolve));
+  const program = await startKubeProgram(
+    loadKubeProgramConfig({
+      MAMBALIGN_KUBE_PROGRAM: "autoscaler",
+      MAMBALIGN_NATS_URL: nats.url,
+      MAMBALIGN_KUBE_NAMESPACE: "ml",
+      MAMBALIGN_METRICS_PORT: "0",
+      LOG_LEVEL: "silent",
+      MAMBALIGN_AUTOSCALER_DEPLOYMENT: "r1-trainer",
+      MAMBALIGN_AUTOSCALER_MAX: "4",
+    }),
+    substituteKubeConfig(api.url),
+  );
+  t.after(() => program.stop());
+  assert.equal(await scaled, 2);
+  assert.equal(api.replicas("ml", "r1-trainer"), 2);
+});
+
+test("kube program config — bad environment names the variable", () => {
+  const base = { MAMBALIGN_KUBE_PROGRAM: "launcher", MAMBALIGN_KUBE_NAMESPACE: "ml" };
+  assert.throws(() => loadKubeProgramConfig({}), (e: Error & { variable?: string }) => e.variable === "MAMBALIGN_KUBE_PROGRAM");
+  assert.throws(() => loadKubeProgramConfig({ MAMBALIGN_KUBE_PROGRAM: "launcher" }), (e: Error & { variable?: string }) => e.variable === "MAMBALIGN_KUBE_NAMESPACE");
+  assert.throws(() => loadKubeProgramConfig({ ...base, MAMBALIGN_LAUNCHER_MAX_CONCURRENT: "-1" }), /MAMBALIGN_LAUNCHER_MAX_CONCURRENT/);
+  assert.throws(() => loadKubeProgramConfig({ ...base, MAMBALIGN_QUEUE_SUBJECTS: "jobs.train,jobs.bogus" }), /jobs\.bogus/);
+  assert.throws(() => loadKubeProgramConfig({ ...base, MAMBALIGN_KUBE_PROGRAM: "autoscaler" }), /MAMBALIGN_AUTOSCALER_DEPLOYMENT is required/);
+  assert.throws(
+    () => loadKubeProgramConfig({ ...base, MAMBALIGN_KUBE_PROGRAM: "autoscaler", MAMBALIGN_AUTOSCALER_DEPLOYMENT: "d", MAMBALIGN_AUTOSCALER_MIN: "3", MAMBALIGN_AUTOSCALER_MAX: "1" }),
+    /MIN must not exceed/,
+  );
+  const cfg = loadKubeProgramConfig(base);
+  assert.deepEqual(cfg.subjects, ["jobs.train", "jobs.merge"]);
+  assert.equal(cfg.launcher.maxConcurrent, 4);
+});
