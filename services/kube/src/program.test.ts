@@ -19,21 +19,25 @@ const TEMPLATE = {
 
 const job = (id: string, stage = Stage.STAGE_SFT) => StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage, attempt: 1 });
 
+/** Real NATS + the API substitute; `stopFirst` (the program under test) is stopped before them. */
 async function setup(t: import("node:test").TestContext) {
   const nats = await startNatsServer();
   const api = await new KubeApiSubstitute().start();
   const bus = await Bus.connect({ servers: nats.url, name: "test", logger: createLogger("test", "silent") });
   await bus.ensureStreams();
+  const env = { nats, api, bus, stopFirst: undefined as undefined | { stop(): Promise<void> } };
   t.after(async () => {
+    await env.stopFirst?.stop();
     await bus.close();
     await api.stop();
     await nats.stop();
   });
-  return { nats, api, bus };
+  return env;
 }
 
 test("launcher program — train/merge jobs on a real JetStream queue become Kubernetes Jobs (eval jobs do not); /metrics and /healthz served — against a local Kubernetes API substitute (not a cluster)", async (t) => {
-  const { nats, api, bus } = await setup(t);
+  const env = await setup(t);
+  const { nats, api, bus } = env;
   const dir = mkdtempSync(path.join(tmpdir(), "launcher-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, "job.json"), JSON.stringify(TEMPLATE));
@@ -51,8 +55,7 @@ test("launcher program — train/merge jobs on a real JetStream queue become Kub
     LOG_LEVEL: "silent",
     MAMBALIGN_LAUNCHER_JOB_TEMPLATE: path.join(dir, "job.json"),
   });
-  const program = await startKubeProgram(cfg, substituteKubeConfig(api.url));
-  t.after(() => program.stop());
+  const program = (env.stopFirst = await startKubeProgram(cfg, substituteKubeConfig(api.url)));
   await twoJobs;
   assert.equal(api.listJobs("ml").length, 2);
 
@@ -64,12 +67,13 @@ test("launcher program — train/merge jobs on a real JetStream queue become Kub
 });
 
 test("autoscaler program — the trainer pool follows a real JetStream queue — against a local Kubernetes API substitute (not a cluster)", async (t) => {
-  const { nats, api, bus } = await setup(t);
+  const env = await setup(t);
+  const { nats, api, bus } = env;
   api.addDeployment("ml", "r1-trainer", 0);
   await bus.publishJob(JOB_SUBJECTS.train, job("a.sft.1"));
   await bus.publishJob(JOB_SUBJECTS.train, job("a.dpo.1", Stage.STAGE_DPO));
   const scaled = new Promise<number>((resolve) => api.once("scale", resolve));
-  const program = await startKubeProgram(
+  env.stopFirst = await startKubeProgram(
     loadKubeProgramConfig({
       MAMBALIGN_KUBE_PROGRAM: "autoscaler",
       MAMBALIGN_NATS_URL: nats.url,
@@ -81,7 +85,6 @@ test("autoscaler program — the trainer pool follows a real JetStream queue —
     }),
     substituteKubeConfig(api.url),
   );
-  t.after(() => program.stop());
   assert.equal(await scaled, 2);
   assert.equal(api.replicas("ml", "r1-trainer"), 2);
 });

@@ -168,3 +168,10 @@ def test_decode_steps_continue_the_prefill(n):
         y_ref = state_update_ref(state_ref, xc_ref, *args)
         assert rel_err(y, full[..., t]) < 1e-5
         assert rel_err(y, y_ref) < 1e-5 and rel_err(state, state_ref) < 1e-5
+    # The decode path passes A_log and lets the kernel form A = -exp(A_log).
+    s1, s2 = state.clone(), state.clone()
+    xc = raw[..., 0]
+    args = (x["delta"][..., 0], x["A"], x["B"][..., 0], x["C"][..., 0], x["D"], x["z"][..., 0], x["delta_bias"], True)
+    y1 = state_update(s1, xc, *args)
+    y2 = state_update(s2, xc, args[0], torch.log(-x["A"]), *args[2:], A_is_log=True)
+    assert rel_err(y2, y1) < 1e-5 and rel_err(s2, s1) < 1e-5

@@ -26,6 +26,8 @@ type Stoppable = { stop(): Promise<void> };
 
 export class Bus {
   readonly #stoppables = new Set<Stoppable>();
+  /** False between a disconnect and the next reconnect (drain cannot work then). */
+  #connected = true;
 
   private constructor(
     /** The raw connection, for health checks (`nc.isClosed()`, `nc.flush()`). */
@@ -62,6 +64,8 @@ export class Bus {
 
   async #logStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
+      if (s.type === "disconnect") this.#connected = false;
+      if (s.type === "reconnect") this.#connected = true;
       if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
         this.logger.warn({ status: s.type, server: "server" in s ? s.server : undefined }, "NATS connection status");
       }
@@ -131,14 +135,21 @@ export class Bus {
     return openProtoKv(this.nc, bucket, codec);
   }
 
-  /** Stops workers and consumers (waiting for running handlers), then drains the connection. */
+  /** Stops workers and consumers (waiting for running handlers), then drains the connection (closes it if draining fails). */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#stoppables].map((s) => s.stop()));
     if (this.nc.isClosed()) return;
+    if (!this.#connected) {
+      this.logger.warn("closing while disconnected from NATS; nothing can be flushed");
+      await this.nc.close().catch(() => undefined);
+      return;
+    }
     try {
       await this.nc.drain();
     } catch (err) {
-      if (!this.nc.isClosed()) throw toBusError(err, "drain NATS connection");
+      // Drain needs the server (e.g. it is down and we are reconnecting): close without flushing.
+      this.logger.warn({ err }, "NATS drain failed; closing the connection");
+      await this.nc.close().catch(() => undefined);
     }
   }
 

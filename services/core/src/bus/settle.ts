@@ -74,7 +74,9 @@ export function startHeartbeat(msg: JsMsg, intervalMs: number, log: Logger): () 
   return () => clearInterval(timer);
 }
 
-/** Resolves with the promise's value, or with `aborted` as soon as the signal fires. */
+export const ABORTED: unique symbol = Symbol("aborted");
+
+/** Resolves with the promise's value, or with ABORTED as soon as the signal fires. */
 export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {
   if (signal.aborted) return Promise.resolve(ABORTED);
   return new Promise((resolve, reject) => {
@@ -92,8 +94,6 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T |
     );
   });
 }
-export const ABORTED: unique symbol = Symbol("aborted");
-
 /** Sleeps ms unless the signal fires first (used for backoff after pull errors). */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
@@ -15,14 +15,10 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-const storeDirs = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith("mambalign-nats-")));
-
 test("nats-server — starts with JetStream on a loopback port and cleans up on stop", async () => {
-  const before = storeDirs();
   const srv = await startNatsServer();
   assert.match(srv.url, /^nats:\/\/127\.0\.0\.1:\d+$/);
-  const created = [...storeDirs()].filter((d) => !before.has(d));
-  assert.equal(created.length, 1, "one temp store dir per server");
+  assert.ok(srv.storeDir.startsWith(tmpdir()) && existsSync(srv.storeDir), "store dir under the OS temp dir");
 
   const nc = await connect({ servers: srv.url });
   const info = await (await jetstreamManager(nc)).getAccountInfo();
@@ -31,7 +27,7 @@ test("nats-server — starts with JetStream on a loopback port and cleans up on 
 
   await srv.stop();
   assert.equal(await portOpen(srv.port), false, "port released");
-  assert.equal(existsSync(`${tmpdir()}/${created[0]}`), false, "store dir removed");
+  assert.equal(existsSync(srv.storeDir), false, "store dir removed");
   await srv.stop(); // idempotent
 });
 

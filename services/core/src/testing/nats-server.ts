@@ -11,6 +11,8 @@ export interface NatsServerHandle {
   /** `nats://127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** Temporary JetStream store directory, removed by stop(). */
+  storeDir: string;
   /** Stops the server and removes its JetStream store. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -109,7 +111,7 @@ async function startOnce(bin: string, readyTimeoutMs: number): Promise<NatsServe
       await stop();
       throw new Error(`nats-server (${bin}) exited before accepting connections on port ${port}: ${spawnError?.message ?? log.trim()}`);
     }
-    if (await canConnect(port)) return { url: `nats://127.0.0.1:${port}`, port, stop };
+    if (await canConnect(port)) return { url: `nats://127.0.0.1:${port}`, port, storeDir, stop };
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`nats-server did not accept connections on port ${port} within ${readyTimeoutMs} ms: ${log.trim()}`);

@@ -65,8 +65,8 @@ def set_scan_config(config: dict | None) -> None:
 
 def scan_configs(block_n: int, seqlen: int) -> list[dict]:
     """Candidate tiles, best-known first. The [BLOCK_D, BLOCK_N, CHUNK] fp32 tile lives in
-    registers; the backward keeps about eight of them live, so the tile stays near 32 values
-    per thread."""
+    registers, time axis inside each thread; BLOCK_D * BLOCK_N = 32 * num_warps gives every
+    thread one (channel, state) pair and CHUNK steps of it."""
     if _scan_override is not None:
         return [_scan_override]
     if interpreting():
@@ -74,13 +74,14 @@ def scan_configs(block_n: int, seqlen: int) -> list[dict]:
         return [{"BLOCK_D": 4, "CHUNK": 8, "num_warps": 1}]
     if block_n <= 16:
         return [
-            {"BLOCK_D": 16, "CHUNK": 16, "num_warps": 4},
-            {"BLOCK_D": 32, "CHUNK": 16, "num_warps": 8},
             {"BLOCK_D": 8, "CHUNK": 32, "num_warps": 4},
-            {"BLOCK_D": 32, "CHUNK": 8, "num_warps": 4},
+            {"BLOCK_D": 8, "CHUNK": 16, "num_warps": 4},
+            {"BLOCK_D": 16, "CHUNK": 16, "num_warps": 8},
+            {"BLOCK_D": 4, "CHUNK": 32, "num_warps": 2},
+            {"BLOCK_D": 16, "CHUNK": 32, "num_warps": 8},
         ]
     return [
-        {"BLOCK_D": 4, "CHUNK": 16, "num_warps": 4},
-        {"BLOCK_D": 8, "CHUNK": 16, "num_warps": 8},
+        {"BLOCK_D": 2, "CHUNK": 16, "num_warps": 4},
+        {"BLOCK_D": 4, "CHUNK": 16, "num_warps": 8},
         {"BLOCK_D": 2, "CHUNK": 32, "num_warps": 4},
     ]

@@ -51,7 +51,7 @@ def _state_update_kernel(
     s_s_b, s_s_d, s_s_n, s_x_b, s_x_d, s_dt_b, s_dt_d, s_A_d, s_A_n, s_B_b, s_B_n, s_C_b, s_C_n,
     s_z_b, s_z_d, s_o_b, s_o_d,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
+    A_IS_LOG: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     """h = exp(dt*A) h + dt*B*x (fp32 math, stored in the state's dtype); y = (h.C + D x) silu(z)."""
     pid_d = tl.program_id(0)
@@ -70,6 +70,8 @@ def _state_update_kernel(
     if SOFTPLUS:
         dt = _softplus(dt)
     A = tl.load(A_ptr + d[:, None] * s_A_d + n[None, :] * s_A_n, mask=mask, other=0.0).to(tl.float32)
+    if A_IS_LOG:
+        A = -tl.exp(A)
     Bv = tl.load(B_ptr + pid_b * s_B_b + n * s_B_n, mask=mask_n, other=0.0).to(tl.float32)
     Cv = tl.load(C_ptr + pid_b * s_C_b + n * s_C_n, mask=mask_n, other=0.0).to(tl.float32)
     h = tl.exp(dt[:, None] * A) * h + (dt * x)[:, None] * Bv[None, :]
@@ -99,8 +101,11 @@ def conv_update(x, conv_state, weight, bias=None, silu=True):
     return out
 
 
-def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
-    """state (b, D, N) updated in place; x, dt, z (b, D); A (D, N); B, C (b, N). Returns (b, D)."""
+def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, A_is_log=False):
+    """state (b, D, N) updated in place; x, dt, z (b, D); A (D, N); B, C (b, N). Returns (b, D).
+
+    With `A_is_log`, A holds A_log and the kernel forms -exp(A_log) itself (saves the decode
+    loop three small launches per layer)."""
     b, dim = x.shape
     n = A.shape[1]
     if state.shape != (b, dim, n):
@@ -115,6 +120,6 @@ def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplu
         *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(), *C.stride(),
         *zz.stride(), *out.stride(),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
-        BLOCK_D=BD, BLOCK_N=BN,
+        A_IS_LOG=A_is_log, BLOCK_D=BD, BLOCK_N=BN,
     )
     return out

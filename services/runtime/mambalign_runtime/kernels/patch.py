@@ -130,7 +130,6 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     hidden_states = apply_mask_to_padding_states(hidden_states, attention_mask)
     xz = self.in_proj(hidden_states)  # (b, L, 2D)
     x, z = xz.chunk(2, dim=-1)
-    A = -torch.exp(self.A_log.float())
     weight = self.conv1d.weight.squeeze(1)
     conv_bias = self.conv1d.bias if self.use_conv_bias else None
     silu = _silu_flag(self.activation)
@@ -140,7 +139,8 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
         xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
         ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
         dt, dt_bias = _time_step(self, ts)
-        y = state_update(layer.recurrent_states[0], xc, dt, A, B, C, self.D, z[:, 0], dt_bias, True)
+        y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
+                         A_is_log=True)
         return self.out_proj(y[:, None, :].to(dtype))
 
     initial_state = None
@@ -160,6 +160,7 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
     dt, dt_bias = _time_step(self, ts)
     want_state = cache_params is not None
+    A = -torch.exp(self.A_log.float())
     result = selective_scan(xc.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
                             self.D.float(), z.transpose(1, 2), dt_bias, True, want_state, initial_state)
     if want_state:

@@ -9,7 +9,7 @@ Semantics are transformers' `mamba_selective_scan` (and mamba_ssm's `selective_s
 
 Layout: one program owns (batch b, BLOCK_D channels) and walks the sequence in chunks of CHUNK
 steps. Inside a chunk the recurrence is a first-order linear scan, solved in registers by
-`tl.associative_scan` over a [BLOCK_D, BLOCK_N, CHUNK] tile; the state carries across chunks.
+`tl.associative_scan` over a time-major [CHUNK, BLOCK_D, BLOCK_N] tile; the state carries across chunks.
 The forward writes the state entering every chunk (fp32, [b, n_chunks, D, N]) when a gradient
 is needed; the backward walks the chunks in reverse, recomputes the chunk's states from that
 checkpoint and runs the adjoint recurrence as a reverse associative scan. The full
@@ -43,16 +43,20 @@ def _softplus(x):
 @triton.jit
 def _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l,
              HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
-    """Returns (dt after bias and softplus, pre-activation) for a [BLOCK_D, CHUNK] tile; 0 outside."""
-    mask = mask_d[:, None] & (t < seqlen)[None, :]
-    raw = tl.load(dt_ptr + offs_d[:, None] * s_dt_d + t[None, :] * s_dt_l, mask=mask, other=0.0).to(tl.float32)
+    """Returns (dt after bias and softplus, pre-activation) for a [CHUNK, BLOCK_D] tile; 0 outside."""
+    mask = (t < seqlen)[:, None] & mask_d[None, :]
+    raw = tl.load(dt_ptr + t[:, None] * s_dt_l + offs_d[None, :] * s_dt_d, mask=mask, other=0.0).to(tl.float32)
     if HAS_BIAS:
-        raw = raw + bias[:, None]
+        raw = raw + bias[None, :]
     dt = raw
     if SOFTPLUS:
         dt = _softplus(raw)
     return tl.where(mask, dt, 0.0), raw
 
+
+# Tiles are time-major, [CHUNK, BLOCK_D, BLOCK_N]: the compiler spreads lanes and warps over the
+# (channel, state) axes and leaves the time axis inside each thread, so the scans along time are
+# plain sequential FMAs in registers (no shuffles).
 
 @triton.jit
 def _scan_fwd_kernel(
@@ -110,27 +114,28 @@ def _scan_fwd_kernel(
             tl.store(ckpt_ptr + c * dim * dstate + state_offs, h, mask=mask_dn)
         t = c * CHUNK + offs_t
         mask_t = t < seqlen
-        mask_dt = mask_d[:, None] & mask_t[None, :]
-        mask_nt = mask_n[:, None] & mask_t[None, :]
-        u = tl.load(u_ptr + offs_d[:, None] * s_u_d + t[None, :] * s_u_l, mask=mask_dt, other=0.0).to(tl.float32)
+        mask_td = mask_t[:, None] & mask_d[None, :]
+        mask_tn = mask_t[:, None] & mask_n[None, :]
+        td_u = t[:, None] * s_u_l + offs_d[None, :] * s_u_d
+        u = tl.load(u_ptr + td_u, mask=mask_td, other=0.0).to(tl.float32)
         dt, _raw = _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
-        Bt = tl.load(B_ptr + offs_n[:, None] * s_B_n + t[None, :] * s_B_l, mask=mask_nt, other=0.0).to(tl.float32)
-        Ct = tl.load(C_ptr + offs_n[:, None] * s_C_n + t[None, :] * s_C_l, mask=mask_nt, other=0.0).to(tl.float32)
+        Bt = tl.load(B_ptr + t[:, None] * s_B_l + offs_n[None, :] * s_B_n, mask=mask_tn, other=0.0).to(tl.float32)
+        Ct = tl.load(C_ptr + t[:, None] * s_C_l + offs_n[None, :] * s_C_n, mask=mask_tn, other=0.0).to(tl.float32)
 
-        a = tl.exp2(dt[:, None, :] * A2[:, :, None])
-        bx = (dt * u)[:, None, :] * Bt[None, :, :]
-        acum, hs = tl.associative_scan((a, bx), 2, _first_order)
-        hs = hs + acum * h[:, :, None]
-        y = tl.sum(hs * Ct[None, :, :], axis=1)
-        # Masked steps have a=1, bx=0, so the last column is the state after the last real step.
-        h = tl.sum(tl.where(offs_t[None, None, :] == CHUNK - 1, hs, 0.0), axis=2)
+        a = tl.exp2(dt[:, :, None] * A2[None, :, :])
+        bx = (dt * u)[:, :, None] * Bt[:, None, :]
+        acum, hs = tl.associative_scan((a, bx), 0, _first_order)
+        hs = hs + acum * h[None, :, :]
+        y = tl.sum(hs * Ct[:, None, :], axis=2)
+        # Masked steps have a=1, bx=0, so the last row is the state after the last real step.
+        h = tl.sum(tl.where(offs_t[:, None, None] == CHUNK - 1, hs, 0.0), axis=0)
 
         if HAS_D:
-            y += u * Dv[:, None]
+            y += u * Dv[None, :]
         if HAS_Z:
-            z = tl.load(z_ptr + offs_d[:, None] * s_z_d + t[None, :] * s_z_l, mask=mask_dt, other=0.0).to(tl.float32)
+            z = tl.load(z_ptr + t[:, None] * s_z_l + offs_d[None, :] * s_z_d, mask=mask_td, other=0.0).to(tl.float32)
             y = y * z * tl.sigmoid(z)
-        tl.store(out_ptr + offs_d[:, None] * s_o_d + t[None, :] * s_o_l, y.to(out_ptr.dtype.element_ty), mask=mask_dt)
+        tl.store(out_ptr + t[:, None] * s_o_l + offs_d[None, :] * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_td)
 
     if STORE_LAST:
         tl.store(last_ptr + pid_b * dim * dstate + state_offs, h, mask=mask_dn)
@@ -155,7 +160,7 @@ def _scan_bwd_kernel(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr,
 ):
-    """Gradients. dB and dC are written per channel block ([b, n_dblocks, N, L], summed by the
+    """Gradients. dB and dC are written per channel block ([b, n_dblocks, L, N], summed by the
     caller); dA, dD and dbias per batch row ([b, D, N] / [b, D]), also summed by the caller, so
     the result is deterministic (no atomics)."""
     pid_d = tl.program_id(0)
@@ -201,65 +206,66 @@ def _scan_bwd_kernel(
         c = n_chunks - 1 - cc
         t = c * CHUNK + offs_t
         mask_t = t < seqlen
-        mask_dt = mask_d[:, None] & mask_t[None, :]
-        mask_nt = mask_n[:, None] & mask_t[None, :]
-        g_offs = offs_d[:, None] * s_g_d + t[None, :] * s_g_l
+        mask_td = mask_t[:, None] & mask_d[None, :]
+        mask_tn = mask_t[:, None] & mask_n[None, :]
+        g_offs = t[:, None] * s_g_l + offs_d[None, :] * s_g_d
+        tn_offs = t[:, None] * dstate + offs_n[None, :]
 
-        u = tl.load(u_ptr + offs_d[:, None] * s_u_d + t[None, :] * s_u_l, mask=mask_dt, other=0.0).to(tl.float32)
+        u = tl.load(u_ptr + t[:, None] * s_u_l + offs_d[None, :] * s_u_d, mask=mask_td, other=0.0).to(tl.float32)
         dt, raw = _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
         # dt one step ahead: the adjoint runs G_t = exp(dt_{t+1} A) G_{t+1} + C_t dy_t.
         dt_next, _raw_next = _load_dt(dt_ptr, bias, offs_d, t + 1, mask_d, seqlen, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
-        Bt = tl.load(B_ptr + offs_n[:, None] * s_B_n + t[None, :] * s_B_l, mask=mask_nt, other=0.0).to(tl.float32)
-        Ct = tl.load(C_ptr + offs_n[:, None] * s_C_n + t[None, :] * s_C_l, mask=mask_nt, other=0.0).to(tl.float32)
-        dout = tl.load(dout_ptr + g_offs, mask=mask_dt, other=0.0).to(tl.float32)
+        Bt = tl.load(B_ptr + t[:, None] * s_B_l + offs_n[None, :] * s_B_n, mask=mask_tn, other=0.0).to(tl.float32)
+        Ct = tl.load(C_ptr + t[:, None] * s_C_l + offs_n[None, :] * s_C_n, mask=mask_tn, other=0.0).to(tl.float32)
+        dout = tl.load(dout_ptr + g_offs, mask=mask_td, other=0.0).to(tl.float32)
 
         # Recompute this chunk's states from the checkpointed state entering it.
         h0 = tl.load(ckpt_ptr + c * dim * dstate + state_offs, mask=mask_dn, other=0.0)
-        a = tl.exp2(dt[:, None, :] * A2[:, :, None])
-        bx = (dt * u)[:, None, :] * Bt[None, :, :]
-        acum, hs = tl.associative_scan((a, bx), 2, _first_order)
-        hs = hs + acum * h0[:, :, None]
+        a = tl.exp2(dt[:, :, None] * A2[None, :, :])
+        bx = (dt * u)[:, :, None] * Bt[:, None, :]
+        acum, hs = tl.associative_scan((a, bx), 0, _first_order)
+        hs = hs + acum * h0[None, :, :]
 
         dy = dout
         if HAS_Z:
-            z = tl.load(z_ptr + offs_d[:, None] * s_z_d + t[None, :] * s_z_l, mask=mask_dt, other=0.0).to(tl.float32)
-            y = tl.sum(hs * Ct[None, :, :], axis=1)
+            z = tl.load(z_ptr + t[:, None] * s_z_l + offs_d[None, :] * s_z_d, mask=mask_td, other=0.0).to(tl.float32)
+            y = tl.sum(hs * Ct[:, None, :], axis=2)
             if HAS_D:
-                y += u * Dv[:, None]
+                y += u * Dv[None, :]
             sz = tl.sigmoid(z)
             dz = dout * y * sz * (1.0 + z * (1.0 - sz))
-            tl.store(dz_ptr + g_offs, dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
+            tl.store(dz_ptr + g_offs, dz.to(dz_ptr.dtype.element_ty), mask=mask_td)
             dy = dout * z * sz
-        du = tl.zeros([BLOCK_D, CHUNK], dtype=tl.float32)
+        du = tl.zeros([CHUNK, BLOCK_D], dtype=tl.float32)
         if HAS_D:
-            du = dy * Dv[:, None]
-            dD_acc += tl.sum(dy * u, axis=1)
+            du = dy * Dv[None, :]
+            dD_acc += tl.sum(dy * u, axis=0)
 
         # dC_t[n] = sum_d h_t dy_t (partial over this channel block).
-        dC = tl.sum(hs * dy[:, None, :], axis=0)
-        tl.store(dCp_ptr + offs_n[:, None] * seqlen + t[None, :], dC, mask=mask_nt)
+        dC = tl.sum(hs * dy[:, :, None], axis=1)
+        tl.store(dCp_ptr + tn_offs, dC, mask=mask_tn)
 
         # Adjoint G_t = dL/dh_t, reverse scan; the next chunk's contribution enters at the last step.
-        a_next = tl.exp2(dt_next[:, None, :] * A2[:, :, None])
-        cin = Ct[None, :, :] * dy[:, None, :] + tl.where(offs_t[None, None, :] == CHUNK - 1, g_carry[:, :, None], 0.0)
-        _acc, G = tl.associative_scan((a_next, cin), 2, _first_order, reverse=True)
-        g_carry = tl.sum(tl.where(offs_t[None, None, :] == 0, a * G, 0.0), axis=2)
+        a_next = tl.exp2(dt_next[:, :, None] * A2[None, :, :])
+        cin = Ct[:, None, :] * dy[:, :, None] + tl.where(offs_t[:, None, None] == CHUNK - 1, g_carry[None, :, :], 0.0)
+        _acc, G = tl.associative_scan((a_next, cin), 0, _first_order, reverse=True)
+        g_carry = tl.sum(tl.where(offs_t[:, None, None] == 0, a * G, 0.0), axis=0)
 
         # a_t * h_{t-1} = h_t - bx_t, so no shifted state is needed.
         Gdh = G * (hs - bx)
-        GB = tl.sum(G * Bt[None, :, :], axis=1)
-        ddt = tl.sum(Gdh * A[:, :, None], axis=1) + GB * u
+        GB = tl.sum(G * Bt[:, None, :], axis=2)
+        ddt = tl.sum(Gdh * A[None, :, :], axis=2) + GB * u
         du += GB * dt
-        dA_acc += tl.sum(Gdh * dt[:, None, :], axis=2)
-        dB = tl.sum(G * (dt * u)[:, None, :], axis=0)
-        tl.store(dBp_ptr + offs_n[:, None] * seqlen + t[None, :], dB, mask=mask_nt)
+        dA_acc += tl.sum(Gdh * dt[:, :, None], axis=0)
+        dB = tl.sum(G * (dt * u)[:, :, None], axis=1)
+        tl.store(dBp_ptr + tn_offs, dB, mask=mask_tn)
 
         if SOFTPLUS:
             ddt = tl.where(raw > 20.0, ddt, ddt * tl.sigmoid(raw))
-        ddt = tl.where(mask_dt, ddt, 0.0)
-        dbias_acc += tl.sum(ddt, axis=1)
-        tl.store(ddt_ptr + g_offs, ddt.to(ddt_ptr.dtype.element_ty), mask=mask_dt)
-        tl.store(du_ptr + g_offs, du.to(du_ptr.dtype.element_ty), mask=mask_dt)
+        ddt = tl.where(mask_td, ddt, 0.0)
+        dbias_acc += tl.sum(ddt, axis=0)
+        tl.store(ddt_ptr + g_offs, ddt.to(ddt_ptr.dtype.element_ty), mask=mask_td)
+        tl.store(du_ptr + g_offs, du.to(du_ptr.dtype.element_ty), mask=mask_td)
 
     tl.store(dA_ptr + pid_b * dim * dstate + state_offs, dA_acc, mask=mask_dn)
     if HAS_D:
@@ -340,8 +346,8 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
     if dout.stride() != du.stride():
         dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
     dA = torch.empty(b, dim, n, dtype=torch.float32, device=u.device)
-    dBp = torch.empty(b, n_dblocks, n, L, dtype=torch.float32, device=u.device)
-    dCp = torch.empty(b, n_dblocks, n, L, dtype=torch.float32, device=u.device)
+    dBp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
+    dCp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
     dDp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
     dbiasp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
     dummy = u
@@ -355,8 +361,8 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
         BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"],
         num_warps=cfg["num_warps"],
     )
-    dB = dBp.sum(1).to(B.dtype)
-    dC = dCp.sum(1).to(C.dtype)
+    dB = dBp.sum(1).to(B.dtype).transpose(1, 2)  # (b, N, L) view of (b, L, N)
+    dC = dCp.sum(1).to(C.dtype).transpose(1, 2)
     return (du, ddt, dA.sum(0).to(A.dtype), dB, dC,
             dDp.sum(0).to(D.dtype) if D is not None else None,
             dz if z is not None else None,

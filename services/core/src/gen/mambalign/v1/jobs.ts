@@ -37,6 +37,11 @@ export interface StageJob {
     | undefined;
   /** Registry name the output is published under. */
   outputName: string;
+  /**
+   * EVAL: held-out preference dataset version id (its test split gives preference accuracy).
+   * eval_dataset holds the SFT held-out id(s) (exact-match and perplexity); ids are comma-separated.
+   */
+  prefsDataset: string;
 }
 
 function createBaseStageJob(): StageJob {
@@ -52,6 +57,7 @@ function createBaseStageJob(): StageJob {
     recipe: undefined,
     eval: undefined,
     outputName: "",
+    prefsDataset: "",
   };
 }
 
@@ -89,6 +95,9 @@ export const StageJob: MessageFns<StageJob> = {
     }
     if (message.outputName !== "") {
       writer.uint32(90).string(message.outputName);
+    }
+    if (message.prefsDataset !== "") {
+      writer.uint32(98).string(message.prefsDataset);
     }
     return writer;
   },
@@ -194,6 +203,14 @@ export const StageJob: MessageFns<StageJob> = {
             message.outputName = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.prefsDataset = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -247,6 +264,11 @@ export const StageJob: MessageFns<StageJob> = {
         : isSet(object.output_name)
         ? globalThis.String(object.output_name)
         : "",
+      prefsDataset: isSet(object.prefsDataset)
+        ? globalThis.String(object.prefsDataset)
+        : isSet(object.prefs_dataset)
+        ? globalThis.String(object.prefs_dataset)
+        : "",
     };
   },
 
@@ -285,6 +307,9 @@ export const StageJob: MessageFns<StageJob> = {
     if (message.outputName !== "") {
       obj.outputName = message.outputName;
     }
+    if (message.prefsDataset !== "") {
+      obj.prefsDataset = message.prefsDataset;
+    }
     return obj;
   },
 
@@ -308,6 +333,7 @@ export const StageJob: MessageFns<StageJob> = {
       : undefined;
     message.eval = (object.eval !== undefined && object.eval !== null) ? EvalArgs.fromPartial(object.eval) : undefined;
     message.outputName = object.outputName ?? "";
+    message.prefsDataset = object.prefsDataset ?? "";
     return message;
   },
 };

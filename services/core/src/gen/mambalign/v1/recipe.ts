@@ -77,6 +77,25 @@ export interface EvalArgs {
   exactMatchDataset: string;
   maxNewTokens: number;
   batchSize: number;
+  /**
+   * Judged benchmarks to run: "mt_bench", "alpaca_eval_v1", "alpaca_eval_v2". They run only
+   * when a judge is configured (MAMBALIGN_JUDGE_BASE_URL / _MODEL / _API_KEY).
+   */
+  benchmarks: string[];
+  /** Smoke runs: at most this many questions per benchmark and rows per held-out set (0 = all). */
+  limit: number;
+  /**
+   * Caps benchmark generation length below the benchmark's own (MT-Bench 1024, AlpacaEval 2048);
+   * 0 keeps the benchmark's. For CPU smoke runs only: capped scores are not comparable.
+   */
+  benchMaxNewTokens: number;
+  /** Directory holding mt_bench/ and alpaca_eval/ question files; empty = MAMBALIGN_BENCH_DATA_DIR. */
+  benchDataDir: string;
+  /**
+   * Judge model for every benchmark; empty = MAMBALIGN_JUDGE_MODEL, else each benchmark's own
+   * (gpt-4 for MT-Bench and AlpacaEval v1, gpt-4-1106-preview for AlpacaEval v2).
+   */
+  judgeModel: string;
 }
 
 /** One stage's dataset and arguments. */
@@ -1194,7 +1213,16 @@ export const DpoArgs: MessageFns<DpoArgs> = {
 };
 
 function createBaseEvalArgs(): EvalArgs {
-  return { exactMatchDataset: "", maxNewTokens: 0, batchSize: 0 };
+  return {
+    exactMatchDataset: "",
+    maxNewTokens: 0,
+    batchSize: 0,
+    benchmarks: [],
+    limit: 0,
+    benchMaxNewTokens: 0,
+    benchDataDir: "",
+    judgeModel: "",
+  };
 }
 
 export const EvalArgs: MessageFns<EvalArgs> = {
@@ -1207,6 +1235,21 @@ export const EvalArgs: MessageFns<EvalArgs> = {
     }
     if (message.batchSize !== 0) {
       writer.uint32(24).uint32(message.batchSize);
+    }
+    for (const v of message.benchmarks) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(40).uint32(message.limit);
+    }
+    if (message.benchMaxNewTokens !== 0) {
+      writer.uint32(48).uint32(message.benchMaxNewTokens);
+    }
+    if (message.benchDataDir !== "") {
+      writer.uint32(58).string(message.benchDataDir);
+    }
+    if (message.judgeModel !== "") {
+      writer.uint32(66).string(message.judgeModel);
     }
     return writer;
   },
@@ -1248,6 +1291,46 @@ export const EvalArgs: MessageFns<EvalArgs> = {
             message.batchSize = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.benchmarks.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.benchMaxNewTokens = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.benchDataDir = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.judgeModel = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1277,6 +1360,25 @@ export const EvalArgs: MessageFns<EvalArgs> = {
         : isSet(object.batch_size)
         ? globalThis.Number(object.batch_size)
         : 0,
+      benchmarks: globalThis.Array.isArray(object?.benchmarks)
+        ? object.benchmarks.map((e: any) => globalThis.String(e))
+        : [],
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      benchMaxNewTokens: isSet(object.benchMaxNewTokens)
+        ? globalThis.Number(object.benchMaxNewTokens)
+        : isSet(object.bench_max_new_tokens)
+        ? globalThis.Number(object.bench_max_new_tokens)
+        : 0,
+      benchDataDir: isSet(object.benchDataDir)
+        ? globalThis.String(object.benchDataDir)
+        : isSet(object.bench_data_dir)
+        ? globalThis.String(object.bench_data_dir)
+        : "",
+      judgeModel: isSet(object.judgeModel)
+        ? globalThis.String(object.judgeModel)
+        : isSet(object.judge_model)
+        ? globalThis.String(object.judge_model)
+        : "",
     };
   },
 
@@ -1291,6 +1393,21 @@ export const EvalArgs: MessageFns<EvalArgs> = {
     if (message.batchSize !== 0) {
       obj.batchSize = Math.round(message.batchSize);
     }
+    if (message.benchmarks?.length) {
+      obj.benchmarks = message.benchmarks;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.benchMaxNewTokens !== 0) {
+      obj.benchMaxNewTokens = Math.round(message.benchMaxNewTokens);
+    }
+    if (message.benchDataDir !== "") {
+      obj.benchDataDir = message.benchDataDir;
+    }
+    if (message.judgeModel !== "") {
+      obj.judgeModel = message.judgeModel;
+    }
     return obj;
   },
 
@@ -1302,6 +1419,11 @@ export const EvalArgs: MessageFns<EvalArgs> = {
     message.exactMatchDataset = object.exactMatchDataset ?? "";
     message.maxNewTokens = object.maxNewTokens ?? 0;
     message.batchSize = object.batchSize ?? 0;
+    message.benchmarks = object.benchmarks?.map((e) => e) || [];
+    message.limit = object.limit ?? 0;
+    message.benchMaxNewTokens = object.benchMaxNewTokens ?? 0;
+    message.benchDataDir = object.benchDataDir ?? "";
+    message.judgeModel = object.judgeModel ?? "";
     return message;
   },
 };

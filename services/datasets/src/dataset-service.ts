@@ -1,0 +1,54 @@
+// gRPC face of the datasets service: PrepareDataset, GetDataset, ListDatasets.
+import {
+  ApiError,
+  DatasetServiceService,
+  type GetDatasetRequest,
+  type HandlerContext,
+  type ListDatasetsResponse,
+  type PrepareDatasetRequest,
+  type PrepareDatasetResponse,
+  type GetDatasetResponse,
+  type ServiceBinding,
+  type ServiceDeps,
+  unary,
+} from "@mambalign/core";
+import { DatasetCatalog, isDatasetId } from "./dataset-catalog.js";
+import { prepareDataset } from "./prepare-dataset.js";
+import { resolvePrepareRequest, validateName } from "./prepare-request.js";
+
+export const DATASET_SERVICE_NAME = "mambalign.v1.DatasetService";
+
+export async function datasetServiceBinding(deps: ServiceDeps): Promise<ServiceBinding> {
+  const catalog = await DatasetCatalog.open(deps.bus);
+  const logger = deps.logger.child({ service: "datasets" });
+  const ctx: HandlerContext = { service: "datasets", logger, metrics: deps.metrics };
+  const prepare = { store: deps.store, catalog, logger, metrics: deps.metrics };
+
+  /** `id` is a version id (sha256) or a dataset name, which resolves to its latest version. */
+  async function lookup(id: string) {
+    if (id === "") throw ApiError.invalidArgument("id", "must not be empty");
+    if (!isDatasetId(id)) {
+      const latest = await catalog.latestId(validateName(id, "id"));
+      if (!latest) throw ApiError.notFound("dataset", id);
+      id = latest;
+    }
+    const v = await catalog.get(id);
+    if (!v) throw ApiError.notFound("dataset version", id);
+    return v;
+  }
+
+  return {
+    name: DATASET_SERVICE_NAME,
+    definition: DatasetServiceService,
+    implementation: {
+      prepareDataset: unary(ctx, "PrepareDataset", async (req: PrepareDatasetRequest): Promise<PrepareDatasetResponse> => {
+        const params = resolvePrepareRequest(deps.store, req);
+        return { dataset: await prepareDataset(prepare, params) };
+      }),
+      getDataset: unary(ctx, "GetDataset", async (req: GetDatasetRequest): Promise<GetDatasetResponse> => ({
+        dataset: await lookup(req.id),
+      })),
+      listDatasets: unary(ctx, "ListDatasets", async (): Promise<ListDatasetsResponse> => ({ datasets: await catalog.list() })),
+    },
+  };
+}

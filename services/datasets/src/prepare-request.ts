@@ -1,0 +1,60 @@
+// Checks a PrepareDatasetRequest before anything is read or written; errors name the field.
+import { ApiError, DatasetKind, datasetKindToJSON, type ObjectStore, type PrepareDatasetRequest } from "@mambalign/core";
+import { locateSource, type SourceLocation } from "./read-source.js";
+
+const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** Dataset names: `[a-z0-9][a-z0-9._-]{0,62}`, no ".." and no trailing "." (they become KV keys). */
+export function validateName(name: string, field = "name"): string {
+  if (!NAME_RE.test(name) || name.includes("..") || name.endsWith(".")) {
+    throw ApiError.invalidArgument(
+      field,
+      `invalid name ${JSON.stringify(name)}: use 1-63 of a-z 0-9 . _ - starting with a letter or digit (no "..", no trailing ".")`,
+      { key: name },
+    );
+  }
+  return name;
+}
+
+export interface ResolvedSource {
+  uri: string;
+  /** 0 < fraction <= 1 (the request's 0 means 1). */
+  fraction: number;
+  field: string;
+  location: SourceLocation;
+}
+
+export interface PrepareParams {
+  sources: ResolvedSource[];
+  /** UNSPECIFIED: detected from the first row that has a known shape. */
+  kind: DatasetKind;
+  testFraction: number;
+  seed: number;
+  name: string;
+}
+
+export function resolvePrepareRequest(store: ObjectStore, req: PrepareDatasetRequest): PrepareParams {
+  if (req.name !== "") validateName(req.name);
+  if (req.sources.length === 0) throw ApiError.invalidArgument("sources", "give at least one source (local path or s3:// URI)");
+  if (
+    req.kind !== DatasetKind.DATASET_KIND_UNSPECIFIED &&
+    req.kind !== DatasetKind.DATASET_KIND_SFT &&
+    req.kind !== DatasetKind.DATASET_KIND_PREFERENCE
+  ) {
+    throw ApiError.invalidArgument("kind", `unknown dataset kind ${datasetKindToJSON(req.kind)}; use SFT or PREFERENCE`);
+  }
+  if (!Number.isFinite(req.testFraction) || req.testFraction < 0 || req.testFraction >= 1) {
+    throw ApiError.invalidArgument("test_fraction", `must be in [0, 1), got ${req.testFraction}`);
+  }
+  const seen = new Set<string>();
+  const sources = req.sources.map((s, i): ResolvedSource => {
+    const field = `sources[${i}]`;
+    if (!Number.isFinite(s.fraction) || s.fraction < 0 || s.fraction > 1) {
+      throw ApiError.invalidArgument(`${field}.fraction`, `must be in [0, 1] (0 means 1), got ${s.fraction}`);
+    }
+    if (seen.has(s.uri)) throw ApiError.invalidArgument(`${field}.uri`, `${s.uri} is listed twice`);
+    seen.add(s.uri);
+    return { uri: s.uri, fraction: s.fraction === 0 ? 1 : s.fraction, field, location: locateSource(store, s.uri, `${field}.uri`) };
+  });
+  return { sources, kind: req.kind, testFraction: req.testFraction, seed: req.seed, name: req.name };
+}

@@ -1,0 +1,56 @@
+import { judgeInputFromEnv, type JudgeClientInput } from "./judging/index.js";
+
+/** Judge endpoint settings; the model is chosen per benchmark (override, else the benchmark's own judge). */
+export type JudgeSettings = Omit<JudgeClientInput, "model" | "cache" | "logger"> & {
+  /** MAMBALIGN_JUDGE_MODEL: one judge model for every benchmark; undefined keeps each benchmark's default. */
+  model: string | undefined;
+};
+
+/** Everything the evaluator needs besides ServiceDeps, resolved once at start-up (loadEvaluatorOptions). */
+export interface EvaluatorOptions {
+  /** MAMBALIGN_BENCH_DATA_DIR: folder with mt_bench/ and alpaca_eval/ question files ("" = none; EvalArgs may name one). */
+  benchDataDir: string;
+  /** Judge endpoint; undefined when none is configured (benchmarks are then skipped with a warning). */
+  judge: JudgeSettings | undefined;
+  /** MAMBALIGN_CHROMIUM (default /usr/bin/chromium): renders the report's PNG charts. */
+  chromiumPath: string;
+  /** Extra environment for the runtime process (tests: PYTHONPATH, OMP_NUM_THREADS). */
+  runtimeEnv: Record<string, string>;
+  /** Lease on a running eval job before JetStream redelivers it; heartbeats renew it (default 60 s). */
+  ackWaitMs: number;
+  /** Deliveries before a job that keeps failing retryably is given up (default 3). */
+  maxDeliver: number;
+  /** Redelivery delay after a retryable failure (default 5 s doubling to 60 s). */
+  retryBackoff: { initialMs: number; maxMs: number };
+}
+
+export const EVALUATOR_DEFAULTS = {
+  chromiumPath: "/usr/bin/chromium",
+  ackWaitMs: 60_000,
+  maxDeliver: 3,
+  retryBackoff: { initialMs: 5_000, maxMs: 60_000 },
+} as const;
+
+/**
+ * Reads the evaluator's environment: MAMBALIGN_BENCH_DATA_DIR, MAMBALIGN_CHROMIUM and the judge
+ * (MAMBALIGN_JUDGE_BASE_URL, MAMBALIGN_JUDGE_MODEL, MAMBALIGN_JUDGE_API_KEY or OPENAI_API_KEY,
+ * MAMBALIGN_JUDGE_CONCURRENCY, MAMBALIGN_JUDGE_MAX_RETRIES). A judge counts as configured when a
+ * base URL or an API key is set.
+ */
+export function loadEvaluatorOptions(env: NodeJS.ProcessEnv = process.env): EvaluatorOptions {
+  const configured = Boolean(env.MAMBALIGN_JUDGE_BASE_URL || env.MAMBALIGN_JUDGE_API_KEY || env.OPENAI_API_KEY);
+  let judge: JudgeSettings | undefined;
+  if (configured) {
+    const { model, ...rest } = judgeInputFromEnv(env, "");
+    judge = { ...rest, model: model || undefined };
+  }
+  return {
+    benchDataDir: env.MAMBALIGN_BENCH_DATA_DIR ?? "",
+    judge,
+    chromiumPath: env.MAMBALIGN_CHROMIUM || EVALUATOR_DEFAULTS.chromiumPath,
+    runtimeEnv: {},
+    ackWaitMs: EVALUATOR_DEFAULTS.ackWaitMs,
+    maxDeliver: EVALUATOR_DEFAULTS.maxDeliver,
+    retryBackoff: { ...EVALUATOR_DEFAULTS.retryBackoff },
+  };
+}

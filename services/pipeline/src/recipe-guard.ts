@@ -1,0 +1,74 @@
+// What StartRun accepts beyond `recipe check`: the server cannot resolve relative paths (the CLI
+// makes them absolute against the recipe file first), reads JSONL only, and has no Hub access for data.
+import path from "node:path";
+import { ApiError, checkRecipe, type Recipe, type RecipeIssue, Stage } from "@mambalign/core";
+
+export interface AcceptedRecipe {
+  recipe: Recipe;
+  warnings: RecipeIssue[];
+}
+
+interface Problem {
+  key: string;
+  message: string;
+}
+
+/** Parses and checks a recipe for a run; throws INVALID_ARGUMENT naming the first key at fault. */
+export function acceptRecipe(yamlText: string): AcceptedRecipe {
+  if (!yamlText.trim()) throw ApiError.invalidArgument("recipe_yaml", "is empty: send the recipe's YAML text");
+  const { recipe, issues, ok } = checkRecipe(yamlText);
+  const problems: Problem[] = ok ? runProblems(recipe) : issues.filter((i) => i.fatal);
+  if (problems.length > 0) {
+    const first = problems[0]!;
+    const all = problems.map((p) => `${p.key}: ${p.message}`).join("; ");
+    throw ApiError.invalidArgument(first.key, problems.length === 1 ? first.message : `${first.message} (all problems: ${all})`, {
+      key: first.key,
+      issues: problems,
+    });
+  }
+  return { recipe, warnings: issues.filter((i) => !i.fatal) };
+}
+
+const S3 = /^s3:\/\//;
+
+/** Checks that only a run needs: every data source usable by the datasets service from the server. */
+function runProblems(recipe: Recipe): Problem[] {
+  const problems: Problem[] = [];
+  const mixers: [string, Record<string, number>][] = [];
+  if (recipe.stages.includes(Stage.STAGE_SFT)) mixers.push(["sft", recipe.sft?.args?.datasetMixer ?? {}]);
+  if (recipe.stages.includes(Stage.STAGE_DPO)) mixers.push(["dpo", recipe.dpo?.args?.datasetMixer ?? {}]);
+
+  const checkSource = (key: string, src: string) => {
+    if (!S3.test(src) && !path.isAbsolute(src)) {
+      problems.push({ key, message: `relative path "${src}": the server cannot tell what it is relative to; use an absolute path or an s3:// URI (\`mambalign run\` resolves paths against the recipe file)` });
+    } else if (!/\.jsonl$/i.test(src)) {
+      const ext = path.extname(src) || "(no extension)";
+      problems.push({ key, message: `unknown dataset format ${ext} of "${src}": datasets are read as JSON Lines, one row per line (.jsonl)` });
+    }
+  };
+
+  for (const [stage, mixer] of mixers) {
+    for (const name of Object.keys(mixer)) {
+      const src = recipe.datasetSources[name];
+      if (src === undefined) {
+        problems.push({ key: `${stage}.dataset_mixer.${name}`, message: `"${name}" is a Hugging Face Hub dataset id, which this deployment cannot download: name a JSONL file under datasets: (local path or s3:// URI)` });
+        continue;
+      }
+      // A mixer name that is itself a path maps to itself; a datasets: entry is reported under datasets.
+      checkSource(src === name ? `${stage}.dataset_mixer.${name}` : `datasets.${name}`, src);
+    }
+  }
+  const em = recipe.eval?.exactMatchDataset ?? "";
+  if (recipe.stages.includes(Stage.STAGE_EVAL) && em) {
+    const named = Object.entries(recipe.datasetSources).find(([, src]) => src === em)?.[0];
+    checkSource(named ? `datasets.${named}` : "eval.exact_match_dataset", em);
+  }
+  const model = recipe.model?.uri ?? "";
+  const localModel = model.startsWith(".") || model.startsWith("~");
+  if (localModel) {
+    problems.push({ key: "model_name_or_path", message: `relative path "${model}": use an absolute path, an s3:// URI, a Hub id or preset:<name>` });
+  }
+  // Deduplicate: a datasets: entry used by both stages is one problem.
+  const seen = new Set<string>();
+  return problems.filter((p) => (seen.has(p.key) ? false : (seen.add(p.key), true)));
+}

@@ -1,0 +1,338 @@
+// The run state machine as pure functions: (run, input) -> (next run, jobs to publish, events to emit).
+// The service applies them under KV compare-and-set; being pure, they are tested alone and make
+// replayed events harmless (an event that changes nothing yields changed: false).
+import {
+  type JobSubject,
+  JOB_SUBJECTS,
+  type Recipe,
+  type Run,
+  type RunEvent,
+  type RunEvent_StageTransition,
+  RunStatus,
+  Stage,
+  type StageJob,
+  type StageState,
+  StageStatus,
+  stageName,
+} from "@mambalign/core";
+import { jobId } from "./run-ids.js";
+
+/** Dataset versions prepared for a run ("" where the recipe has no such data). */
+export interface RunDatasets {
+  sft: string;
+  dpo: string;
+  /** The eval stage's exact-match question set (SFT kind). */
+  eval: string;
+}
+
+export interface QueuedJob {
+  subject: JobSubject;
+  job: StageJob;
+}
+
+export interface Step {
+  run: Run;
+  changed: boolean;
+  jobs: QueuedJob[];
+  events: RunEvent[];
+}
+
+export function isTerminal(status: RunStatus): boolean {
+  return status === RunStatus.RUN_STATUS_SUCCEEDED || status === RunStatus.RUN_STATUS_FAILED || status === RunStatus.RUN_STATUS_CANCELLED;
+}
+
+function isStageDone(status: StageStatus): boolean {
+  return status === StageStatus.STAGE_STATUS_SUCCEEDED || status === StageStatus.STAGE_STATUS_FAILED || status === StageStatus.STAGE_STATUS_CANCELLED;
+}
+
+/** A new run: every stage of the recipe pending (attempt 0: not yet queued), datasets still to prepare. */
+export function newRun(args: { id: string; requestId: string; recipe: Recipe; warnings: string[]; now: Date }): Run {
+  return {
+    id: args.id,
+    requestId: args.requestId,
+    recipe: args.recipe,
+    status: RunStatus.RUN_STATUS_PENDING,
+    stages: args.recipe.stages.map((stage) => emptyStage(stage)),
+    trainDatasetSft: "",
+    trainDatasetDpo: "",
+    message: "preparing datasets",
+    createdAt: args.now,
+    updatedAt: args.now,
+    warnings: args.warnings,
+  };
+}
+
+function emptyStage(stage: Stage): StageState {
+  return {
+    stage,
+    status: StageStatus.STAGE_STATUS_PENDING,
+    attempt: 0,
+    jobId: "",
+    output: "",
+    message: "",
+    step: 0,
+    totalSteps: 0,
+    metrics: {},
+    startedAt: undefined,
+    finishedAt: undefined,
+  };
+}
+
+const unchanged = (run: Run): Step => ({ run, changed: false, jobs: [], events: [] });
+
+function clone(run: Run): Run {
+  return structuredClone(run);
+}
+
+/** Datasets are ready: record them and queue the first stage. Only from PENDING before any stage was queued. */
+export function beginRun(run: Run, datasets: RunDatasets, now: Date): Step {
+  if (run.status !== RunStatus.RUN_STATUS_PENDING || run.stages.some((s) => s.attempt > 0)) return unchanged(run);
+  const next = clone(run);
+  next.trainDatasetSft = datasets.sft;
+  next.trainDatasetDpo = datasets.dpo;
+  next.status = RunStatus.RUN_STATUS_RUNNING;
+  next.message = "";
+  next.updatedAt = now;
+  const step: Step = { run: next, changed: true, jobs: [], events: [] };
+  if (next.stages.length === 0) return finish(step, RunStatus.RUN_STATUS_SUCCEEDED, "nothing to run", now);
+  queueStage(step, 0, datasets, now);
+  return step;
+}
+
+/** Ends a run that never got going or broke outside a stage (dataset preparation, a bad job). */
+export function failRun(run: Run, message: string, now: Date): Step {
+  if (isTerminal(run.status)) return unchanged(run);
+  const step: Step = { run: clone(run), changed: true, jobs: [], events: [] };
+  return finish(step, RunStatus.RUN_STATUS_FAILED, message, now);
+}
+
+/** Marks the run and its unfinished stages CANCELLED; later events for it are ignored. */
+export function cancelRun(run: Run, message: string, now: Date): Step {
+  if (isTerminal(run.status)) return unchanged(run);
+  const step: Step = { run: clone(run), changed: true, jobs: [], events: [] };
+  for (const s of step.run.stages) {
+    if (!isStageDone(s.status)) {
+      s.status = StageStatus.STAGE_STATUS_CANCELLED;
+      if (s.attempt > 0) s.finishedAt = now;
+    }
+  }
+  return finish(step, RunStatus.RUN_STATUS_CANCELLED, message, now);
+}
+
+/**
+ * Applies one RunEvent. Only events of the current attempt of a stage count (matched by job id),
+ * and only while the run is live, so replays, stale attempts and other runs' events change nothing.
+ */
+export function applyEvent(run: Run, ev: RunEvent, datasets: RunDatasets, now: Date): Step {
+  if (isTerminal(run.status) || ev.runId !== run.id || !ev.jobId) return unchanged(run);
+  const index = run.stages.findIndex((s) => s.jobId === ev.jobId && s.attempt > 0);
+  if (index < 0) return unchanged(run);
+  const current = run.stages[index]!;
+  if (isStageDone(current.status)) return unchanged(run);
+  const kind = ev.kind;
+  if (kind?.$case === "transition") return applyTransition(run, index, kind.value, datasets, ev.time ?? now, now);
+  if (kind?.$case === "runtime") {
+    const rt = kind.value.kind;
+    const next = clone(run);
+    const s = next.stages[index]!;
+    if (rt?.$case === "started") {
+      s.step = rt.value.startStep;
+      s.totalSteps = rt.value.totalSteps;
+      markRunning(s, ev.time ?? now);
+    } else if (rt?.$case === "progress") {
+      const p = rt.value;
+      s.step = p.step;
+      if (p.total) s.totalSteps = p.total;
+      s.metrics["train/loss"] = p.loss;
+      s.metrics["train/learning_rate"] = p.lr;
+      s.metrics["train/tokens_per_s"] = p.tokensPerS;
+      for (const [k, v] of Object.entries(p.extra)) s.metrics[k] = v;
+      markRunning(s, ev.time ?? now);
+    } else if (rt?.$case === "metrics") {
+      for (const [k, v] of Object.entries(rt.value.values)) s.metrics[k] = v;
+    } else {
+      return unchanged(run);
+    }
+    next.updatedAt = now;
+    return { run: next, changed: true, jobs: [], events: [] };
+  }
+  return unchanged(run);
+}
+
+function markRunning(s: StageState, at: Date): void {
+  if (s.status === StageStatus.STAGE_STATUS_PENDING) s.status = StageStatus.STAGE_STATUS_RUNNING;
+  s.startedAt ??= at;
+}
+
+function applyTransition(run: Run, index: number, t: RunEvent_StageTransition, datasets: RunDatasets, at: Date, now: Date): Step {
+  const next = clone(run);
+  const s = next.stages[index]!;
+  const step: Step = { run: next, changed: true, jobs: [], events: [] };
+  next.updatedAt = now;
+  switch (t.status) {
+    case StageStatus.STAGE_STATUS_PENDING:
+      // A worker handed the job back (preempted, redelivered): it waits for the next worker.
+      if (s.status === StageStatus.STAGE_STATUS_PENDING && s.message === t.message) return unchanged(run);
+      s.status = StageStatus.STAGE_STATUS_PENDING;
+      s.message = t.message;
+      return step;
+    case StageStatus.STAGE_STATUS_RUNNING:
+      if (s.status === StageStatus.STAGE_STATUS_RUNNING) return unchanged(run);
+      markRunning(s, at);
+      s.message = t.message;
+      return step;
+    case StageStatus.STAGE_STATUS_SUCCEEDED: {
+      if (!t.output) {
+        return stageFailed(step, s, `${stageName(s.stage)} finished without an output version`, at, now);
+      }
+      s.status = StageStatus.STAGE_STATUS_SUCCEEDED;
+      s.output = t.output;
+      s.message = t.message;
+      s.startedAt ??= at;
+      s.finishedAt = at;
+      if (s.totalSteps > 0) s.step = Math.max(s.step, s.totalSteps);
+      if (index + 1 < next.stages.length) {
+        queueStage(step, index + 1, datasets, now);
+        return step;
+      }
+      return finish(step, RunStatus.RUN_STATUS_SUCCEEDED, "", now);
+    }
+    case StageStatus.STAGE_STATUS_FAILED:
+    case StageStatus.STAGE_STATUS_CANCELLED:
+      return stageFailed(step, s, t.message || `${stageName(s.stage)} ${t.status === StageStatus.STAGE_STATUS_FAILED ? "failed" : "was cancelled by its worker"}`, at, now);
+    default:
+      return unchanged(run);
+  }
+}
+
+function stageFailed(step: Step, s: StageState, message: string, at: Date, now: Date): Step {
+  s.status = StageStatus.STAGE_STATUS_FAILED;
+  s.message = message;
+  s.finishedAt = at;
+  for (const later of step.run.stages) {
+    if (later.attempt === 0) later.status = StageStatus.STAGE_STATUS_CANCELLED;
+  }
+  return finish(step, RunStatus.RUN_STATUS_FAILED, `${stageName(s.stage)} failed: ${message}`, now);
+}
+
+/** Sets the run's end state and emits the run-level event (stage UNSPECIFIED) that ends WatchRun. */
+function finish(step: Step, status: RunStatus, message: string, now: Date): Step {
+  const run = step.run;
+  run.status = status;
+  run.message = message;
+  run.updatedAt = now;
+  const last = [...run.stages].reverse().find((s) => s.output);
+  step.events.push(runLevelEvent(run, now, last?.output ?? ""));
+  return step;
+}
+
+const STAGE_STATUS_OF_RUN: Partial<Record<RunStatus, StageStatus>> = {
+  [RunStatus.RUN_STATUS_SUCCEEDED]: StageStatus.STAGE_STATUS_SUCCEEDED,
+  [RunStatus.RUN_STATUS_FAILED]: StageStatus.STAGE_STATUS_FAILED,
+  [RunStatus.RUN_STATUS_CANCELLED]: StageStatus.STAGE_STATUS_CANCELLED,
+};
+
+/** The event marking the run's end; the only event the pipeline emits with stage UNSPECIFIED. */
+export function runLevelEvent(run: Run, now: Date, output: string): RunEvent {
+  return {
+    runId: run.id,
+    stage: Stage.STAGE_UNSPECIFIED,
+    jobId: "",
+    time: now,
+    kind: {
+      $case: "transition",
+      value: { status: STAGE_STATUS_OF_RUN[run.status] ?? StageStatus.STAGE_STATUS_UNSPECIFIED, message: run.message || "run succeeded", output },
+    },
+  };
+}
+
+/** Whether an event is a run-level end marker (see runLevelEvent). */
+export function isRunEndEvent(ev: RunEvent): boolean {
+  return ev.stage === Stage.STAGE_UNSPECIFIED && ev.kind?.$case === "transition" && ev.kind.value.status !== StageStatus.STAGE_STATUS_UNSPECIFIED;
+}
+
+function queueStage(step: Step, index: number, datasets: RunDatasets, now: Date): void {
+  const run = step.run;
+  const s = run.stages[index]!;
+  s.attempt += 1;
+  s.jobId = jobId(run.id, s.stage, s.attempt);
+  s.status = StageStatus.STAGE_STATUS_PENDING;
+  s.message = "queued";
+  const job = planJob(run, s.stage, s.attempt, datasets);
+  step.jobs.push({ subject: subjectOf(s.stage), job });
+  step.events.push({
+    runId: run.id,
+    stage: s.stage,
+    jobId: s.jobId,
+    time: now,
+    kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_PENDING, message: "queued", output: "" } },
+  });
+}
+
+export function subjectOf(stage: Stage): JobSubject {
+  if (stage === Stage.STAGE_MERGE) return JOB_SUBJECTS.merge;
+  if (stage === Stage.STAGE_EVAL) return JOB_SUBJECTS.eval;
+  return JOB_SUBJECTS.train;
+}
+
+function outputOf(run: Run, stage: Stage): string {
+  const s = run.stages.find((x) => x.stage === stage);
+  return s?.status === StageStatus.STAGE_STATUS_SUCCEEDED ? s.output : "";
+}
+
+/** Registry name a stage publishes under: one name per stage kind, so each lineage step is listed apart. */
+export function outputName(recipe: Recipe, stage: Stage): string {
+  const suffix = { [Stage.STAGE_SFT]: "-sft", [Stage.STAGE_MERGE]: "-sft-merged", [Stage.STAGE_DPO]: "-dpo" } as Partial<Record<Stage, string>>;
+  return `${recipe.name}${suffix[stage] ?? ""}`;
+}
+
+/**
+ * The StageJob of one stage attempt. Inputs follow the lineage: MERGE takes the SFT adapter, DPO the
+ * merged model (a fresh adapter on it; base_model stays the run's base for lineage), EVAL the last
+ * trained version ("" = the base model when nothing was trained).
+ * Datasets: SFT/DPO train on `train_dataset`'s train split and may evaluate on its test split
+ * (`eval_dataset` names the same version). EVAL: `eval_dataset` is the exact-match question set;
+ * `train_dataset` is the run's preference data (SFT data when there is no DPO stage), whose test
+ * split is the held-out set for preference accuracy and perplexity.
+ */
+export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDatasets): StageJob {
+  const recipe = run.recipe!;
+  const base = recipe.model ?? { uri: "", revision: "", resolved: "" };
+  const job: StageJob = {
+    jobId: jobId(run.id, stage, attempt),
+    runId: run.id,
+    stage,
+    attempt,
+    baseModel: base,
+    inputVersion: "",
+    trainDataset: "",
+    evalDataset: "",
+    recipe: undefined,
+    eval: undefined,
+    outputName: outputName(recipe, stage),
+  };
+  switch (stage) {
+    case Stage.STAGE_SFT:
+      job.recipe = recipe.sft;
+      job.trainDataset = datasets.sft;
+      job.evalDataset = datasets.sft;
+      break;
+    case Stage.STAGE_MERGE:
+      job.recipe = recipe.sft;
+      job.inputVersion = outputOf(run, Stage.STAGE_SFT);
+      break;
+    case Stage.STAGE_DPO:
+      job.recipe = recipe.dpo;
+      job.inputVersion = outputOf(run, Stage.STAGE_MERGE);
+      job.trainDataset = datasets.dpo;
+      job.evalDataset = datasets.dpo;
+      break;
+    case Stage.STAGE_EVAL:
+      job.eval = recipe.eval;
+      job.inputVersion = outputOf(run, Stage.STAGE_DPO) || outputOf(run, Stage.STAGE_SFT);
+      job.trainDataset = datasets.dpo || datasets.sft;
+      job.evalDataset = datasets.eval;
+      break;
+  }
+  return job;
+}

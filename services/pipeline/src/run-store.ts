@@ -1,0 +1,101 @@
+// The `runs` KV bucket: run id -> Run, and `req.<request_id>` -> run id (the idempotency record).
+import { type Bus, KvConflictError, type ProtoKv, Run } from "@mambalign/core";
+import { REQUEST_KEY_PREFIX, requestKey } from "./run-ids.js";
+
+export const RUNS_BUCKET = "runs";
+
+const RunCodec = { encode: (r: Run) => Run.toJSON(r), decode: (j: unknown) => Run.fromJSON(j) };
+const RunIdCodec = {
+  encode: (runId: string) => ({ runId }),
+  decode: (j: unknown) => {
+    const id = (j as { runId?: unknown } | null)?.runId;
+    if (typeof id !== "string" || !id) throw new Error("request record without runId");
+    return id;
+  },
+};
+
+export class RunStore {
+  private constructor(
+    private readonly runs: ProtoKv<Run>,
+    private readonly requests: ProtoKv<string>,
+  ) {}
+
+  static async open(bus: Bus): Promise<RunStore> {
+    return new RunStore(await bus.kv(RUNS_BUCKET, RunCodec), await bus.kv(RUNS_BUCKET, RunIdCodec));
+  }
+
+  get(runId: string): Promise<{ value: Run; revision: number } | null> {
+    return this.runs.get(runId);
+  }
+
+  create(run: Run): Promise<number> {
+    return this.runs.create(run.id, run);
+  }
+
+  /** The run's current value, then each change (null once deleted), until the signal aborts. */
+  async *watch(runId: string, signal: AbortSignal): AsyncGenerator<Run | null> {
+    for await (const e of this.runs.watch({ key: runId, signal })) yield e.value;
+  }
+
+  /** Every run, newest first (run ids start with the recipe name, so sort by creation time). */
+  async list(): Promise<Run[]> {
+    const keys = (await this.runs.keys()).filter((k) => !k.startsWith(REQUEST_KEY_PREFIX));
+    const runs = (await Promise.all(keys.map((k) => this.runs.get(k)))).flatMap((e) => (e ? [e.value] : []));
+    return runs.sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
+  }
+
+  /** The run a request id already started, if any. */
+  async runIdFor(requestId: string): Promise<string | null> {
+    return (await this.requests.get(requestKey(requestId)))?.value ?? null;
+  }
+
+  /** Claims a request id for a run; false when another call claimed it first (the KV create is the CAS). */
+  async claimRequest(requestId: string, runId: string): Promise<boolean> {
+    try {
+      await this.requests.create(requestKey(requestId), runId);
+      return true;
+    } catch (err) {
+      if (err instanceof KvConflictError) return false;
+      throw err;
+    }
+  }
+
+  /** Waits for a run claimed by another call to be written (it follows its claim within milliseconds). */
+  async waitFor(runId: string, timeoutMs: number): Promise<Run | null> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    try {
+      for await (const e of this.runs.watch({ key: runId, signal: ac.signal })) {
+        if (e.value) return e.value;
+      }
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Read-modify-write under compare-and-set: `fn` gets the current run and returns the next one (or
+   * null for "no change"); a lost race re-reads and calls `fn` again. `before` runs after `fn` and
+   * before the write (publishing jobs, which deduplicate, so a retried write may publish again).
+   */
+  async update<T extends { run: Run } | null>(
+    runId: string,
+    fn: (run: Run) => T,
+    before?: (result: NonNullable<T>) => Promise<void>,
+  ): Promise<T | null> {
+    for (;;) {
+      const cur = await this.runs.get(runId);
+      if (!cur) return null;
+      const result = fn(cur.value);
+      if (result === null) return result;
+      if (before) await before(result as NonNullable<T>);
+      try {
+        await this.runs.update(runId, result.run, cur.revision);
+        return result;
+      } catch (err) {
+        if (!(err instanceof KvConflictError)) throw err;
+      }
+    }
+  }
+}

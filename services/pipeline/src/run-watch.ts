@@ -1,0 +1,47 @@
+// WatchRun: a run's events from the start (or from_seq), with a Run snapshot on each transition,
+// ending after the run's end event. If that event is missing (expired by the stream's limits), the
+// run's terminal state in KV ends the stream after a short grace period instead.
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Bus, type Run, type RunEvent, type WatchRunResponse } from "@mambalign/core";
+import { isRunEndEvent, isTerminal, runLevelEvent } from "./run-machine.js";
+import type { RunStore } from "./run-store.js";
+
+export const WATCH_END_GRACE_MS = 3_000;
+
+export async function* watchRun(
+  bus: Bus,
+  runs: RunStore,
+  runId: string,
+  fromSeq: number | undefined,
+  signal: AbortSignal,
+): AsyncGenerator<WatchRunResponse> {
+  const events = new AbortController();
+  const stopEvents = () => events.abort();
+  signal.addEventListener("abort", stopEvents, { once: true });
+  let endedByKv: Run | undefined;
+  const kvWatch = (async () => {
+    for await (const e of runs.watch(runId, events.signal)) {
+      if (e && isTerminal(e.status)) {
+        await sleep(WATCH_END_GRACE_MS, undefined, { signal: events.signal });
+        endedByKv = e;
+        events.abort();
+        return;
+      }
+    }
+  })().catch(() => undefined);
+  try {
+    for await (const { seq, event } of bus.watchEvents(runId, { ...(fromSeq ? { fromSeq } : {}), signal: events.signal })) {
+      const run = event.kind?.$case === "transition" ? ((await runs.get(runId))?.value ?? undefined) : undefined;
+      yield { seq: BigInt(seq), event, run };
+      if (isRunEndEvent(event)) return;
+    }
+    if (endedByKv && !signal.aborted) {
+      const end: RunEvent = runLevelEvent(endedByKv, endedByKv.updatedAt ?? new Date(), "");
+      yield { seq: 0n, event: end, run: endedByKv };
+    }
+  } finally {
+    signal.removeEventListener("abort", stopEvents);
+    events.abort();
+    await kvWatch;
+  }
+}

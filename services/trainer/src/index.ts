@@ -1,0 +1,106 @@
+// Public face of the trainer: a GPU job worker plus the TrainerService gRPC API.
+import {
+  createClient,
+  DatasetServiceClient,
+  JOB_SUBJECTS,
+  RegistryServiceClient,
+  type ServiceDeps,
+  type StartedService,
+  TrainerServiceService,
+  WorkerStatus,
+} from "@mambalign/core";
+import { jobHandler } from "./job-handler.js";
+import type { Peers } from "./stage-inputs.js";
+import { trainerServiceImpl } from "./trainer-grpc.js";
+import { trainerMetrics } from "./trainer-metrics.js";
+import { loadTrainerOptions, type TrainerOptions } from "./trainer-options.js";
+import { WorkerState } from "./worker-status.js";
+
+export { listCompleteCheckpoints } from "./trainer-grpc.js";
+export { checkpointParent, checkpointPrefix, finalPrefix, stageSlug } from "./checkpoint-keys.js";
+export { JobFailure, JobPreempted } from "./errors.js";
+export { loadTrainerOptions, TRAINER_DEFAULTS, type TrainerOptions } from "./trainer-options.js";
+
+export const WORKERS_BUCKET = "workers";
+
+export interface TrainerServiceOptions extends Partial<TrainerOptions> {
+  /** Datasets and registry clients; default: clients for deps.config.addrs. */
+  peers?: Peers;
+}
+
+export interface StartedTrainer extends StartedService {
+  /** Resolves when the job worker stopped: after stop(), or by itself once maxJobs jobs ran. */
+  done: Promise<void>;
+}
+
+export async function startTrainerService(deps: ServiceDeps, options: TrainerServiceOptions = {}): Promise<StartedTrainer> {
+  const { peers: givenPeers, ...overrides } = options;
+  const opts: TrainerOptions = { ...loadTrainerOptions(), ...overrides };
+  const logger = deps.logger.child({ service: "trainer", workerId: opts.workerId });
+  const metrics = trainerMetrics(deps.metrics);
+  const state = new WorkerState(opts.workerId, logger);
+  const kv = await deps.bus.kv(WORKERS_BUCKET, { encode: WorkerStatus.toJSON, decode: WorkerStatus.fromJSON });
+  state.startHeartbeat(kv, opts.heartbeatMs);
+  const peers = givenPeers ?? {
+    datasets: createClient(DatasetServiceClient, deps.config.addrs.datasets),
+    registry: createClient(RegistryServiceClient, deps.config.addrs.registry),
+  };
+
+  const handle = jobHandler({
+    service: "trainer",
+    workDir: deps.config.workDir,
+    python: deps.config.python,
+    logLevel: deps.config.logLevel,
+    store: deps.store,
+    bus: deps.bus,
+    logger,
+    metrics,
+    peers,
+    state,
+    opts,
+  });
+  let jobsRun = 0;
+  const worker = deps.bus.startJobWorker({
+    durable: "trainer",
+    subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge],
+    ackWaitMs: opts.ackWaitMs,
+    maxDeliver: opts.maxDeliver,
+    retryBackoff: opts.retryBackoff,
+    handler: async (job, ctl) => {
+      try {
+        await handle(job, ctl);
+      } finally {
+        jobsRun++;
+        // Stop pulling once the handler returned; the worker still settles this job first.
+        if (opts.maxJobs > 0 && jobsRun >= opts.maxJobs) {
+          logger.info({ jobsRun }, "MAMBALIGN_TRAINER_MAX_JOBS reached; stopping");
+          setImmediate(() => void worker.stop());
+        }
+      }
+    },
+  });
+  logger.info({ maxJobs: opts.maxJobs, graceMs: opts.checkpointGraceMs, ackWaitMs: opts.ackWaitMs }, "trainer worker started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    name: "trainer",
+    bindings: [
+      {
+        name: "mambalign.v1.TrainerService",
+        definition: TrainerServiceService,
+        implementation: trainerServiceImpl({ service: "trainer", logger, metrics: deps.metrics }, deps.store, state),
+      },
+    ],
+    done: worker.stopped,
+    stop: () =>
+      (stopping ??= (async () => {
+        // Aborting the worker makes a running job forward SIGTERM, wait for the checkpoint, upload it and nak.
+        await worker.stop().catch((err: unknown) => logger.error({ err }, "job worker ended with an error"));
+        await state.stopHeartbeat();
+        if (!givenPeers) {
+          peers.datasets.close();
+          peers.registry.close();
+        }
+      })()),
+  };
+}

@@ -1,0 +1,104 @@
+// The Python runtime as a child process: spec in, one RuntimeEvent per stdout line out, an exit code at the end.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import type { Logger } from "pino";
+import { RuntimeEvent } from "@mambalign/core";
+
+/** Exit codes of the runtime contract (docs/architecture.md "Runtime contract"). */
+export const RUNTIME_EXIT = { ok: 0, error: 1, invalid: 2, preempted: 75 } as const;
+
+export interface RuntimeExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Last lines of stderr, for error messages when the runtime died without an error event. */
+  stderrTail: string[];
+}
+
+export interface RuntimeProcess {
+  pid: number | undefined;
+  /** Resolves once the process exited and every stdout line was handed to onEvent. */
+  exited: Promise<RuntimeExit>;
+  /** SIGTERM now (the runtime checkpoints and exits 75); SIGKILL if it is still running after graceMs. */
+  preempt(graceMs: number): void;
+  kill(): void;
+}
+
+export interface LaunchOptions {
+  python: string;
+  command: "sft" | "dpo" | "merge";
+  specFile: string;
+  resumeDir?: string;
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Called in stdout order for every parsed event. */
+  onEvent(event: RuntimeEvent): void;
+}
+
+const STDERR_TAIL_LINES = 40;
+
+export function launchRuntime(o: LaunchOptions): RuntimeProcess {
+  const args = ["-m", "mambalign_runtime", o.command, "--spec", o.specFile];
+  if (o.resumeDir) args.push("--resume", o.resumeDir);
+  // Same process group as the trainer: a pod (or test) that kills the group takes the runtime with it.
+  const child: ChildProcess = spawn(o.python, args, {
+    cwd: o.cwd,
+    env: { ...process.env, PYTHONUNBUFFERED: "1", ...o.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = o.logger.child({ runtimePid: child.pid, command: o.command });
+  log.info({ args }, "runtime started");
+
+  const tail: string[] = [];
+  const stderr = createInterface({ input: child.stderr! });
+  stderr.on("line", (line) => {
+    tail.push(line);
+    if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    log.debug({ stream: "stderr" }, line);
+  });
+
+  const stdout = createInterface({ input: child.stdout! });
+  stdout.on("line", (line) => {
+    if (!line.trim()) return;
+    let event: RuntimeEvent;
+    try {
+      event = RuntimeEvent.fromJSON(JSON.parse(line));
+    } catch (err) {
+      // The contract keeps stdout for events; a stray print must not fail a long training job.
+      log.warn({ err, line: line.slice(0, 500) }, "runtime wrote a line that is not a RuntimeEvent; ignored");
+      return;
+    }
+    o.onEvent(event);
+  });
+  const stdoutClosed = new Promise<void>((resolve) => stdout.once("close", resolve));
+  const stderrClosed = new Promise<void>((resolve) => stderr.once("close", resolve));
+
+  let killTimer: NodeJS.Timeout | undefined;
+  const exited = new Promise<RuntimeExit>((resolve, reject) => {
+    child.once("error", (err) => reject(err));
+    child.once("close", (code, signal) => {
+      clearTimeout(killTimer);
+      void Promise.all([stdoutClosed, stderrClosed]).then(() => {
+        log.info({ code, signal }, "runtime exited");
+        resolve({ code, signal, stderrTail: [...tail] });
+      });
+    });
+  });
+
+  return {
+    pid: child.pid,
+    exited,
+    preempt(graceMs: number) {
+      if (child.exitCode !== null || child.signalCode !== null || killTimer) return;
+      log.info({ graceMs }, "forwarding SIGTERM to the runtime");
+      child.kill("SIGTERM");
+      killTimer = setTimeout(() => {
+        log.warn({ graceMs }, "runtime did not exit within the checkpoint grace period; killing it");
+        child.kill("SIGKILL");
+      }, graceMs);
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// The trainer's own settings, resolved once at start-up from the environment (docs/architecture.md).
+import { hostname } from "node:os";
+import { z } from "zod";
+import { ConfigError, type RetryBackoff } from "@mambalign/core";
+
+export interface TrainerOptions {
+  /** Identity in the `workers` KV bucket and in logs: the pod name, else host-pid. */
+  workerId: string;
+  /** Jobs to run before the service stops by itself; 0 = unlimited (1 = Kubernetes job mode). */
+  maxJobs: number;
+  /** How long the runtime gets after SIGTERM to finish its step and checkpoint before it is killed. */
+  checkpointGraceMs: number;
+  /** JetStream lease on a running job; a crashed worker's job is redelivered after this. */
+  ackWaitMs: number;
+  /** Deliveries of one job before it is given up. */
+  maxDeliver: number;
+  /** Redelivery delay after a retryable failure or a preemption. */
+  retryBackoff: RetryBackoff;
+  /** How often the worker's status is written to the `workers` bucket. */
+  heartbeatMs: number;
+}
+
+export const TRAINER_DEFAULTS = {
+  maxJobs: 0,
+  checkpointGraceS: 120,
+  ackWaitS: 60,
+  maxDeliver: 5,
+  retryBackoff: { initialMs: 2_000, maxMs: 60_000 },
+  heartbeatMs: 5_000,
+} as const;
+
+const count = (name: string) =>
+  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be an integer`).min(0, `${name} must be >= 0`);
+const seconds = (name: string) =>
+  z.coerce.number({ error: `${name} must be a number of seconds` }).positive(`${name} must be > 0`);
+
+const EnvSchema = z.object({
+  MAMBALIGN_TRAINER_MAX_JOBS: count("MAMBALIGN_TRAINER_MAX_JOBS").default(TRAINER_DEFAULTS.maxJobs),
+  MAMBALIGN_CHECKPOINT_GRACE_S: seconds("MAMBALIGN_CHECKPOINT_GRACE_S").default(TRAINER_DEFAULTS.checkpointGraceS),
+  MAMBALIGN_TRAINER_ACK_WAIT_S: seconds("MAMBALIGN_TRAINER_ACK_WAIT_S").min(1, "MAMBALIGN_TRAINER_ACK_WAIT_S must be >= 1").default(TRAINER_DEFAULTS.ackWaitS),
+  HOSTNAME: z.string().optional(),
+});
+
+/** KV keys allow `[-/=.\w]`; a pod name always fits, a host name may need cleaning. */
+function kvSafe(id: string): string {
+  return id.replace(/[^-=\w]/g, "_").slice(0, 200) || "trainer";
+}
+
+export function loadTrainerOptions(env: NodeJS.ProcessEnv = process.env): TrainerOptions {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? "environment");
+    throw new ConfigError(`invalid ${variable}: ${issue.message}`, variable);
+  }
+  const e = parsed.data;
+  return {
+    workerId: kvSafe(e.HOSTNAME ? `${e.HOSTNAME}-${process.pid}` : `${hostname()}-${process.pid}`),
+    maxJobs: e.MAMBALIGN_TRAINER_MAX_JOBS,
+    checkpointGraceMs: Math.round(e.MAMBALIGN_CHECKPOINT_GRACE_S * 1000),
+    ackWaitMs: Math.round(e.MAMBALIGN_TRAINER_ACK_WAIT_S * 1000),
+    maxDeliver: TRAINER_DEFAULTS.maxDeliver,
+    retryBackoff: { ...TRAINER_DEFAULTS.retryBackoff },
+    heartbeatMs: TRAINER_DEFAULTS.heartbeatMs,
+  };
+}
