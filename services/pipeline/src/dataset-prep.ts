@@ -5,6 +5,7 @@ import {
   DatasetKind,
   type DatasetServiceClient,
   type DatasetSource,
+  type ObjectStore,
   type Recipe,
   Stage,
   toApiError,
@@ -15,8 +16,8 @@ import type { RunDatasets } from "./run-machine.js";
 export const DATASET_PREP = {
   /** Rows of the training data held out (deterministically) as its test split. */
   trainTestFraction: 0.1,
-  /** The exact-match question set is held out as a whole: every row in its test split. */
-  evalTestFraction: 1.0,
+  /** The exact-match question set is used whole: every row lands in its train split. */
+  evalTestFraction: 0,
   /** A datasets service that is down or restarting gets this many more tries (backoff up to 20 s). */
   retry: { retries: 6, baseDelayMs: 500, maxDelayMs: 20_000 },
 } as const;
@@ -26,7 +27,7 @@ export class DatasetPrepError extends Error {
   override name = "DatasetPrepError";
   constructor(
     readonly which: "sft" | "dpo" | "eval",
-    readonly cause: ApiError,
+    override readonly cause: ApiError,
   ) {
     super(`preparing the ${which} dataset failed: ${cause.message}`, { cause });
   }
@@ -36,33 +37,47 @@ function mixerSources(recipe: Recipe, mixer: Record<string, number>): DatasetSou
   return Object.entries(mixer).map(([name, fraction]) => ({ uri: recipe.datasetSources[name] ?? name, fraction }));
 }
 
-export async function prepareRunDatasets(client: DatasetServiceClient, recipe: Recipe): Promise<RunDatasets> {
-  const out: RunDatasets = { sft: "", dpo: "", eval: "" };
+/** Dataset names are lower-case `[a-z0-9][a-z0-9._-]{0,62}` (they become KV keys). */
+export function datasetName(recipeName: string, which: string): string {
+  const name = `${recipeName}-${which}`.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/\.{2,}/g, ".").replace(/^[^a-z0-9]+/, "");
+  return name.slice(-63).replace(/^[^a-z0-9]+/, "").replace(/\.$/, "") || which;
+}
+
+/**
+ * Prepares the SFT and preference training data (each with a held-out test split) and the eval
+ * stage's exact-match question set, which is validated and normalised like any SFT data and then
+ * read whole from its train split.
+ */
+export async function prepareRunDatasets(client: DatasetServiceClient, store: ObjectStore, recipe: Recipe): Promise<RunDatasets> {
+  const out: RunDatasets = { sft: "", dpo: "", evalQuestions: "" };
   const prepare = async (which: "sft" | "dpo" | "eval", sources: DatasetSource[], kind: DatasetKind, testFraction: number, seed: number) => {
     try {
       const res = await withRetry(
-        () => callUnary(client.prepareDataset.bind(client), { sources, kind, testFraction, seed, name: `${recipe.name}-${which}` }),
+        () => callUnary(client.prepareDataset.bind(client), { sources, kind, testFraction, seed, name: datasetName(recipe.name, which) }),
         (err) => toApiError(err).retryable,
         DATASET_PREP.retry,
       );
-      const id = res.dataset?.id;
-      if (!id) throw new ApiError(13, "the datasets service returned no dataset version");
-      out[which] = id;
+      const version = res.dataset;
+      if (!version?.id) throw new Error("the datasets service returned no dataset version");
+      return version;
     } catch (err) {
       throw new DatasetPrepError(which, toApiError(err));
     }
   };
   if (recipe.stages.includes(Stage.STAGE_SFT) && recipe.sft?.args) {
     const args = recipe.sft.args;
-    await prepare("sft", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed);
+    out.sft = (await prepare("sft", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed)).id;
   }
   if (recipe.stages.includes(Stage.STAGE_DPO) && recipe.dpo?.args) {
     const args = recipe.dpo.args;
-    await prepare("dpo", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed);
+    out.dpo = (await prepare("dpo", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed)).id;
   }
   const em = recipe.eval?.exactMatchDataset ?? "";
   if (recipe.stages.includes(Stage.STAGE_EVAL) && em) {
-    await prepare("eval", [{ uri: em, fraction: 1 }], DatasetKind.DATASET_KIND_SFT, DATASET_PREP.evalTestFraction, recipe.sft?.args?.seed ?? 42);
+    const version = await prepare("eval", [{ uri: em, fraction: 1 }], DatasetKind.DATASET_KIND_SFT, DATASET_PREP.evalTestFraction, 0);
+    const train = version.splits.find((s) => s.name === "train");
+    if (!train?.key) throw new DatasetPrepError("eval", new ApiError(13 /* INTERNAL */, `dataset ${version.id} has no train split`));
+    out.evalQuestions = store.uri(train.key);
   }
   return out;
 }

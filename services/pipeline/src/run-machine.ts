@@ -21,8 +21,8 @@ import { jobId } from "./run-ids.js";
 export interface RunDatasets {
   sft: string;
   dpo: string;
-  /** The eval stage's exact-match question set (SFT kind). */
-  eval: string;
+  /** URI of the eval stage's exact-match question set after preparation (normalised SFT rows). */
+  evalQuestions: string;
 }
 
 export interface QueuedJob {
@@ -291,9 +291,7 @@ export function outputName(recipe: Recipe, stage: Stage): string {
  * merged model (a fresh adapter on it; base_model stays the run's base for lineage), EVAL the last
  * trained version ("" = the base model when nothing was trained).
  * Datasets: SFT/DPO train on `train_dataset`'s train split and may evaluate on its test split
- * (`eval_dataset` names the same version). EVAL: `eval_dataset` is the exact-match question set;
- * `train_dataset` is the run's preference data (SFT data when there is no DPO stage), whose test
- * split is the held-out set for preference accuracy and perplexity.
+ * (`eval_dataset` names the same version). EVAL: see evalInputs.
  */
 export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDatasets): StageJob {
   const recipe = run.recipe!;
@@ -328,11 +326,23 @@ export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDa
       job.evalDataset = datasets.dpo;
       break;
     case Stage.STAGE_EVAL:
-      job.eval = recipe.eval;
       job.inputVersion = outputOf(run, Stage.STAGE_DPO) || outputOf(run, Stage.STAGE_SFT);
-      job.trainDataset = datasets.dpo || datasets.sft;
-      job.evalDataset = datasets.eval;
+      Object.assign(job, evalInputs(run, datasets));
       break;
   }
   return job;
+}
+
+/**
+ * What an eval job reads besides the version: `eval_dataset` lists the held-out test splits of the
+ * run's training data, comma-separated (preference pairs -> preference accuracy, SFT rows ->
+ * perplexity); `eval.exact_match_dataset` is the prepared question set's URI.
+ */
+export function evalInputs(run: Run, datasets: RunDatasets): Pick<StageJob, "evalDataset" | "trainDataset" | "eval"> {
+  const recipeEval = run.recipe?.eval;
+  return {
+    trainDataset: "",
+    evalDataset: [datasets.dpo, datasets.sft].filter(Boolean).join(","),
+    eval: recipeEval ? { ...recipeEval, exactMatchDataset: datasets.evalQuestions || recipeEval.exactMatchDataset } : undefined,
+  };
 }

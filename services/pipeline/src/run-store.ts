@@ -60,6 +60,10 @@ export class RunStore {
     }
   }
 
+  async releaseRequest(requestId: string): Promise<void> {
+    await this.requests.delete(requestKey(requestId));
+  }
+
   /** Waits for a run claimed by another call to be written (it follows its claim within milliseconds). */
   async waitFor(runId: string, timeoutMs: number): Promise<Run | null> {
     const ac = new AbortController();

@@ -223,3 +223,24 @@ test("job queue — bad input names the field", async () => {
   assert.throws(() => bus.startJobWorker({ durable: "a.b", subjects: [JOB_SUBJECTS.train], handler: async () => {} }), /durable/);
   assert.throws(() => bus.startJobWorker({ durable: "t", subjects: [], handler: async () => {} }), /subjects/);
 });
+
+test("job queue — a worker restarted with new settings updates its durable", async () => {
+  const a = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async () => {} });
+  await waitFor("consumer created", async () => (await bus.jsm.consumers.list("JOBS").next()).length === 1);
+  await a.stop();
+  const done: string[] = [];
+  const b = bus.startJobWorker({
+    durable: "trainer",
+    subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge],
+    ackWaitMs: 5_000,
+    maxDeliver: 3,
+    handler: async (j) => void done.push(j.jobId),
+  });
+  await bus.publishJob(JOB_SUBJECTS.merge, job("r.merge.1", Stage.STAGE_MERGE));
+  await waitFor("merge job handled", () => done.length === 1);
+  await b.stop();
+  const cfg = (await bus.jsm.consumers.info("JOBS", "trainer")).config;
+  assert.equal(cfg.ack_wait, 5e9);
+  assert.equal(cfg.max_deliver, 3);
+  assert.deepEqual(cfg.filter_subjects, [JOB_SUBJECTS.train, JOB_SUBJECTS.merge]);
+});

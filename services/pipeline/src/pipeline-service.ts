@@ -1,0 +1,77 @@
+// PipelineService over gRPC, plus the durable "pipeline" consumer that advances runs on events.
+import {
+  ApiError,
+  checkRecipe,
+  type HandlerContext,
+  PipelineServiceService,
+  serverStream,
+  type ServiceDeps,
+  type StartedService,
+  unary,
+  type CancelRunRequest,
+  type CancelRunResponse,
+  type CheckRecipeRequest,
+  type CheckRecipeResponse,
+  type GetRunRequest,
+  type GetRunResponse,
+  type ListRunsRequest,
+  type ListRunsResponse,
+  type StartRunRequest,
+  type StartRunResponse,
+  type WatchRunRequest,
+  type WatchRunResponse,
+} from "@mambalign/core";
+import { Pipeline } from "./pipeline.js";
+import { watchRun } from "./run-watch.js";
+
+export interface PipelineServiceOptions {
+  /** Durable consumer name over events.> (default "pipeline"). */
+  durable?: string;
+  now?: () => Date;
+}
+
+export async function startPipelineService(deps: ServiceDeps, opts: PipelineServiceOptions = {}): Promise<StartedService & { pipeline: Pipeline }> {
+  const logger = deps.logger.child({ component: "pipeline" });
+  const pipeline = await Pipeline.open({
+    bus: deps.bus,
+    store: deps.store,
+    logger,
+    metrics: deps.metrics,
+    datasetsAddr: deps.config.addrs.datasets,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const consumer = deps.bus.consumeEvents({
+    durable: opts.durable ?? "pipeline",
+    handler: (_seq, ev) => pipeline.handleEvent(ev),
+  });
+  await pipeline.resumePending();
+
+  const ctx: HandlerContext = { service: "pipeline", logger, metrics: deps.metrics };
+  const implementation = {
+    startRun: unary<StartRunRequest, StartRunResponse>(ctx, "StartRun", async (req) => ({
+      run: await pipeline.startRun(req.recipeYaml, req.requestId),
+    })),
+    getRun: unary<GetRunRequest, GetRunResponse>(ctx, "GetRun", async (req) => ({ run: await pipeline.getRun(req.id) })),
+    listRuns: unary<ListRunsRequest, ListRunsResponse>(ctx, "ListRuns", async () => ({ runs: await pipeline.runs.list() })),
+    cancelRun: unary<CancelRunRequest, CancelRunResponse>(ctx, "CancelRun", async (req) => ({ run: await pipeline.cancel(req.id) })),
+    watchRun: serverStream<WatchRunRequest, WatchRunResponse>(ctx, "WatchRun", async function* (req, signal) {
+      await pipeline.getRun(req.id);
+      const fromSeq = req.fromSeq > 0n ? Number(req.fromSeq) : undefined;
+      if (fromSeq !== undefined && !Number.isSafeInteger(fromSeq)) throw ApiError.invalidArgument("from_seq", "is too large");
+      yield* watchRun(deps.bus, pipeline.runs, req.id, fromSeq, signal);
+    }),
+    checkRecipe: unary<CheckRecipeRequest, CheckRecipeResponse>(ctx, "CheckRecipe", async (req) => {
+      const { recipe, issues } = checkRecipe(req.recipeYaml);
+      return { recipe, issues };
+    }),
+  };
+  return {
+    name: "pipeline",
+    pipeline,
+    bindings: [{ name: "mambalign.v1.PipelineService", definition: PipelineServiceService, implementation }],
+    async stop() {
+      await consumer.stop();
+      await pipeline.drain();
+    },
+  };
+}

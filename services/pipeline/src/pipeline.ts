@@ -1,0 +1,226 @@
+// The pipeline's behaviour: accepting runs, preparing their data, advancing them on events, cancelling.
+import {
+  ApiError,
+  type Bus,
+  createClient,
+  DatasetServiceClient,
+  type Logger,
+  type Metrics,
+  type ObjectStore,
+  BusInvalidArgumentError,
+  Recipe,
+  type Run,
+  RunStatus,
+  type RunEvent,
+  Stage,
+} from "@mambalign/core";
+import { DatasetPrepError, prepareRunDatasets } from "./dataset-prep.js";
+import { acceptRecipe } from "./recipe-guard.js";
+import { newRunId, runObjectKeys, validateRequestId } from "./run-ids.js";
+import { applyEvent, beginRun, cancelRun, failRun, isTerminal, newRun, type RunDatasets, type Step } from "./run-machine.js";
+import { RunStore } from "./run-store.js";
+
+export interface PipelineDeps {
+  bus: Bus;
+  store: ObjectStore;
+  logger: Logger;
+  metrics: Metrics;
+  /** Address of the DatasetService. */
+  datasetsAddr: string;
+  now?: () => Date;
+}
+
+/** How long a StartRun that lost the request-id race waits for the winner's run to appear. */
+const CLAIMED_RUN_WAIT_MS = 10_000;
+
+export class Pipeline {
+  readonly #bg = new Set<Promise<void>>();
+  readonly #datasets = new Map<string, RunDatasets>();
+  #datasetClient: DatasetServiceClient | undefined;
+  readonly #now: () => Date;
+  readonly #counters;
+
+  private constructor(
+    private readonly deps: PipelineDeps,
+    readonly runs: RunStore,
+  ) {
+    this.#now = deps.now ?? (() => new Date());
+    const m = deps.metrics;
+    this.#counters = {
+      started: m.counter("mambalign_pipeline_runs_started_total", "Runs accepted by StartRun"),
+      finished: m.counter("mambalign_pipeline_runs_finished_total", "Runs that ended, by status", ["status"]),
+      jobs: m.counter("mambalign_pipeline_stage_jobs_total", "Stage jobs published, by stage", ["stage"]),
+      events: m.counter("mambalign_pipeline_events_total", "Run events handled, by whether they changed a run", ["changed"]),
+      rejected: m.counter("mambalign_pipeline_runs_rejected_total", "StartRun calls rejected as invalid"),
+    };
+  }
+
+  static async open(deps: PipelineDeps): Promise<Pipeline> {
+    return new Pipeline(deps, await RunStore.open(deps.bus));
+  }
+
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  /** Accepts a run: validate, claim the request id, write the run and its recipe, prepare data in the background. */
+  async startRun(recipeYaml: string, requestId: string): Promise<Run> {
+    let accepted;
+    try {
+      validateRequestId(requestId);
+      accepted = acceptRecipe(recipeYaml);
+    } catch (err) {
+      this.#counters.rejected.inc();
+      throw err;
+    }
+    const existing = await this.runs.runIdFor(requestId);
+    if (existing) return this.#claimedRun(existing);
+
+    const now = this.#now();
+    const { recipe, warnings } = accepted;
+    const run = newRun({
+      id: newRunId(recipe.name, now),
+      requestId,
+      recipe,
+      warnings: warnings.map((w) => `${w.key}: ${w.message}`),
+      now,
+    });
+    if (!(await this.runs.claimRequest(requestId, run.id))) {
+      const winner = await this.runs.runIdFor(requestId);
+      if (!winner) throw ApiError.unavailable(`request_id ${requestId}: claimed by another call but not readable yet; retry`);
+      return this.#claimedRun(winner);
+    }
+    const keys = runObjectKeys(run.id);
+    try {
+      await this.deps.store.put(keys.recipeYaml, recipeYaml, { contentType: "application/yaml" });
+      await this.runs.create(run);
+    } catch (err) {
+      // Give the request id back so that a retry can start the run.
+      await this.runs.releaseRequest(requestId).catch(() => undefined);
+      throw err;
+    }
+    this.#counters.started.inc();
+    this.deps.logger.info({ runId: run.id, requestId, stages: recipe.stages.map((s) => Stage[s]) }, "run accepted");
+    this.#background(this.#prepare(run.id));
+    return run;
+  }
+
+  async #claimedRun(runId: string): Promise<Run> {
+    const run = (await this.runs.get(runId))?.value ?? (await this.runs.waitFor(runId, CLAIMED_RUN_WAIT_MS));
+    if (!run) throw ApiError.unavailable(`run ${runId} of this request_id is not written yet; retry`);
+    return run;
+  }
+
+  #background(p: Promise<void>): void {
+    const tracked = p.catch((err: unknown) => this.deps.logger.error({ err }, "background run task failed"));
+    this.#bg.add(tracked);
+    void tracked.finally(() => this.#bg.delete(tracked));
+  }
+
+  /** Prepares datasets, records them, and queues the first stage; a bad dataset fails the run. */
+  async #prepare(runId: string): Promise<void> {
+    const cur = (await this.runs.get(runId))?.value;
+    if (!cur?.recipe) return;
+    let datasets: RunDatasets;
+    try {
+      datasets = await prepareRunDatasets(this.#datasetsClient(), this.deps.store, cur.recipe);
+    } catch (err) {
+      if (!(err instanceof DatasetPrepError)) throw err;
+      this.deps.logger.warn({ runId, err: err.cause }, "dataset preparation failed");
+      await this.#apply(runId, (run) => failRun(run, err.message, this.#now()));
+      return;
+    }
+    this.#datasets.set(runId, datasets);
+    const keys = runObjectKeys(runId);
+    const resolved = { run_id: runId, recipe: Recipe.toJSON(cur.recipe), datasets };
+    await this.deps.store.put(keys.recipeJson, JSON.stringify(resolved, null, 2), { contentType: "application/json" });
+    await this.#apply(runId, (run) => beginRun(run, datasets, this.#now()));
+  }
+
+  #datasetsClient(): DatasetServiceClient {
+    return (this.#datasetClient ??= createClient(DatasetServiceClient, this.deps.datasetsAddr));
+  }
+
+  /** Runs whose datasets were never prepared (the process stopped first) are picked up again. */
+  async resumePending(): Promise<void> {
+    for (const run of await this.runs.list()) {
+      if (run.status === RunStatus.RUN_STATUS_PENDING && run.stages.every((s) => s.attempt === 0)) this.#background(this.#prepare(run.id));
+    }
+  }
+
+  /** Datasets of a run (from memory, else from its recipe.json). */
+  async #runDatasets(run: Run): Promise<RunDatasets> {
+    const cached = this.#datasets.get(run.id);
+    if (cached) return cached;
+    let evalQuestions = "";
+    if (run.recipe?.stages.includes(Stage.STAGE_EVAL) && run.recipe.eval?.exactMatchDataset && run.status !== RunStatus.RUN_STATUS_PENDING) {
+      const raw = JSON.parse((await this.deps.store.get(runObjectKeys(run.id).recipeJson)).toString("utf8")) as { datasets?: RunDatasets };
+      evalQuestions = raw.datasets?.evalQuestions ?? "";
+    }
+    const ds = { sft: run.trainDatasetSft, dpo: run.trainDatasetDpo, evalQuestions };
+    this.#datasets.set(run.id, ds);
+    return ds;
+  }
+
+  /** CAS-applies a transition; publishes its jobs before the write (deduplicated) and its events after. */
+  async #apply(runId: string, fn: (run: Run) => Step): Promise<Step | null> {
+    const step = await this.runs.update(
+      runId,
+      (run) => {
+        const s = fn(run);
+        return s.changed ? s : null;
+      },
+      async (s) => {
+        for (const { subject, job } of s.jobs) {
+          const { duplicate } = await this.deps.bus.publishJob(subject, job);
+          if (!duplicate) this.#counters.jobs.inc({ stage: Stage[job.stage] ?? String(job.stage) });
+          this.deps.logger.info({ runId, jobId: job.jobId, subject, duplicate }, "stage job published");
+        }
+      },
+    );
+    if (!step) return null;
+    for (const ev of step.events) await this.deps.bus.publishEvent(ev);
+    const status = step.run.status;
+    if (isTerminal(status) && step.events.some((e) => e.stage === Stage.STAGE_UNSPECIFIED)) {
+      this.#counters.finished.inc({ status: RunStatus[status] ?? String(status) });
+      this.deps.logger.info({ runId, status, message: step.run.message }, "run ended");
+    }
+    return step;
+  }
+
+  /** Handler of the durable "pipeline" consumer over every run's events. */
+  async handleEvent(ev: RunEvent): Promise<void> {
+    // Our own run-level events, and events of runs this pipeline does not know, change nothing.
+    if (ev.stage === Stage.STAGE_UNSPECIFIED || !ev.jobId) return;
+    const cur = (await this.runs.get(ev.runId).catch((err: unknown) => {
+      if (err instanceof BusInvalidArgumentError) return null; // not a run id of ours
+      throw err;
+    }))?.value;
+    if (!cur) return;
+    const datasets = await this.#runDatasets(cur);
+    const step = await this.#apply(ev.runId, (run) => applyEvent(run, ev, datasets, this.#now()));
+    this.#counters.events.inc({ changed: step ? "true" : "false" });
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    if (!runId) throw ApiError.invalidArgument("id", "is required");
+    const run = (await this.runs.get(runId).catch((err: unknown) => {
+      if (err instanceof BusInvalidArgumentError) throw ApiError.invalidArgument("id", `${JSON.stringify(runId)} is not a run id`);
+      throw err;
+    }))?.value;
+    if (!run) throw ApiError.notFound("run", runId);
+    return run;
+  }
+
+  async cancel(runId: string): Promise<Run> {
+    await this.getRun(runId);
+    const step = await this.#apply(runId, (run) => cancelRun(run, "cancelled by request", this.#now()));
+    return step?.run ?? this.getRun(runId);
+  }
+
+  /** Waits for background dataset preparation (used at shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#bg]);
+    this.#datasetClient?.close();
+  }
+}

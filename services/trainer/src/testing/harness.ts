@@ -1,0 +1,210 @@
+// Test harness: real NATS + MinIO, in-test peers over gRPC, the real Python runtime, and trainer processes.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  connectDeps,
+  createLogger,
+  DatasetKind,
+  JOB_SUBJECTS,
+  loadConfig,
+  type RunEvent,
+  type RuntimeEvent,
+  type ServiceDeps,
+  Stage,
+  StageJob,
+  type TrainingArgs,
+} from "@mambalign/core";
+import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
+import { type InTestPeers, startInTestPeers } from "./in-test-peers.js";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+export const PYTHON = process.env.MAMBALIGN_PYTHON ?? path.join(REPO_ROOT, ".venv/bin/python");
+const RUNTIME_DIR = path.join(REPO_ROOT, "services/runtime");
+
+export interface Harness {
+  nats: NatsServerHandle;
+  minio: MinioServer;
+  deps: ServiceDeps;
+  peers: InTestPeers;
+  workDir: string;
+  /** Environment of a trainer process pointed at these servers. */
+  env(extra?: Record<string, string>): Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  if (!existsSync(PYTHON)) throw new Error(`no Python at ${PYTHON}: set MAMBALIGN_PYTHON to the runtime's interpreter`);
+  const nats = await startNatsServer();
+  const minio = await startMinioServer();
+  const workDir = await mkdtemp(path.join(tmpdir(), "mambalign-trainer-"));
+  const env = (extra: Record<string, string> = {}): Record<string, string> => ({
+    MAMBALIGN_NATS_URL: nats.url,
+    MAMBALIGN_STORE: "s3",
+    MAMBALIGN_S3_ENDPOINT: minio.endPoint,
+    MAMBALIGN_BUCKET: minio.bucket,
+    AWS_ACCESS_KEY_ID: minio.accessKey,
+    AWS_SECRET_ACCESS_KEY: minio.secretKey,
+    MAMBALIGN_GRPC_HOST: "127.0.0.1",
+    MAMBALIGN_GRPC_PORT: "0",
+    MAMBALIGN_METRICS_PORT: "0",
+    MAMBALIGN_WORK_DIR: workDir,
+    MAMBALIGN_PYTHON: PYTHON,
+    PYTHONPATH: RUNTIME_DIR,
+    LOG_LEVEL: "warn",
+    MAMBALIGN_TRAINER_ACK_WAIT_S: "3",
+    ...peerAddrs,
+    ...extra,
+  });
+  let peerAddrs: Record<string, string> = {};
+  const config = loadConfig("trainer-test", env());
+  const deps = await connectDeps(config, { logger: createLogger("trainer-test", "warn") });
+  const peers = await startInTestPeers(deps.store, deps.logger);
+  peerAddrs = { MAMBALIGN_DATASETS_ADDR: peers.address, MAMBALIGN_REGISTRY_ADDR: peers.address };
+  // The in-process trainer (loadTrainerOptions) and the runtime it launches read these too.
+  process.env.PYTHONPATH = RUNTIME_DIR;
+  return {
+    nats,
+    minio,
+    deps,
+    peers,
+    workDir,
+    env,
+    async close() {
+      await peers.stop();
+      await deps.bus.close();
+      await minio.stop();
+      await nats.stop();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A tiny deterministic SFT task: reverse a word. */
+export function reverseRows(n: number, offset = 0): object[] {
+  const letters = "abcdefghij";
+  return Array.from({ length: n }, (_, i) => {
+    const word = Array.from({ length: 3 + ((i + offset) % 3) }, (_, j) => letters[(i * 7 + j * 3 + offset) % letters.length]).join("");
+    return {
+      messages: [
+        { role: "user", content: `reverse ${word}` },
+        { role: "assistant", content: [...word].reverse().join("") },
+      ],
+    };
+  });
+}
+
+export async function addSftDataset(h: Harness): Promise<string> {
+  return (await h.peers.addDataset(DatasetKind.DATASET_KIND_SFT, reverseRows(24), reverseRows(4, 100))).id;
+}
+
+export function sftArgs(over: Partial<TrainingArgs> = {}): Partial<TrainingArgs> {
+  return {
+    maxSteps: 8,
+    saveSteps: 4,
+    perDeviceTrainBatchSize: 4,
+    learningRate: 0.01,
+    loggingSteps: 1,
+    seed: 1,
+    lora: { enabled: true, r: 4, alpha: 8, dropout: 0, targetModules: [], modulesToSave: [], loadIn4bit: false },
+    ...over,
+  };
+}
+
+export function sftJob(runId: string, trainDataset: string, args: Partial<TrainingArgs>): StageJob {
+  return StageJob.fromPartial({
+    jobId: `${runId}.sft.1`,
+    runId,
+    stage: Stage.STAGE_SFT,
+    attempt: 1,
+    baseModel: { uri: "preset:tiny-mamba-char" },
+    trainDataset,
+    recipe: { args },
+    outputName: `${runId}-sft`,
+  });
+}
+
+export async function publishTrain(h: Harness, job: StageJob): Promise<void> {
+  await h.deps.bus.publishJob(job.stage === Stage.STAGE_MERGE ? JOB_SUBJECTS.merge : JOB_SUBJECTS.train, job);
+}
+
+/** Reads a run's events (replay, then live) until `until` returns true; returns all seen. */
+export async function eventsUntil(h: Harness, runId: string, until: (e: RunEvent, all: RunEvent[]) => boolean, timeoutMs = 120_000): Promise<RunEvent[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const all: RunEvent[] = [];
+  try {
+    for await (const { event } of h.deps.bus.watchEvents(runId, { signal: ac.signal })) {
+      all.push(event);
+      if (until(event, all)) return all;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  throw new Error(`run ${runId}: condition not met within ${timeoutMs} ms; saw ${all.length} events:\n${all.map(describe).join("\n")}`);
+}
+
+export function describe(e: RunEvent): string {
+  const k = e.kind;
+  if (k?.$case === "runtime") return `runtime ${k.value.kind?.$case} ${JSON.stringify(k.value.kind?.value)}`;
+  if (k?.$case === "transition") return `transition ${JSON.stringify(k.value)}`;
+  if (k?.$case === "log") return `log ${k.value.level} ${k.value.message}`;
+  return "?";
+}
+
+/** The runtime events of one kind, in order. */
+type RuntimeKind = NonNullable<RuntimeEvent["kind"]>;
+type RuntimeValues = { [K in RuntimeKind["$case"]]: Extract<RuntimeKind, { $case: K }>["value"] };
+export function runtimeOf<C extends keyof RuntimeValues>(events: RunEvent[], kind: C): RuntimeValues[C][] {
+  const out: unknown[] = [];
+  for (const e of events) {
+    const k = e.kind?.$case === "runtime" ? e.kind.value.kind : undefined;
+    if (k?.$case === kind) out.push(k.value);
+  }
+  return out as RuntimeValues[C][];
+}
+
+export function transitions(events: RunEvent[]) {
+  return events.flatMap((e) => (e.kind?.$case === "transition" ? [e.kind.value] : []));
+}
+
+export function logs(events: RunEvent[]): string[] {
+  return events.flatMap((e) => (e.kind?.$case === "log" ? [e.kind.value.message] : []));
+}
+
+export interface TrainerChild {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+}
+
+/** `node --conditions=development --import tsx services/trainer/src/main.ts`, in its own process group. */
+export function spawnTrainer(h: Harness, extra: Record<string, string> = {}): TrainerChild {
+  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", "services/trainer/src/main.ts"], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...h.env(extra) },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let out = "";
+  const keep = (b: Buffer) => void (out = (out + b.toString()).slice(-20_000));
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return { child, exited, output: () => out };
+}
+
+/** Steps of checkpoints under checkpoints/<run>/<stage>/ whose manifest exists, read straight from the store. */
+export async function completeSteps(h: Harness, runId: string, stage: string): Promise<number[]> {
+  const steps: number[] = [];
+  for await (const o of h.deps.store.list(`checkpoints/${runId}/${stage}/`)) {
+    const m = /\/(\d+)\/manifest\.json$/.exec(o.key);
+    if (m) steps.push(Number(m[1]));
+  }
+  return steps.sort((a, b) => a - b);
+}
