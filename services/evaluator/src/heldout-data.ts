@@ -12,6 +12,8 @@ export interface HeldOutSet {
   /** Where it came from (dataset id or uri). */
   source: string;
   kind: HeldOutKind;
+  /** The job field it came from, for errors. */
+  field: string;
   /** Local JSONL file with the rows (after `limit`). */
   file: string;
   rows: unknown[];
@@ -67,7 +69,7 @@ export async function stageHeldOut(opts: {
   if (!kind) throw new InvalidEvalJobError(field, `${source}: the held-out set is empty`);
   const file = join(opts.dir, `heldout-${kind}-${source.replace(/[^\w.-]/g, "_").slice(-40)}.jsonl`);
   await writeFile(file, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
-  return { source, kind, file, rows };
+  return { source, kind, field, file, rows };
 }
 
 function kindOf(row: unknown): HeldOutKind | undefined {
@@ -112,7 +114,8 @@ export interface ExactMatchItem {
 }
 
 /** Prompt = every turn before the last assistant message; answer = that message's content. */
-export function exactMatchItems(set: HeldOutSet, field: string): ExactMatchItem[] {
+export function exactMatchItems(set: HeldOutSet): ExactMatchItem[] {
+  const field = set.field;
   return set.rows.map((raw, i) => {
     const r = sftRow.safeParse(raw);
     if (!r.success) {

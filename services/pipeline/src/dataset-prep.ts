@@ -76,7 +76,7 @@ export async function prepareRunDatasets(client: DatasetServiceClient, store: Ob
   if (recipe.stages.includes(Stage.STAGE_EVAL) && em) {
     const version = await prepare("eval", [{ uri: em, fraction: 1 }], DatasetKind.DATASET_KIND_SFT, DATASET_PREP.evalTestFraction, 0);
     const train = version.splits.find((s) => s.name === "train");
-    if (!train?.key) throw new DatasetPrepError("eval", new ApiError(13 /* INTERNAL */, `dataset ${version.id} has no train split`));
+    if (!train?.key) throw new DatasetPrepError("eval", toApiError(new Error(`dataset ${version.id} has no train split`)));
     out.evalQuestions = store.uri(train.key);
   }
   return out;

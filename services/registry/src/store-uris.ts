@@ -15,6 +15,7 @@ export function prefixFromUri(store: ObjectStore, uri: string, field: string): s
   try {
     // keyFromUri names objects; ask for the manifest's key and drop its name to get the prefix.
     const key = store.keyFromUri(`${asUri}/${MANIFEST_NAME}`);
+    if (key === MANIFEST_NAME) throw new StoreError("names the whole store, not a prefix", { key: uri });
     return key.slice(0, -(MANIFEST_NAME.length + 1));
   } catch (err) {
     const why = err instanceof StoreError ? err.message : String(err);

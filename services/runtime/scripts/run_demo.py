@@ -22,10 +22,10 @@ SFT_ARGS = {"learningRate": 0.004, "lrSchedulerType": "cosine", "warmupRatio": 0
             "assistantOnlyLoss": True, "loggingSteps": 25, "saveSteps": 1000, "seed": 1,
             "lora": {"enabled": True, "r": 64, "alpha": 64,
                      "targetModules": ["in_proj", "x_proj", "dt_proj", "out_proj", "embeddings"]}}
-DPO_ARGS = {"learningRate": 0.001, "lrSchedulerType": "cosine", "warmupRatio": 0.05, "perDeviceTrainBatchSize": 16,
+DPO_ARGS = {"learningRate": 0.002, "lrSchedulerType": "cosine", "warmupRatio": 0.05, "perDeviceTrainBatchSize": 16,
             "loggingSteps": 25, "saveSteps": 1000, "seed": 1,
             "lora": {"enabled": True, "r": 16, "alpha": 32}}
-DPO = {"beta": 0.1, "lossType": "sigmoid"}
+DPO = {"beta": 0.2, "lossType": "sigmoid"}
 
 
 def stage(work: Path, name: str, command: str, spec: dict) -> tuple[list[dict], float]:

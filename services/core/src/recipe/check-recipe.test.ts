@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import YAML from "yaml";
 import { Stage } from "../gen/mambalign/v1/common.js";
 import type { RecipeIssue } from "../gen/mambalign/v1/recipe.js";
-import { checkRecipe, YAML_ISSUE_KEY } from "./check-recipe.js";
+import { checkRecipe, EVAL_DEFAULTS, YAML_ISSUE_KEY } from "./check-recipe.js";
 import { parseRecipe } from "./parse-recipe.js";
 import { RecipeError } from "./recipe-error.js";
 
@@ -42,7 +42,7 @@ describe("recipe — multi-stage form", () => {
       "demo-prefs": "/srv/recipes/data/prefs.jsonl",
       heldout: "/srv/recipes/data/heldout.jsonl",
     });
-    assert.deepEqual(recipe.eval, { exactMatchDataset: "/srv/recipes/data/heldout.jsonl", maxNewTokens: 16, batchSize: 32 });
+    assert.deepEqual(recipe.eval, { ...EVAL_DEFAULTS, exactMatchDataset: "/srv/recipes/data/heldout.jsonl", maxNewTokens: 16, batchSize: 32 });
     const sft = recipe.sft!.args!;
     assert.equal(sft.learningRate, 1e-3);
     assert.equal(sft.lrSchedulerType, "cosine");
@@ -305,5 +305,20 @@ describe("recipe — handbook single-stage form", () => {
     const r = check({ ...sft, output_dir: "data/x", report_to: ["wandb"], push_to_hub: true });
     assert.equal(r.ok, true);
     for (const key of ["output_dir", "report_to", "push_to_hub"]) assert.equal(at(r.issues, key).length, 1, key);
+  });
+});
+
+describe("recipe — eval benchmarks", () => {
+  test("benchmarks and smoke limits map to EvalArgs; an unknown benchmark is fatal naming its index", () => {
+    const good = checkRecipe(
+      "model_name_or_path: preset:tiny-mamba-char\nstages: [eval]\neval:\n  benchmarks: [mt_bench, alpaca_eval_v2]\n  limit: 3\n  judge_model: judge-1\n",
+    );
+    assert.ok(good.ok, JSON.stringify(good.issues));
+    assert.deepEqual(good.recipe.eval?.benchmarks, ["mt_bench", "alpaca_eval_v2"]);
+    assert.equal(good.recipe.eval?.limit, 3);
+    assert.equal(good.recipe.eval?.judgeModel, "judge-1");
+    const bad = checkRecipe("model_name_or_path: preset:tiny-mamba-char\nstages: [eval]\neval:\n  benchmarks: [mt_bench, arena_hard]\n");
+    assert.equal(bad.ok, false);
+    assert.ok(bad.issues.some((i) => i.fatal && i.key === "eval.benchmarks[1]"), JSON.stringify(bad.issues));
   });
 });

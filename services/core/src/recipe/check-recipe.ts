@@ -20,7 +20,7 @@ import type { StageKind } from "./stage-keys.js";
 import { DPO_MARKER_KEYS, MAP_TO_MAMBA_KEY, STAGE_KEYS } from "./stage-keys.js";
 import { parseStages, STAGE_ORDER } from "./stages.js";
 import { didYouMean } from "./suggest.js";
-import { int, text, validate } from "./values.js";
+import { int, nameList, text, validate } from "./values.js";
 
 export interface RecipeOptions {
   /** Directory that relative local paths (datasets, model) are resolved against: usually the recipe file's. */
@@ -45,11 +45,26 @@ const COMMON_ROOT_KEYS = ["name", ...MODEL_KEYS, "datasets"] as const;
 /** Any of these at the top level makes a recipe multi-stage. */
 const SECTION_KEYS = ["stages", "sft", "dpo", "eval"] as const;
 
-export const EVAL_DEFAULTS: EvalArgs = { exactMatchDataset: "", maxNewTokens: 64, batchSize: 16 };
+export const EVAL_DEFAULTS: EvalArgs = {
+  exactMatchDataset: "",
+  maxNewTokens: 64,
+  batchSize: 16,
+  benchmarks: [],
+  limit: 0,
+  benchMaxNewTokens: 0,
+  benchDataDir: "",
+  judgeModel: "",
+};
+export const EVAL_BENCHMARKS = ["mt_bench", "alpaca_eval_v1", "alpaca_eval_v2"] as const;
 const EVAL_SCHEMAS = {
   exact_match_dataset: text(),
   max_new_tokens: int({ ge: 1 }),
   batch_size: int({ ge: 1 }),
+  benchmarks: nameList(),
+  limit: int({ ge: 0 }),
+  bench_max_new_tokens: int({ ge: 0 }),
+  bench_data_dir: text(),
+  judge_model: text(),
 } as const;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -346,6 +361,27 @@ function readEval(
       if (!res.ok) for (const m of res.messages) issues.fatal(m.key, m.message);
       else if (key === "max_new_tokens") out.maxNewTokens = res.value;
       else out.batchSize = res.value;
+    } else if (key === "benchmarks") {
+      const res = validate(EVAL_SCHEMAS.benchmarks, value, at);
+      if (!res.ok) for (const m of res.messages) issues.fatal(m.key, m.message);
+      else {
+        res.value.forEach((b, i) => {
+          if (!(EVAL_BENCHMARKS as readonly string[]).includes(b)) {
+            issues.fatal(`${at}[${i}]`, `unknown benchmark ${JSON.stringify(b)}; valid: ${EVAL_BENCHMARKS.join(", ")}`);
+          }
+        });
+        out.benchmarks = res.value;
+      }
+    } else if (key === "limit" || key === "bench_max_new_tokens") {
+      const res = validate(EVAL_SCHEMAS[key], value, at);
+      if (!res.ok) for (const m of res.messages) issues.fatal(m.key, m.message);
+      else if (key === "limit") out.limit = res.value;
+      else out.benchMaxNewTokens = res.value;
+    } else if (key === "bench_data_dir" || key === "judge_model") {
+      const res = validate(EVAL_SCHEMAS[key], value, at);
+      if (!res.ok) for (const m of res.messages) issues.fatal(m.key, m.message);
+      else if (key === "bench_data_dir") out.benchDataDir = baseDir ? path.resolve(baseDir, res.value) : res.value;
+      else out.judgeModel = res.value;
     } else if (Object.hasOwn(PLUMBING_KEYS, key)) {
       issues.warn(at, PLUMBING_KEYS[key]!);
     } else {

@@ -21,6 +21,11 @@ export function recipeToYaml(recipe: Recipe): string {
       ...(e.exactMatchDataset ? { exact_match_dataset: named ?? e.exactMatchDataset } : {}),
       max_new_tokens: e.maxNewTokens,
       batch_size: e.batchSize,
+      ...(e.benchmarks.length ? { benchmarks: e.benchmarks } : {}),
+      ...(e.limit ? { limit: e.limit } : {}),
+      ...(e.benchMaxNewTokens ? { bench_max_new_tokens: e.benchMaxNewTokens } : {}),
+      ...(e.benchDataDir ? { bench_data_dir: e.benchDataDir } : {}),
+      ...(e.judgeModel ? { judge_model: e.judgeModel } : {}),
     };
   }
   // lineWidth 0: never fold long strings such as chat templates.

@@ -1,0 +1,34 @@
+// EvaluatorService: reads evaluations recorded in the `evals` KV bucket.
+import {
+  ApiError,
+  type Evaluation,
+  EvaluatorServiceService,
+  type EvaluatorServiceServer,
+  type HandlerContext,
+  type ProtoKv,
+  type ServiceBinding,
+  unary,
+} from "@mambalign/core";
+
+const ID_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+export function evaluatorServiceBinding(ctx: HandlerContext, evals: ProtoKv<Evaluation>): ServiceBinding {
+  const implementation: EvaluatorServiceServer = {
+    getEvaluation: unary(ctx, "GetEvaluation", async (req) => {
+      if (!req.id) throw ApiError.invalidArgument("id", "required");
+      if (!ID_RE.test(req.id)) throw ApiError.invalidArgument("id", `${JSON.stringify(req.id)} is not an evaluation id`);
+      const found = await evals.get(req.id);
+      if (!found) throw ApiError.notFound("evaluation", req.id);
+      return { evaluation: found.value };
+    }),
+    listEvaluations: unary(ctx, "ListEvaluations", async (req) => {
+      // Few evaluations per deployment; a scan keeps the bucket free of secondary index keys.
+      const all = await evals.values();
+      const evaluations = all
+        .filter((e) => !req.versionId || e.versionId === req.versionId)
+        .sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
+      return { evaluations };
+    }),
+  };
+  return { name: "mambalign.v1.EvaluatorService", definition: EvaluatorServiceService, implementation };
+}

@@ -1,0 +1,46 @@
+// Public face of the evaluator service: eval job worker (jobs.eval) + EvaluatorService.
+import { Evaluation, JOB_SUBJECTS, type ServiceDeps, type StartedService } from "@mambalign/core";
+import { createEvalJobHandler } from "./eval-job.js";
+import { evaluatorServiceBinding } from "./evaluator-grpc.js";
+import { type EvaluatorOptions, loadEvaluatorOptions } from "./evaluator-options.js";
+import { grpcRegistryAccess, type RegistryAccess } from "./registry-access.js";
+
+export { evalIdOf, evalPrefix, MT_BENCH_DEFAULT_JUDGE } from "./eval-job.js";
+export { EVALUATOR_DEFAULTS, type EvaluatorOptions, type JudgeSettings, loadEvaluatorOptions } from "./evaluator-options.js";
+export { InvalidEvalJobError, RuntimeFailedError } from "./errors.js";
+export { BENCHMARKS, type Benchmark } from "./benchmarks.js";
+export { grpcRegistryAccess, type RegistryAccess } from "./registry-access.js";
+export { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
+
+export const EVALS_BUCKET = "evals";
+
+export interface StartEvaluatorOptions extends Partial<EvaluatorOptions> {
+  /** Default: RegistryService over gRPC at deps.config.addrs.registry. */
+  registry?: RegistryAccess;
+}
+
+/** Starts the eval job worker (durable "evaluator" on jobs.eval) and returns the EvaluatorService binding. */
+export async function startEvaluatorService(deps: ServiceDeps, opts: StartEvaluatorOptions = {}): Promise<StartedService> {
+  const { registry: given, ...overrides } = opts;
+  const options: EvaluatorOptions = { ...loadEvaluatorOptions(), ...overrides };
+  const evals = await deps.bus.kv(EVALS_BUCKET, { encode: Evaluation.toJSON, decode: Evaluation.fromJSON });
+  const registry = given ?? grpcRegistryAccess(deps.config.addrs.registry);
+  const logger = deps.logger.child({ component: "evaluator" });
+  const worker = deps.bus.startJobWorker({
+    durable: "evaluator",
+    subjects: [JOB_SUBJECTS.eval],
+    ackWaitMs: options.ackWaitMs,
+    maxDeliver: options.maxDeliver,
+    retryBackoff: options.retryBackoff,
+    handler: createEvalJobHandler({ deps: { ...deps, logger }, options, registry, evals }),
+  });
+  worker.stopped.catch((err: unknown) => logger.error({ err }, "eval job worker stopped"));
+  return {
+    name: "evaluator",
+    bindings: [evaluatorServiceBinding({ service: "evaluator", logger, metrics: deps.metrics }, evals)],
+    async stop() {
+      await worker.stop().catch(() => undefined);
+      if (!given) registry.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// The evaluator's view of the registry: read versions, attach results. Over gRPC in production.
+import {
+  type AdapterVersion,
+  ApiError,
+  callUnary,
+  createClient,
+  type EvalResult,
+  RegistryServiceClient,
+} from "@mambalign/core";
+import type { VersionLookup } from "./model-staging.js";
+
+export interface RegistryAccess extends VersionLookup {
+  attachEval(versionId: string, result: EvalResult): Promise<AdapterVersion>;
+  close(): void;
+}
+
+const DEADLINE_MS = 30_000;
+
+/** RegistryService over gRPC at `address` (MAMBALIGN_REGISTRY_ADDR). */
+export function grpcRegistryAccess(address: string): RegistryAccess {
+  const client = createClient(RegistryServiceClient, address);
+  const present = (v: AdapterVersion | undefined, id: string, method: string): AdapterVersion => {
+    if (!v) throw ApiError.unavailable(`registry ${method} for ${JSON.stringify(id)} answered without a version`);
+    return v;
+  };
+  return {
+    async getVersion(id) {
+      const res = await callUnary(client.getVersion.bind(client), { id }, { deadlineMs: DEADLINE_MS });
+      return present(res.version, id, "GetVersion");
+    },
+    async attachEval(versionId, result) {
+      const res = await callUnary(client.attachEval.bind(client), { versionId, result }, { deadlineMs: DEADLINE_MS });
+      return present(res.version, versionId, "AttachEval");
+    },
+    close: () => client.close(),
+  };
+}

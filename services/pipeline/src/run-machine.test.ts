@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { checkRecipe, JOB_SUBJECTS, type Run, type RunEvent, RunStatus, Stage, StageStatus } from "@mambalign/core";
+import { applyEvent, beginRun, cancelRun, isRunEndEvent, newRun, type RunDatasets, type Step } from "./run-machine.js";
+
+const RECIPE = `
+name: demo
+model_name_or_path: preset:tiny-mamba-char
+stages: [sft, merge, dpo, eval]
+datasets: { s: /data/sft.jsonl, p: /data/prefs.jsonl, q: /data/heldout.jsonl }
+use_peft: true
+sft: { dataset_mixer: { s: 1.0 } }
+dpo: { dataset_mixer: { p: 1.0 }, beta: 0.1 }
+eval: { exact_match_dataset: q, max_new_tokens: 8 }
+`;
+const DATASETS: RunDatasets = { sft: "sha-sft", dpo: "sha-dpo", evalQuestions: "file:///objects/datasets/sha-q/train.jsonl" };
+const T0 = new Date("2026-01-01T00:00:00Z");
+
+function fresh(yaml = RECIPE): Run {
+  const { recipe, ok, issues } = checkRecipe(yaml);
+  assert.ok(ok, JSON.stringify(issues));
+  return newRun({ id: "demo-1", requestId: "r1", recipe, warnings: [], now: T0 });
+}
+
+function transition(run: Run, stage: Stage, status: StageStatus, output = "", message = ""): RunEvent {
+  const s = run.stages.find((x) => x.stage === stage)!;
+  return { runId: run.id, stage, jobId: s.jobId, time: T0, kind: { $case: "transition", value: { status, message, output } } };
+}
+
+function succeed(run: Run, stage: Stage, output: string): Step {
+  return applyEvent(run, transition(run, stage, StageStatus.STAGE_STATUS_SUCCEEDED, output), DATASETS, T0);
+}
+
+describe("pipeline state machine", () => {
+  test("a new run is pending with every recipe stage not yet queued", () => {
+    const run = fresh();
+    assert.equal(run.status, RunStatus.RUN_STATUS_PENDING);
+    assert.deepEqual(run.stages.map((s) => [s.stage, s.attempt]), [
+      [Stage.STAGE_SFT, 0],
+      [Stage.STAGE_MERGE, 0],
+      [Stage.STAGE_DPO, 0],
+      [Stage.STAGE_EVAL, 0],
+    ]);
+  });
+
+  test("begin queues SFT on jobs.train with the SFT dataset, once", () => {
+    const step = beginRun(fresh(), DATASETS, T0);
+    assert.equal(step.run.status, RunStatus.RUN_STATUS_RUNNING);
+    assert.equal(step.jobs.length, 1);
+    const { subject, job } = step.jobs[0]!;
+    assert.equal(subject, JOB_SUBJECTS.train);
+    assert.equal(job.jobId, "demo-1.sft.1");
+    assert.equal(job.trainDataset, "sha-sft");
+    assert.equal(job.inputVersion, "");
+    assert.equal(job.baseModel?.uri, "preset:tiny-mamba-char");
+    assert.equal(job.recipe?.args?.lora?.enabled, true);
+    assert.equal(step.run.trainDatasetDpo, "sha-dpo");
+    assert.equal(beginRun(step.run, DATASETS, T0).changed, false, "a second begin is a no-op");
+  });
+
+  test("SFT -> MERGE -> DPO -> EVAL follows the lineage and ends the run", () => {
+    let run = beginRun(fresh(), DATASETS, T0).run;
+    let step = succeed(run, Stage.STAGE_SFT, "demo-sft/v1");
+    assert.deepEqual(step.jobs.map((j) => [j.subject, j.job.jobId, j.job.inputVersion]), [[JOB_SUBJECTS.merge, "demo-1.merge.1", "demo-sft/v1"]]);
+    run = step.run;
+    step = succeed(run, Stage.STAGE_MERGE, "demo-sft-merged/v1");
+    const dpo = step.jobs[0]!.job;
+    assert.deepEqual([step.jobs[0]!.subject, dpo.inputVersion, dpo.trainDataset, dpo.baseModel?.uri], [
+      JOB_SUBJECTS.train,
+      "demo-sft-merged/v1",
+      "sha-dpo",
+      "preset:tiny-mamba-char",
+    ]);
+    assert.equal(dpo.recipe?.dpo?.beta, 0.1);
+    run = step.run;
+    step = succeed(run, Stage.STAGE_DPO, "demo-dpo/v1");
+    const ev = step.jobs[0]!.job;
+    assert.equal(step.jobs[0]!.subject, JOB_SUBJECTS.eval);
+    assert.equal(ev.inputVersion, "demo-dpo/v1", "eval takes the last trained version");
+    assert.equal(ev.evalDataset, "sha-dpo,sha-sft");
+    assert.equal(ev.eval?.exactMatchDataset, DATASETS.evalQuestions);
+    assert.equal(ev.eval?.maxNewTokens, 8);
+    run = step.run;
+    step = succeed(run, Stage.STAGE_EVAL, "eval-123");
+    assert.equal(step.run.status, RunStatus.RUN_STATUS_SUCCEEDED);
+    assert.equal(step.jobs.length, 0);
+    assert.equal(step.events.filter(isRunEndEvent).length, 1, "one run-end event");
+    assert.ok(step.run.stages.every((s) => s.status === StageStatus.STAGE_STATUS_SUCCEEDED));
+  });
+
+  test("a replayed SUCCEEDED does not queue the next stage twice", () => {
+    const run = beginRun(fresh(), DATASETS, T0).run;
+    const ev = transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "demo-sft/v1");
+    const once = applyEvent(run, ev, DATASETS, T0);
+    assert.equal(once.jobs.length, 1);
+    const again = applyEvent(once.run, ev, DATASETS, T0);
+    assert.equal(again.changed, false);
+    assert.equal(again.jobs.length, 0);
+    assert.equal(again.run.stages[1]!.attempt, 1);
+  });
+
+  test("events of other jobs, attempts or runs change nothing", () => {
+    const run = beginRun(fresh(), DATASETS, T0).run;
+    const ok = transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "v");
+    assert.equal(applyEvent(run, { ...ok, jobId: "demo-1.sft.0" }, DATASETS, T0).changed, false);
+    assert.equal(applyEvent(run, { ...ok, runId: "other" }, DATASETS, T0).changed, false);
+    assert.equal(applyEvent(run, { ...ok, jobId: "demo-1.merge.1" }, DATASETS, T0).changed, false, "merge is not queued yet");
+  });
+
+  test("runtime progress updates step, total and training metrics of the stage", () => {
+    const run = beginRun(fresh(), DATASETS, T0).run;
+    const jobId = run.stages[0]!.jobId;
+    const step = applyEvent(
+      run,
+      {
+        runId: run.id,
+        stage: Stage.STAGE_SFT,
+        jobId,
+        time: T0,
+        kind: {
+          $case: "runtime",
+          value: {
+            time: T0,
+            kind: {
+              $case: "progress",
+              value: { step: 7, total: 20, loss: 1.5, lr: 1e-3, tokensPerS: 900, gradNorm: 0, etaS: 3, mfu: 0, gpuMemGib: 0, extra: { "rewards/margins": 0.2 } },
+            },
+          },
+        },
+      },
+      DATASETS,
+      T0,
+    );
+    const s = step.run.stages[0]!;
+    assert.equal(s.status, StageStatus.STAGE_STATUS_RUNNING);
+    assert.deepEqual([s.step, s.totalSteps, s.metrics["train/loss"], s.metrics["rewards/margins"]], [7, 20, 1.5, 0.2]);
+  });
+
+  test("a failed stage fails the run with its message and cancels the stages after it", () => {
+    const run = beginRun(fresh(), DATASETS, T0).run;
+    const step = applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_FAILED, "", "CUDA out of memory"), DATASETS, T0);
+    assert.equal(step.run.status, RunStatus.RUN_STATUS_FAILED);
+    assert.match(step.run.message, /sft failed: CUDA out of memory/);
+    assert.deepEqual(step.run.stages.map((s) => s.status), [
+      StageStatus.STAGE_STATUS_FAILED,
+      StageStatus.STAGE_STATUS_CANCELLED,
+      StageStatus.STAGE_STATUS_CANCELLED,
+      StageStatus.STAGE_STATUS_CANCELLED,
+    ]);
+    assert.equal(step.jobs.length, 0);
+  });
+
+  test("SUCCEEDED without an output version is a failure, not a silent advance", () => {
+    const run = beginRun(fresh(), DATASETS, T0).run;
+    const step = succeed(run, Stage.STAGE_SFT, "");
+    assert.equal(step.run.status, RunStatus.RUN_STATUS_FAILED);
+    assert.equal(step.jobs.length, 0);
+  });
+
+  test("after cancel, later events are ignored", () => {
+    const run = beginRun(fresh(), DATASETS, T0).run;
+    const cancelled = cancelRun(run, "cancelled by request", T0);
+    assert.equal(cancelled.run.status, RunStatus.RUN_STATUS_CANCELLED);
+    assert.equal(cancelled.run.stages[0]!.status, StageStatus.STAGE_STATUS_CANCELLED);
+    assert.equal(cancelled.events.filter(isRunEndEvent).length, 1);
+    assert.equal(succeed(cancelled.run, Stage.STAGE_SFT, "demo-sft/v1").changed, false);
+    assert.equal(cancelRun(cancelled.run, "again", T0).changed, false);
+  });
+
+  test("an eval-only run evaluates the base model", () => {
+    const run = fresh(`
+model_name_or_path: preset:tiny-mamba-char
+stages: [eval]
+eval: { exact_match_dataset: /data/heldout.jsonl }
+`);
+    const step = beginRun(run, { sft: "", dpo: "", evalQuestions: "file:///q.jsonl" }, T0);
+    const job = step.jobs[0]!.job;
+    assert.equal(job.stage, Stage.STAGE_EVAL);
+    assert.equal(job.inputVersion, "");
+    assert.equal(job.evalDataset, "");
+  });
+});

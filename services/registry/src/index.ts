@@ -1,0 +1,12 @@
+// Public face of the registry service (so `mambalign up` can run it in-process).
+import type { ServiceDeps, StartedService } from "@mambalign/core";
+import { registryServiceBinding } from "./registry-service.js";
+
+export { ADAPTERS_BUCKET, RegistryCatalog } from "./registry-catalog.js";
+export { parseVersionId, validateName, versionId, versionPrefix } from "./names.js";
+export { REGISTRY_SERVICE_NAME } from "./registry-service.js";
+
+/** The registry service: stateless handlers over the `adapters` KV bucket and the `adapters/` prefix. */
+export async function startRegistryService(deps: ServiceDeps): Promise<StartedService> {
+  return { name: "registry", bindings: [await registryServiceBinding(deps)], stop: async () => {} };
+}

@@ -1,0 +1,173 @@
+// trainer — jobs run end to end on the real runtime (CPU, tiny preset), real NATS + MinIO,
+// and an in-test DatasetService/RegistryService over real gRPC (services/registry and datasets are not built yet).
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  ArtifactKind,
+  callUnary,
+  createClient,
+  readManifest,
+  Stage,
+  StageJob,
+  StageStatus,
+  startGrpcServer,
+  TrainerServiceClient,
+} from "@mambalign/core";
+import { type StartedTrainer, startTrainerService } from "./index.js";
+import {
+  addSftDataset,
+  completeSteps,
+  eventsUntil,
+  type Harness,
+  logs,
+  publishTrain,
+  runtimeOf,
+  sftArgs,
+  sftJob,
+  startHarness,
+  transitions,
+} from "./testing/harness.js";
+
+const done = (e: { kind?: { $case: string; value: unknown } }) =>
+  e.kind?.$case === "transition" &&
+  [StageStatus.STAGE_STATUS_SUCCEEDED, StageStatus.STAGE_STATUS_FAILED].includes((e.kind.value as { status: StageStatus }).status);
+
+describe("trainer — in-process worker", () => {
+  let h: Harness;
+  let trainer: StartedTrainer;
+  let client: InstanceType<typeof TrainerServiceClient>;
+  let grpcClose: () => Promise<void>;
+  let trainDataset: string;
+
+  before(async () => {
+    h = await startHarness();
+    trainer = await startTrainerService(h.deps, {
+      peers: h.peers.peers,
+      workerId: "in-process-1",
+      ackWaitMs: 10_000,
+      retryBackoff: { initialMs: 200, maxMs: 1_000 },
+      heartbeatMs: 500,
+    });
+    const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger: h.deps.logger, services: trainer.bindings });
+    grpcClose = () => grpc.close(1_000);
+    client = createClient(TrainerServiceClient, `127.0.0.1:${grpc.port}`);
+    trainDataset = await addSftDataset(h);
+  });
+
+  after(async () => {
+    client?.close();
+    await grpcClose?.();
+    await trainer?.stop();
+    await h?.close();
+  });
+
+  let sftVersion = "";
+
+  test("an SFT job runs end to end: events relayed, checkpoints uploaded with manifests, version registered", async () => {
+    const runId = "e2e-sft";
+    await publishTrain(h, sftJob(runId, trainDataset, sftArgs({ maxSteps: 8, saveSteps: 4 })));
+    const events = await eventsUntil(h, runId, done);
+
+    // Every relayed event names the run, stage and job.
+    for (const e of events) assert.deepEqual([e.runId, e.stage, e.jobId], [runId, Stage.STAGE_SFT, `${runId}.sft.1`]);
+    const started = runtimeOf(events, "started");
+    assert.equal(started.length, 1);
+    assert.deepEqual([started[0]!.command, started[0]!.totalSteps, started[0]!.startStep], ["sft", 8, 0]);
+    assert.deepEqual(runtimeOf(events, "progress").map((p) => p.step), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(runtimeOf(events, "checkpointSaved").map((c) => [c.step, c.reason]), [[4, "interval"], [8, "final"]]);
+
+    // Checkpoints and the final adapter are complete prefixes: manifest present and listing every file.
+    assert.deepEqual(await completeSteps(h, runId, "sft"), [4, 8]);
+    const ckpt = await readManifest(h.deps.store, `checkpoints/${runId}/sft/4`);
+    assert.ok(ckpt?.files.some((f) => f.path === "adapter/adapter_model.safetensors"));
+    assert.ok(ckpt?.files.some((f) => f.path === "optimizer.pt"));
+    const final = await readManifest(h.deps.store, `checkpoints/${runId}/sft/final`);
+    assert.ok(final?.files.some((f) => f.path === "adapter_model.safetensors"));
+    assert.ok(logs(events).some((m) => m.startsWith("checkpoint step 4 uploaded to s3://")));
+
+    // Registered as an ADAPTER with lineage, datasets and the final loss.
+    const reg = h.peers.registered.at(-1)!;
+    assert.equal(reg.name, `${runId}-sft`);
+    assert.equal(reg.kind, ArtifactKind.ARTIFACT_KIND_ADAPTER);
+    assert.equal(reg.stage, Stage.STAGE_SFT);
+    assert.equal(reg.baseModel?.uri, "preset:tiny-mamba-char");
+    assert.equal(reg.parent, "");
+    assert.equal(reg.runId, runId);
+    assert.deepEqual(reg.datasets, [trainDataset]);
+    assert.equal(reg.sourceUri, `${h.deps.store.uri(`checkpoints/${runId}/sft/final`)}/`);
+    assert.equal(reg.metrics["train/loss"], runtimeOf(events, "progress").at(-1)!.loss);
+    assert.ok(Number.isFinite(reg.metrics["eval/loss"]), "eval/loss from the dataset's test split");
+
+    const ts = transitions(events);
+    assert.equal(ts[0]!.status, StageStatus.STAGE_STATUS_RUNNING);
+    const last = ts.at(-1)!;
+    assert.equal(last.status, StageStatus.STAGE_STATUS_SUCCEEDED, last.message);
+    assert.equal(last.output, `${runId}-sft/v1`);
+    sftVersion = last.output;
+
+    // TrainerService over gRPC: complete checkpoints only, and the worker's status.
+    const listed = await callUnary(client.listCheckpoints.bind(client), { runId, stage: Stage.STAGE_SFT });
+    assert.deepEqual(listed.checkpoints.map((c) => c.step), [4, 8]);
+    assert.match(listed.checkpoints[0]!.uri, /\/checkpoints\/e2e-sft\/sft\/4\/$/);
+    assert.match(listed.checkpoints[0]!.manifestSha256, /^[0-9a-f]{64}$/);
+    const { worker } = await callUnary(client.getWorker.bind(client), {});
+    assert.equal(worker?.workerId, "in-process-1");
+    assert.equal(worker?.busy, false);
+    assert.equal(worker?.jobsCompleted, 1);
+
+    const metrics = await h.deps.metrics.registry.metrics();
+    assert.match(metrics, /mambalign_trainer_jobs_total\{service="trainer",outcome="succeeded"\} 1/);
+    assert.match(metrics, /mambalign_trainer_upload_bytes_total\{service="trainer",kind="checkpoint"\} [1-9]/);
+  });
+
+  test("a merge job merges the registered SFT adapter into a MODEL version whose parent is the adapter", async () => {
+    assert.ok(sftVersion, "needs the SFT test's version");
+    const runId = "e2e-sft";
+    const job = StageJob.fromPartial({
+      jobId: `${runId}.merge.1`,
+      runId,
+      stage: Stage.STAGE_MERGE,
+      attempt: 1,
+      baseModel: { uri: "preset:tiny-mamba-char" },
+      inputVersion: sftVersion,
+      trainDataset,
+      outputName: `${runId}-merged`,
+    });
+    await publishTrain(h, job);
+    const events = await eventsUntil(h, runId, (e) => e.jobId === job.jobId && done(e));
+    const mine = events.filter((e) => e.jobId === job.jobId);
+    assert.deepEqual(runtimeOf(mine, "artifact").map((a) => a.kind), ["model"]);
+    const last = transitions(mine).at(-1)!;
+    assert.equal(last.status, StageStatus.STAGE_STATUS_SUCCEEDED, last.message);
+    const v = h.peers.versions.get(last.output)!;
+    assert.equal(v.kind, ArtifactKind.ARTIFACT_KIND_MODEL);
+    assert.equal(v.stage, Stage.STAGE_MERGE);
+    assert.equal(v.parent, sftVersion);
+    assert.ok(v.manifest.some((f) => f.path === "model.safetensors" || f.path.endsWith(".safetensors")));
+  });
+
+  test("an invalid spec (runtime exit 2) terminates the job with a FAILED transition naming the field", async () => {
+    const runId = "bad-spec";
+    await publishTrain(h, sftJob(runId, trainDataset, sftArgs({ lrSchedulerType: "sometimes" })));
+    const events = await eventsUntil(h, runId, done);
+    const failed = transitions(events).at(-1)!;
+    assert.equal(failed.status, StageStatus.STAGE_STATUS_FAILED);
+    assert.match(failed.message, /train\.args\.lrSchedulerType/);
+    assert.equal(runtimeOf(events, "error")[0]?.field, "train.args.lrSchedulerType");
+    // Terminated, not redelivered: one delivery, nothing pending on the consumer.
+    assert.equal(transitions(events).filter((t) => t.status === StageStatus.STAGE_STATUS_RUNNING).length, 1);
+    const info = await h.deps.bus.jsm.consumers.info("JOBS", "trainer");
+    assert.deepEqual([info.num_pending, info.num_ack_pending], [0, 0]);
+    assert.equal(h.peers.registered.filter((r) => r.runId === runId).length, 0);
+  });
+
+  test("a job whose dataset does not exist fails before the runtime, naming trainDataset", async () => {
+    const runId = "no-dataset";
+    await publishTrain(h, sftJob(runId, "f".repeat(64), sftArgs()));
+    const events = await eventsUntil(h, runId, done);
+    const failed = transitions(events).at(-1)!;
+    assert.equal(failed.status, StageStatus.STAGE_STATUS_FAILED);
+    assert.match(failed.message, /^trainDataset: GetDataset "f{64}": dataset "f{64}" not found/);
+    assert.equal(runtimeOf(events, "started").length, 0);
+  });
+});
