@@ -98,11 +98,20 @@ export async function runMtBench(b: BenchRun, judge: JudgeClient): Promise<MtBen
         batchSize: b.batchSize,
         seed: b.seed,
       });
-      for (const q of asked) {
+      asked.forEach((q, i) => {
         const g = out.get(String(q.question_id))!;
         answers.get(q.question_id)!.push(g.output);
-        generations.push({ benchmark: "mt_bench", question_id: q.question_id, category: q.category, turn, temperature, output: g.output, tokens: g.tokens });
-      }
+        generations.push({
+          benchmark: "mt_bench",
+          question_id: q.question_id,
+          category: q.category,
+          turn,
+          temperature,
+          messages: turnPrompts[i]!.messages,
+          output: g.output,
+          tokens: g.tokens,
+        });
+      });
     }
   }
   const answerRows: MtBenchAnswer[] = questions.map((q) => ({ question_id: q.question_id, turns: answers.get(q.question_id)! }));

@@ -2,6 +2,7 @@
 // The service applies them under KV compare-and-set; being pure, they are tested alone and make
 // replayed events harmless (an event that changes nothing yields changed: false).
 import {
+  type BaselineEval,
   type JobSubject,
   JOB_SUBJECTS,
   type Recipe,
@@ -59,7 +60,29 @@ export function newRun(args: { id: string; requestId: string; recipe: Recipe; wa
     createdAt: args.now,
     updatedAt: args.now,
     warnings: args.warnings,
+    baselines: baselinesFor(args.recipe).map((label) => ({
+      label,
+      versionId: "",
+      jobId: "",
+      status: StageStatus.STAGE_STATUS_PENDING,
+      output: "",
+      metrics: {},
+      message: "",
+    })),
   };
+}
+
+/**
+ * Baseline evaluations a recipe gets: the base model whenever something is trained before the eval
+ * stage, and the SFT adapter when DPO follows it (otherwise the eval stage itself measures SFT).
+ */
+function baselinesFor(recipe: Recipe): string[] {
+  const has = (s: Stage) => recipe.stages.includes(s);
+  if (!has(Stage.STAGE_EVAL)) return [];
+  const out: string[] = [];
+  if (has(Stage.STAGE_SFT) || has(Stage.STAGE_DPO)) out.push("base");
+  if (has(Stage.STAGE_SFT) && has(Stage.STAGE_DPO)) out.push("sft");
+  return out;
 }
 
 function emptyStage(stage: Stage): StageState {
@@ -96,6 +119,7 @@ export function beginRun(run: Run, datasets: RunDatasets, now: Date): Step {
   const step: Step = { run: next, changed: true, jobs: [], events: [] };
   if (next.stages.length === 0) return finish(step, RunStatus.RUN_STATUS_SUCCEEDED, "nothing to run", now);
   queueStage(step, 0, datasets, now);
+  queueBaseline(step, "base", "", datasets, now);
   return step;
 }
 
@@ -116,21 +140,26 @@ export function cancelRun(run: Run, message: string, now: Date): Step {
       if (s.attempt > 0) s.finishedAt = now;
     }
   }
+  for (const b of step.run.baselines) if (!isStageDone(b.status)) b.status = StageStatus.STAGE_STATUS_CANCELLED;
   return finish(step, RunStatus.RUN_STATUS_CANCELLED, message, now);
 }
 
 /**
  * Applies one RunEvent. Only events of the current attempt of a stage count (matched by job id),
  * and only while the run is live, so replays, stale attempts and other runs' events change nothing.
+ * `evalMetrics`: the evaluation's metrics when the event is an eval job's SUCCEEDED (the service
+ * reads them from the EvaluatorService first, so the run never ends without them).
  */
-export function applyEvent(run: Run, ev: RunEvent, datasets: RunDatasets, now: Date): Step {
+export function applyEvent(run: Run, ev: RunEvent, datasets: RunDatasets, now: Date, evalMetrics: Record<string, number> = {}): Step {
   if (isTerminal(run.status) || ev.runId !== run.id || !ev.jobId) return unchanged(run);
+  const b = run.baselines.findIndex((x) => x.jobId === ev.jobId);
+  if (b >= 0) return applyBaseline(run, b, ev, evalMetrics, now);
   const index = run.stages.findIndex((s) => s.jobId === ev.jobId && s.attempt > 0);
   if (index < 0) return unchanged(run);
   const current = run.stages[index]!;
   if (isStageDone(current.status)) return unchanged(run);
   const kind = ev.kind;
-  if (kind?.$case === "transition") return applyTransition(run, index, kind.value, datasets, ev.time ?? now, now);
+  if (kind?.$case === "transition") return applyTransition(run, index, kind.value, datasets, ev.time ?? now, now, evalMetrics);
   if (kind?.$case === "runtime") {
     const rt = kind.value.kind;
     const next = clone(run);
@@ -164,7 +193,15 @@ function markRunning(s: StageState, at: Date): void {
   s.startedAt ??= at;
 }
 
-function applyTransition(run: Run, index: number, t: RunEvent_StageTransition, datasets: RunDatasets, at: Date, now: Date): Step {
+function applyTransition(
+  run: Run,
+  index: number,
+  t: RunEvent_StageTransition,
+  datasets: RunDatasets,
+  at: Date,
+  now: Date,
+  evalMetrics: Record<string, number>,
+): Step {
   const next = clone(run);
   const s = next.stages[index]!;
   const step: Step = { run: next, changed: true, jobs: [], events: [] };
@@ -191,11 +228,13 @@ function applyTransition(run: Run, index: number, t: RunEvent_StageTransition, d
       s.startedAt ??= at;
       s.finishedAt = at;
       if (s.totalSteps > 0) s.step = Math.max(s.step, s.totalSteps);
+      if (s.stage === Stage.STAGE_EVAL) Object.assign(s.metrics, evalMetrics);
+      if (s.stage === Stage.STAGE_SFT) queueBaseline(step, "sft", s.output, datasets, now);
       if (index + 1 < next.stages.length) {
         queueStage(step, index + 1, datasets, now);
         return step;
       }
-      return finish(step, RunStatus.RUN_STATUS_SUCCEEDED, "", now);
+      return finishIfDone(step, now);
     }
     case StageStatus.STAGE_STATUS_FAILED:
     case StageStatus.STAGE_STATUS_CANCELLED:
@@ -203,6 +242,56 @@ function applyTransition(run: Run, index: number, t: RunEvent_StageTransition, d
     default:
       return unchanged(run);
   }
+}
+
+/** A baseline evaluation's transition; its outcome never fails the run, but the run waits for it. */
+function applyBaseline(run: Run, index: number, ev: RunEvent, evalMetrics: Record<string, number>, now: Date): Step {
+  const cur = run.baselines[index]!;
+  if (isStageDone(cur.status) || ev.kind?.$case !== "transition") return unchanged(run);
+  const t = ev.kind.value;
+  const next = clone(run);
+  const b = next.baselines[index]!;
+  const step: Step = { run: next, changed: true, jobs: [], events: [] };
+  next.updatedAt = now;
+  switch (t.status) {
+    case StageStatus.STAGE_STATUS_PENDING:
+    case StageStatus.STAGE_STATUS_RUNNING:
+      if (b.status === t.status) return unchanged(run);
+      b.status = t.status;
+      return step;
+    case StageStatus.STAGE_STATUS_SUCCEEDED:
+      b.status = t.status;
+      b.output = t.output;
+      b.message = t.message;
+      Object.assign(b.metrics, evalMetrics);
+      return finishIfDone(step, now);
+    case StageStatus.STAGE_STATUS_FAILED:
+    case StageStatus.STAGE_STATUS_CANCELLED:
+      b.status = StageStatus.STAGE_STATUS_FAILED;
+      b.message = t.message || "baseline evaluation failed";
+      return finishIfDone(step, now);
+    default:
+      return unchanged(run);
+  }
+}
+
+/** Succeeds the run once every stage succeeded and every queued baseline evaluation ended. */
+function finishIfDone(step: Step, now: Date): Step {
+  const run = step.run;
+  if (!run.stages.every((s) => s.status === StageStatus.STAGE_STATUS_SUCCEEDED)) return step;
+  if (run.baselines.some((b) => b.jobId && !isStageDone(b.status))) {
+    run.message = "waiting for baseline evaluations";
+    return step;
+  }
+  return finish(step, RunStatus.RUN_STATUS_SUCCEEDED, "", now);
+}
+
+/** Whether a job id is one of the run's live eval jobs (the eval stage or a baseline). */
+export function isLiveEvalJob(run: Run, jobId: string): boolean {
+  if (isTerminal(run.status) || !jobId) return false;
+  const s = run.stages.find((x) => x.stage === Stage.STAGE_EVAL && x.jobId === jobId);
+  const b = run.baselines.find((x) => x.jobId === jobId);
+  return (s !== undefined && !isStageDone(s.status)) || (b !== undefined && !isStageDone(b.status));
 }
 
 function stageFailed(step: Step, s: StageState, message: string, at: Date, now: Date): Step {
@@ -269,6 +358,25 @@ function queueStage(step: Step, index: number, datasets: RunDatasets, now: Date)
   });
 }
 
+/** Queues a baseline evaluation (if the run has one of that label): same inputs as the eval stage. */
+function queueBaseline(step: Step, label: string, versionId: string, datasets: RunDatasets, now: Date): void {
+  const run = step.run;
+  const b = run.baselines.find((x) => x.label === label);
+  if (!b || b.jobId) return;
+  b.versionId = versionId;
+  b.jobId = `${run.id}.eval-${label}.1`;
+  b.status = StageStatus.STAGE_STATUS_PENDING;
+  const job: StageJob = { ...planJob(run, Stage.STAGE_EVAL, 1, datasets), jobId: b.jobId, inputVersion: versionId };
+  step.jobs.push({ subject: JOB_SUBJECTS.eval, job });
+  step.events.push({
+    runId: run.id,
+    stage: Stage.STAGE_EVAL,
+    jobId: b.jobId,
+    time: now,
+    kind: { $case: "log", value: { level: "info", message: `baseline evaluation of ${label === "base" ? "the base model" : versionId} queued` } },
+  });
+}
+
 export function subjectOf(stage: Stage): JobSubject {
   if (stage === Stage.STAGE_MERGE) return JOB_SUBJECTS.merge;
   if (stage === Stage.STAGE_EVAL) return JOB_SUBJECTS.eval;
@@ -308,6 +416,7 @@ export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDa
     recipe: undefined,
     eval: undefined,
     outputName: outputName(recipe, stage),
+    prefsDataset: "",
   };
   switch (stage) {
     case Stage.STAGE_SFT:
@@ -334,15 +443,16 @@ export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDa
 }
 
 /**
- * What an eval job reads besides the version: `eval_dataset` lists the held-out test splits of the
- * run's training data, comma-separated (preference pairs -> preference accuracy, SFT rows ->
- * perplexity); `eval.exact_match_dataset` is the prepared question set's URI.
+ * What an eval job reads besides the version: `prefs_dataset` is the preference data whose test split
+ * gives preference accuracy, `eval_dataset` the SFT data whose test split gives perplexity, and
+ * `eval.exact_match_dataset` the prepared question set's URI (exact match).
  */
-export function evalInputs(run: Run, datasets: RunDatasets): Pick<StageJob, "evalDataset" | "trainDataset" | "eval"> {
+export function evalInputs(run: Run, datasets: RunDatasets): Pick<StageJob, "evalDataset" | "prefsDataset" | "trainDataset" | "eval"> {
   const recipeEval = run.recipe?.eval;
   return {
     trainDataset: "",
-    evalDataset: [datasets.dpo, datasets.sft].filter(Boolean).join(","),
+    evalDataset: datasets.sft,
+    prefsDataset: datasets.dpo,
     eval: recipeEval ? { ...recipeEval, exactMatchDataset: datasets.evalQuestions || recipeEval.exactMatchDataset } : undefined,
   };
 }

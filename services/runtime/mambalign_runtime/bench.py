@@ -287,6 +287,30 @@ def bench_scan(args, device) -> list[dict]:
     return recs
 
 
+def bench_profile(args, device) -> list[dict]:
+    """One training step under torch.profiler: the CUDA time per kernel, largest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from . import kernels
+
+    kernels.install(args.kernels)
+    model = add_lora(build_model(args.shape, device), args.lora_r).train()
+    if args.grad_ckpt:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    step = _train_step_fn(model, args.batch, args.seq, model.config.vocab_size, device, opt)
+    step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+        torch.cuda.synchronize()
+    rows = sorted(prof.key_averages(), key=lambda e: -e.device_time_total)[:25]
+    total = sum(e.device_time_total for e in prof.key_averages())
+    return [{"bench": "profile", "card": _card(), "shape": args.shape, "seq": args.seq, "batch": args.batch,
+             "device_ms_total": round(total / 1e3, 1),
+             "top": [[e.key[:80], round(e.device_time_total / 1e3, 1), e.count] for e in rows]}]
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mambalign_runtime bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", default="mamba-2.8b", choices=sorted(SHAPES))
@@ -297,20 +321,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--kernels", default="fast", choices=["auto", "fast", "reference"])
     p.add_argument("--grad-ckpt", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--what", default="train", help="comma list of: train, long, decode, scan")
+    p.add_argument("--what", default="train", help="comma list of: train, long, decode, scan, profile")
     p.add_argument("--reference-layer", action=argparse.BooleanOptionalAction, default=True,
                    help="time transformers' own path on one layer and scale it (train only)")
     p.add_argument("--long-seq", type=int, default=16384)
     p.add_argument("--decode-batch", type=lambda s: [int(x) for x in s.split(",")], default=[1, 64])
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--prompt-len", type=int, default=16)
-    p.add_argument("--scan-config", default="", help="BLOCK_D,CHUNK,num_warps for the scan (default: built-in)")
+    p.add_argument("--scan-config", default="", help="BLOCK_D,CHUNK,num_warps[,num_stages] for the scan (default: built-in)")
     p.add_argument("--out", default="", help="also append the JSON lines to this file")
     args = p.parse_args(argv)
     args.what = [w.strip() for w in args.what.split(",") if w.strip()]
-    bad = [w for w in args.what if w not in ("train", "long", "decode", "scan")]
+    bad = [w for w in args.what if w not in ("train", "long", "decode", "scan", "profile")]
     if bad:
-        p.error(f"--what: unknown {bad}; valid: train, long, decode, scan")
+        p.error(f"--what: unknown {bad}; valid: train, long, decode, scan, profile")
     return args
 
 
@@ -323,8 +347,8 @@ def main(argv: list[str]) -> int:
     if args.scan_config:
         from .kernels import _launch
 
-        bd, ch, nw = (int(x) for x in args.scan_config.split(","))
-        _launch.set_scan_config({"BLOCK_D": bd, "CHUNK": ch, "num_warps": nw})
+        vals = [int(x) for x in args.scan_config.split(",")]
+        _launch.set_scan_config(dict(zip(("BLOCK_D", "CHUNK", "num_warps", "num_stages"), vals)))
     failed = False
     jobs = {
         "scan": lambda: bench_scan(args, device),
@@ -332,6 +356,7 @@ def main(argv: list[str]) -> int:
         "long": lambda: [bench_train(argparse.Namespace(**{**vars(args), "reference_layer": False}), device,
                                      args.long_seq, 1, "long")],
         "decode": lambda: bench_decode(args, device),
+        "profile": lambda: bench_profile(args, device),
     }
     for what in args.what:
         try:

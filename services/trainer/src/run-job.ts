@@ -308,7 +308,8 @@ export class JobRun {
           baseModel: job.baseModel,
           parent: job.inputVersion,
           runId: job.runId,
-          sourceUri: `${d.store.uri(prefix)}/`,
+          // No trailing "/": store.keyFromUri (what a registry resolves it with) refuses one.
+          sourceUri: d.store.uri(prefix),
           metrics,
           datasets,
         },
@@ -316,7 +317,7 @@ export class JobRun {
       );
       version = res.version;
     } catch (err) {
-      throw dependencyFailure(`RegisterVersion ${JSON.stringify(job.outputName)}`, err, "outputName");
+      throw dependencyFailure(`RegisterVersion ${JSON.stringify(job.outputName)}`, err);
     }
     if (!version?.id) throw new JobFailure("RegisterVersion returned no version", { retryable: true });
     this.log.info({ version: version.id }, "registered");

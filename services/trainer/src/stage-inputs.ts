@@ -39,7 +39,8 @@ export async function stageModelRef(store: ObjectStore, uri: string, dir: string
   if (uri.startsWith("s3://") || uri.startsWith("file://")) {
     let prefix: string;
     try {
-      prefix = store.keyFromUri(uri).replace(/\/+$/, "");
+      // Registry uris name a prefix and may end in "/", which keyFromUri (object keys) refuses.
+      prefix = store.keyFromUri(uri.replace(/\/+$/, ""));
     } catch (err) {
       throw dependencyFailure(`${field}: ${uri} is not in this trainer's object store`, err, field);
     }

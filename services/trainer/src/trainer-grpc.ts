@@ -37,7 +37,7 @@ export async function listCompleteCheckpoints(store: ObjectStore, runId: string,
       throw err;
     }
     const bytes = await store.get(manifestKey(prefix));
-    out.push({ step: Number(m[1]), uri: `${store.uri(prefix)}/`, manifestSha256: sha256Hex(bytes) });
+    out.push({ step: Number(m[1]), uri: store.uri(prefix), manifestSha256: sha256Hex(bytes) });
   }
   return out.sort((a, b) => a.step - b.step);
 }

@@ -94,7 +94,7 @@ describe("trainer — in-process worker", () => {
     assert.equal(reg.parent, "");
     assert.equal(reg.runId, runId);
     assert.deepEqual(reg.datasets, [trainDataset]);
-    assert.equal(reg.sourceUri, `${h.deps.store.uri(`checkpoints/${runId}/sft/final`)}/`);
+    assert.equal(reg.sourceUri, h.deps.store.uri(`checkpoints/${runId}/sft/final`));
     assert.equal(reg.metrics["train/loss"], runtimeOf(events, "progress").at(-1)!.loss);
     assert.ok(Number.isFinite(reg.metrics["eval/loss"]), "eval/loss from the dataset's test split");
 
@@ -108,7 +108,7 @@ describe("trainer — in-process worker", () => {
     // TrainerService over gRPC: complete checkpoints only, and the worker's status.
     const listed = await callUnary(client.listCheckpoints.bind(client), { runId, stage: Stage.STAGE_SFT });
     assert.deepEqual(listed.checkpoints.map((c) => c.step), [4, 8]);
-    assert.match(listed.checkpoints[0]!.uri, /\/checkpoints\/e2e-sft\/sft\/4\/$/);
+    assert.match(listed.checkpoints[0]!.uri, /\/checkpoints\/e2e-sft\/sft\/4$/);
     assert.match(listed.checkpoints[0]!.manifestSha256, /^[0-9a-f]{64}$/);
     const { worker } = await callUnary(client.getWorker.bind(client), {});
     assert.equal(worker?.workerId, "in-process-1");

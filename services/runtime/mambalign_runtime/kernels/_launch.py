@@ -58,8 +58,8 @@ if interpreting():
 def set_scan_config(config: dict | None) -> None:
     """Force the scan's {BLOCK_D, CHUNK, num_warps} (the benchmark uses this to compare tiles)."""
     global _scan_override
-    if config is not None and set(config) != {"BLOCK_D", "CHUNK", "num_warps"}:
-        raise ValueError(f"scan config needs exactly BLOCK_D, CHUNK, num_warps; got {sorted(config)}")
+    if config is not None and not {"BLOCK_D", "CHUNK", "num_warps"} <= set(config) <= {"BLOCK_D", "CHUNK", "num_warps", "num_stages"}:
+        raise ValueError(f"scan config needs BLOCK_D, CHUNK, num_warps (and optional num_stages); got {sorted(config)}")
     _scan_override = dict(config) if config is not None else None
 
 
@@ -76,9 +76,10 @@ def scan_configs(block_n: int, seqlen: int) -> list[dict]:
         return [
             {"BLOCK_D": 8, "CHUNK": 32, "num_warps": 4},
             {"BLOCK_D": 8, "CHUNK": 16, "num_warps": 4},
-            {"BLOCK_D": 16, "CHUNK": 16, "num_warps": 8},
-            {"BLOCK_D": 4, "CHUNK": 32, "num_warps": 2},
-            {"BLOCK_D": 16, "CHUNK": 32, "num_warps": 8},
+            {"BLOCK_D": 8, "CHUNK": 16, "num_warps": 4, "num_stages": 3},
+            {"BLOCK_D": 8, "CHUNK": 32, "num_warps": 4, "num_stages": 2},
+            {"BLOCK_D": 2, "CHUNK": 16, "num_warps": 1},
+            {"BLOCK_D": 8, "CHUNK": 8, "num_warps": 4},
         ]
     return [
         {"BLOCK_D": 2, "CHUNK": 16, "num_warps": 4},

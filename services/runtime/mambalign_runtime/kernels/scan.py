@@ -76,7 +76,7 @@ def _scan_fwd_kernel(
     # flags
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_H0: tl.constexpr, STORE_CKPT: tl.constexpr, STORE_LAST: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, NUM_STAGES: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
@@ -109,7 +109,7 @@ def _scan_fwd_kernel(
     out_ptr += pid_b * s_o_b
     ckpt_ptr += pid_b * n_chunks * dim * dstate
 
-    for c in range(0, n_chunks):
+    for c in tl.range(0, n_chunks, num_stages=NUM_STAGES):
         if STORE_CKPT:
             tl.store(ckpt_ptr + c * dim * dstate + state_offs, h, mask=mask_dn)
         t = c * CHUNK + offs_t
@@ -158,7 +158,7 @@ def _scan_bwd_kernel(
     s_g_b, s_g_d, s_g_l,
     # flags
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, NUM_STAGES: tl.constexpr,
 ):
     """Gradients. dB and dC are written per channel block ([b, n_dblocks, L, N], summed by the
     caller); dA, dD and dbias per batch row ([b, D, N] / [b, D]), also summed by the caller, so
@@ -202,7 +202,7 @@ def _scan_bwd_kernel(
     dD_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
 
-    for cc in range(0, n_chunks):
+    for cc in tl.range(0, n_chunks, num_stages=NUM_STAGES):
         c = n_chunks - 1 - cc
         t = c * CHUNK + offs_t
         mask_t = t < seqlen
@@ -324,7 +324,7 @@ def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
         *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *out.stride(),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
         HAS_H0=h0 is not None, STORE_CKPT=store_ckpt, STORE_LAST=store_last,
-        BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"],
+        BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"], NUM_STAGES=cfg.get("num_stages", 1),
         num_warps=cfg["num_warps"],
     )
     return out, ckpt, last
@@ -358,7 +358,7 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
         dim, n, L, n_chunks,
         *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *du.stride(),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-        BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"],
+        BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"], NUM_STAGES=cfg.get("num_stages", 1),
         num_warps=cfg["num_warps"],
     )
     dB = dBp.sum(1).to(B.dtype).transpose(1, 2)  # (b, N, L) view of (b, L, N)

@@ -102,6 +102,29 @@ export interface StageState_MetricsEntry {
   value: number;
 }
 
+/**
+ * An evaluation of an earlier version of the run's lineage (the base model, the SFT adapter), run
+ * beside the stages so that the eval stage's results compare before and after. Informational: a
+ * failed baseline does not fail the run.
+ */
+export interface BaselineEval {
+  /** "base" or "sft". */
+  label: string;
+  /** Registry version evaluated; empty for the base model. */
+  versionId: string;
+  jobId: string;
+  status: StageStatus;
+  /** Evaluation id once it succeeded. */
+  output: string;
+  metrics: { [key: string]: number };
+  message: string;
+}
+
+export interface BaselineEval_MetricsEntry {
+  key: string;
+  value: number;
+}
+
 export interface Run {
   id: string;
   requestId: string;
@@ -114,6 +137,7 @@ export interface Run {
   createdAt: Date | undefined;
   updatedAt: Date | undefined;
   warnings: string[];
+  baselines: BaselineEval[];
 }
 
 export interface StartRunRequest {
@@ -545,6 +569,294 @@ export const StageState_MetricsEntry: MessageFns<StageState_MetricsEntry> = {
   },
 };
 
+function createBaseBaselineEval(): BaselineEval {
+  return { label: "", versionId: "", jobId: "", status: 0, output: "", metrics: {}, message: "" };
+}
+
+export const BaselineEval: MessageFns<BaselineEval> = {
+  encode(message: BaselineEval, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.label !== "") {
+      writer.uint32(10).string(message.label);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(18).string(message.versionId);
+    }
+    if (message.jobId !== "") {
+      writer.uint32(26).string(message.jobId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(32).int32(message.status);
+    }
+    if (message.output !== "") {
+      writer.uint32(42).string(message.output);
+    }
+    globalThis.Object.entries(message.metrics).forEach(([key, value]: [string, number]) => {
+      BaselineEval_MetricsEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    if (message.message !== "") {
+      writer.uint32(58).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BaselineEval {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBaselineEval();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.output = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = BaselineEval_MetricsEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.metrics[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BaselineEval {
+    return {
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      status: isSet(object.status) ? stageStatusFromJSON(object.status) : 0,
+      output: isSet(object.output) ? globalThis.String(object.output) : "",
+      metrics: isObject(object.metrics)
+        ? (globalThis.Object.entries(object.metrics) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: BaselineEval): unknown {
+    const obj: any = {};
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.status !== 0) {
+      obj.status = stageStatusToJSON(message.status);
+    }
+    if (message.output !== "") {
+      obj.output = message.output;
+    }
+    if (message.metrics) {
+      const entries = globalThis.Object.entries(message.metrics) as [string, number][];
+      if (entries.length > 0) {
+        obj.metrics = {};
+        entries.forEach(([k, v]) => {
+          obj.metrics[k] = floatToJson(v);
+        });
+      }
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BaselineEval>, I>>(base?: I): BaselineEval {
+    return BaselineEval.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BaselineEval>, I>>(object: I): BaselineEval {
+    const message = createBaseBaselineEval();
+    message.label = object.label ?? "";
+    message.versionId = object.versionId ?? "";
+    message.jobId = object.jobId ?? "";
+    message.status = object.status ?? 0;
+    message.output = object.output ?? "";
+    message.metrics = (globalThis.Object.entries(object.metrics ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseBaselineEval_MetricsEntry(): BaselineEval_MetricsEntry {
+  return { key: "", value: 0 };
+}
+
+export const BaselineEval_MetricsEntry: MessageFns<BaselineEval_MetricsEntry> = {
+  encode(message: BaselineEval_MetricsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BaselineEval_MetricsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBaselineEval_MetricsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BaselineEval_MetricsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: BaselineEval_MetricsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BaselineEval_MetricsEntry>, I>>(base?: I): BaselineEval_MetricsEntry {
+    return BaselineEval_MetricsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BaselineEval_MetricsEntry>, I>>(object: I): BaselineEval_MetricsEntry {
+    const message = createBaseBaselineEval_MetricsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
 function createBaseRun(): Run {
   return {
     id: "",
@@ -558,6 +870,7 @@ function createBaseRun(): Run {
     createdAt: undefined,
     updatedAt: undefined,
     warnings: [],
+    baselines: [],
   };
 }
 
@@ -595,6 +908,9 @@ export const Run: MessageFns<Run> = {
     }
     for (const v of message.warnings) {
       writer.uint32(90).string(v!);
+    }
+    for (const v of message.baselines) {
+      BaselineEval.encode(v!, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -700,6 +1016,14 @@ export const Run: MessageFns<Run> = {
             message.warnings.push(reader.string());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.baselines.push(BaselineEval.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -747,6 +1071,9 @@ export const Run: MessageFns<Run> = {
       warnings: globalThis.Array.isArray(object?.warnings)
         ? object.warnings.map((e: any) => globalThis.String(e))
         : [],
+      baselines: globalThis.Array.isArray(object?.baselines)
+        ? object.baselines.map((e: any) => BaselineEval.fromJSON(e))
+        : [],
     };
   },
 
@@ -785,6 +1112,9 @@ export const Run: MessageFns<Run> = {
     if (message.warnings?.length) {
       obj.warnings = message.warnings;
     }
+    if (message.baselines?.length) {
+      obj.baselines = message.baselines.map((e) => BaselineEval.toJSON(e));
+    }
     return obj;
   },
 
@@ -806,6 +1136,7 @@ export const Run: MessageFns<Run> = {
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
     message.warnings = object.warnings?.map((e) => e) || [];
+    message.baselines = object.baselines?.map((e) => BaselineEval.fromPartial(e)) || [];
     return message;
   },
 };

@@ -1,0 +1,174 @@
+// Real NATS, MinIO, the Python runtime and gRPC for evaluator tests; a tiny adapter trained for real.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import {
+  type AdapterVersion,
+  AdapterVersion as AdapterVersionMsg,
+  ArtifactKind,
+  connectDeps,
+  createClient,
+  createLogger,
+  EvaluatorServiceClient,
+  type GrpcServerHandle,
+  loadConfig,
+  type RunEvent,
+  type ServiceDeps,
+  sha256Hex,
+  Stage,
+  type StartedService,
+  startGrpcServer,
+  StageStatus,
+  uploadDirWithManifest,
+} from "@mambalign/core";
+import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
+import { type StartEvaluatorOptions, startEvaluatorService } from "../index.js";
+import { InTestRegistryService } from "./in-test-registry.js";
+
+const run = promisify(execFile);
+export const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
+export const PYTHON = process.env.MAMBALIGN_PYTHON || join(REPO_ROOT, ".venv/bin/python");
+/** The runtime on CPU, one thread: tiny models on a shared 2-core machine run slower with more. */
+export const RUNTIME_ENV = { PYTHONPATH: join(REPO_ROOT, "services/runtime"), OMP_NUM_THREADS: "1", LOG_LEVEL: "WARNING" };
+
+export interface EvalTestEnv {
+  deps: ServiceDeps;
+  registry: InTestRegistryService;
+  evaluator: StartedService;
+  grpc: GrpcServerHandle;
+  client: InstanceType<typeof EvaluatorServiceClient>;
+  tmp: string;
+  /** Demo data files written by the runtime (`demo-data`). */
+  demoDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startEvalTestEnv(opts: StartEvaluatorOptions = {}): Promise<EvalTestEnv> {
+  const tmp = await mkdtemp(join(tmpdir(), "mambalign-evaluator-"));
+  let nats: NatsServerHandle | undefined;
+  let minio: MinioServer | undefined;
+  try {
+    [nats, minio] = await Promise.all([startNatsServer(), startMinioServer()]);
+    const registry = new InTestRegistryService();
+    const logger = createLogger("evaluator", "warn");
+    const config = loadConfig("evaluator", {
+      MAMBALIGN_NATS_URL: nats.url,
+      MAMBALIGN_STORE: "s3",
+      MAMBALIGN_S3_ENDPOINT: minio.endPoint,
+      MAMBALIGN_BUCKET: minio.bucket,
+      AWS_ACCESS_KEY_ID: minio.accessKey,
+      AWS_SECRET_ACCESS_KEY: minio.secretKey,
+      MAMBALIGN_WORK_DIR: join(tmp, "work"),
+      MAMBALIGN_PYTHON: PYTHON,
+      MAMBALIGN_GRPC_HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+    });
+    const deps = await connectDeps(config, { logger });
+    const ctx = { service: "registry", logger, metrics: deps.metrics };
+    // Registry first: the evaluator dials it from its config.
+    const registryGrpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: [registry.binding(ctx)] });
+    deps.config.addrs.registry = `127.0.0.1:${registryGrpc.port}`;
+    const evaluator = await startEvaluatorService(deps, { runtimeEnv: RUNTIME_ENV, ackWaitMs: 20_000, ...opts });
+    const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: evaluator.bindings });
+    const client = createClient(EvaluatorServiceClient, `127.0.0.1:${grpc.port}`);
+    const demoDir = join(tmp, "demo");
+    await run(PYTHON, ["-m", "mambalign_runtime", "demo-data", "--out", demoDir], { env: { ...process.env, ...RUNTIME_ENV } });
+    const [n, m] = [nats, minio];
+    return {
+      deps,
+      registry,
+      evaluator,
+      grpc,
+      client,
+      tmp,
+      demoDir,
+      async stop() {
+        client.close();
+        await grpc.close(1_000);
+        await evaluator.stop();
+        await registryGrpc.close(1_000);
+        await deps.bus.close();
+        await Promise.all([n.stop(), m.stop()]);
+        await rm(tmp, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await Promise.all([nats?.stop(), minio?.stop()]);
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** The first `n` rows of a demo file, stored as a prepared dataset's test split; returns the dataset id. */
+export async function storeHeldOut(env: EvalTestEnv, file: string, n: number): Promise<string> {
+  const lines = (await readFile(join(env.demoDir, file), "utf8")).split("\n").filter(Boolean).slice(0, n);
+  const body = lines.join("\n") + "\n";
+  const id = sha256Hex(body);
+  await env.deps.store.put(`datasets/${id}/test.jsonl`, body);
+  return id;
+}
+
+/** Trains a LoRA adapter for two steps with the runtime, uploads it with a manifest and registers it. */
+export async function registerTinyAdapter(env: EvalTestEnv, name: string): Promise<AdapterVersion> {
+  const dir = join(env.tmp, `sft-${name}`);
+  const trainFile = join(env.tmp, "sft-train.jsonl");
+  const lines = (await readFile(join(env.demoDir, "sft_train.jsonl"), "utf8")).split("\n").filter(Boolean).slice(0, 16);
+  await writeFile(trainFile, lines.join("\n") + "\n");
+  const spec = join(env.tmp, `sft-${name}.json`);
+  await writeFile(
+    spec,
+    JSON.stringify({
+      command: "sft",
+      model: "preset:tiny-mamba-char",
+      outputDir: dir,
+      train: { trainFile, args: { learningRate: 0.01, maxSteps: 2, perDeviceTrainBatchSize: 8, saveSteps: 1000, seed: 3, lora: { enabled: true, r: 4, alpha: 8 } } },
+    }),
+  );
+  await run(PYTHON, ["-m", "mambalign_runtime", "sft", "--spec", spec], { env: { ...process.env, ...RUNTIME_ENV } });
+  const prefix = `adapters/${name}/1`;
+  const { manifest, manifestSha256 } = await uploadDirWithManifest(env.deps.store, prefix, join(dir, "adapter"));
+  const version = AdapterVersionMsg.fromPartial({
+    id: `${name}/v1`,
+    name,
+    version: 1,
+    kind: ArtifactKind.ARTIFACT_KIND_ADAPTER,
+    stage: Stage.STAGE_SFT,
+    baseModel: { uri: "preset:tiny-mamba-char" },
+    runId: "run1",
+    uri: `${env.deps.store.uri(prefix)}/`,
+    manifest: manifest.files,
+    manifestSha256,
+    createdAt: new Date(),
+  });
+  env.registry.add(version);
+  return version;
+}
+
+/** Events of a run until its eval stage reaches SUCCEEDED or FAILED. */
+export async function untilStageEnds(env: EvalTestEnv, runId: string, timeoutMs = 150_000): Promise<RunEvent[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const seen: RunEvent[] = [];
+  try {
+    for await (const { event } of env.deps.bus.watchEvents(runId, { signal: ac.signal })) {
+      seen.push(event);
+      const k = event.kind;
+      if (k?.$case === "transition" && (k.value.status === StageStatus.STAGE_STATUS_SUCCEEDED || k.value.status === StageStatus.STAGE_STATUS_FAILED)) {
+        return seen;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  throw new Error(`run ${runId}: no final transition within ${timeoutMs} ms; saw ${seen.length} event(s)`);
+}
+
+export function finalTransition(events: RunEvent[]) {
+  const k = events.at(-1)?.kind;
+  if (k?.$case !== "transition") throw new Error("last event is not a transition");
+  return k.value;
+}

@@ -1,0 +1,209 @@
+// pipeline — StartRun idempotency, rejection of bad input with nothing written, and the run state
+// machine over real gRPC, NATS JetStream and the fs object store (with the real datasets service).
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  ApiError,
+  callUnary,
+  createClient,
+  JOB_SUBJECTS,
+  PipelineServiceClient,
+  type Run,
+  type RunEvent,
+  RunStatus,
+  Stage,
+  StageStatus,
+  type WatchRunResponse,
+} from "@mambalign/core";
+import { startDatasetsService } from "@mambalign/datasets";
+import { RUNS_BUCKET, startPipelineService } from "@mambalign/pipeline";
+import { allKeys, type Harness, startHarness } from "./harness.js";
+
+const SFT_ROWS = Array.from({ length: 40 }, (_, i) => ({
+  messages: [
+    { role: "user", content: `reverse w${i}x` },
+    { role: "assistant", content: `x${i}w`.split("").reverse().join("") },
+  ],
+}));
+const PREF_ROWS = Array.from({ length: 40 }, (_, i) => ({
+  prompt: [{ role: "user", content: `reverse p${i}q` }],
+  chosen: [{ role: "assistant", content: `q${i}p` }],
+  rejected: [{ role: "assistant", content: `p${i}q` }],
+}));
+
+const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
+
+function recipe(dir: string, extra = ""): string {
+  return `
+name: itest
+model_name_or_path: preset:tiny-mamba-char
+stages: [sft, merge, dpo, eval]
+datasets:
+  sft-data: ${dir}/sft.jsonl
+  prefs: ${dir}/prefs.jsonl
+  questions: ${dir}/sft.jsonl
+use_peft: true
+sft: { dataset_mixer: { sft-data: 1.0 }, max_steps: 2 }
+dpo: { dataset_mixer: { prefs: 1.0 }, max_steps: 2 }
+eval: { exact_match_dataset: questions }
+${extra}`;
+}
+
+describe("pipeline API", () => {
+  let h: Harness;
+  let client: PipelineServiceClient;
+  let data: string;
+
+  before(async () => {
+    h = await startHarness(async (deps) => [await startDatasetsService(deps), await startPipelineService(deps)]);
+    client = createClient(PipelineServiceClient, h.addr);
+    data = path.join(h.tmp, "data");
+    await fsp.mkdir(data);
+    await fsp.writeFile(path.join(data, "sft.jsonl"), jsonl(SFT_ROWS));
+    await fsp.writeFile(path.join(data, "prefs.jsonl"), jsonl(PREF_ROWS));
+  });
+  after(async () => {
+    client?.close();
+    await h?.stop();
+  });
+
+  const startRun = (recipeYaml: string, requestId: string) => callUnary(client.startRun.bind(client), { recipeYaml, requestId });
+  const getRun = async (id: string) => (await callUnary(client.getRun.bind(client), { id })).run!;
+
+  async function rejected(recipeYaml: string, requestId: string): Promise<ApiError> {
+    try {
+      await startRun(recipeYaml, requestId);
+    } catch (err) {
+      assert.ok(err instanceof ApiError);
+      return err;
+    }
+    assert.fail("StartRun should have been rejected");
+  }
+
+  async function runsKvKeys(): Promise<string[]> {
+    const kv = await h.deps.bus.kv(RUNS_BUCKET, { encode: (v: unknown) => v, decode: (j: unknown) => j });
+    return kv.keys();
+  }
+
+  async function jobCount(): Promise<number> {
+    return h.deps.bus.jobQueueDepth();
+  }
+
+  /** Collects a run's WatchRun stream until it ends. */
+  function watch(id: string): Promise<WatchRunResponse[]> {
+    return new Promise((resolve, reject) => {
+      const out: WatchRunResponse[] = [];
+      const call = client.watchRun({ id, fromSeq: 0n });
+      call.on("data", (r: WatchRunResponse) => out.push(r));
+      call.on("error", reject);
+      call.on("end", () => resolve(out));
+    });
+  }
+
+  test("bad input is INVALID_ARGUMENT naming the field or key, and writes nothing", async () => {
+    const cases: [string, string, string][] = [
+      ["request id with a space", recipe(data), "request_id"],
+      ["r-yaml", "model_name_or_path: [unclosed", "(yaml)"],
+      ["r-model", recipe(data).replace("preset:tiny-mamba-char", "not a model!"), "model_name_or_path"],
+      ["r-format", recipe(data).replace(`${data}/prefs.jsonl`, `${data}/prefs.csv`), "datasets.prefs"],
+      ["r-dotdot", recipe(data).replace(`${data}/sft.jsonl\n  prefs`, `../x.jsonl\n  prefs`), "datasets.sft-data"],
+      ["r-s3dotdot", recipe(data).replace(`${data}/prefs.jsonl`, "s3://bucket/../x.jsonl"), "datasets.prefs"],
+      ["r-empty", "", "recipe_yaml"],
+    ];
+    for (const [requestId, yaml, field] of cases) {
+      const err = await rejected(yaml, requestId);
+      assert.equal(err.code, 3, `${requestId}: INVALID_ARGUMENT (${err.message})`);
+      assert.equal(err.details.field, field, `${requestId}: names ${field} (${err.message})`);
+      assert.ok(err.message.startsWith(`${field}: `), err.message);
+    }
+    assert.deepEqual(await runsKvKeys(), [], "no KV entry");
+    assert.deepEqual(await allKeys(h.deps), [], "no object");
+    assert.equal(await jobCount(), 0, "no job");
+  });
+
+  test("StartRun twice, and concurrently, with one request_id gives one run", async () => {
+    const yaml = recipe(data, "# idempotency");
+    const [a, b] = await Promise.all([startRun(yaml, "same-1"), startRun(yaml, "same-1")]);
+    const c = await startRun(yaml, "same-1");
+    const many = await Promise.all(Array.from({ length: 5 }, () => startRun(yaml, "same.2")));
+    assert.equal(a.run!.id, b.run!.id);
+    assert.equal(a.run!.id, c.run!.id);
+    assert.equal(new Set(many.map((r) => r.run!.id)).size, 1, "request ids with dots work too");
+    assert.notEqual(many[0]!.run!.id, a.run!.id);
+    const runs = (await callUnary(client.listRuns.bind(client), {})).runs.filter((r) => r.requestId.startsWith("same"));
+    assert.equal(runs.length, 2);
+    for (const r of runs) await callUnary(client.cancelRun.bind(client), { id: r.id });
+  });
+
+  test("a run goes SFT -> MERGE -> DPO -> EVAL on worker events, with lineage inputs, and WatchRun ends with it", async () => {
+    // Stand-ins for the trainer and evaluator: pull each job from the real queue and report it done.
+    const seen: { runId: string; jobId: string; input: string; evalDataset: string }[] = [];
+    const worker = (durable: string, subjects: (typeof JOB_SUBJECTS)[keyof typeof JOB_SUBJECTS][]) =>
+      h.deps.bus.startJobWorker({
+        durable,
+        subjects,
+        handler: async (job) => {
+          seen.push({ runId: job.runId, jobId: job.jobId, input: job.inputVersion, evalDataset: job.evalDataset });
+          const base = { runId: job.runId, stage: job.stage, jobId: job.jobId, time: new Date() };
+          const publish = (kind: RunEvent["kind"]) => h.deps.bus.publishEvent({ ...base, kind });
+          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING, message: "", output: "" } });
+          await publish({
+            $case: "runtime",
+            value: { time: new Date(), kind: { $case: "progress", value: { step: 1, total: 2, loss: 2.5, lr: 1e-3, tokensPerS: 10, gradNorm: 0, etaS: 1, mfu: 0, gpuMemGib: 0, extra: {} } } },
+          });
+          const output = job.stage === Stage.STAGE_EVAL ? `eval-${job.runId}` : `${job.outputName}/v1`;
+          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output } });
+        },
+      });
+    const trainer = worker("itest-trainer", [JOB_SUBJECTS.train, JOB_SUBJECTS.merge]);
+    const evaluator = worker("itest-evaluator", [JOB_SUBJECTS.eval]);
+    try {
+      const { run } = await startRun(recipe(data), "full-1");
+      const stream = await watch(run!.id);
+      const last = stream.at(-1)!;
+      assert.equal(last.run?.status, RunStatus.RUN_STATUS_SUCCEEDED, last.run?.message);
+      const final: Run = await getRun(run!.id);
+      const mine = seen.filter((s) => s.runId === run!.id);
+      assert.equal(final.status, RunStatus.RUN_STATUS_SUCCEEDED);
+      assert.deepEqual(final.stages.map((s) => s.output), ["itest-sft/v1", "itest-sft-merged/v1", "itest-dpo/v1", `eval-${run!.id}`]);
+      assert.deepEqual(mine.map((s) => s.input), ["", "itest-sft/v1", "itest-sft-merged/v1", "itest-dpo/v1"]);
+      assert.equal(mine[3]!.evalDataset, `${final.trainDatasetDpo},${final.trainDatasetSft}`);
+      assert.match(final.trainDatasetSft, /^[0-9a-f]{64}$/);
+      assert.equal(final.stages[0]!.metrics["train/loss"], 2.5);
+      assert.equal(final.stages[0]!.totalSteps, 2);
+      // The stream replays every event from the start: each stage's queue, run, success.
+      const transitions = stream.filter((r) => r.event?.kind?.$case === "transition" && r.event.stage !== Stage.STAGE_UNSPECIFIED);
+      assert.equal(transitions.length, 4 * 3);
+      assert.ok(stream.some((r) => r.event?.kind?.$case === "runtime"));
+      const keys = await allKeys(h.deps);
+      assert.ok(keys.includes(`runs/${run!.id}/recipe.yaml`) && keys.includes(`runs/${run!.id}/recipe.json`));
+      // Watching a finished run replays it and ends.
+      assert.equal((await watch(run!.id)).at(-1)!.run?.status, RunStatus.RUN_STATUS_SUCCEEDED);
+    } finally {
+      await trainer.stop();
+      await evaluator.stop();
+    }
+  });
+
+  test("a dataset with rows of an unknown shape fails the run with a message naming the row", async () => {
+    await fsp.writeFile(path.join(data, "odd.jsonl"), jsonl([{ text: "no messages here" }, { text: "nor here" }]));
+    const yaml = recipe(data).replace(`${data}/sft.jsonl\n  prefs`, `${data}/odd.jsonl\n  prefs`);
+    const { run } = await startRun(yaml, "odd-1");
+    const stream = await watch(run!.id);
+    const final = stream.at(-1)!.run!;
+    assert.equal(final.status, RunStatus.RUN_STATUS_FAILED);
+    assert.match(final.message, /preparing the sft dataset failed: .*row/);
+  });
+
+  test("CancelRun ends the run; GetRun of an unknown id is NOT_FOUND", async () => {
+    const { run } = await startRun(recipe(data, "# cancel"), "cancel-1");
+    const cancelled = (await callUnary(client.cancelRun.bind(client), { id: run!.id })).run!;
+    assert.equal(cancelled.status, RunStatus.RUN_STATUS_CANCELLED);
+    const stream = await watch(run!.id);
+    assert.equal(stream.at(-1)!.run?.status, RunStatus.RUN_STATUS_CANCELLED);
+    await assert.rejects(getRun("no-such-run"), (err: ApiError) => err.code === 5);
+    await assert.rejects(getRun(""), (err: ApiError) => err.code === 3 && err.details.field === "id");
+  });
+});
