@@ -168,14 +168,27 @@ describe("pipeline API", () => {
       const mine = seen.filter((s) => s.runId === run!.id);
       assert.equal(final.status, RunStatus.RUN_STATUS_SUCCEEDED);
       assert.deepEqual(final.stages.map((s) => s.output), ["itest-sft/v1", "itest-sft-merged/v1", "itest-dpo/v1", `eval-${run!.id}`]);
-      assert.deepEqual(mine.map((s) => s.input), ["", "itest-sft/v1", "itest-sft-merged/v1", "itest-dpo/v1"]);
-      assert.equal(mine[3]!.evalDataset, `${final.trainDatasetDpo},${final.trainDatasetSft}`);
+      const inputs = new Map(mine.map((s) => [s.jobId.slice(run!.id.length + 1), s.input]));
+      assert.deepEqual(Object.fromEntries(inputs), {
+        "sft.1": "",
+        "eval-base.1": "",
+        "merge.1": "itest-sft/v1",
+        "eval-sft.1": "itest-sft/v1",
+        "dpo.1": "itest-sft-merged/v1",
+        "eval.1": "itest-dpo/v1",
+      });
+      const evalJob = mine.find((s) => s.jobId.endsWith(".eval.1"))!;
+      assert.equal(evalJob.evalDataset, final.trainDatasetSft);
+      assert.deepEqual(final.baselines.map((b) => [b.label, b.status]), [
+        ["base", StageStatus.STAGE_STATUS_SUCCEEDED],
+        ["sft", StageStatus.STAGE_STATUS_SUCCEEDED],
+      ]);
       assert.match(final.trainDatasetSft, /^[0-9a-f]{64}$/);
       assert.equal(final.stages[0]!.metrics["train/loss"], 2.5);
       assert.equal(final.stages[0]!.totalSteps, 2);
       // The stream replays every event from the start: each stage's queue, run, success.
       const transitions = stream.filter((r) => r.event?.kind?.$case === "transition" && r.event.stage !== Stage.STAGE_UNSPECIFIED);
-      assert.equal(transitions.length, 4 * 3);
+      assert.equal(transitions.length, 4 * 3 + 2 * 2, "queued/running/succeeded per stage, running/succeeded per baseline");
       assert.ok(stream.some((r) => r.event?.kind?.$case === "runtime"));
       const keys = await allKeys(h.deps);
       assert.ok(keys.includes(`runs/${run!.id}/recipe.yaml`) && keys.includes(`runs/${run!.id}/recipe.json`));

@@ -175,7 +175,7 @@ async function runEval(
     });
     const batchSize = p.args.batchSize || 8;
     const generations: GenerationRecord[] = [];
-    const metrics = await judgeFreeMetrics({ d, job, args: p.args, runner, workDir, batchSize, events, generations });
+    const metrics = finiteMetrics(await judgeFreeMetrics({ d, job, args: p.args, runner, workDir, batchSize, events, generations }), logger);
     countGenerated("exact_match", generations.length);
 
     let mt: MtBenchRunResult | undefined;
@@ -354,6 +354,16 @@ async function writeOutputs(o: {
     await writeFile(join(outDir, "report.html"), renderEvalReportHtml(o.results));
     await o.events.log("warn", `report PNGs not rendered (${(err as Error).message}); report.html is complete`);
   }
+}
+
+/** Results, KV and the registry hold finite numbers only: an overflowing perplexity is logged and left out. */
+function finiteMetrics(metrics: Record<string, number>, logger: EvalJobDeps["deps"]["logger"]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(metrics)) {
+    if (Number.isFinite(v)) out[k] = v;
+    else logger.warn({ metric: k, value: String(v) }, "metric is not finite; left out of the registry and KV record");
+  }
+  return out;
 }
 
 function contentType(name: string): string {

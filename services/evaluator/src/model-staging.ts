@@ -95,11 +95,27 @@ async function lookup(registry: VersionLookup, id: string, field: string): Promi
   }
 }
 
+// A version holds its weights at its root or, registered from a trainer checkpoint, in adapter/ or model/.
+const WEIGHT_ROOTS = ["", "adapter/", "model/"];
+
+/** The folder of a version that the runtime loads: where adapter_config.json (adapter) or config.json (model) is. */
+export function weightsRoot(version: AdapterVersion): string {
+  const paths = new Set(version.manifest.map((f) => f.path));
+  const marker = version.kind === ArtifactKind.ARTIFACT_KIND_ADAPTER ? "adapter_config.json" : "config.json";
+  const root = WEIGHT_ROOTS.find((r) => paths.has(`${r}${marker}`));
+  if (root === undefined) {
+    throw new InvalidEvalJobError("inputVersion", `version ${version.id} has no ${marker} at its root or in adapter/ or model/`);
+  }
+  return root;
+}
+
 /** Downloads a version's files (sha256-checked) into a cache folder keyed by its manifest hash. */
 async function stageVersion(version: AdapterVersion, store: ObjectStore, cacheDir: string): Promise<string> {
   if (!version.uri) throw new InvalidEvalJobError("inputVersion", `version ${version.id} has no uri`);
   const prefix = prefixOf(store, version.uri, `version ${version.id} uri`);
-  return cached(join(cacheDir, version.manifestSha256 || sha256Hex(version.uri)), (dir) => downloadVerified(store, prefix, dir));
+  const root = weightsRoot(version);
+  const dir = await cached(join(cacheDir, version.manifestSha256 || sha256Hex(version.uri)), (d) => downloadVerified(store, prefix, d));
+  return root ? join(dir, root.slice(0, -1)) : dir;
 }
 
 /** The base model: presets, Hub ids and local paths pass through; an object-store prefix is downloaded. */

@@ -8,6 +8,7 @@ export {
   beginRun,
   cancelRun,
   failRun,
+  isLiveEvalJob,
   isRunEndEvent,
   isTerminal,
   newRun,

@@ -38,6 +38,7 @@ export async function startPipelineService(deps: ServiceDeps, opts: PipelineServ
     logger,
     metrics: deps.metrics,
     datasetsAddr: deps.config.addrs.datasets,
+    evaluatorAddr: deps.config.addrs.evaluator,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const consumer = deps.bus.consumeEvents({

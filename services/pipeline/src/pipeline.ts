@@ -8,6 +8,10 @@ import {
   type Metrics,
   type ObjectStore,
   BusInvalidArgumentError,
+  callUnary,
+  EvaluatorServiceClient,
+  StageStatus,
+  toApiError,
   Recipe,
   type Run,
   RunStatus,
@@ -17,7 +21,7 @@ import {
 import { DatasetPrepError, prepareRunDatasets } from "./dataset-prep.js";
 import { acceptRecipe } from "./recipe-guard.js";
 import { newRunId, runObjectKeys, validateRequestId } from "./run-ids.js";
-import { applyEvent, beginRun, cancelRun, failRun, isTerminal, newRun, type RunDatasets, type Step } from "./run-machine.js";
+import { applyEvent, beginRun, cancelRun, failRun, isLiveEvalJob, isTerminal, newRun, type RunDatasets, type Step } from "./run-machine.js";
 import { RunStore } from "./run-store.js";
 
 export interface PipelineDeps {
@@ -27,6 +31,8 @@ export interface PipelineDeps {
   metrics: Metrics;
   /** Address of the DatasetService. */
   datasetsAddr: string;
+  /** Address of the EvaluatorService (metrics of finished evaluations). */
+  evaluatorAddr: string;
   now?: () => Date;
 }
 
@@ -37,6 +43,7 @@ export class Pipeline {
   readonly #bg = new Set<Promise<void>>();
   readonly #datasets = new Map<string, RunDatasets>();
   #datasetClient: DatasetServiceClient | undefined;
+  #evaluatorClient: EvaluatorServiceClient | undefined;
   readonly #now: () => Date;
   readonly #counters;
 
@@ -198,8 +205,28 @@ export class Pipeline {
     }))?.value;
     if (!cur) return;
     const datasets = await this.#runDatasets(cur);
-    const step = await this.#apply(ev.runId, (run) => applyEvent(run, ev, datasets, this.#now()));
+    const t = ev.kind?.$case === "transition" ? ev.kind.value : undefined;
+    const evalMetrics =
+      t?.status === StageStatus.STAGE_STATUS_SUCCEEDED && t.output && isLiveEvalJob(cur, ev.jobId) ? await this.#evaluationMetrics(t.output) : {};
+    const step = await this.#apply(ev.runId, (run) => applyEvent(run, ev, datasets, this.#now(), evalMetrics));
     this.#counters.events.inc({ changed: step ? "true" : "false" });
+  }
+
+  /**
+   * Metrics of a finished evaluation. An evaluator that is down makes the event come back later
+   * (retryable); one that does not know the evaluation leaves the metrics empty, logged.
+   */
+  async #evaluationMetrics(evalId: string): Promise<Record<string, number>> {
+    const client = (this.#evaluatorClient ??= createClient(EvaluatorServiceClient, this.deps.evaluatorAddr));
+    try {
+      const res = await callUnary(client.getEvaluation.bind(client), { id: evalId }, { deadlineMs: 10_000 });
+      return res.evaluation?.metrics ?? {};
+    } catch (err) {
+      const api = toApiError(err);
+      if (api.retryable) throw api;
+      this.deps.logger.warn({ evalId, err: api }, "evaluation metrics unavailable; recording the stage without them");
+      return {};
+    }
   }
 
   async getRun(runId: string): Promise<Run> {
@@ -222,5 +249,6 @@ export class Pipeline {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.#bg]);
     this.#datasetClient?.close();
+    this.#evaluatorClient?.close();
   }
 }

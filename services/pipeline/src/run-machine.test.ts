@@ -43,10 +43,13 @@ describe("pipeline state machine", () => {
     ]);
   });
 
-  test("begin queues SFT on jobs.train with the SFT dataset, once", () => {
+  test("begin queues SFT on jobs.train with the SFT dataset, and the base model's baseline evaluation, once", () => {
     const step = beginRun(fresh(), DATASETS, T0);
     assert.equal(step.run.status, RunStatus.RUN_STATUS_RUNNING);
-    assert.equal(step.jobs.length, 1);
+    assert.deepEqual(step.jobs.map((j) => [j.subject, j.job.jobId, j.job.inputVersion]), [
+      [JOB_SUBJECTS.train, "demo-1.sft.1", ""],
+      [JOB_SUBJECTS.eval, "demo-1.eval-base.1", ""],
+    ]);
     const { subject, job } = step.jobs[0]!;
     assert.equal(subject, JOB_SUBJECTS.train);
     assert.equal(job.jobId, "demo-1.sft.1");
@@ -61,7 +64,10 @@ describe("pipeline state machine", () => {
   test("SFT -> MERGE -> DPO -> EVAL follows the lineage and ends the run", () => {
     let run = beginRun(fresh(), DATASETS, T0).run;
     let step = succeed(run, Stage.STAGE_SFT, "demo-sft/v1");
-    assert.deepEqual(step.jobs.map((j) => [j.subject, j.job.jobId, j.job.inputVersion]), [[JOB_SUBJECTS.merge, "demo-1.merge.1", "demo-sft/v1"]]);
+    assert.deepEqual(step.jobs.map((j) => [j.subject, j.job.jobId, j.job.inputVersion]), [
+      [JOB_SUBJECTS.eval, "demo-1.eval-sft.1", "demo-sft/v1"],
+      [JOB_SUBJECTS.merge, "demo-1.merge.1", "demo-sft/v1"],
+    ]);
     run = step.run;
     step = succeed(run, Stage.STAGE_MERGE, "demo-sft-merged/v1");
     const dpo = step.jobs[0]!.job;
@@ -77,12 +83,23 @@ describe("pipeline state machine", () => {
     const ev = step.jobs[0]!.job;
     assert.equal(step.jobs[0]!.subject, JOB_SUBJECTS.eval);
     assert.equal(ev.inputVersion, "demo-dpo/v1", "eval takes the last trained version");
-    assert.equal(ev.evalDataset, "sha-dpo,sha-sft");
+    assert.equal(ev.evalDataset, "sha-sft");
+    assert.equal(ev.prefsDataset, "sha-dpo");
     assert.equal(ev.eval?.exactMatchDataset, DATASETS.evalQuestions);
     assert.equal(ev.eval?.maxNewTokens, 8);
     run = step.run;
-    step = succeed(run, Stage.STAGE_EVAL, "eval-123");
+    for (const b of run.baselines) {
+      const done: RunEvent = { runId: run.id, stage: Stage.STAGE_EVAL, jobId: b.jobId, time: T0, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: b.jobId } } };
+      run = applyEvent(run, done, DATASETS, T0, { "eval/exact_match": b.label === "base" ? 0 : 0.5 }).run;
+    }
+    assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
+    step = applyEvent(run, transition(run, Stage.STAGE_EVAL, StageStatus.STAGE_STATUS_SUCCEEDED, "eval-123"), DATASETS, T0, { "eval/exact_match": 0.75 });
     assert.equal(step.run.status, RunStatus.RUN_STATUS_SUCCEEDED);
+    assert.equal(step.run.stages[3]!.metrics["eval/exact_match"], 0.75);
+    assert.deepEqual(step.run.baselines.map((b) => [b.label, b.versionId, b.metrics["eval/exact_match"]]), [
+      ["base", "", 0],
+      ["sft", "demo-sft/v1", 0.5],
+    ]);
     assert.equal(step.jobs.length, 0);
     assert.equal(step.events.filter(isRunEndEvent).length, 1, "one run-end event");
     assert.ok(step.run.stages.every((s) => s.status === StageStatus.STAGE_STATUS_SUCCEEDED));
@@ -92,7 +109,7 @@ describe("pipeline state machine", () => {
     const run = beginRun(fresh(), DATASETS, T0).run;
     const ev = transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "demo-sft/v1");
     const once = applyEvent(run, ev, DATASETS, T0);
-    assert.equal(once.jobs.length, 1);
+    assert.equal(once.jobs.length, 2);
     const again = applyEvent(once.run, ev, DATASETS, T0);
     assert.equal(again.changed, false);
     assert.equal(again.jobs.length, 0);
@@ -157,6 +174,20 @@ describe("pipeline state machine", () => {
     assert.equal(step.jobs.length, 0);
   });
 
+  test("the run waits for a baseline evaluation still running, and a failed one does not fail it", () => {
+    let run = beginRun(fresh(), DATASETS, T0).run;
+    for (const stage of [Stage.STAGE_SFT, Stage.STAGE_MERGE, Stage.STAGE_DPO, Stage.STAGE_EVAL]) run = succeed(run, stage, `${stage}-out`).run;
+    assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
+    assert.equal(run.message, "waiting for baseline evaluations");
+    const ended = (jobId: string, status: StageStatus): RunEvent => ({ runId: run.id, stage: Stage.STAGE_EVAL, jobId, time: T0, kind: { $case: "transition", value: { status, message: "boom", output: "" } } });
+    run = applyEvent(run, ended("demo-1.eval-base.1", StageStatus.STAGE_STATUS_FAILED), DATASETS, T0).run;
+    assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
+    const last = applyEvent(run, { ...ended("demo-1.eval-sft.1", StageStatus.STAGE_STATUS_SUCCEEDED), kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: "e" } } }, DATASETS, T0);
+    assert.equal(last.run.status, RunStatus.RUN_STATUS_SUCCEEDED);
+    assert.equal(last.run.baselines[0]!.status, StageStatus.STAGE_STATUS_FAILED);
+    assert.equal(last.events.filter(isRunEndEvent).length, 1);
+  });
+
   test("after cancel, later events are ignored", () => {
     const run = beginRun(fresh(), DATASETS, T0).run;
     const cancelled = cancelRun(run, "cancelled by request", T0);
@@ -174,6 +205,7 @@ stages: [eval]
 eval: { exact_match_dataset: /data/heldout.jsonl }
 `);
     const step = beginRun(run, { sft: "", dpo: "", evalQuestions: "file:///q.jsonl" }, T0);
+    assert.equal(step.jobs.length, 1, "no baseline: the eval stage itself evaluates the base model");
     const job = step.jobs[0]!.job;
     assert.equal(job.stage, Stage.STAGE_EVAL);
     assert.equal(job.inputVersion, "");

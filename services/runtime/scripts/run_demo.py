@@ -1,7 +1,7 @@
 """Run the demo end to end (demo-data -> SFT -> merge -> DPO -> generate/score) and print the
 before/after table: held-out exact match, held-out preference accuracy, perplexity, wall time.
 
-  python scripts/run_demo.py --work /tmp/demo [--sft-steps 400 --dpo-steps 150]
+  python scripts/run_demo.py --work /tmp/demo [--sft-steps 150 --dpo-steps 200]
 
 Each stage is `python -m mambalign_runtime <command> --spec ...`, exactly as the trainer runs it.
 """
@@ -67,8 +67,8 @@ def evaluate(work: Path, data: Path, name: str, model: str, adapter: str = "") -
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--work", required=True)
-    p.add_argument("--sft-steps", type=int, default=400)
-    p.add_argument("--dpo-steps", type=int, default=150)
+    p.add_argument("--sft-steps", type=int, default=150)
+    p.add_argument("--dpo-steps", type=int, default=200)
     a = p.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)

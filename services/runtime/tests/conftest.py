@@ -67,8 +67,8 @@ def run_inprocess(args: list[str]) -> tuple[int, list[dict]]:
     return code, [json.loads(line) for line in buffer.getvalue().splitlines()]
 
 
-def spawn(args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR), "LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1"}
+def spawn(args: list[str], **extra_env: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR), "LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1", **extra_env}
     return subprocess.Popen([sys.executable, "-m", "mambalign_runtime", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=RUNTIME_DIR)
 

@@ -6,7 +6,9 @@ from mambalign_runtime.errors import InvalidInput
 from mambalign_runtime.spec import parse_spec, to_json
 from mambalign_runtime.train_args import resolve_train_args
 
-from conftest import of_kind, run_inprocess, write_spec
+import json
+
+from conftest import of_kind, run_inprocess, spawn, write_spec
 
 
 def field_of(data) -> str:
@@ -80,3 +82,13 @@ def test_unknown_preset_and_conv1d_target_are_rejected(tmp_path, demo_dir):
                   "args": {"lora": {"enabled": True, "targetModules": ["in_proj", "conv1d"]}}}})
     code, events = run_inprocess(["sft", "--spec", str(spec)])
     assert code == 2 and of_kind(events, "error")[0]["field"] == "train.args.lora.targetModules[1]"
+
+
+def test_hub_model_offline_fails_naming_the_model(tmp_path, demo_dir):
+    spec = write_spec(tmp_path / "s.json", {"model": "state-spaces/mamba-130m-hf@main", "outputDir": str(tmp_path),
+                                            "generate": {"promptsFile": str(demo_dir / "heldout.jsonl")}})
+    proc = spawn(["generate", "--spec", str(spec)], HF_HUB_OFFLINE="1")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    (error,) = of_kind([json.loads(line) for line in out.splitlines()], "error")
+    assert error["field"] == "model" and "state-spaces/mamba-130m-hf" in error["message"]

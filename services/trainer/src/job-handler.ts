@@ -16,12 +16,13 @@ export function jobHandler(d: JobRunnerDeps): (job: StageJob, ctl: JobContext) =
     } catch (err) {
       d.state.jobEnded(false);
       const retryable = err instanceof JobFailure ? err.retryable : isRetryable(err) || (err as { retryable?: unknown })?.retryable === true;
-      if (err instanceof JobPreempted) {
+      // The job worker terminates a retryable failure on the last allowed delivery too.
+      const final = !retryable || ctl.deliveryCount >= d.opts.maxDeliver;
+      if (err instanceof JobPreempted && !final) {
         d.metrics.jobs.inc({ ...out, outcome: "preempted" });
         run.log.info({ reason: err.message }, "job preempted; it will be redelivered and resume from its last checkpoint");
         throw err;
       }
-      const final = !retryable || ctl.deliveryCount >= d.opts.maxDeliver;
       d.metrics.jobs.inc({ ...out, outcome: final ? "failed" : "retried" });
       if (final) {
         // The job leaves the queue: tell the pipeline why, naming the field at fault.

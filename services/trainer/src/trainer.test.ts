@@ -12,8 +12,9 @@ import {
   StageStatus,
   startGrpcServer,
   TrainerServiceClient,
+  WorkerStatus,
 } from "@mambalign/core";
-import { type StartedTrainer, startTrainerService } from "./index.js";
+import { type StartedTrainer, startTrainerService, WORKERS_BUCKET } from "./index.js";
 import {
   addSftDataset,
   completeSteps,
@@ -110,6 +111,12 @@ describe("trainer — in-process worker", () => {
     assert.deepEqual(listed.checkpoints.map((c) => c.step), [4, 8]);
     assert.match(listed.checkpoints[0]!.uri, /\/checkpoints\/e2e-sft\/sft\/4$/);
     assert.match(listed.checkpoints[0]!.manifestSha256, /^[0-9a-f]{64}$/);
+    // The SUCCEEDED transition goes out just before the worker records the job as done: wait for its heartbeat.
+    const kv = await h.deps.bus.kv(WORKERS_BUCKET, { encode: WorkerStatus.toJSON, decode: WorkerStatus.fromJSON });
+    const ac = new AbortController();
+    for await (const { value } of kv.watch({ key: "in-process-1", signal: ac.signal })) {
+      if (value && !value.busy && value.jobsCompleted === 1) ac.abort();
+    }
     const { worker } = await callUnary(client.getWorker.bind(client), {});
     assert.equal(worker?.workerId, "in-process-1");
     assert.equal(worker?.busy, false);

@@ -147,13 +147,15 @@ export async function registerTinyAdapter(env: EvalTestEnv, name: string): Promi
   return version;
 }
 
-/** Events of a run until its eval stage reaches SUCCEEDED or FAILED. */
-export async function untilStageEnds(env: EvalTestEnv, runId: string, timeoutMs = 150_000): Promise<RunEvent[]> {
+/** The job's events (from its run's stream) until its stage reaches SUCCEEDED or FAILED. */
+export async function untilStageEnds(env: EvalTestEnv, jobId: string, timeoutMs = 150_000): Promise<RunEvent[]> {
+  const runId = jobId.split(".")[0]!;
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   const seen: RunEvent[] = [];
   try {
     for await (const { event } of env.deps.bus.watchEvents(runId, { signal: ac.signal })) {
+      if (event.jobId !== jobId) continue;
       seen.push(event);
       const k = event.kind;
       if (k?.$case === "transition" && (k.value.status === StageStatus.STAGE_STATUS_SUCCEEDED || k.value.status === StageStatus.STAGE_STATUS_FAILED)) {
@@ -164,7 +166,7 @@ export async function untilStageEnds(env: EvalTestEnv, runId: string, timeoutMs 
     clearTimeout(timer);
     ac.abort();
   }
-  throw new Error(`run ${runId}: no final transition within ${timeoutMs} ms; saw ${seen.length} event(s)`);
+  throw new Error(`job ${jobId}: no final transition within ${timeoutMs} ms; saw ${seen.length} event(s)`);
 }
 
 export function finalTransition(events: RunEvent[]) {

@@ -1,0 +1,40 @@
+// `mambalign recipe check FILE [--json]`: offline; the normalised recipe and its issues, exit 1 on fatal ones.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { checkRecipe, Recipe, type RecipeCheck, RecipeIssue, recipeToYaml } from "@mambalign/core";
+import { type CliIo, CliError } from "../cli-io.js";
+
+/** Reads and checks a recipe file; relative paths inside resolve against the file's directory. */
+export async function checkRecipeFile(file: string, cwd: string): Promise<RecipeCheck> {
+  const abs = path.resolve(cwd, file);
+  let text: string;
+  try {
+    text = await readFile(abs, "utf8");
+  } catch (err) {
+    throw new CliError(`cannot read recipe ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`, 2);
+  }
+  return checkRecipe(text, { baseDir: path.dirname(abs), source: abs });
+}
+
+export function formatIssue(i: RecipeIssue): string {
+  return `${i.fatal ? "error" : "warning"}: ${i.key}: ${i.message}`;
+}
+
+export async function recipeCheckCommand(io: CliIo, file: string, opts: { json?: boolean }): Promise<number> {
+  const check = await checkRecipeFile(file, io.cwd);
+  if (opts.json) {
+    io.out.write(JSON.stringify({ ok: check.ok, recipe: Recipe.toJSON(check.recipe), issues: check.issues.map((i) => RecipeIssue.toJSON(i)) }, null, 2) + "\n");
+    return check.ok ? 0 : 1;
+  }
+  const fatal = check.issues.filter((i) => i.fatal);
+  if (fatal.length) {
+    for (const i of check.issues) io.err.write(formatIssue(i) + "\n");
+    io.err.write(`${file}: invalid recipe (${fatal.length} error${fatal.length === 1 ? "" : "s"})\n`);
+    return 1;
+  }
+  io.out.write(recipeToYaml(check.recipe));
+  const warnings = check.issues.filter((i) => !i.fatal);
+  for (const w of warnings) io.err.write(formatIssue(w) + "\n");
+  io.err.write(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? "" : "s"})` : ""}\n`);
+  return 0;
+}

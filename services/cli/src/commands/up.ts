@@ -1,0 +1,32 @@
+// `mambalign up`: the whole system in this process until SIGINT/SIGTERM.
+import path from "node:path";
+import type { CliIo } from "../cli-io.js";
+import { startEmbedded } from "../embedded/embedded-system.js";
+
+export interface UpOptions {
+  port: number;
+  metricsPort: number;
+  host: string;
+  stateDir: string;
+}
+
+export async function upCommand(io: CliIo, opts: UpOptions): Promise<number> {
+  const stateDir = path.resolve(io.cwd, opts.stateDir);
+  const system = await startEmbedded({ stateDir, grpcPort: opts.port, metricsPort: opts.metricsPort, host: opts.host, env: io.env });
+  io.out.write(
+    [
+      `mambalign is up: gRPC API on ${system.addr} (datasets, registry, trainer, evaluator, pipeline + health)`,
+      `  metrics  http://${opts.host === "0.0.0.0" ? "127.0.0.1" : opts.host}:${system.metricsPort}/metrics`,
+      `  state    ${stateDir} (objects/, nats/, work/); NATS ${system.natsUrl}`,
+      `  clients  export MAMBALIGN_ADDR=${system.addr}   then: mambalign run RECIPE --watch`,
+      "",
+    ].join("\n"),
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  io.out.write("stopping...\n");
+  await system.stop();
+  return 0;
+}

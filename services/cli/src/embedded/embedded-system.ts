@@ -1,0 +1,126 @@
+// `mambalign up`: every service in this process on one gRPC port, over the embedded default
+// (filesystem object store and a NATS server started here), state under one directory.
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  connectDeps,
+  createLogger,
+  loadConfig,
+  type Logger,
+  Metrics,
+  serveUntilSignal,
+  type ServiceDeps,
+  type StartedService,
+} from "@mambalign/core";
+import { startDatasetsService } from "@mambalign/datasets";
+import { startEvaluatorService } from "@mambalign/evaluator";
+import { startPipelineService } from "@mambalign/pipeline";
+import { startRegistryService } from "@mambalign/registry";
+import { startTrainerService } from "@mambalign/trainer";
+import { startNatsProcess } from "./nats-process.js";
+import { freePort } from "./ports.js";
+
+/** services/cli/{src,dist}/embedded/ sits four levels below the repository root. */
+export const REPO_ROOT = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
+
+export interface EmbeddedOptions {
+  /** Holds objects/, nats/ and work/ (default ./.mambalign). */
+  stateDir: string;
+  /** gRPC port of all services; 0 picks a free one. */
+  grpcPort: number;
+  /** HTTP /metrics port; 0 picks a free one. */
+  metricsPort: number;
+  /** Interface to listen on (default loopback: the embedded system has no authentication). */
+  host: string;
+  /** Where service logs go (default: stderr at LOG_LEVEL). */
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface EmbeddedSystem {
+  /** host:port of the gRPC API. */
+  addr: string;
+  metricsPort: number;
+  natsUrl: string;
+  deps: ServiceDeps;
+  stop(): Promise<void>;
+}
+
+/** MAMBALIGN_PYTHON, else the repository's .venv (what scripts/demo.sh installs), else python3. */
+export function defaultPython(env: NodeJS.ProcessEnv): string {
+  if (env.MAMBALIGN_PYTHON) return env.MAMBALIGN_PYTHON;
+  const venv = path.join(REPO_ROOT, ".venv", "bin", "python");
+  return existsSync(venv) ? venv : "python3";
+}
+
+/**
+ * The runtime's source directory on PYTHONPATH of this process, whose environment the trainer and
+ * evaluator pass to `python -m mambalign_runtime`: a checkout then works even where the venv lacks
+ * the editable install that scripts/setup.sh makes.
+ */
+function exposeRuntimeSources(): void {
+  const dir = path.join(REPO_ROOT, "services", "runtime");
+  const current = (process.env.PYTHONPATH ?? "").split(path.delimiter).filter(Boolean);
+  if (existsSync(path.join(dir, "mambalign_runtime")) && !current.includes(dir)) {
+    process.env.PYTHONPATH = [dir, ...current].join(path.delimiter);
+  }
+}
+
+export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSystem> {
+  const env = opts.env ?? process.env;
+  exposeRuntimeSources();
+  const stateDir = path.resolve(opts.stateDir);
+  await mkdir(stateDir, { recursive: true });
+  const nats = await startNatsProcess({ port: await freePort(), storeDir: path.join(stateDir, "nats") });
+  try {
+    const grpcPort = opts.grpcPort || (await freePort());
+    const metricsPort = opts.metricsPort || (await freePort());
+    const addr = `${opts.host === "0.0.0.0" ? "127.0.0.1" : opts.host}:${grpcPort}`;
+    const config = loadConfig("mambalign", {
+      ...env,
+      MAMBALIGN_NATS_URL: nats.url,
+      MAMBALIGN_STORE: "fs",
+      MAMBALIGN_FS_ROOT: path.join(stateDir, "objects"),
+      MAMBALIGN_WORK_DIR: path.join(stateDir, "work"),
+      MAMBALIGN_GRPC_HOST: opts.host,
+      MAMBALIGN_GRPC_PORT: String(grpcPort),
+      MAMBALIGN_METRICS_PORT: String(metricsPort),
+      MAMBALIGN_PYTHON: defaultPython(env),
+      // Every service is in this process: they call each other on its own port.
+      ...Object.fromEntries(["DATASETS", "REGISTRY", "TRAINER", "EVALUATOR", "PIPELINE"].map((s) => [`MAMBALIGN_${s}_ADDR`, addr])),
+    });
+    const logger = opts.logger ?? createLogger("mambalign", config.logLevel);
+    const deps = await connectDeps(config, { logger, metrics: new Metrics() });
+    const services: StartedService[] = [];
+    try {
+      services.push(await startDatasetsService(deps));
+      services.push(await startRegistryService(deps));
+      services.push(await startTrainerService(deps));
+      services.push(await startEvaluatorService(deps));
+      services.push(await startPipelineService(deps));
+      // No signal handlers here: `up` and `demo` decide what a signal means.
+      const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000 });
+      let stopping: Promise<void> | undefined;
+      return {
+        addr,
+        metricsPort: served.metricsPort,
+        natsUrl: nats.url,
+        deps,
+        stop: () =>
+          (stopping ??= (async () => {
+            await served.shutdown();
+            await nats.stop();
+          })()),
+      };
+    } catch (err) {
+      for (const s of services.reverse()) await s.stop().catch(() => undefined);
+      await deps.bus.close().catch(() => undefined);
+      throw err;
+    }
+  } catch (err) {
+    await nats.stop();
+    throw err;
+  }
+}

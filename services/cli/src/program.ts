@@ -1,0 +1,147 @@
+// The `mambalign` command line (commander). Each action returns an exit code; expected failures
+// (CliError, API errors) print one message, never a stack trace.
+import { ApiError, toApiError } from "@mambalign/core";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { apiAddr, type CliIo, CliError } from "./cli-io.js";
+import { adaptersAliasCommand, adaptersListCommand, adaptersShowCommand } from "./commands/adapters.js";
+import { alpacaScoreCommand, mtBenchScoreCommand } from "./commands/eval-score.js";
+import { recipeCheckCommand } from "./commands/recipe-check.js";
+import { followCommand, runCommand, statusCommand } from "./commands/runs.js";
+import { upCommand } from "./commands/up.js";
+import { runDemo } from "./demo/run-demo.js";
+
+function portOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("a port number 0-65535 (0 = any free port)");
+  return n;
+}
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command("mambalign")
+    .description("Align Mamba language models with the Zephyr recipe (SFT -> merge -> DPO -> eval)")
+    .option("--addr <host:port>", "API address for client commands (env MAMBALIGN_ADDR; default 127.0.0.1:50051)")
+    .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
+    .exitOverride()
+    .showHelpAfterError();
+  const addr = () => apiAddr(program.opts<{ addr?: string }>().addr, io.env);
+  const act =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) =>
+      setExit(await fn(...args));
+
+  program
+    .command("up")
+    .description("run every service in this process on the embedded default (filesystem store, a local NATS server)")
+    .option("--port <port>", "gRPC port of the API", portOption, 50051)
+    .option("--metrics-port <port>", "HTTP port of /metrics", portOption, 9464)
+    .option("--host <host>", "interface to listen on", "127.0.0.1")
+    .option("--state-dir <dir>", "where objects, NATS data and work files live", ".mambalign")
+    .action(act((o: { port: number; metricsPort: number; host: string; stateDir: string }) => upCommand(io, o)));
+
+  program
+    .command("demo")
+    .description("the whole pipeline on a synthetic task, on CPU, with no download: prints before/after accuracy and the registry")
+    .option("--state-dir <dir>", "where the embedded system keeps its state", ".mambalign")
+    .action(
+      act(async (o: { stateDir: string }) => {
+        await runDemo({ stateDir: o.stateDir, out: io.out, env: io.env });
+        return 0;
+      }),
+    );
+
+  program
+    .command("run")
+    .description("check a recipe here, then start a run of it")
+    .argument("<recipe>", "recipe YAML file")
+    .option("--request-id <id>", "idempotency key: submitting again with it returns the same run (default: a new UUID)")
+    .option("--watch", "follow the run's progress until it ends")
+    .action(act((file: string, o: { requestId?: string; watch?: boolean }) => runCommand(io, addr(), file, o)));
+
+  program
+    .command("status")
+    .description("list runs, or show one run's stages, outputs and metrics")
+    .argument("[run]", "run id")
+    .action(act((run: string | undefined) => statusCommand(io, addr(), run)));
+
+  program
+    .command("logs")
+    .description("show a run's progress: a bar per stage (step/total, loss, tokens/s, ETA); plain lines when not a terminal")
+    .argument("<run>", "run id")
+    .option("-f, --follow", "stream until the run ends (without it, a run still going is summarised)")
+    .action(
+      act(async (run: string, o: { follow?: boolean }) => {
+        if (!o.follow) {
+          await statusCommand(io, addr(), run);
+          io.out.write(`(stream its events with: mambalign logs -f ${run})\n`);
+          return 0;
+        }
+        return followCommand(io, addr(), run, {});
+      }),
+    );
+
+  const adapters = program.command("adapters").description("registry versions and their lineage");
+  adapters
+    .command("list")
+    .description("every version with its lineage (parent chain and base model)")
+    .option("--name <name>", "only versions of this name")
+    .action(act((o: { name?: string }) => adaptersListCommand(io, addr(), o)));
+  adapters
+    .command("show")
+    .argument("<id>", "version id, e.g. demo-dpo/v1")
+    .description("one version: lineage, files, metrics, evaluations")
+    .action(act((id: string) => adaptersShowCommand(io, addr(), id)));
+  adapters
+    .command("alias")
+    .argument("<name>", "registry name")
+    .argument("<alias>", "alias, e.g. prod")
+    .argument("<version>", "version: 3, v3 or name/v3")
+    .description("point an alias at a version")
+    .action(act((name: string, alias: string, version: string) => adaptersAliasCommand(io, addr(), name, alias, version)));
+
+  const recipe = program.command("recipe").description("recipes (alignment-handbook YAML keys)");
+  recipe
+    .command("check")
+    .argument("<file>", "recipe YAML file")
+    .option("--json", "print {ok, recipe, issues} as JSON")
+    .description("print the normalised recipe and its warnings; exit 1 on errors (each names its key). Works offline")
+    .action(act((file: string, o: { json?: boolean }) => recipeCheckCommand(io, file, o)));
+
+  const evalCmd = program.command("eval").description("score judge outputs offline");
+  evalCmd
+    .command("alpaca-score")
+    .requiredOption("--annotations <file>", "AlpacaEval annotations (JSON array or JSONL)")
+    .description("AlpacaEval win rate and length-controlled win rate")
+    .action(act((o: { annotations: string }) => alpacaScoreCommand(io, o.annotations)));
+  evalCmd
+    .command("mt-bench-score")
+    .requiredOption("--judgments <file>", "MT-Bench single-answer judgments (JSONL)")
+    .option("--questions <file>", "question.jsonl, for per-category scores")
+    .option("--model <name...>", "only these models")
+    .description("MT-Bench scores (mean of the [[n]] ratings), per turn and category")
+    .action(act((o: { judgments: string; questions?: string; model?: string[] }) => mtBenchScoreCommand(io, o.judgments, o)));
+
+  return program;
+}
+
+/** Runs the CLI on argv (without node and script); resolves to the exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CliError) {
+      io.err.write(`mambalign: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const api = err instanceof ApiError ? err : toApiError(err);
+    if (api.code === 14 /* UNAVAILABLE */) {
+      io.err.write(`mambalign: cannot reach the API at ${apiAddr(program.opts<{ addr?: string }>().addr, io.env)}: is \`mambalign up\` running? (${api.message})\n`);
+      return 1;
+    }
+    io.err.write(`mambalign: ${api.message}\n`);
+    return 1;
+  }
+}

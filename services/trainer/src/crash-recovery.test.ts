@@ -1,0 +1,80 @@
+// trainer — crash recovery (issue 2 "Done when"): a trainer process SIGKILLed during SFT; a new one resumes the
+// redelivered job from the newest checkpoint whose manifest is complete and never from a prefix without one.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { StageStatus } from "@mambalign/core";
+import {
+  addSftDataset,
+  completeSteps,
+  eventsUntil,
+  type Harness,
+  logs,
+  publishTrain,
+  runtimeOf,
+  sftArgs,
+  sftJob,
+  spawnTrainer,
+  startHarness,
+  transitions,
+} from "./testing/harness.js";
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+test("trainer — SIGKILL during SFT, then a new trainer resumes from the newest complete checkpoint and the run completes", async () => {
+  const runId = "crash";
+  const total = 40;
+  await publishTrain(h, sftJob(runId, await addSftDataset(h), sftArgs({ maxSteps: total, saveSteps: 4 })));
+
+  const first = spawnTrainer(h, { HOSTNAME: "trainer-a" });
+  try {
+    // A checkpoint is uploaded (manifest written): the trainer says so on the run's events.
+    await eventsUntil(h, runId, (e) => e.kind?.$case === "log" && /^checkpoint step \d+ uploaded/.test(e.kind.value.message));
+  } catch (err) {
+    process.kill(-first.child.pid!, "SIGKILL");
+    throw new Error(`${(err as Error).message}\ntrainer output:\n${first.output()}`);
+  }
+  // The whole process group: the trainer and its runtime die together, as in a lost pod.
+  process.kill(-first.child.pid!, "SIGKILL");
+  assert.equal((await first.exited).signal, "SIGKILL");
+
+  const complete = await completeSteps(h, runId, "sft");
+  assert.ok(complete.length >= 1);
+  const newest = complete.at(-1)!;
+  assert.ok(newest < total, "killed before the end");
+  // A half-uploaded checkpoint at a higher step: files but no manifest.
+  const planted = `checkpoints/${runId}/sft/${total + 100}`;
+  await h.deps.store.put(`${planted}/trainer_state.json`, JSON.stringify({ step: total + 100 }));
+  await h.deps.store.put(`${planted}/adapter/adapter_model.safetensors`, "not a checkpoint");
+
+  // One job then exit (Kubernetes job mode): the redelivered job.
+  const second = spawnTrainer(h, { HOSTNAME: "trainer-b", MAMBALIGN_TRAINER_MAX_JOBS: "1" });
+  let events;
+  try {
+    events = await eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED);
+  } catch (err) {
+    process.kill(-second.child.pid!, "SIGKILL");
+    throw new Error(`${(err as Error).message}\ntrainer output:\n${second.output()}`);
+  }
+  assert.deepEqual(await second.exited, { code: 0, signal: null }, second.output());
+
+  const started = runtimeOf(events, "started");
+  assert.equal(started.length, 2, "one runtime per delivery");
+  assert.equal(started[0]!.startStep, 0);
+  assert.equal(started[1]!.startStep, newest, `resumed from step ${newest}, the newest complete checkpoint`);
+  assert.ok(logs(events).includes(`resuming from checkpoint step ${newest} (${h.deps.store.uri(`checkpoints/${runId}/sft/${newest}`)}/)`));
+  const resumedSteps = runtimeOf(events.slice(events.findLastIndex((e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "started")), "progress").map((p) => p.step);
+  assert.deepEqual(resumedSteps, Array.from({ length: total - newest }, (_, i) => newest + 1 + i));
+
+  // The planted prefix stayed incomplete and unused; the run's result is registered.
+  assert.ok(!(await completeSteps(h, runId, "sft")).includes(total + 100));
+  assert.equal(runtimeOf(events, "finished").at(-1)?.status, "completed");
+  const deliveries = transitions(events).filter((t) => t.status === StageStatus.STAGE_STATUS_RUNNING).map((t) => t.message);
+  assert.deepEqual(deliveries.map((m) => m.replace(/-\d+$/, "")), ["delivery 1 on trainer-a", "delivery 2 on trainer-b"]);
+  assert.equal(h.peers.registered.filter((r) => r.runId === runId).length, 1);
+});

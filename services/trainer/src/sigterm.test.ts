@@ -1,0 +1,71 @@
+// trainer — graceful shutdown: SIGTERM to the trainer makes the runtime checkpoint and exit 75; the checkpoint is
+// uploaded, the job is handed back, and the next trainer resumes it from that step.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { StageStatus } from "@mambalign/core";
+import {
+  addSftDataset,
+  completeSteps,
+  eventsUntil,
+  type Harness,
+  logs,
+  publishTrain,
+  runtimeOf,
+  sftArgs,
+  sftJob,
+  spawnTrainer,
+  startHarness,
+  transitions,
+} from "./testing/harness.js";
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+test("trainer — SIGTERM: runtime checkpoints and exits 75, the checkpoint is uploaded, the job is redelivered and resumed", async () => {
+  const runId = "preempt";
+  const total = 40;
+  // No interval checkpoints: the only checkpoint before the end is the SIGTERM one.
+  await publishTrain(h, sftJob(runId, await addSftDataset(h), sftArgs({ maxSteps: total, saveSteps: 1000 })));
+
+  const first = spawnTrainer(h, { HOSTNAME: "trainer-a", MAMBALIGN_CHECKPOINT_GRACE_S: "60" });
+  try {
+    await eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress" && e.kind.value.kind.value.step >= 3);
+  } catch (err) {
+    process.kill(-first.child.pid!, "SIGKILL");
+    throw new Error(`${(err as Error).message}\ntrainer output:\n${first.output()}`);
+  }
+  // Only the trainer: it forwards the signal to its runtime.
+  first.child.kill("SIGTERM");
+  assert.deepEqual(await first.exited, { code: 0, signal: null }, first.output());
+
+  const preempted = await eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "finished");
+  const saved = runtimeOf(preempted, "checkpointSaved");
+  assert.equal(saved.length, 1);
+  assert.equal(saved[0]!.reason, "sigterm");
+  const stoppedAt = saved[0]!.step;
+  assert.ok(stoppedAt >= 3 && stoppedAt < total);
+  assert.deepEqual(runtimeOf(preempted, "finished").map((f) => [f.status, f.step]), [["preempted", stoppedAt]]);
+  // Uploaded with its manifest before the trainer exited.
+  assert.deepEqual(await completeSteps(h, runId, "sft"), [stoppedAt]);
+
+  const second = spawnTrainer(h, { HOSTNAME: "trainer-b", MAMBALIGN_TRAINER_MAX_JOBS: "1" });
+  let events;
+  try {
+    events = await eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED);
+  } catch (err) {
+    process.kill(-second.child.pid!, "SIGKILL");
+    throw new Error(`${(err as Error).message}\ntrainer output:\n${second.output()}`);
+  }
+  assert.deepEqual(await second.exited, { code: 0, signal: null }, second.output());
+  const started = runtimeOf(events, "started");
+  assert.deepEqual(started.map((s) => s.startStep), [0, stoppedAt]);
+  assert.ok(logs(events).some((m) => m.startsWith(`resuming from checkpoint step ${stoppedAt} `)));
+  // A preemption is not a failure: no FAILED transition, one registered result.
+  assert.ok(!transitions(events).some((t) => t.status === StageStatus.STAGE_STATUS_FAILED));
+  assert.equal(h.peers.registered.filter((r) => r.runId === runId).length, 1);
+});

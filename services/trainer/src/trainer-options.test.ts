@@ -1,0 +1,33 @@
+// trainer — options from the environment: defaults, overrides, and errors naming the variable.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ConfigError } from "@mambalign/core";
+import { loadTrainerOptions, TRAINER_DEFAULTS } from "./trainer-options.js";
+
+test("trainer options — defaults: unlimited jobs, 120 s checkpoint grace, 60 s lease", () => {
+  const o = loadTrainerOptions({ HOSTNAME: "trainer-7f9c" });
+  assert.equal(o.maxJobs, 0);
+  assert.equal(o.checkpointGraceMs, TRAINER_DEFAULTS.checkpointGraceS * 1000);
+  assert.equal(o.ackWaitMs, 60_000);
+  assert.match(o.workerId, /^trainer-7f9c-\d+$/);
+});
+
+test("trainer options — MAMBALIGN_TRAINER_MAX_JOBS=1 and a grace period in seconds", () => {
+  const o = loadTrainerOptions({ MAMBALIGN_TRAINER_MAX_JOBS: "1", MAMBALIGN_CHECKPOINT_GRACE_S: "2.5", MAMBALIGN_TRAINER_ACK_WAIT_S: "3" });
+  assert.deepEqual([o.maxJobs, o.checkpointGraceMs, o.ackWaitMs], [1, 2500, 3000]);
+});
+
+test("trainer options — bad values are rejected naming the variable", () => {
+  for (const [variable, value] of [
+    ["MAMBALIGN_TRAINER_MAX_JOBS", "-1"],
+    ["MAMBALIGN_TRAINER_MAX_JOBS", "one"],
+    ["MAMBALIGN_CHECKPOINT_GRACE_S", "0"],
+    ["MAMBALIGN_TRAINER_ACK_WAIT_S", "0.5"],
+  ] as const) {
+    assert.throws(
+      () => loadTrainerOptions({ [variable]: value }),
+      (err: unknown) => err instanceof ConfigError && err.variable === variable && err.message.includes(variable),
+      `${variable}=${value}`,
+    );
+  }
+});
