@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { JOB_SUBJECTS, Stage, StageJob, StageStatus } from "@mambalign/core";
 import { type LocalJudgeServer, MT_BENCH_TEMPERATURES, startLocalJudgeServer } from "./judging/index.js";
-import { type EvalTestEnv, finalTransition, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "./testing/eval-test-env.js";
+import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "./testing/eval-test-env.js";
 
 // Question files come from the shared data folder the user names; they are never copied into the repo.
 const BENCH_DATA_DIR = process.env.MAMBALIGN_BENCH_DATA_DIR || "/work/shared/data";
@@ -26,7 +26,7 @@ async function text(key: string): Promise<string> {
 }
 
 test("evaluator — an MT-Bench + AlpacaEval v1/v2 smoke run against the local judge puts the scores on the version and in the report", async () => {
-  const version = await registerTinyAdapter(env, "tiny-bench");
+  const version = await registerTinyAdapter(env, "tiny-bench", "bench1");
   const heldout = await storeHeldOut(env, "heldout.jsonl", 3);
   const prefs = await storeHeldOut(env, "heldout_prefs.jsonl", 4);
   const jobId = "bench1.eval.1";
@@ -65,7 +65,7 @@ test("evaluator — an MT-Bench + AlpacaEval v1/v2 smoke run against the local j
   const judged = mt.map((g) => rating(g.turn === 1 ? g.output : g.output.trim()));
   const expectedMt = judged.reduce((a, b) => a + b, 0) / judged.length;
 
-  const attached = env.registry.versions.get(version.id)!.evals.find((e) => e.evalId === jobId);
+  const attached = (await getVersion(env, version.id)).evals.find((e) => e.evalId === jobId);
   assert.ok(attached, "AttachEval reached the registry");
   const m = attached.metrics;
   assert.equal(m["mt_bench/score"], expectedMt);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { callUnary, type EvalArgs, type Evaluation, JOB_SUBJECTS, ObjectNotFoundError, Stage, StageJob, StageStatus } from "@mambalign/core";
-import { type EvalTestEnv, finalTransition, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "./testing/eval-test-env.js";
+import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "./testing/eval-test-env.js";
 
 let env: EvalTestEnv;
 
@@ -31,7 +31,7 @@ async function getJson(key: string): Promise<any> {
 }
 
 test("evaluator — an eval job for a registered adapter yields exact-match, preference accuracy and perplexity, stored and attached", async () => {
-  const version = await registerTinyAdapter(env, "tiny-sft");
+  const version = await registerTinyAdapter(env, "tiny-sft", "run1");
   const heldout = await storeHeldOut(env, "heldout.jsonl", 6);
   const prefs = await storeHeldOut(env, "heldout_prefs.jsonl", 8);
 
@@ -51,7 +51,7 @@ test("evaluator — an eval job for a registered adapter yields exact-match, pre
   for (const k of ["started", "progress", "metrics", "finished"]) assert.ok(runtimeKinds.has(k as never), `runtime ${k} relayed`);
 
   // The evaluation on the registry version.
-  const attached = env.registry.versions.get(version.id)!.evals.find((e) => e.evalId === "run1.eval.1");
+  const attached = (await getVersion(env, version.id)).evals.find((e) => e.evalId === "run1.eval.1");
   assert.ok(attached, "AttachEval reached the registry");
   const m = attached.metrics;
   assert.equal(m["eval/exact_match_rows"], 6);

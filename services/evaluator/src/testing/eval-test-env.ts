@@ -1,4 +1,5 @@
-// Real NATS, MinIO, the Python runtime and gRPC for evaluator tests; a tiny adapter trained for real.
+// Real NATS, MinIO, the registry service, the Python runtime and gRPC for evaluator tests; a tiny
+// adapter trained for real and registered through RegistryService like the trainer does.
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -7,14 +8,15 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
   type AdapterVersion,
-  AdapterVersion as AdapterVersionMsg,
   ArtifactKind,
+  callUnary,
   connectDeps,
   createClient,
   createLogger,
   EvaluatorServiceClient,
   type GrpcServerHandle,
   loadConfig,
+  RegistryServiceClient,
   type RunEvent,
   type ServiceDeps,
   sha256Hex,
@@ -26,7 +28,7 @@ import {
 } from "@mambalign/core";
 import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
 import { type StartEvaluatorOptions, startEvaluatorService } from "../index.js";
-import { InTestRegistryService } from "./in-test-registry.js";
+import { startRegistryService } from "@mambalign/registry";
 
 const run = promisify(execFile);
 export const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
@@ -36,7 +38,8 @@ export const RUNTIME_ENV = { PYTHONPATH: join(REPO_ROOT, "services/runtime"), OM
 
 export interface EvalTestEnv {
   deps: ServiceDeps;
-  registry: InTestRegistryService;
+  /** Client of the real registry service the evaluator talks to. */
+  registry: InstanceType<typeof RegistryServiceClient>;
   evaluator: StartedService;
   grpc: GrpcServerHandle;
   client: InstanceType<typeof EvaluatorServiceClient>;
@@ -52,7 +55,6 @@ export async function startEvalTestEnv(opts: StartEvaluatorOptions = {}): Promis
   let minio: MinioServer | undefined;
   try {
     [nats, minio] = await Promise.all([startNatsServer(), startMinioServer()]);
-    const registry = new InTestRegistryService();
     const logger = createLogger("evaluator", "warn");
     const config = loadConfig("evaluator", {
       MAMBALIGN_NATS_URL: nats.url,
@@ -67,10 +69,11 @@ export async function startEvalTestEnv(opts: StartEvaluatorOptions = {}): Promis
       LOG_LEVEL: "warn",
     });
     const deps = await connectDeps(config, { logger });
-    const ctx = { service: "registry", logger, metrics: deps.metrics };
-    // Registry first: the evaluator dials it from its config.
-    const registryGrpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: [registry.binding(ctx)] });
+    // The registry first: the evaluator dials it at the address in its config.
+    const registryService = await startRegistryService(deps);
+    const registryGrpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: registryService.bindings });
     deps.config.addrs.registry = `127.0.0.1:${registryGrpc.port}`;
+    const registry = createClient(RegistryServiceClient, deps.config.addrs.registry);
     const evaluator = await startEvaluatorService(deps, { runtimeEnv: RUNTIME_ENV, ackWaitMs: 20_000, ...opts });
     const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: evaluator.bindings });
     const client = createClient(EvaluatorServiceClient, `127.0.0.1:${grpc.port}`);
@@ -87,9 +90,11 @@ export async function startEvalTestEnv(opts: StartEvaluatorOptions = {}): Promis
       demoDir,
       async stop() {
         client.close();
+        registry.close();
         await grpc.close(1_000);
         await evaluator.stop();
         await registryGrpc.close(1_000);
+        await registryService.stop();
         await deps.bus.close();
         await Promise.all([n.stop(), m.stop()]);
         await rm(tmp, { recursive: true, force: true });
@@ -111,8 +116,11 @@ export async function storeHeldOut(env: EvalTestEnv, file: string, n: number): P
   return id;
 }
 
-/** Trains a LoRA adapter for two steps with the runtime, uploads it with a manifest and registers it. */
-export async function registerTinyAdapter(env: EvalTestEnv, name: string): Promise<AdapterVersion> {
+/**
+ * Trains a LoRA adapter for two steps with the runtime, uploads the checkpoint with its manifest
+ * (as the trainer does) and registers it through RegistryService.RegisterVersion.
+ */
+export async function registerTinyAdapter(env: EvalTestEnv, name: string, runId: string): Promise<AdapterVersion> {
   const dir = join(env.tmp, `sft-${name}`);
   const trainFile = join(env.tmp, "sft-train.jsonl");
   const lines = (await readFile(join(env.demoDir, "sft_train.jsonl"), "utf8")).split("\n").filter(Boolean).slice(0, 16);
@@ -128,23 +136,26 @@ export async function registerTinyAdapter(env: EvalTestEnv, name: string): Promi
     }),
   );
   await run(PYTHON, ["-m", "mambalign_runtime", "sft", "--spec", spec], { env: { ...process.env, ...RUNTIME_ENV } });
-  const prefix = `adapters/${name}/1`;
-  const { manifest, manifestSha256 } = await uploadDirWithManifest(env.deps.store, prefix, join(dir, "adapter"));
-  const version = AdapterVersionMsg.fromPartial({
-    id: `${name}/v1`,
+  // A checkpoint holds adapter/ next to optimizer and trainer state; the registry keeps that layout.
+  const prefix = `checkpoints/${runId}/sft/2`;
+  await uploadDirWithManifest(env.deps.store, prefix, join(dir, "checkpoints", "step-2"));
+  const res = await callUnary(env.registry.registerVersion.bind(env.registry), {
     name,
-    version: 1,
     kind: ArtifactKind.ARTIFACT_KIND_ADAPTER,
     stage: Stage.STAGE_SFT,
-    baseModel: { uri: "preset:tiny-mamba-char" },
-    runId: "run1",
-    uri: `${env.deps.store.uri(prefix)}/`,
-    manifest: manifest.files,
-    manifestSha256,
-    createdAt: new Date(),
+    baseModel: { uri: "preset:tiny-mamba-char", revision: "", resolved: "" },
+    parent: "",
+    runId,
+    sourceUri: env.deps.store.uri(prefix),
+    metrics: {},
+    datasets: [],
   });
-  env.registry.add(version);
-  return version;
+  return res.version!;
+}
+
+/** The version as the registry serves it now. */
+export async function getVersion(env: EvalTestEnv, id: string): Promise<AdapterVersion> {
+  return (await callUnary(env.registry.getVersion.bind(env.registry), { id })).version!;
 }
 
 /** The job's events (from its run's stream) until its stage reaches SUCCEEDED or FAILED. */

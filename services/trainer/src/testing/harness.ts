@@ -1,14 +1,20 @@
 // Test harness: real NATS + MinIO, in-test peers over gRPC, the real Python runtime, and trainer processes.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  callUnary,
   connectDeps,
+  createClient,
   createLogger,
   DatasetKind,
+  DatasetServiceClient,
+  type GrpcServerHandle,
+  RegistryServiceClient,
+  startGrpcServer,
   JOB_SUBJECTS,
   loadConfig,
   type RunEvent,
@@ -19,7 +25,9 @@ import {
   type TrainingArgs,
 } from "@mambalign/core";
 import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
-import { type InTestPeers, startInTestPeers } from "./in-test-peers.js";
+import { startDatasetsService } from "@mambalign/datasets";
+import { startRegistryService } from "@mambalign/registry";
+import type { Peers } from "../stage-inputs.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
 export const PYTHON = process.env.MAMBALIGN_PYTHON ?? path.join(REPO_ROOT, ".venv/bin/python");
@@ -29,7 +37,9 @@ export interface Harness {
   nats: NatsServerHandle;
   minio: MinioServer;
   deps: ServiceDeps;
-  peers: InTestPeers;
+  /** The real datasets and registry services, in this process, on one gRPC port. */
+  peers: Peers;
+  peersAddress: string;
   workDir: string;
   /** Environment of a trainer process pointed at these servers. */
   env(extra?: Record<string, string>): Record<string, string>;
@@ -62,8 +72,19 @@ export async function startHarness(): Promise<Harness> {
   let peerAddrs: Record<string, string> = {};
   const config = loadConfig("trainer-test", env());
   const deps = await connectDeps(config, { logger: createLogger("trainer-test", "warn") });
-  const peers = await startInTestPeers(deps.store, deps.logger);
-  peerAddrs = { MAMBALIGN_DATASETS_ADDR: peers.address, MAMBALIGN_REGISTRY_ADDR: peers.address };
+  const services = [await startDatasetsService(deps), await startRegistryService(deps)];
+  const server: GrpcServerHandle = await startGrpcServer({
+    host: "127.0.0.1",
+    port: 0,
+    logger: deps.logger,
+    services: services.flatMap((s) => s.bindings),
+  });
+  const peersAddress = `127.0.0.1:${server.port}`;
+  peerAddrs = { MAMBALIGN_DATASETS_ADDR: peersAddress, MAMBALIGN_REGISTRY_ADDR: peersAddress };
+  const peers: Peers = {
+    datasets: createClient(DatasetServiceClient, peersAddress),
+    registry: createClient(RegistryServiceClient, peersAddress),
+  };
   // The in-process trainer (loadTrainerOptions) and the runtime it launches read these too.
   process.env.PYTHONPATH = RUNTIME_DIR;
   return {
@@ -71,10 +92,14 @@ export async function startHarness(): Promise<Harness> {
     minio,
     deps,
     peers,
+    peersAddress,
     workDir,
     env,
     async close() {
-      await peers.stop();
+      peers.datasets.close();
+      peers.registry.close();
+      await server.close(1_000);
+      for (const svc of services) await svc.stop();
       await deps.bus.close();
       await minio.stop();
       await nats.stop();
@@ -97,8 +122,24 @@ export function reverseRows(n: number, offset = 0): object[] {
   });
 }
 
+/** Prepares a small SFT dataset through the datasets service (train and test splits); returns its version id. */
 export async function addSftDataset(h: Harness): Promise<string> {
-  return (await h.peers.addDataset(DatasetKind.DATASET_KIND_SFT, reverseRows(24), reverseRows(4, 100))).id;
+  const file = path.join(h.workDir, "reverse.jsonl");
+  await writeFile(file, reverseRows(28).map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const res = await callUnary(h.peers.datasets.prepareDataset.bind(h.peers.datasets), {
+    sources: [{ uri: file, fraction: 1 }],
+    kind: DatasetKind.DATASET_KIND_SFT,
+    testFraction: 0.2,
+    seed: 1,
+    name: "reverse",
+  });
+  return res.dataset!.id;
+}
+
+/** What the registry holds for a run (through its gRPC API). */
+export async function versionsOfRun(h: Harness, runId: string) {
+  const res = await callUnary(h.peers.registry.listVersions.bind(h.peers.registry), { name: "" });
+  return res.versions.filter((v) => v.runId === runId);
 }
 
 export function sftArgs(over: Partial<TrainingArgs> = {}): Partial<TrainingArgs> {
