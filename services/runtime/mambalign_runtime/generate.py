@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from .data import ChatEncoder, parse_messages, read_jsonl
+from .decoding import GraphedDecoder, graphed_decoding_available
 from .errors import InvalidInput
 from .events import EventWriter
 from .inference import open_model
@@ -46,6 +47,8 @@ def run_generate(spec: RuntimeSpec, events: EventWriter) -> int:
     total = (len(prompts) + batch_size - 1) // batch_size
     events.started("generate", total, 0, str(device), versions(mode))
     torch.manual_seed(g.seed)
+    # CUDA + fast kernels: replay one captured decode step per token (see decoding.py).
+    graphed = graphed_decoding_available(model, device, mode) and not g.eager
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     Path(output_file).parent.mkdir(parents=True, exist_ok=True)
     generated_tokens = 0
@@ -58,11 +61,17 @@ def run_generate(spec: RuntimeSpec, events: EventWriter) -> int:
             for i, (_, ids) in enumerate(chunk):
                 input_ids[i, width - len(ids):] = torch.tensor(ids)
                 attention[i, width - len(ids):] = 1
-            sampling = {"do_sample": True, "temperature": g.temperature, "top_k": 0, "top_p": 1.0} \
-                if g.temperature > 0 else {"do_sample": False}
-            result = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                                    max_new_tokens=max_new, eos_token_id=eos, pad_token_id=pad, **sampling)
-            for (row_id, _), row in zip(chunk, result[:, width:].tolist()):
+            if graphed:
+                decoder = GraphedDecoder(model, input_ids.to(device), attention.to(device), g.temperature)
+                new_tokens = decoder.generate(max_new, eos)
+                del decoder  # frees the captured graph's memory before the next batch
+            else:
+                sampling = {"do_sample": True, "temperature": g.temperature, "top_k": 0, "top_p": 1.0} \
+                    if g.temperature > 0 else {"do_sample": False}
+                result = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                                        max_new_tokens=max_new, eos_token_id=eos, pad_token_id=pad, **sampling)
+                new_tokens = result[:, width:]
+            for (row_id, _), row in zip(chunk, new_tokens.tolist()):
                 n = row.index(eos) if eos in row else len(row)  # tokens before EOS
                 generated_tokens += n
                 text = tokenizer.decode(row[:n], skip_special_tokens=True)

@@ -95,6 +95,7 @@ class GenerateSpec:
     batch_size: int = 0
     seed: int = 0
     chat_template: str = ""
+    eager: bool = False
 
 
 @dataclass

@@ -58,6 +58,8 @@ export interface GenerateSpec {
   batchSize: number;
   seed: number;
   chatTemplate: string;
+  /** Disable CUDA-graph decoding (on by default with the fast kernels on CUDA), for comparison. */
+  eager: boolean;
 }
 
 export interface ScoreSpec {
@@ -523,7 +525,16 @@ export const MergeSpec: MessageFns<MergeSpec> = {
 };
 
 function createBaseGenerateSpec(): GenerateSpec {
-  return { promptsFile: "", outputFile: "", maxNewTokens: 0, temperature: 0, batchSize: 0, seed: 0, chatTemplate: "" };
+  return {
+    promptsFile: "",
+    outputFile: "",
+    maxNewTokens: 0,
+    temperature: 0,
+    batchSize: 0,
+    seed: 0,
+    chatTemplate: "",
+    eager: false,
+  };
 }
 
 export const GenerateSpec: MessageFns<GenerateSpec> = {
@@ -548,6 +559,9 @@ export const GenerateSpec: MessageFns<GenerateSpec> = {
     }
     if (message.chatTemplate !== "") {
       writer.uint32(58).string(message.chatTemplate);
+    }
+    if (message.eager !== false) {
+      writer.uint32(64).bool(message.eager);
     }
     return writer;
   },
@@ -621,6 +635,14 @@ export const GenerateSpec: MessageFns<GenerateSpec> = {
             message.chatTemplate = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.eager = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -662,6 +684,7 @@ export const GenerateSpec: MessageFns<GenerateSpec> = {
         : isSet(object.chat_template)
         ? globalThis.String(object.chat_template)
         : "",
+      eager: isSet(object.eager) ? globalThis.Boolean(object.eager) : false,
     };
   },
 
@@ -688,6 +711,9 @@ export const GenerateSpec: MessageFns<GenerateSpec> = {
     if (message.chatTemplate !== "") {
       obj.chatTemplate = message.chatTemplate;
     }
+    if (message.eager !== false) {
+      obj.eager = message.eager;
+    }
     return obj;
   },
 
@@ -703,6 +729,7 @@ export const GenerateSpec: MessageFns<GenerateSpec> = {
     message.batchSize = object.batchSize ?? 0;
     message.seed = object.seed ?? 0;
     message.chatTemplate = object.chatTemplate ?? "";
+    message.eager = object.eager ?? false;
     return message;
   },
 };
