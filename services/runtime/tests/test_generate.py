@@ -33,3 +33,28 @@ def generate_with_adapter(tmp_path, model, adapter, prompts, batch_size, name):
     code, events = run_inprocess(["generate", "--spec", str(spec)])
     assert code == 0, events
     return [json.loads(line) for line in out.read_text().splitlines()], events
+
+
+def test_rows_carry_their_own_temperature_and_bad_rows_are_named(tmp_path, sft_run, demo_dir):
+    out, _ = sft_run
+    model_dir = json.loads((out / "spec.json").read_text())["model"]
+    rows = [json.loads(line) for line in (demo_dir / "heldout.jsonl").read_text().splitlines()][:4]
+    for i, row in enumerate(rows):
+        row["temperature"] = 0.7 if i % 2 else 0.0
+    prompts = tmp_path / "mixed.jsonl"
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got, _ = generate_with_adapter(tmp_path, model_dir, out / "adapter", prompts, 4, "mixed")
+    # Output order is the input order even though batches group rows by temperature.
+    assert [r["id"] for r in got] == [r["id"] for r in rows]
+    greedy, _ = generate_with_adapter(tmp_path, model_dir, out / "adapter", demo_dir / "heldout.jsonl", 4, "greedy")
+    by_id = {r["id"]: r for r in greedy}
+    assert all(got[i] == by_id[rows[i]["id"]] for i in (0, 2))  # temperature 0 rows stay greedy
+
+    rows[1]["temperature"] = -1
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = write_spec(tmp_path / "bad.json", {
+        "model": str(model_dir), "adapter": str(out / "adapter"), "outputDir": str(tmp_path),
+        "generate": {"promptsFile": str(prompts), "outputFile": str(tmp_path / "bad.jsonl"), "maxNewTokens": 4}})
+    code, events = run_inprocess(["generate", "--spec", str(spec)])
+    assert code == 2
+    assert of_kind(events, "error")[0]["field"] == f"{prompts}:2"
