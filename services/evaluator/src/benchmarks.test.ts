@@ -6,7 +6,7 @@ import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, sta
 
 // Question files come from the shared data folder the user names; they are never copied into the repo.
 const BENCH_DATA_DIR = process.env.MAMBALIGN_BENCH_DATA_DIR || "/work/shared/data";
-const LIMIT = 3;
+const LIMIT = 4;
 
 let env: EvalTestEnv;
 let judge: LocalJudgeServer;
@@ -50,6 +50,8 @@ test("evaluator — an MT-Bench + AlpacaEval v1/v2 smoke run against the local j
   const gens = (await text(`${prefix}/generations.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
   const mt = gens.filter((g) => g.benchmark === "mt_bench");
   assert.equal(mt.length, LIMIT * 2);
+  // A smoke run spreads over categories: writing and roleplay sample at 0.7, reasoning and math are greedy.
+  assert.deepEqual([...new Set(mt.map((g) => g.category))], ["writing", "roleplay", "reasoning", "math"]);
   for (const t2 of mt.filter((g) => g.turn === 2)) {
     const t1 = mt.find((g) => g.turn === 1 && g.question_id === t2.question_id);
     assert.deepEqual(t2.messages[1], { role: "assistant", content: t1.output });

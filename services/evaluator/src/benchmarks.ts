@@ -49,6 +49,21 @@ export interface BenchRun {
 const capped = (benchMax: number, cap: number) => (cap > 0 ? Math.min(cap, benchMax) : benchMax);
 const take = <T>(xs: T[], limit: number) => (limit > 0 ? xs.slice(0, limit) : xs);
 
+/**
+ * The first `limit` questions taken round-robin over categories (file order within each), so a smoke
+ * run still meets several temperatures and the reference-graded categories; 0 keeps all, in file order.
+ */
+export function spreadOverCategories<Q extends { category: string }>(questions: Q[], limit: number): Q[] {
+  if (limit <= 0 || limit >= questions.length) return questions;
+  const byCategory = new Map<string, Q[]>();
+  for (const q of questions) byCategory.set(q.category, [...(byCategory.get(q.category) ?? []), q]);
+  const picked: Q[] = [];
+  for (let round = 0; picked.length < limit; round++) {
+    for (const group of byCategory.values()) if (round < group.length && picked.length < limit) picked.push(group[round]!);
+  }
+  return picked;
+}
+
 /** One row of generations.jsonl. */
 export type GenerationRecord = Record<string, unknown> & { benchmark: string };
 
@@ -64,7 +79,7 @@ export interface MtBenchRunResult {
  */
 export async function runMtBench(b: BenchRun, judge: JudgeClient): Promise<MtBenchRunResult> {
   const dir = join(b.dataDir, "mt_bench");
-  const questions = take(await loadMtBenchQuestions(join(dir, "question.jsonl")), b.limit);
+  const questions = spreadOverCategories(await loadMtBenchQuestions(join(dir, "question.jsonl")), b.limit);
   const prompts = await loadMtBenchJudgePrompts(join(dir, "judge_prompts.jsonl"));
   const references = await loadMtBenchReferences(join(dir, "reference_answer", "gpt-4.jsonl")).catch(async (err: unknown) => {
     // The shared data keeps the file flat; FastChat keeps it in reference_answer/.
@@ -72,47 +87,37 @@ export async function runMtBench(b: BenchRun, judge: JudgeClient): Promise<MtBen
     return loadMtBenchReferences(flat).catch(() => Promise.reject(err));
   });
   const maxNewTokens = capped(MT_BENCH_MAX_NEW_TOKENS, b.maxNewTokensCap);
-  const byTemperature = new Map<number, typeof questions>();
-  for (const q of questions) {
-    const t = mtBenchTemperature(q.category);
-    byTemperature.set(t, [...(byTemperature.get(t) ?? []), q]);
-  }
   const answers = new Map<number, string[]>(questions.map((q) => [q.question_id, []]));
   const generations: GenerationRecord[] = [];
   for (const turn of [1, 2] as const) {
-    for (const [temperature, group] of byTemperature) {
-      const asked = group.filter((q) => q.turns.length >= turn);
-      if (!asked.length) continue;
-      await b.log(`MT-Bench turn ${turn}: generating ${asked.length} answer(s) at temperature ${temperature}`);
-      const turnPrompts: GenerationPrompt[] = asked.map((q) => {
-        const previous = answers.get(q.question_id)!;
-        const messages = q.turns.slice(0, turn).flatMap((content, i) => [
-          { role: "user" as const, content },
-          ...(i < turn - 1 ? [{ role: "assistant" as const, content: previous[i]! }] : []),
-        ]);
-        return { id: String(q.question_id), messages };
+    const asked = questions.filter((q) => q.turns.length >= turn);
+    if (!asked.length) continue;
+    await b.log(`MT-Bench turn ${turn}: generating ${asked.length} answer(s)`);
+    // One runtime call per turn: each row carries its category's temperature.
+    const turnPrompts: GenerationPrompt[] = asked.map((q) => {
+      const previous = answers.get(q.question_id)!;
+      const messages = q.turns.slice(0, turn).flatMap((content, i) => [
+        { role: "user" as const, content },
+        ...(i < turn - 1 ? [{ role: "assistant" as const, content: previous[i]! }] : []),
+      ]);
+      return { id: String(q.question_id), messages, temperature: mtBenchTemperature(q.category) };
+    });
+    const out = await b.runner.generate(`mt_bench-turn${turn}`, turnPrompts, { temperature: 0, maxNewTokens, batchSize: b.batchSize, seed: b.seed });
+    asked.forEach((q, i) => {
+      const g = out.get(String(q.question_id))!;
+      const prompt = turnPrompts[i]!;
+      answers.get(q.question_id)!.push(g.output);
+      generations.push({
+        benchmark: "mt_bench",
+        question_id: q.question_id,
+        category: q.category,
+        turn,
+        temperature: prompt.temperature,
+        messages: prompt.messages,
+        output: g.output,
+        tokens: g.tokens,
       });
-      const out = await b.runner.generate(`mt_bench-turn${turn}-t${temperature}`, turnPrompts, {
-        temperature,
-        maxNewTokens,
-        batchSize: b.batchSize,
-        seed: b.seed,
-      });
-      asked.forEach((q, i) => {
-        const g = out.get(String(q.question_id))!;
-        answers.get(q.question_id)!.push(g.output);
-        generations.push({
-          benchmark: "mt_bench",
-          question_id: q.question_id,
-          category: q.category,
-          turn,
-          temperature,
-          messages: turnPrompts[i]!.messages,
-          output: g.output,
-          tokens: g.tokens,
-        });
-      });
-    }
+    });
   }
   const answerRows: MtBenchAnswer[] = questions.map((q) => ({ question_id: q.question_id, turns: answers.get(q.question_id)! }));
   // A one-turn question (custom sets) is judged on the turns it has.

@@ -32,7 +32,7 @@ import {
 } from "./judging/index.js";
 import { lineageEntries } from "./lineage-comparison.js";
 import { ModelRunner } from "./model-runner.js";
-import { type StagedModel, stageLabel, stageModel } from "./model-staging.js";
+import { stageLabel, stageModel } from "./model-staging.js";
 import { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
 import type { RegistryAccess } from "./registry-access.js";
 import { RunEventPublisher } from "./run-event-publisher.js";
@@ -380,4 +380,3 @@ function summary(metrics: Record<string, number>): string {
   return parts.length ? parts.join(", ") : "evaluated";
 }
 
-export type { StagedModel };

@@ -16,6 +16,8 @@ export interface GenerationPrompt {
   id: string;
   /** Ends with a user turn. */
   messages: ChatTurn[];
+  /** This row's sampling temperature over the call's (MT-Bench's per-category settings in one call). */
+  temperature?: number;
 }
 
 export interface GenerationSettings {

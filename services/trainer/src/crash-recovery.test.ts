@@ -13,7 +13,9 @@ import {
   runtimeOf,
   sftArgs,
   sftJob,
+  killGroup,
   spawnTrainer,
+  whileRunning,
   startHarness,
   transitions,
   versionsOfRun,
@@ -33,15 +35,10 @@ test("trainer — SIGKILL during SFT, then a new trainer resumes from the newest
   await publishTrain(h, sftJob(runId, await addSftDataset(h), sftArgs({ maxSteps: total, saveSteps: 4 })));
 
   const first = spawnTrainer(h, { HOSTNAME: "trainer-a" });
-  try {
-    // A checkpoint is uploaded (manifest written): the trainer says so on the run's events.
-    await eventsUntil(h, runId, (e) => e.kind?.$case === "log" && /^checkpoint step \d+ uploaded/.test(e.kind.value.message));
-  } catch (err) {
-    process.kill(-first.child.pid!, "SIGKILL");
-    throw new Error(`${(err as Error).message}\ntrainer output:\n${first.output()}`);
-  }
+  // A checkpoint is uploaded (manifest written): the trainer says so on the run's events.
+  await whileRunning(first, eventsUntil(h, runId, (e) => e.kind?.$case === "log" && /^checkpoint step \d+ uploaded/.test(e.kind.value.message)));
   // The whole process group: the trainer and its runtime die together, as in a lost pod.
-  process.kill(-first.child.pid!, "SIGKILL");
+  killGroup(first);
   assert.equal((await first.exited).signal, "SIGKILL");
 
   const complete = await completeSteps(h, runId, "sft");
@@ -55,13 +52,7 @@ test("trainer — SIGKILL during SFT, then a new trainer resumes from the newest
 
   // One job then exit (Kubernetes job mode): the redelivered job.
   const second = spawnTrainer(h, { HOSTNAME: "trainer-b", MAMBALIGN_TRAINER_MAX_JOBS: "1" });
-  let events;
-  try {
-    events = await eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED);
-  } catch (err) {
-    process.kill(-second.child.pid!, "SIGKILL");
-    throw new Error(`${(err as Error).message}\ntrainer output:\n${second.output()}`);
-  }
+  const events = await whileRunning(second, eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED));
   assert.deepEqual(await second.exited, { code: 0, signal: null }, second.output());
 
   const started = runtimeOf(events, "started");

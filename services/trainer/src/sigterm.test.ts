@@ -13,7 +13,9 @@ import {
   runtimeOf,
   sftArgs,
   sftJob,
+  killGroup,
   spawnTrainer,
+  whileRunning,
   startHarness,
   transitions,
   versionsOfRun,
@@ -34,12 +36,7 @@ test("trainer — SIGTERM: runtime checkpoints and exits 75, the checkpoint is u
   await publishTrain(h, sftJob(runId, await addSftDataset(h), sftArgs({ maxSteps: total, saveSteps: 1000 })));
 
   const first = spawnTrainer(h, { HOSTNAME: "trainer-a", MAMBALIGN_CHECKPOINT_GRACE_S: "60" });
-  try {
-    await eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress" && e.kind.value.kind.value.step >= 3);
-  } catch (err) {
-    process.kill(-first.child.pid!, "SIGKILL");
-    throw new Error(`${(err as Error).message}\ntrainer output:\n${first.output()}`);
-  }
+  await whileRunning(first, eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress" && e.kind.value.kind.value.step >= 3));
   // Only the trainer: it forwards the signal to its runtime.
   first.child.kill("SIGTERM");
   assert.deepEqual(await first.exited, { code: 0, signal: null }, first.output());
@@ -55,13 +52,7 @@ test("trainer — SIGTERM: runtime checkpoints and exits 75, the checkpoint is u
   assert.deepEqual(await completeSteps(h, runId, "sft"), [stoppedAt]);
 
   const second = spawnTrainer(h, { HOSTNAME: "trainer-b", MAMBALIGN_TRAINER_MAX_JOBS: "1" });
-  let events;
-  try {
-    events = await eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED);
-  } catch (err) {
-    process.kill(-second.child.pid!, "SIGKILL");
-    throw new Error(`${(err as Error).message}\ntrainer output:\n${second.output()}`);
-  }
+  const events = await whileRunning(second, eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED));
   assert.deepEqual(await second.exited, { code: 0, signal: null }, second.output());
   const started = runtimeOf(events, "started");
   assert.deepEqual(started.map((s) => s.startStep), [0, stoppedAt]);

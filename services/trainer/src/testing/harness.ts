@@ -249,3 +249,27 @@ export async function completeSteps(h: Harness, runId: string, stage: string): P
   }
   return steps.sort((a, b) => a - b);
 }
+
+/** SIGKILLs a trainer's process group (trainer and runtime), if it is still there. */
+export function killGroup(t: TrainerChild): void {
+  try {
+    process.kill(-t.child.pid!, "SIGKILL");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
+
+/** Resolves with `p`, or fails with the trainer's output as soon as the trainer exits (or `p` fails). */
+export async function whileRunning<T>(t: TrainerChild, p: Promise<T>): Promise<T> {
+  const exitedFirst = t.exited.then(({ code, signal }) => {
+    throw new Error(`trainer exited (${signal ?? code}) before the condition was met; output:\n${t.output()}`);
+  });
+  exitedFirst.catch(() => undefined);
+  try {
+    return await Promise.race([p, exitedFirst]);
+  } catch (err) {
+    killGroup(t);
+    if ((err as Error).message.includes("trainer exited")) throw err;
+    throw new Error(`${(err as Error).message}\ntrainer output:\n${t.output()}`);
+  }
+}
