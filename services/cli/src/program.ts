@@ -44,7 +44,17 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option("--state-dir <dir>", "where the embedded system keeps its state", ".mambalign")
     .action(
       act(async (o: { stateDir: string }) => {
-        await runDemo({ stateDir: o.stateDir, out: io.out, env: io.env });
+        // Ctrl-C ends the demo cleanly: services and the NATS server stop, state stays on disk.
+        const ac = new AbortController();
+        const stop = () => ac.abort();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        try {
+          await runDemo({ stateDir: o.stateDir, out: io.out, env: io.env, signal: ac.signal });
+        } finally {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+        }
         return 0;
       }),
     );

@@ -56,7 +56,7 @@ export function runDetails(run: Run): string {
       "",
       textTable(
         ["BASELINE", "STATUS", "VERSION", "EVALUATION", "METRICS"],
-        run.baselines.map((b) => [b.label, stageStatusName(b.status), b.versionId || "(base model)", b.output, metricsText(b.metrics) || b.message]),
+        run.baselines.map((b) => [b.label, stageStatusName(b.status), b.jobId ? b.versionId || "(base model)" : "-", b.output, metricsText(b.metrics) || b.message]),
       ),
     );
   }

@@ -52,8 +52,7 @@ export async function showRunProgress(client: PipelineServiceClient, runId: stri
           clearOnComplete: false,
           stopOnComplete: false,
           barsize: 30,
-          forceRedraw: true,
-        } as ConstructorParameters<typeof MultiBar>[0],
+        },
         Presets.shades_classic,
       )
     : undefined;
@@ -102,7 +101,8 @@ export async function showRunProgress(client: PipelineServiceClient, runId: stri
         if (rt?.$case === "progress") {
           const p = rt.value;
           v.total = Math.max(p.total, 1);
-          const info = `loss ${fmtNumber(p.loss)}  ${Math.round(p.tokensPerS)} tok/s  ETA ${formatDuration(p.etaS)}`;
+          // Generation (eval) reports no loss.
+          const info = `${p.loss ? `loss ${fmtNumber(p.loss)}  ` : ""}${Math.round(p.tokensPerS)} tok/s  ETA ${formatDuration(p.etaS)}`;
           if (v.bar) {
             v.bar.setTotal(v.total);
             v.bar.update(p.step, { info });

@@ -172,10 +172,13 @@ export function applyEvent(run: Run, ev: RunEvent, datasets: RunDatasets, now: D
       const p = rt.value;
       s.step = p.step;
       if (p.total) s.totalSteps = p.total;
-      s.metrics["train/loss"] = p.loss;
-      s.metrics["train/learning_rate"] = p.lr;
-      s.metrics["train/tokens_per_s"] = p.tokensPerS;
-      for (const [k, v] of Object.entries(p.extra)) s.metrics[k] = v;
+      // Merge and eval report progress of their own (files, generation batches): no training metrics.
+      if (s.stage === Stage.STAGE_SFT || s.stage === Stage.STAGE_DPO) {
+        s.metrics["train/loss"] = p.loss;
+        s.metrics["train/learning_rate"] = p.lr;
+        s.metrics["train/tokens_per_s"] = p.tokensPerS;
+        for (const [k, v] of Object.entries(p.extra)) s.metrics[k] = v;
+      }
       markRunning(s, ev.time ?? now);
     } else if (rt?.$case === "metrics") {
       for (const [k, v] of Object.entries(rt.value.values)) s.metrics[k] = v;
@@ -368,13 +371,6 @@ function queueBaseline(step: Step, label: string, versionId: string, datasets: R
   b.status = StageStatus.STAGE_STATUS_PENDING;
   const job: StageJob = { ...planJob(run, Stage.STAGE_EVAL, 1, datasets), jobId: b.jobId, inputVersion: versionId };
   step.jobs.push({ subject: JOB_SUBJECTS.eval, job });
-  step.events.push({
-    runId: run.id,
-    stage: Stage.STAGE_EVAL,
-    jobId: b.jobId,
-    time: now,
-    kind: { $case: "log", value: { level: "info", message: `baseline evaluation of ${label === "base" ? "the base model" : versionId} queued` } },
-  });
 }
 
 export function subjectOf(stage: Stage): JobSubject {

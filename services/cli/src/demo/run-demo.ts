@@ -88,6 +88,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     } finally {
       client.close();
     }
+    if (opts.signal?.aborted) throw new CliError(`interrupted: run ${run.id} stays in ${stateDir}; \`mambalign up --state-dir ${opts.stateDir}\` resumes it`, 130);
     if (!last) throw new CliError(`run ${run.id}: the progress stream ended without a result`);
     say("");
     if (last.status !== RunStatus.RUN_STATUS_SUCCEEDED) {

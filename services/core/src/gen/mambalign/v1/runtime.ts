@@ -25,6 +25,11 @@ export interface RuntimeSpec {
   /** "fast" (Triton kernels, default on CUDA) or "reference". */
   kernels: string;
   device: string;
+  /**
+   * Tokenizer directory for presets that bring no tokenizer of their own
+   * (preset:mamba-2.8b-random: GPT-NeoX); empty = MAMBALIGN_TOKENIZER_DIR.
+   */
+  tokenizer: string;
   train: TrainSpec | undefined;
   merge: MergeSpec | undefined;
   generate: GenerateSpec | undefined;
@@ -41,6 +46,12 @@ export interface TrainSpec {
     | undefined;
   /** Checkpoint directory to continue from (same as --resume). */
   resumeFrom: string;
+  /**
+   * DPO: directory of reference log-prob caches (reference-logps-<sha256>.pt, keyed by the model,
+   * the data file's content and the lengths); empty = output_dir. A second run given the same
+   * directory reuses the first pass instead of computing it again.
+   */
+  referenceCacheDir: string;
 }
 
 export interface MergeSpec {
@@ -82,6 +93,7 @@ function createBaseRuntimeSpec(): RuntimeSpec {
     outputDir: "",
     kernels: "",
     device: "",
+    tokenizer: "",
     train: undefined,
     merge: undefined,
     generate: undefined,
@@ -108,6 +120,9 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     }
     if (message.device !== "") {
       writer.uint32(50).string(message.device);
+    }
+    if (message.tokenizer !== "") {
+      writer.uint32(58).string(message.tokenizer);
     }
     if (message.train !== undefined) {
       TrainSpec.encode(message.train, writer.uint32(82).fork()).join();
@@ -185,6 +200,14 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
             message.device = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.tokenizer = reader.string();
+            continue;
+          }
           case 10: {
             if (tag !== 82) {
               break;
@@ -241,6 +264,7 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
         : "",
       kernels: isSet(object.kernels) ? globalThis.String(object.kernels) : "",
       device: isSet(object.device) ? globalThis.String(object.device) : "",
+      tokenizer: isSet(object.tokenizer) ? globalThis.String(object.tokenizer) : "",
       train: isSet(object.train) ? TrainSpec.fromJSON(object.train) : undefined,
       merge: isSet(object.merge) ? MergeSpec.fromJSON(object.merge) : undefined,
       generate: isSet(object.generate) ? GenerateSpec.fromJSON(object.generate) : undefined,
@@ -268,6 +292,9 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     if (message.device !== "") {
       obj.device = message.device;
     }
+    if (message.tokenizer !== "") {
+      obj.tokenizer = message.tokenizer;
+    }
     if (message.train !== undefined) {
       obj.train = TrainSpec.toJSON(message.train);
     }
@@ -294,6 +321,7 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     message.outputDir = object.outputDir ?? "";
     message.kernels = object.kernels ?? "";
     message.device = object.device ?? "";
+    message.tokenizer = object.tokenizer ?? "";
     message.train = (object.train !== undefined && object.train !== null)
       ? TrainSpec.fromPartial(object.train)
       : undefined;
@@ -311,7 +339,7 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
 };
 
 function createBaseTrainSpec(): TrainSpec {
-  return { trainFile: "", evalFile: "", args: undefined, dpo: undefined, resumeFrom: "" };
+  return { trainFile: "", evalFile: "", args: undefined, dpo: undefined, resumeFrom: "", referenceCacheDir: "" };
 }
 
 export const TrainSpec: MessageFns<TrainSpec> = {
@@ -330,6 +358,9 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     }
     if (message.resumeFrom !== "") {
       writer.uint32(42).string(message.resumeFrom);
+    }
+    if (message.referenceCacheDir !== "") {
+      writer.uint32(50).string(message.referenceCacheDir);
     }
     return writer;
   },
@@ -387,6 +418,14 @@ export const TrainSpec: MessageFns<TrainSpec> = {
             message.resumeFrom = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.referenceCacheDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -418,6 +457,11 @@ export const TrainSpec: MessageFns<TrainSpec> = {
         : isSet(object.resume_from)
         ? globalThis.String(object.resume_from)
         : "",
+      referenceCacheDir: isSet(object.referenceCacheDir)
+        ? globalThis.String(object.referenceCacheDir)
+        : isSet(object.reference_cache_dir)
+        ? globalThis.String(object.reference_cache_dir)
+        : "",
     };
   },
 
@@ -438,6 +482,9 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     if (message.resumeFrom !== "") {
       obj.resumeFrom = message.resumeFrom;
     }
+    if (message.referenceCacheDir !== "") {
+      obj.referenceCacheDir = message.referenceCacheDir;
+    }
     return obj;
   },
 
@@ -453,6 +500,7 @@ export const TrainSpec: MessageFns<TrainSpec> = {
       : undefined;
     message.dpo = (object.dpo !== undefined && object.dpo !== null) ? DpoArgs.fromPartial(object.dpo) : undefined;
     message.resumeFrom = object.resumeFrom ?? "";
+    message.referenceCacheDir = object.referenceCacheDir ?? "";
     return message;
   },
 };
