@@ -138,6 +138,7 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
     peak = _lookup(PEAK_BF16_TFLOPS, card)
     rec = {
         "bench": name, "card": card, "shape": args.shape, "seq": seq, "batch": batch, "kernels": mode,
+        "scan_kernel": _scan_desc(),
         "grad_ckpt": args.grad_ckpt, "lora_r": args.lora_r, "params": n_params,
         "tokens_per_s": round(tokens_s, 1), "step_ms": round(step_s * 1e3, 2),
         "step_ms_all": [round(t * 1e3, 2) for t in times],
@@ -152,6 +153,13 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
     del model, base, opt
     torch.cuda.empty_cache() if device.type == "cuda" else None
     return rec
+
+
+def _scan_desc() -> dict:
+    from .kernels import _launch
+
+    variant = _launch.scan_variant()
+    return {"variant": variant, "config": _launch.scan_configs(16, 2048, variant)[0]}
 
 
 def reference_layer(model, config, batch: int, seq: int, device, fast_step_s: float) -> dict:
@@ -234,9 +242,11 @@ def bench_decode(args, device) -> list[dict]:
 
 
 def bench_scan(args, device) -> list[dict]:
-    """The scan kernel alone at one layer's shape: time, achieved bandwidth and FLOP rate per tile."""
+    """The scan kernels alone at one layer's shape: every variant (v3, v4) and tile in the same
+    process, with time, achieved bandwidth and state updates per second."""
     from .kernels import _launch
-    from .kernels.scan import scan_backward, scan_forward
+    from .kernels import scan as scan_v3
+    from .kernels import scan_v4
 
     hidden, _, _, n, expand, _ = SHAPES[args.shape]
     b, d, L = args.batch, hidden * expand, args.seq
@@ -255,36 +265,89 @@ def bench_scan(args, device) -> list[dict]:
     copy_dst = torch.empty_like(copy_src)
     t_copy = _median(_sync_time(lambda: copy_dst.copy_(copy_src), 10, 3))
     copy_gbs = 2 * copy_src.numel() * 4 / t_copy / 1e9
-    card = _card()
-    recs = []
-    for cfg in _launch.scan_configs(16 if n <= 16 else 64, L):
-        try:
-            fwd = lambda: scan_forward(u, dt, A, B, C, Dv, z, bias, True, store_ckpt=True, config=cfg)  # noqa: E731
-            _, ckpt, _ = fwd()
-            t_f = _median(_sync_time(fwd, 10, 2))
-            bwd = lambda: scan_backward(dout, u, dt, A, B, C, Dv, z, bias, True, ckpt, config=cfg)  # noqa: E731
-            t_b = _median(_sync_time(bwd, 10, 2))
-        except Exception as err:  # a tile that does not compile on this card is reported, not fatal
-            recs.append({"bench": "scan", "card": card, "config": cfg, "error": repr(err)[:300]})
-            continue
-        act = b * L * d * 2  # one bf16 activation tensor
-        bc = b * L * n * 2
-        ck = ckpt.numel() * 4
-        nblk = -(-d // cfg["BLOCK_D"])
-        fwd_bytes = 3 * act + 2 * bc + act + ck  # read u, dt, z, B, C; write out, checkpoints
-        bwd_bytes = 4 * act + 2 * bc + ck + 3 * act + 2 * b * nblk * n * L * 4  # + dout; write du, ddt, dz, dB/dC parts
-        elems = b * L * d * n
-        recs.append({
-            "bench": "scan", "card": card, "shape": args.shape, "batch": b, "seq": L, "dim": d, "dstate": n,
-            "config": cfg, "fwd_ms": round(t_f * 1e3, 3), "bwd_ms": round(t_b * 1e3, 3),
-            "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
-            "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
-            "measured_copy_gbs": round(copy_gbs, 1), "datasheet_hbm_gbs": _lookup(PEAK_HBM_GBS, card),
-            "byte_floor_fwd_ms": round(fwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
-            "byte_floor_bwd_ms": round(bwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
-        })
     del copy_src, copy_dst
+    card = _card()
+    block_n = 16 if n <= 16 else 64
+    variants = args.scan_variants or list(_launch.SCAN_VARIANTS)
+    recs = []
+    ref_out = None
+    for variant in variants:
+        impl = scan_v3 if variant == "v3" else scan_v4
+        configs = _launch.scan_configs(block_n, L, variant) if not (args.scan_config and variant == args.scan_kernel) \
+            else [_parse_scan_config(args.scan_config)]
+        for cfg in configs:
+            try:
+                fwd = lambda: impl.scan_forward(u, dt, A, B, C, Dv, z, bias, True, store_ckpt=True, config=cfg)  # noqa: E731
+                out, ckpt, _ = fwd()
+                if ref_out is None:
+                    ref_out = out.float()
+                agree = ((out.float() - ref_out).norm() / ref_out.norm()).item()
+                t_f = _median(_sync_time(fwd, 10, 2))
+                bwd = lambda: impl.scan_backward(dout, u, dt, A, B, C, Dv, z, bias, True, ckpt, config=cfg)  # noqa: E731
+                t_b = _median(_sync_time(bwd, 10, 2))
+            except Exception as err:  # a tile that does not compile on this card is reported, not fatal
+                recs.append({"bench": "scan", "card": card, "variant": variant, "config": cfg,
+                             "error": repr(err)[:300]})
+                continue
+            act = b * L * d * 2  # one bf16 activation tensor
+            bc = b * L * n * 2
+            ck = ckpt.numel() * 4
+            if variant == "v3":
+                block_d = cfg["BLOCK_D"]
+            else:
+                k = scan_v4.tile(cfg, n, backward=True)
+                block_d = k["DI"] * k["DL"]
+            nblk = -(-d // block_d)
+            fwd_bytes = 3 * act + 2 * bc + act + ck  # read u, dt, z, B, C; write out, checkpoints
+            bwd_bytes = 4 * act + 2 * bc + ck + 3 * act + 2 * b * nblk * n * L * 4  # + dout; write du, ddt, dz, dB/dC parts
+            elems = b * L * d * n
+            recs.append({
+                "bench": "scan", "card": card, "shape": args.shape, "batch": b, "seq": L, "dim": d, "dstate": n,
+                "variant": variant, "config": cfg, "fwd_ms": round(t_f * 1e3, 3), "bwd_ms": round(t_b * 1e3, 3),
+                "fwd_bwd_ms": round((t_f + t_b) * 1e3, 3), "out_rel_diff_vs_first": float(f"{agree:.2e}"),
+                "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
+                "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
+                "ckpt_gib": round(ck / 2**30, 3),
+                "measured_copy_gbs": round(copy_gbs, 1), "datasheet_hbm_gbs": _lookup(PEAK_HBM_GBS, card),
+                "byte_floor_fwd_ms": round(fwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
+                "byte_floor_bwd_ms": round(bwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
+            })
+            del out, ckpt
     return recs
+
+
+def pick_scan(args, device) -> dict:
+    """--scan-kernel auto: time every variant and tile at this shape (bench_scan), then use the
+    fastest forward+backward for the rest of this process."""
+    from .kernels import _launch
+
+    recs = bench_scan(argparse.Namespace(**{**vars(args), "scan_variants": None}), device)
+    ok = [r for r in recs if "error" not in r]
+    if not ok:
+        raise RuntimeError(f"no scan variant ran: {recs}")
+    best = min(ok, key=lambda r: r["fwd_bwd_ms"])
+    _launch.set_scan_variant(best["variant"])
+    _launch.set_scan_config(best["config"])
+    args.scan_kernel = best["variant"]
+    by_variant = {}
+    for r in ok:
+        if r["variant"] not in by_variant or r["fwd_bwd_ms"] < by_variant[r["variant"]]["fwd_bwd_ms"]:
+            by_variant[r["variant"]] = r
+    return {"bench": "scan_pick", "card": _card(), "variant": best["variant"], "config": best["config"],
+            "fwd_bwd_ms": best["fwd_bwd_ms"],
+            "best_per_variant": {v: {"config": r["config"], "fwd_ms": r["fwd_ms"], "bwd_ms": r["bwd_ms"],
+                                     "fwd_gbs": r["fwd_gbs"], "bwd_gbs": r["bwd_gbs"]}
+                                 for v, r in by_variant.items()},
+            "all": recs}
+
+
+def _parse_scan_config(text: str) -> dict:
+    """JSON object ({"CHUNK": 4, "DI": 4, "NI": 4}) or, for v3, BLOCK_D,CHUNK,num_warps[,num_stages]."""
+    text = text.strip()
+    if text.startswith("{"):
+        return json.loads(text)
+    vals = [int(x) for x in text.split(",")]
+    return dict(zip(("BLOCK_D", "CHUNK", "num_warps", "num_stages"), vals))
 
 
 def bench_profile(args, device) -> list[dict]:
@@ -328,7 +391,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--decode-batch", type=lambda s: [int(x) for x in s.split(",")], default=[1, 64])
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--prompt-len", type=int, default=16)
-    p.add_argument("--scan-config", default="", help="BLOCK_D,CHUNK,num_warps[,num_stages] for the scan (default: built-in)")
+    p.add_argument("--scan-kernel", default="auto", choices=["auto", "v3", "v4"],
+                   help="scan kernel for train/long/profile; auto times every variant and tile first (scan_pick)")
+    p.add_argument("--scan-config", default="",
+                   help='tile for --scan-kernel: JSON ({"CHUNK":4,"DI":4,"NI":4} for v4) or BLOCK_D,CHUNK,num_warps for v3')
+    p.add_argument("--scan-variants", type=lambda s: [v for v in s.split(",") if v], default=None,
+                   help="--what scan: comma list of variants to time (default: all)")
     p.add_argument("--out", default="", help="also append the JSON lines to this file")
     args = p.parse_args(argv)
     args.what = [w.strip() for w in args.what.split(",") if w.strip()]
@@ -344,12 +412,21 @@ def main(argv: list[str]) -> int:
         print(json.dumps({"bench": "error", "error": "bench needs a CUDA GPU"}), flush=True)
         return 1
     device = torch.device("cuda")
-    if args.scan_config:
-        from .kernels import _launch
+    from .kernels import _launch
 
-        vals = [int(x) for x in args.scan_config.split(",")]
-        _launch.set_scan_config(dict(zip(("BLOCK_D", "CHUNK", "num_warps", "num_stages"), vals)))
     failed = False
+    if args.scan_kernel != "auto":
+        _launch.set_scan_variant(args.scan_kernel)
+        if args.scan_config:
+            _launch.set_scan_config(_parse_scan_config(args.scan_config))
+    elif any(w in args.what for w in ("train", "long", "profile")):
+        try:
+            _emit(pick_scan(args, device), args.out)
+        except Exception as err:
+            failed = True
+            _emit({"bench": "scan_pick", "card": _card(), "error": repr(err)[:500],
+                   "trace": traceback.format_exc()[-1500:]}, args.out)
+        torch.cuda.empty_cache()
     jobs = {
         "scan": lambda: bench_scan(args, device),
         "train": lambda: [bench_train(args, device, args.seq, args.batch, "train")],

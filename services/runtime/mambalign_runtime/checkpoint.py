@@ -21,20 +21,28 @@ STATE_FILE = "trainer_state.json"
 
 
 def rng_state() -> dict[str, Any]:
+    """This process's CPU and current-GPU RNG streams."""
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
-def restore_rng(state: dict[str, Any]) -> None:
+def restore_rng(state: dict[str, Any], rank: int = 0, world_size: int = 1) -> None:
+    """Restore this rank's RNG streams. A data-parallel checkpoint keeps every rank's under "ranks";
+    resumed on another world size, the ranks it did not have start from rank 0's streams."""
+    ranks = state.get("ranks")
+    if ranks and len(ranks) == world_size:
+        state = ranks[rank]
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # Only this process's device: under torchrun each rank drives one GPU.
+        torch.cuda.set_rng_state(state["cuda"][0] if isinstance(state["cuda"], list) else state["cuda"])
 
 
 def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, scheduler, trainer_state: dict[str, Any],
-                    resolved_spec: dict[str, Any], extra_tensors: dict[str, Any] | None = None) -> Path:
+                    resolved_spec: dict[str, Any], extra_tensors: dict[str, Any] | None = None,
+                    rng: dict[str, Any] | None = None) -> Path:
     root = Path(output_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
@@ -48,7 +56,7 @@ def save_checkpoint(output_dir: str, step: int, model, tokenizer, optimizer, sch
     tokenizer.save_pretrained(weights)
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(rng_state(), tmp / "rng.pt")
+    torch.save(rng if rng is not None else rng_state(), tmp / "rng.pt")
     for name, value in (extra_tensors or {}).items():
         torch.save(value, tmp / f"{name}.pt")
     (tmp / "spec.json").write_text(json.dumps(resolved_spec, indent=2, default=str))

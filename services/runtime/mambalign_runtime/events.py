@@ -52,11 +52,12 @@ class EventWriter:
 
     def progress(self, step: int, total: int, loss: float | None = None, lr: float | None = None,
                  tokens_per_s: float | None = None, grad_norm: float | None = None, eta_s: float | None = None,
-                 extra: dict[str, float] | None = None) -> None:
+                 extra: dict[str, float] | None = None, mfu: float | None = None,
+                 gpu_mem_gib: float | None = None) -> None:
         self.emit(
             "progress",
             {"step": step, "total": total, "loss": loss, "lr": lr, "tokensPerS": tokens_per_s,
-             "gradNorm": grad_norm, "etaS": eta_s, "extra": extra or None},
+             "gradNorm": grad_norm, "etaS": eta_s, "mfu": mfu, "gpuMemGib": gpu_mem_gib, "extra": extra or None},
         )
 
     def checkpoint_saved(self, step: int, directory: str, reason: str) -> None:

@@ -14,7 +14,7 @@ def open_model(spec, dtype: torch.dtype | None = None, chat_template: str = "", 
         raise InvalidInput("outputDir: required", field="outputDir")
     device = resolve_device(spec.device)
     mode = install_kernels(spec.kernels)
-    model, tokenizer = load_model(spec.model, device, dtype)
+    model, tokenizer = load_model(spec.model, device, dtype, tokenizer_dir=spec.tokenizer)
     if spec.adapter:
         model = merge_adapter(load_adapter(model, spec.adapter, "adapter"))
     if chat_template:

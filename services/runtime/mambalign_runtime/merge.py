@@ -8,6 +8,7 @@ from pathlib import Path
 from .errors import InvalidInput
 from .events import EventWriter
 from .inference import open_model
+from .model_source import model_versions
 from .modeling import resolve_dtype, save_model
 from .spec import RuntimeSpec
 from .training import versions
@@ -19,7 +20,7 @@ def run_merge(spec: RuntimeSpec, events: EventWriter) -> int:
         raise InvalidInput("adapter: required for merge", field="adapter")
     dtype = resolve_dtype(spec.merge.dtype, "merge.dtype")
     model, tokenizer, device, mode = open_model(spec)
-    events.started("merge", 1, 0, str(device), versions(mode))
+    events.started("merge", 1, 0, str(device), {**versions(mode), **model_versions(spec.model, model, spec.adapter)})
     if dtype is not None:
         model = model.to(dtype)
     target = Path(spec.output_dir) / "merged"

@@ -47,15 +47,25 @@ def install_kernels(mode: str) -> str:
         raise InvalidInput(str(err), field="kernels") from err
 
 
-def load_model(ref: str, device: torch.device, dtype: torch.dtype | None = None, quantization_config=None):
-    """(model, tokenizer) from "preset:<name>", a local directory, or a Hub id ("org/name[@revision]")."""
+def load_model(ref: str, device: torch.device, dtype: torch.dtype | None = None, quantization_config=None,
+               tokenizer_dir: str = ""):
+    """(model, tokenizer) from "preset:<name>", a local directory, or a Hub id ("org/name[@revision]").
+
+    `s3://` sources are the trainer's to stage: the runtime reads local paths only."""
     if not ref:
         raise InvalidInput("model: required", field="model")
+    if ref.startswith("s3://"):
+        raise InvalidInput(f"model: {ref} is an object-store prefix; the trainer stages it to a local directory "
+                           f"before starting the runtime, which reads local paths, Hub ids and presets only",
+                           field="model")
     if ref.startswith("preset:"):
         name = ref.split(":", 1)[1]
         if name not in PRESETS:
             raise InvalidInput(f"model: unknown preset {name!r} (valid: {', '.join(PRESETS)})", field="model")
-        model, tokenizer = PRESETS[name]()
+        if quantization_config is not None:
+            model, tokenizer = _quantized_preset(PRESETS[name], tokenizer_dir, quantization_config, device)
+        else:
+            model, tokenizer = PRESETS[name](device, tokenizer_dir)
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -67,16 +77,18 @@ def load_model(ref: str, device: torch.device, dtype: torch.dtype | None = None,
         else:
             source, _, revision = ref.partition("@")
             kwargs = {"revision": revision or "main"}
+        placement = {"device_map": {"": device}} if quantization_config is not None else {}
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(
-                source, dtype=dtype or "auto", quantization_config=quantization_config, **kwargs
+                source, dtype=dtype or "auto", quantization_config=quantization_config, **kwargs, **placement
             )
         except OSError as err:
             where = "local directory" if not kwargs else f"Hugging Face Hub (revision {kwargs['revision']})"
             raise RuntimeFailure(
-                f"model: cannot load {source!r} from the {where}: {err}. Without network access, point "
-                f"`model` at a local directory or use preset:tiny-mamba-char",
+                f"model: cannot load {source!r} from the {where}: {err}. Without access to the Hub, supply the "
+                f"model as a local directory (`model: /path/to/{source.rsplit('/', 1)[-1]}`, e.g. made with "
+                f"`huggingface-cli download {source}`) or as an s3:// prefix the trainer stages, or use a preset",
                 field="model", retryable=bool(kwargs),
             ) from err
     if tokenizer.pad_token is None:
@@ -86,6 +98,22 @@ def load_model(ref: str, device: torch.device, dtype: torch.dtype | None = None,
     if quantization_config is None:
         model = model.to(device)
     return model, tokenizer
+
+
+def _quantized_preset(builder, tokenizer_dir: str, quantization_config, device: torch.device):
+    """A preset in 4 bits: built on the CPU, saved, and loaded back through from_pretrained, which is
+    where transformers applies bitsandbytes' quantisation."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = builder(None, tokenizer_dir)
+    with tempfile.TemporaryDirectory(prefix="mambalign-preset-") as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        del model
+        quantized = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=quantization_config,
+                                                         device_map={"": device})
+    return quantized, tokenizer
 
 
 def is_mamba(model) -> bool:

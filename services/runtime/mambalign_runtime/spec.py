@@ -79,6 +79,7 @@ class TrainSpec:
     args: TrainingArgs = field(default_factory=TrainingArgs)
     dpo: DpoArgs = field(default_factory=DpoArgs)
     resume_from: str = ""
+    reference_cache_dir: str = ""
 
 
 @dataclass
@@ -116,6 +117,7 @@ class RuntimeSpec:
     output_dir: str = ""
     kernels: str = ""
     device: str = ""
+    tokenizer: str = ""
     train: TrainSpec = field(default_factory=TrainSpec)
     merge: MergeSpec = field(default_factory=MergeSpec)
     generate: GenerateSpec = field(default_factory=GenerateSpec)

@@ -6,20 +6,15 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-import torch
-
 from .errors import InvalidInput
-from .modeling import resolve_dtype
+from .optim import check_optim_name
+from .precision import TORCH_DTYPES
 from .spec import RuntimeSpec
 
 log = logging.getLogger("mambalign_runtime")
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge")
-# Optimiser names of the handbook recipes; all of them are AdamW (the paged / 8-bit variants
-# only save memory), so they run as torch's AdamW.
-_ADAMW_ALIASES = ("adamw_torch", "adamw_torch_fused", "adamw_hf", "adamw", "paged_adamw_32bit", "paged_adamw_8bit",
-                  "adamw_8bit", "adamw_bnb_8bit")
 
 A = "train.args"
 
@@ -45,10 +40,13 @@ class TrainArgs:
     batch_size: int
     eval_batch_size: int
     gradient_accumulation_steps: int
+    world_size: int
+    global_batch_size: int
     gradient_checkpointing: bool
     max_seq_length: int
     torch_dtype: str
     bf16: bool
+    optim: str
     weight_decay: float
     adam_betas: tuple[float, float]
     adam_epsilon: float
@@ -66,16 +64,15 @@ class TrainArgs:
     dpo_max_prompt_length: int = 0
     extra: dict = field(default_factory=dict)
 
-    def dtype(self) -> torch.dtype | None:
-        return resolve_dtype(self.torch_dtype, f"{A}.torchDtype")
-
 
 def _positive(value: float, where: str) -> None:
     if value < 0:
         raise InvalidInput(f"{where}: must not be negative, got {value}", field=where)
 
 
-def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None) -> TrainArgs:
+def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None, world_size: int = 1) -> TrainArgs:
+    """`world_size` = data-parallel processes: the global batch stays as the spec says and the
+    gradient accumulation adapts to it."""
     a = spec.train.args
     lora = a.lora
     for name in ("learning_rate", "warmup_ratio", "num_train_epochs", "weight_decay", "max_grad_norm", "adam_epsilon"):
@@ -89,20 +86,14 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None) -
     if a.packing:
         raise InvalidInput(f"{A}.packing: not supported by the runtime (Mamba's state would run across packed rows)",
                            field=f"{A}.packing")
-    if a.optim and a.optim not in _ADAMW_ALIASES:
-        raise InvalidInput(f"{A}.optim: unknown {a.optim!r} (valid: {', '.join(_ADAMW_ALIASES)})", field=f"{A}.optim")
+    optim = check_optim_name(a.optim)
+    if a.torch_dtype and a.torch_dtype not in TORCH_DTYPES:
+        raise InvalidInput(f"{A}.torchDtype: unknown dtype {a.torch_dtype!r} (valid: {', '.join(TORCH_DTYPES)})",
+                           field=f"{A}.torchDtype")
     if a.max_steps < -1:
         raise InvalidInput(f"{A}.maxSteps: must be -1, 0 or positive", field=f"{A}.maxSteps")
     batch = a.per_device_train_batch_size or 8
-    accum = a.gradient_accumulation_steps or 1
-    if a.global_batch_size:
-        if a.global_batch_size % batch:
-            raise InvalidInput(f"{A}.globalBatchSize: {a.global_batch_size} is not a multiple of "
-                               f"perDeviceTrainBatchSize {batch}", field=f"{A}.globalBatchSize")
-        if a.gradient_accumulation_steps and a.global_batch_size != batch * accum:
-            raise InvalidInput(f"{A}.globalBatchSize: {a.global_batch_size} != perDeviceTrainBatchSize × "
-                               f"gradientAccumulationSteps ({batch} × {accum})", field=f"{A}.globalBatchSize")
-        accum = a.global_batch_size // batch
+    accum = _accumulation(a.global_batch_size, batch, a.gradient_accumulation_steps, world_size)
     if lora.load_in_4bit and not lora.enabled:
         raise InvalidInput(f"{A}.lora.loadIn4bit: 4-bit base weights need lora.enabled",
                            field=f"{A}.lora.loadIn4bit")
@@ -127,10 +118,13 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None) -
         batch_size=batch,
         eval_batch_size=a.per_device_eval_batch_size or batch,
         gradient_accumulation_steps=accum,
+        world_size=world_size,
+        global_batch_size=batch * accum * world_size,
         gradient_checkpointing=a.gradient_checkpointing,
         max_seq_length=max_len,
         torch_dtype=a.torch_dtype,
         bf16=a.bf16,
+        optim=optim,
         weight_decay=a.weight_decay,
         adam_betas=(a.adam_beta1 or 0.9, a.adam_beta2 or 0.999),
         adam_epsilon=a.adam_epsilon or 1e-8,
@@ -151,16 +145,38 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None) -
         dpo_max_length=dpo_max,
         dpo_max_prompt_length=dpo.max_prompt_length or max(1, dpo_max // 2),
     )
-    resolved.dtype()  # validates torchDtype
     if a.dataset_mixer or a.dataset_splits:
         log.info("datasetMixer/datasetSplits are resolved by the datasets service; the runtime reads train.trainFile")
     return resolved
 
 
+def _accumulation(global_batch: int, batch: int, accum: int, world: int) -> int:
+    """Gradient accumulation steps: `global / (per-device batch × world size)` when the global batch
+    is set (0 accumulation = derive it), else the spec's (default 1)."""
+    if not global_batch:
+        return accum or 1
+    per_step = batch * world
+    if global_batch % per_step:
+        raise InvalidInput(
+            f"{A}.globalBatchSize: {global_batch} is not a multiple of {A}.perDeviceTrainBatchSize × world size "
+            f"({batch} × {world} = {per_step}); change globalBatchSize or perDeviceTrainBatchSize",
+            field=f"{A}.globalBatchSize")
+    derived = global_batch // per_step
+    if accum and accum != derived:
+        raise InvalidInput(
+            f"{A}.globalBatchSize: {global_batch} != {A}.perDeviceTrainBatchSize × "
+            f"{A}.gradientAccumulationSteps × world size ({batch} × {accum} × {world}); send "
+            f"gradientAccumulationSteps 0 to derive it from the global batch", field=f"{A}.globalBatchSize")
+    return derived
+
+
 def total_steps(args: TrainArgs, micro_batches_per_epoch: int) -> int:
+    """Optimiser steps: maxSteps, or the epochs over micro-batches of the per-device batch (each
+    step consumes accumulation × world size of them)."""
     if args.max_steps > 0:
         return args.max_steps
-    return max(1, math.ceil(args.num_train_epochs * micro_batches_per_epoch / args.gradient_accumulation_steps))
+    per_step = args.gradient_accumulation_steps * args.world_size
+    return max(1, math.ceil(args.num_train_epochs * micro_batches_per_epoch / per_step))
 
 
 def _camel(name: str) -> str:

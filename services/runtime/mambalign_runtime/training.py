@@ -1,4 +1,12 @@
-"""What SFT and DPO share: model setup, data order, optimiser, SIGTERM handling, checkpoints."""
+"""What SFT and DPO share: model setup, precision, data order, optimiser, data parallelism,
+SIGTERM handling, checkpoints.
+
+Data parallelism (torchrun, one process per GPU): every rank holds the whole model (DDP), reads
+its share of each optimiser step's rows, and the gradients are summed across ranks. A step is
+the same `globalBatchSize` rows whatever the world size (accumulation adapts), each rank's loss
+is normalised by the whole step's count (tokens or pairs) and scaled by the world size so that
+DDP's gradient *average* becomes the sum a single process would have computed.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +15,24 @@ import math
 import signal
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import peft
 import torch
 import transformers
 from transformers import get_scheduler
 
-from . import checkpoint
+from . import checkpoint, distributed, optim
+from .distributed import World, env_world
 from .errors import EXIT_PREEMPTED, InvalidInput
 from .events import EventWriter
+from .model_source import model_versions
 from .modeling import (add_lora, install_kernels, load_adapter, load_model, lora_config, merge_adapter,
                        resolve_device, save_model)
+from .precision import Precision, resolve_precision
 from .spec import RuntimeSpec, to_json
 from .train_args import TrainArgs, resolve_train_args
 
@@ -41,13 +53,18 @@ class StopFlag:
 
 class BatchSchedule:
     """Deterministic data order: micro-batch m is a slice of epoch (m // per_epoch)'s permutation,
-    seeded by (seed, epoch), so a resumed run sees exactly the rows it would have seen."""
+    seeded by (seed, epoch), so a resumed run sees exactly the rows it would have seen.
 
-    def __init__(self, n_rows: int, batch_size: int, accumulation: int, seed: int):
+    Optimiser step s consumes micro-batches [s·A·W, (s+1)·A·W) (A = accumulation, W = world
+    size); rank r takes A consecutive ones. The rows of a step are thus the same for every W
+    with the same global batch, and a run can resume on another number of GPUs."""
+
+    def __init__(self, n_rows: int, batch_size: int, accumulation: int, seed: int, world: World | None = None):
         self.n_rows = n_rows
         self.batch_size = batch_size
         self.accumulation = accumulation
         self.seed = seed
+        self.world = world or World()
         self.per_epoch = math.ceil(n_rows / batch_size)
         self._perms: dict[int, list[int]] = {}
 
@@ -55,16 +72,22 @@ class BatchSchedule:
         if epoch not in self._perms:
             gen = torch.Generator().manual_seed(self.seed + epoch)
             self._perms[epoch] = torch.randperm(self.n_rows, generator=gen).tolist()
+            self._perms.pop(epoch - 2, None)  # keep memory flat over long runs
         return self._perms[epoch]
 
+    def _micro(self, m: int) -> list[int]:
+        epoch, i = divmod(m, self.per_epoch)
+        return self._perm(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+
     def step(self, step: int) -> list[list[int]]:
-        """Row indices of each micro-batch of optimiser step `step` (0-based)."""
-        out = []
-        for k in range(self.accumulation):
-            m = step * self.accumulation + k
-            epoch, i = divmod(m, self.per_epoch)
-            out.append(self._perm(epoch)[i * self.batch_size:(i + 1) * self.batch_size])
-        return out
+        """Row indices of this rank's micro-batches of optimiser step `step` (0-based)."""
+        first = (step * self.world.size + self.world.rank) * self.accumulation
+        return [self._micro(first + k) for k in range(self.accumulation)]
+
+    def step_all(self, step: int) -> list[list[int]]:
+        """Row indices of every rank's micro-batches of step `step` (for the step's normaliser)."""
+        per_step = self.accumulation * self.world.size
+        return [self._micro(step * per_step + k) for k in range(per_step)]
 
 
 def versions(kernel_mode: str) -> dict[str, str]:
@@ -81,8 +104,13 @@ class Session:
     events: EventWriter
     device: torch.device
     kernel_mode: str
-    model: Any
+    model: Any  # the model itself (PeftModel or plain): saving, evaluation, reference passes
     tokenizer: Any
+    world: World = field(default_factory=World)
+    precision: Precision = field(default_factory=lambda: Precision(None))
+    model_versions: dict[str, str] = field(default_factory=dict)
+    ddp: Any = None  # DistributedDataParallel around `model` when the world is larger than one
+    scaler: Any = None  # float16 only
     resume_dir: str = ""
     start_step: int = 0
     trainer_state: dict[str, Any] = field(default_factory=dict)
@@ -95,39 +123,81 @@ class Session:
     def resolved_spec(self) -> dict[str, Any]:
         return {"spec": to_json(self.spec), "resolved": asdict(self.args)}
 
+    @property
+    def train_model(self):
+        """What the training forward calls: the DDP wrapper (gradient sync) or the model."""
+        return self.ddp if self.ddp is not None else self.model
+
     def autocast(self):
-        if self.args.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return torch.autocast(self.device.type, enabled=False)
+        return self.precision.autocast(self.device)
+
+    @contextmanager
+    def micro_batch(self, index: int, count: int) -> Iterator[None]:
+        """Around one micro-batch's forward and backward: gradients are synchronised across ranks
+        on the last micro-batch of the step only."""
+        with self.ddp.no_sync() if self.ddp is not None and index < count - 1 else nullcontext():
+            yield
+
+    def backward(self, loss: torch.Tensor) -> None:
+        # × world size: DDP averages gradients over ranks; the loss is already a share of the step's sum.
+        scaled = loss * self.world.size
+        (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
 
     def trainable(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
+
+    def all_versions(self) -> dict[str, str]:
+        return {**versions(self.kernel_mode), **self.model_versions, "precision": self.precision.name,
+                "world_size": str(self.world.size)}
+
+
+def _train_device(requested: str, world: World) -> torch.device:
+    device = resolve_device(requested)
+    if device.type == "cuda" and world.distributed:
+        # One GPU per process: torchrun's LOCAL_RANK picks it.
+        device = torch.device("cuda", world.local_rank)
+    elif device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
 
 
 def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session:
     """Load the model (fresh adapter, or the checkpoint's weights when resuming) and resolve the args."""
     stop = StopFlag()
+    world = env_world()
     resume_dir = resume or spec.train.resume_from
     resume_field = "--resume" if resume else "train.resumeFrom"
     trainer_state = checkpoint.read_checkpoint(resume_dir, resume_field) if resume_dir else {}
     if not spec.output_dir:
         raise InvalidInput("outputDir: required", field="outputDir")
-    device = resolve_device(spec.device)
+    device = _train_device(spec.device, world)
+    args = resolve_train_args(spec, world_size=world.size)
+    precision = resolve_precision(args.torch_dtype, args.bf16, device)
+    quant = _quantization(device) if args.lora.load_in_4bit else None
+    distributed.init(world, device)
     kernel_mode = install_kernels(spec.kernels)
-    args = resolve_train_args(spec)
-    quant = _quantization(args) if args.lora.load_in_4bit else None
     model_ref = spec.model
     if resume_dir and not args.lora.enabled:
         model_ref = str(Path(resume_dir) / "model")
-    model, tokenizer = load_model(model_ref, device, args.dtype(), quant)
-    args = resolve_train_args(spec, getattr(tokenizer, "model_max_length", None))
+    # fp32 master weights: what trains is float32 whatever the checkpoint's dtype; autocast does the rest.
+    model, tokenizer = load_model(model_ref, device, torch.float32, quant, tokenizer_dir=spec.tokenizer)
+    identity = distributed.broadcast_object(model_versions(spec.model, model, spec.adapter) if world.is_main else None)
+    args = resolve_train_args(spec, getattr(tokenizer, "model_max_length", None), world.size)
     if args.chat_template:
         tokenizer.chat_template = args.chat_template
     if spec.adapter and not (resume_dir and not args.lora.enabled):
         # Zephyr order: fold the previous stage's adapter in; it is this stage's base and reference.
         model = merge_adapter(load_adapter(model, spec.adapter, "adapter"))
-    if args.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+    if quant is not None:
+        model = peft.prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=args.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif args.gradient_checkpointing:
+        # Non-reentrant checkpointing recomputes each Mamba block in the backward pass; it works with
+        # frozen inputs (LoRA), DDP, and replays the RNG so LoRA dropout masks match.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     torch.manual_seed(args.seed)
     if args.lora.enabled:
         if resume_dir:
@@ -136,86 +206,117 @@ def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session
             config = lora_config(model, args.lora.r, args.lora.alpha, args.lora.dropout, args.lora.target_modules,
                                  args.lora.modules_to_save, "train.args.lora")
             model = add_lora(model, config, "train.args.lora")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise InvalidInput("train.args.lora: nothing to train", field="train.args.lora")
+    if world.rank:
+        # Different dropout masks per rank (rank 0 keeps the single-process stream).
+        torch.manual_seed(args.seed + world.rank)
     model.train()
+    ddp = None
+    if world.distributed:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+    scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
     return Session(spec=spec, args=args, events=events, device=device, kernel_mode=kernel_mode, model=model,
-                   tokenizer=tokenizer, resume_dir=resume_dir, start_step=int(trainer_state.get("step", 0)),
+                   tokenizer=tokenizer, world=world, precision=precision, model_versions=identity, ddp=ddp,
+                   scaler=scaler, resume_dir=resume_dir, start_step=int(trainer_state.get("step", 0)),
                    trainer_state=trainer_state, stop=stop)
 
 
-def _quantization(args: TrainArgs):
+def _quantization(device: torch.device):
+    field_name = "train.args.lora.loadIn4bit"
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as err:
-        raise InvalidInput("train.args.lora.loadIn4bit: needs bitsandbytes (pip install bitsandbytes) and a CUDA GPU",
-                           field="train.args.lora.loadIn4bit") from err
+        raise InvalidInput(f"{field_name}: 4-bit base weights need the bitsandbytes package, which is not installed "
+                           f"({optim.BNB_INSTALL}); or turn loadIn4bit off", field=field_name) from err
+    if device.type != "cuda":
+        raise InvalidInput(f"{field_name}: 4-bit base weights need a CUDA GPU (device is {device.type})",
+                           field=field_name)
     from transformers import BitsAndBytesConfig
 
+    # dt_proj's weight is read directly by transformers' mixer and the tied head shares the
+    # embeddings: both stay unquantised (they are < 1% of the weights).
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-                              bnb_4bit_use_double_quant=True)
+                              bnb_4bit_use_double_quant=True, llm_int8_skip_modules=["dt_proj", "lm_head"])
 
 
 def build_optimizer(session: Session, total_steps: int) -> None:
     a = session.args
-    session.optimizer = torch.optim.AdamW(session.trainable(), lr=a.learning_rate, betas=a.adam_betas,
-                                          eps=a.adam_epsilon, weight_decay=a.weight_decay)
+    session.optimizer = optim.build(a.optim, session.trainable(), session.device, a.learning_rate, a.adam_betas,
+                                    a.adam_epsilon, a.weight_decay)
     session.scheduler = get_scheduler(a.lr_scheduler_type, session.optimizer,
                                       num_warmup_steps=math.ceil(a.warmup_ratio * total_steps),
                                       num_training_steps=total_steps)
     if session.resume_dir:
-        session.optimizer.load_state_dict(checkpoint.load_tensors(session.resume_dir, "optimizer"))
-        session.scheduler.load_state_dict(checkpoint.load_tensors(session.resume_dir, "scheduler"))
-        checkpoint.restore_rng(checkpoint.load_tensors(session.resume_dir, "rng"))
+        directory = session.resume_dir
+        session.optimizer.load_state_dict(checkpoint.load_tensors(directory, "optimizer"))
+        session.scheduler.load_state_dict(checkpoint.load_tensors(directory, "scheduler"))
+        checkpoint.restore_rng(checkpoint.load_tensors(directory, "rng"), session.world.rank, session.world.size)
+        if session.scaler is not None and (Path(directory) / "scaler.pt").is_file():
+            session.scaler.load_state_dict(checkpoint.load_tensors(directory, "scaler"))
 
 
 def optimizer_step(session: Session) -> float:
     """Clip, step, schedule; returns the gradient norm before clipping."""
+    if session.scaler is not None:
+        session.scaler.unscale_(session.optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(session.trainable(), session.args.max_grad_norm)
-    session.optimizer.step()
+    if session.scaler is not None:
+        session.scaler.step(session.optimizer)
+        session.scaler.update()
+    else:
+        session.optimizer.step()
     session.scheduler.step()
     session.optimizer.zero_grad(set_to_none=True)
     return float(grad_norm)
 
 
+def end_of_step(session: Session, loss_share: float) -> tuple[float, bool]:
+    """(the step's loss over all ranks, whether any rank got SIGTERM): one collective per step, so
+    every rank stops at the same step and sees the same loss."""
+    loss, stop = distributed.all_sum([loss_share, 1.0 if session.stop.requested else 0.0], session.device)
+    return loss, stop > 0
+
+
 def save(session: Session, step: int, reason: str, total: int, extra_tensors: dict[str, Any] | None = None) -> Path:
-    state = {"total_steps": total, "command": session.spec.command}
-    directory = checkpoint.save_checkpoint(session.spec.output_dir, step, session.model, session.tokenizer,
-                                           session.optimizer, session.scheduler, state, session.resolved_spec,
-                                           extra_tensors)
-    session.events.checkpoint_saved(step, str(directory), reason)
+    """A checkpoint (a collective: every rank's RNG streams go in; rank 0 writes)."""
+    state = {"total_steps": total, "command": session.spec.command, "world_size": session.world.size,
+             "global_batch_size": session.args.global_batch_size}
+    rngs = distributed.gather_objects(checkpoint.rng_state())
+    rng = {**rngs[0], "ranks": rngs} if session.world.distributed else rngs[0]
+    extra = dict(extra_tensors or {})
+    if session.scaler is not None:
+        extra["scaler"] = session.scaler.state_dict()
+    directory = Path(session.spec.output_dir) / "checkpoints" / f"step-{step}"
+    if session.world.is_main:
+        directory = checkpoint.save_checkpoint(session.spec.output_dir, step, session.model, session.tokenizer,
+                                               session.optimizer, session.scheduler, state, session.resolved_spec,
+                                               extra, rng)
+        session.events.checkpoint_saved(step, str(directory), reason)
+    distributed.barrier()
     return directory
 
 
-class Meter:
-    """Tokens/s and ETA over the steps of this process."""
-
-    def __init__(self, start_step: int, total: int):
-        self.t0 = time.time()
-        self.start_step = start_step
-        self.total = total
-        self.tokens = 0
-
-    def rates(self, step: int) -> tuple[float, float]:
-        elapsed = max(time.time() - self.t0, 1e-9)
-        done = max(step - self.start_step, 1)
-        return self.tokens / elapsed, elapsed / done * (self.total - step)
-
-
-def finish(session: Session, step: int, total: int, extra_tensors: dict[str, Any] | None = None) -> int:
+def finish(session: Session, step: int, total: int, extra_tensors: dict[str, Any] | None = None,
+           stopped: bool = False) -> int:
     """After the loop: preempted -> sigterm checkpoint + exit 75; else final checkpoint and artifact."""
     wall = time.time() - session.started_at
-    if session.stop and session.stop.requested and step < total:
+    if stopped and step < total:
         save(session, step, "sigterm", total, extra_tensors)
         session.events.finished("preempted", step, wall)
         return EXIT_PREEMPTED
     save(session, step, "final", total, extra_tensors)
-    out = Path(session.spec.output_dir)
-    if hasattr(session.model, "peft_config"):
-        target, kind = out / "adapter", "adapter"
-        session.model.save_pretrained(target, safe_serialization=True)
-        session.tokenizer.save_pretrained(target)
-    else:
-        target, kind = out / "model", "model"
-        save_model(session.model, session.tokenizer, target)
-    session.events.artifact(kind, str(target))
-    session.events.finished("completed", step, time.time() - session.started_at)
+    if session.world.is_main:
+        out = Path(session.spec.output_dir)
+        if hasattr(session.model, "peft_config"):
+            target, kind = out / "adapter", "adapter"
+            session.model.save_pretrained(target, safe_serialization=True)
+            session.tokenizer.save_pretrained(target)
+        else:
+            target, kind = out / "model", "model"
+            save_model(session.model, session.tokenizer, target)
+        session.events.artifact(kind, str(target))
+        session.events.finished("completed", step, time.time() - session.started_at)
+    distributed.barrier()
     return 0

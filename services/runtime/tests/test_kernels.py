@@ -67,12 +67,13 @@ if GPU:  # real shapes on the GPU
                    (1, 2560, 16, 4096, torch.bfloat16)]
 
 
+@pytest.mark.parametrize("variant", ["v3", "v4"])
 @pytest.mark.parametrize("b,d,n,L,dtype", SCAN_CASES)
-def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype):
+def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype, variant):
     gen = torch.Generator().manual_seed(1000 + L)
     x = scan_inputs(b, d, n, L, dtype, gen)
     xr = {k: v.detach().double().requires_grad_() for k, v in x.items()}
-    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True)
+    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True, variant=variant)
     out_ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, return_last_state=True)
     assert out.dtype == dtype and out.shape == (b, d, L)
     assert last.dtype == torch.float32 and last.shape == (b, d, n)
@@ -87,14 +88,15 @@ def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype):
         assert err < tol, f"grad of {name}: rel err {err:.2e} >= {tol:.0e}"
 
 
-def test_scan_without_optional_inputs_and_softplus():
+@pytest.mark.parametrize("variant", ["v3", "v4"])
+def test_scan_without_optional_inputs_and_softplus(variant):
     gen = torch.Generator().manual_seed(7)
     x = scan_inputs(2, 6, 16, 11, torch.float32, gen)
     x["delta"] = torch.rand(2, 6, 11, generator=gen).to(DEVICE).requires_grad_()  # already positive
     keep = ("u", "delta", "A", "B", "C")
     xk = {k: x[k] for k in keep}
     xr = {k: v.detach().double().requires_grad_() for k, v in xk.items()}
-    out = selective_scan(**xk)
+    out = selective_scan(**xk, variant=variant)
     out_ref = selective_scan_ref(**xr)
     assert rel_err(out, out_ref) < 1e-4
     out.sum().backward()
@@ -103,15 +105,16 @@ def test_scan_without_optional_inputs_and_softplus():
         assert rel_err(xk[k].grad, xr[k].grad) < 1e-4, k
 
 
-def test_scan_initial_state_continues_a_sequence():
+@pytest.mark.parametrize("variant", ["v3", "v4"])
+def test_scan_initial_state_continues_a_sequence(variant):
     gen = torch.Generator().manual_seed(3)
     x = {k: v.detach() for k, v in scan_inputs(2, 6, 16, 21, torch.float32, gen).items()}
-    full = selective_scan(**x, delta_softplus=True)
+    full = selective_scan(**x, delta_softplus=True, variant=variant)
     cut = 13
     head = {k: (v[..., :cut] if v.dim() == 3 else v) for k, v in x.items()}
     tail = {k: (v[..., cut:] if v.dim() == 3 else v) for k, v in x.items()}
-    _, state = selective_scan(**head, delta_softplus=True, return_last_state=True)
-    rest = selective_scan(**tail, delta_softplus=True, initial_state=state)
+    _, state = selective_scan(**head, delta_softplus=True, return_last_state=True, variant=variant)
+    rest = selective_scan(**tail, delta_softplus=True, initial_state=state, variant=variant)
     assert rel_err(rest, full[..., cut:]) < 1e-5
 
 

@@ -105,3 +105,49 @@ def test_lora_step_trains_every_adapter_on_all_four_projections(restore_referenc
     assert all(had_grad.values()), [n for n, ok in had_grad.items() if not ok]
     unchanged = [n for n, p in lora.items() if torch.equal(p.detach(), before[n])]
     assert not unchanged, unchanged
+
+
+def test_packed_row_gives_each_document_its_own_logits_and_gradients(restore_reference):
+    """Two documents packed in one row under packed_sequences() give the logits and parameter
+    gradients of the two run one by one (what packed SFT relies on). Gradient checkpointing is
+    on: the recomputation during backward must see the boundaries too."""
+    kernels.install("fast")
+    model = tiny_mamba(seed=5).train()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    gen = torch.Generator().manual_seed(5)
+    docs = [torch.randint(1, 64, (1, n), generator=gen).to(DEVICE) for n in (6, 9)]
+    packed = torch.cat(docs, dim=1)
+    seq_idx = torch.tensor([[0] * 6 + [1] * 9], dtype=torch.int32, device=DEVICE)
+    weights = torch.randn(1, 15, 64, generator=gen).to(DEVICE)  # a loss that weighs every logit
+
+    model.zero_grad()
+    with kernels.packed_sequences(model, seq_idx):
+        logits = model(input_ids=packed, use_cache=False).logits
+        (logits * weights).sum().backward()
+    got = {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    model.zero_grad()
+    alone, start = [], 0
+    for doc in docs:
+        out = model(input_ids=doc, use_cache=False).logits
+        (out * weights[:, start:start + doc.shape[1]]).sum().backward()
+        alone.append(out.detach())
+        start += doc.shape[1]
+    assert rel_err(logits.detach(), torch.cat(alone, dim=1)) < 1e-5
+    for name, p in model.named_parameters():
+        assert rel_err(got[name], p.grad) < 1e-4, name
+    # Outside the context the row is one sequence again: the second document sees the first.
+    plain = model(input_ids=packed, use_cache=False).logits.detach()
+    assert rel_err(plain[:, 6:], alone[1]) > 1e-3
+
+
+def test_packed_sequences_checks_its_input(restore_reference):
+    model = tiny_mamba()
+    kernels.install("reference")
+    with pytest.raises(RuntimeError, match="needs the fast path"):
+        with kernels.packed_sequences(model, torch.zeros(1, 4, dtype=torch.int32)):
+            pass
+    kernels.install("fast")
+    with pytest.raises(ValueError, match="seq_idx has shape"):
+        with kernels.packed_sequences(model, torch.zeros(1, 4, dtype=torch.int32, device=DEVICE)):
+            model(input_ids=torch.ones(1, 5, dtype=torch.long, device=DEVICE), use_cache=False)

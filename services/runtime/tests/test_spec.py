@@ -92,3 +92,4 @@ def test_hub_model_offline_fails_naming_the_model(tmp_path, demo_dir):
     assert proc.returncode == 1
     (error,) = of_kind([json.loads(line) for line in out.splitlines()], "error")
     assert error["field"] == "model" and "state-spaces/mamba-130m-hf" in error["message"]
+    assert "local directory" in error["message"]  # says how to supply the model without the Hub

@@ -12,6 +12,13 @@ import os
 KERNEL_MODES = ("auto", "fast", "reference")
 
 
+def packed_sequences(model, seq_idx):
+    """Context manager: document boundaries for packed rows on the fast path (see patch.py)."""
+    from .patch import packed_sequences as ctx
+
+    return ctx(model, seq_idx)
+
+
 def fast_available() -> tuple[bool, str]:
     """(available, reason if not): the fast path needs Triton and a CUDA GPU (or the CPU
     interpreter, TRITON_INTERPRET=1, which tests use)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 _scan_override: dict | None = None
+SCAN_VARIANTS = ("v3", "v4")
+_scan_variant: str | None = None
 
 
 def interpreting() -> bool:
@@ -55,20 +57,46 @@ if interpreting():
     _reinterpret_triton_helpers()
 
 
+def scan_variant() -> str:
+    """The scan kernel in use: set_scan_variant() if called, else $MAMBALIGN_SCAN_KERNEL, else v3."""
+    name = _scan_variant or os.environ.get("MAMBALIGN_SCAN_KERNEL", "") or "v3"
+    if name not in SCAN_VARIANTS:
+        raise ValueError(f"MAMBALIGN_SCAN_KERNEL: unknown scan kernel {name!r}; valid: {', '.join(SCAN_VARIANTS)}")
+    return name
+
+
+def set_scan_variant(name: str | None) -> None:
+    """Select the scan kernel for this process (None: back to the environment / default)."""
+    global _scan_variant
+    if name is not None and name not in SCAN_VARIANTS:
+        raise ValueError(f"scan kernel: unknown variant {name!r}; valid: {', '.join(SCAN_VARIANTS)}")
+    _scan_variant = name
+
+
+_CONFIG_KEYS = {"v3": ({"BLOCK_D", "CHUNK", "num_warps"}, {"num_stages"}), "v4": ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes"})}
+
+
 def set_scan_config(config: dict | None) -> None:
-    """Force the scan's {BLOCK_D, CHUNK, num_warps} (the benchmark uses this to compare tiles)."""
+    """Force the scan's tile (the benchmark uses this to compare tiles): for v3
+    {BLOCK_D, CHUNK, num_warps[, num_stages]}, for v4 {CHUNK, DI, NI[, num_warps]}."""
     global _scan_override
-    if config is not None and not {"BLOCK_D", "CHUNK", "num_warps"} <= set(config) <= {"BLOCK_D", "CHUNK", "num_warps", "num_stages"}:
-        raise ValueError(f"scan config needs BLOCK_D, CHUNK, num_warps (and optional num_stages); got {sorted(config)}")
+    if config is not None:
+        need, optional = _CONFIG_KEYS[scan_variant()]
+        if not need <= set(config) <= need | optional:
+            raise ValueError(f"scan {scan_variant()} config needs {sorted(need)} (optional {sorted(optional)}); "
+                             f"got {sorted(config)}")
     _scan_override = dict(config) if config is not None else None
 
 
-def scan_configs(block_n: int, seqlen: int) -> list[dict]:
-    """Candidate tiles, best-known first. The [CHUNK, BLOCK_D, BLOCK_N] fp32 tile lives in
-    registers, time axis inside each thread; BLOCK_D * BLOCK_N = 32 * num_warps gives every
-    thread one (channel, state) pair and CHUNK steps of it."""
-    if _scan_override is not None:
+def scan_configs(block_n: int, seqlen: int, variant: str | None = None) -> list[dict]:
+    """Candidate tiles for a scan variant (default: the one in use), best-known first."""
+    variant = variant or scan_variant()
+    if _scan_override is not None and variant == scan_variant():
         return [_scan_override]
+    if variant == "v4":
+        return _v4_configs(block_n)
+    # v3: the [CHUNK, BLOCK_D, BLOCK_N] fp32 tile lives in registers, time axis inside each
+    # thread; BLOCK_D * BLOCK_N = 32 * num_warps gives every thread one (channel, state) pair.
     if interpreting():
         # Small chunks so tiny test sequences still cross several chunk boundaries.
         return [{"BLOCK_D": 4, "CHUNK": 8, "num_warps": 1}]
@@ -87,3 +115,20 @@ def scan_configs(block_n: int, seqlen: int) -> list[dict]:
         {"BLOCK_D": 4, "CHUNK": 16, "num_warps": 8},
         {"BLOCK_D": 2, "CHUNK": 32, "num_warps": 4},
     ]
+
+
+def _v4_configs(block_n: int) -> list[dict]:
+    """v4 tiles: CHUNK x DI x NI values per thread, (32 / (block_n/NI)) x DI channels per warp.
+    Ordered by an sm_90 compile without a GPU (registers, spills, SASS per state update; see
+    KERNELS.md); the GPU script times them all and reports the fastest."""
+    if interpreting():
+        # 4 lanes: 2 channels x 2 states per lane group, so tiny tests cross channel blocks.
+        return [{"CHUNK": 4, "DI": 2, "NI": max(1, block_n // 2), "lanes": 4, "bwd_DI": 1}]
+    if block_n <= 16:
+        return [
+            {"CHUNK": 4, "DI": 4, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
+            {"CHUNK": 2, "DI": 4, "NI": 4},
+            {"CHUNK": 4, "DI": 2, "NI": 4},
+            {"CHUNK": 8, "DI": 2, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
+        ]
+    return [{"CHUNK": 4, "DI": 2, "NI": block_n // 8, "bwd_DI": 1}, {"CHUNK": 2, "DI": 2, "NI": block_n // 8}]

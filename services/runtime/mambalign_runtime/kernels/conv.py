@@ -19,10 +19,10 @@ from ._launch import interpreting
 
 @triton.jit
 def _conv_fwd_kernel(
-    x_ptr, w_ptr, bias_ptr, out_ptr,
+    x_ptr, w_ptr, bias_ptr, out_ptr, seq_ptr,
     dim, seqlen,
-    s_x_b, s_x_d, s_x_l, s_w_d, s_w_k, s_o_b, s_o_d, s_o_l,
-    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr,
+    s_x_b, s_x_d, s_x_l, s_w_d, s_w_k, s_o_b, s_o_d, s_o_l, s_s_b, s_s_l,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, HAS_SEQ: tl.constexpr,
     BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     pid_l = tl.program_id(0)
@@ -32,12 +32,19 @@ def _conv_fwd_kernel(
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     mask_d = d < dim
     x_ptr += pid_b * s_x_b
+    seq_ptr += pid_b * s_s_b
     acc = tl.zeros([BLOCK_L, BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)[None, :]
+    if HAS_SEQ:
+        doc = tl.load(seq_ptr + t * s_s_l, mask=t < seqlen, other=-1)
     for k in tl.static_range(K):
         src = t - (K - 1) + k
-        m = ((src >= 0) & (src < seqlen))[:, None] & mask_d[None, :]
+        ok = (src >= 0) & (src < seqlen)
+        if HAS_SEQ:
+            # A tap reads only inputs of the output's own document.
+            ok = ok & (tl.load(seq_ptr + src * s_s_l, mask=ok, other=-1) == doc)
+        m = ok[:, None] & mask_d[None, :]
         xk = tl.load(x_ptr + src[:, None] * s_x_l + d[None, :] * s_x_d, mask=m, other=0.0).to(tl.float32)
         wk = tl.load(w_ptr + d * s_w_d + k * s_w_k, mask=mask_d, other=0.0).to(tl.float32)
         acc += xk * wk[None, :]
@@ -50,10 +57,10 @@ def _conv_fwd_kernel(
 
 @triton.jit
 def _conv_bwd_kernel(
-    x_ptr, w_ptr, bias_ptr, dout_ptr, dx_ptr, dwp_ptr, dbp_ptr,
+    x_ptr, w_ptr, bias_ptr, dout_ptr, dx_ptr, dwp_ptr, dbp_ptr, seq_ptr,
     dim, seqlen,
-    s_x_b, s_x_d, s_x_l, s_w_d, s_w_k, s_g_b, s_g_d, s_g_l,
-    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr,
+    s_x_b, s_x_d, s_x_l, s_w_d, s_w_k, s_g_b, s_g_d, s_g_l, s_s_b, s_s_l,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, HAS_SEQ: tl.constexpr,
     BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """dx[t] = sum_j w[K-1-j] * g[t+j], g = dout * silu'(pre). dw/db partials per (L block, b)
@@ -66,21 +73,33 @@ def _conv_bwd_kernel(
     mask_d = d < dim
     x_ptr += pid_b * s_x_b
     dout_ptr += pid_b * s_g_b
+    seq_ptr += pid_b * s_s_b
     bias = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)
     part = pid_b * tl.num_programs(0) + pid_l
     dx = tl.zeros([BLOCK_L, BLOCK_D], dtype=tl.float32)
+    if HAS_SEQ:
+        doc_t = tl.load(seq_ptr + t * s_s_l, mask=t < seqlen, other=-1)
     for j in tl.static_range(K):
         s = t + j
+        if HAS_SEQ:
+            doc_s = tl.load(seq_ptr + s * s_s_l, mask=s < seqlen, other=-1)
         pre = tl.zeros([BLOCK_L, BLOCK_D], dtype=tl.float32) + bias[None, :]
         for k in tl.static_range(K):
             src = s - (K - 1) + k
-            m = ((src >= 0) & (src < seqlen))[:, None] & mask_d[None, :]
+            ok = (src >= 0) & (src < seqlen)
+            if HAS_SEQ:
+                ok = ok & (tl.load(seq_ptr + src * s_s_l, mask=ok, other=-1) == doc_s)
+            m = ok[:, None] & mask_d[None, :]
             xk = tl.load(x_ptr + src[:, None] * s_x_l + d[None, :] * s_x_d, mask=m, other=0.0).to(tl.float32)
             wk = tl.load(w_ptr + d * s_w_d + k * s_w_k, mask=mask_d, other=0.0).to(tl.float32)
             pre += xk * wk[None, :]
-        m_s = (s < seqlen)[:, None] & mask_d[None, :]
+        ok_s = s < seqlen
+        if HAS_SEQ:
+            # Output s reads x[t] only when both lie in the same document.
+            ok_s = ok_s & (doc_s == doc_t)
+        m_s = ok_s[:, None] & mask_d[None, :]
         g = tl.load(dout_ptr + s[:, None] * s_g_l + d[None, :] * s_g_d, mask=m_s, other=0.0).to(tl.float32)
         if SILU:
             sg = tl.sigmoid(pre)
@@ -91,7 +110,10 @@ def _conv_bwd_kernel(
             # g at this tile's own positions: weight and bias gradients.
             for k in tl.static_range(K):
                 src = t - (K - 1) + k
-                m = ((src >= 0) & (src < seqlen))[:, None] & mask_d[None, :]
+                ok = (src >= 0) & (src < seqlen)
+                if HAS_SEQ:
+                    ok = ok & (tl.load(seq_ptr + src * s_s_l, mask=ok, other=-1) == doc_t)
+                m = ok[:, None] & mask_d[None, :]
                 xk = tl.load(x_ptr + src[:, None] * s_x_l + d[None, :] * s_x_d, mask=m, other=0.0).to(tl.float32)
                 tl.store(dwp_ptr + part * dim * K + d * K + k, tl.sum(g * xk, axis=0), mask=mask_d)
             if HAS_BIAS:
@@ -107,6 +129,16 @@ def _tiles(dim: int):
     return 64, min(128, triton.next_power_of_2(dim))
 
 
+def check_seq_idx(seq_idx, batch: int, seqlen: int, who: str):
+    """seq_idx must be (batch, seqlen) integers; returns it as int32 on the same device."""
+    if seq_idx is None:
+        return None
+    if seq_idx.shape != (batch, seqlen) or seq_idx.dtype.is_floating_point or seq_idx.dtype == torch.bool:
+        raise ValueError(f"{who}: seq_idx must be (batch, seqlen)={(batch, seqlen)} integers, "
+                         f"got {tuple(seq_idx.shape)} {seq_idx.dtype}")
+    return seq_idx.to(torch.int32)
+
+
 def _check(x, weight, bias):
     if x.dim() != 3:
         raise ValueError(f"causal_conv1d: x must be (batch, dim, seqlen), got shape {tuple(x.shape)}")
@@ -116,21 +148,22 @@ def _check(x, weight, bias):
         raise ValueError(f"causal_conv1d: bias must be (dim={x.shape[1]},), got {tuple(bias.shape)}")
 
 
-def conv_forward(x, weight, bias, silu):
+def conv_forward(x, weight, bias, silu, seq_idx=None):
     b, dim, L = x.shape
     K = weight.shape[1]
     out = torch.empty(b, L, dim, dtype=x.dtype, device=x.device).transpose(1, 2)
     BL, BD = _tiles(dim)
     grid = (triton.cdiv(L, BL), triton.cdiv(dim, BD), b)
+    seq = seq_idx if seq_idx is not None else x
     _conv_fwd_kernel[grid](
-        x, weight, bias if bias is not None else weight, out, dim, L,
-        *x.stride(), *weight.stride(), *out.stride(),
-        HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_L=BL, BLOCK_D=BD,
+        x, weight, bias if bias is not None else weight, out, seq, dim, L,
+        *x.stride(), *weight.stride(), *out.stride(), *(seq_idx.stride() if seq_idx is not None else (0, 0)),
+        HAS_BIAS=bias is not None, SILU=silu, K=K, HAS_SEQ=seq_idx is not None, BLOCK_L=BL, BLOCK_D=BD,
     )
     return out
 
 
-def conv_backward(dout, x, weight, bias, silu):
+def conv_backward(dout, x, weight, bias, silu, seq_idx=None):
     b, dim, L = x.shape
     K = weight.shape[1]
     dx = torch.empty(b, L, dim, dtype=x.dtype, device=x.device).transpose(1, 2)
@@ -141,9 +174,10 @@ def conv_backward(dout, x, weight, bias, silu):
     dwp = torch.empty(b * n_l, dim, K, dtype=torch.float32, device=x.device)
     dbp = torch.empty(b * n_l, dim, dtype=torch.float32, device=x.device)
     _conv_bwd_kernel[(n_l, triton.cdiv(dim, BD), b)](
-        x, weight, bias if bias is not None else weight, dout, dx, dwp, dbp, dim, L,
-        *x.stride(), *weight.stride(), *dx.stride(),
-        HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_L=BL, BLOCK_D=BD,
+        x, weight, bias if bias is not None else weight, dout, dx, dwp, dbp,
+        seq_idx if seq_idx is not None else x, dim, L,
+        *x.stride(), *weight.stride(), *dx.stride(), *(seq_idx.stride() if seq_idx is not None else (0, 0)),
+        HAS_BIAS=bias is not None, SILU=silu, K=K, HAS_SEQ=seq_idx is not None, BLOCK_L=BL, BLOCK_D=BD,
     )
     dw = dwp.sum(0).to(weight.dtype)
     db = dbp.sum(0).to(bias.dtype) if bias is not None else None
@@ -152,19 +186,23 @@ def conv_backward(dout, x, weight, bias, silu):
 
 class CausalConv1dFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, silu):
-        ctx.save_for_backward(x, weight, bias)
+    def forward(ctx, x, weight, bias, silu, seq_idx):
+        ctx.save_for_backward(x, weight, bias, seq_idx)
         ctx.silu = silu
-        return conv_forward(x, weight, bias, silu)
+        return conv_forward(x, weight, bias, silu, seq_idx)
 
     @staticmethod
     def backward(ctx, dout):
-        x, weight, bias = ctx.saved_tensors
-        dx, dw, db = conv_backward(dout, x, weight, bias, ctx.silu)
-        return dx, dw, db, None
+        x, weight, bias, seq_idx = ctx.saved_tensors
+        dx, dw, db = conv_backward(dout, x, weight, bias, ctx.silu, seq_idx)
+        return dx, dw, db, None, None
 
 
-def causal_conv1d(x, weight, bias=None, silu=True):
-    """x (b, D, L) any strides; weight (D, K); bias (D,). Returns (b, D, L) stored as (b, L, D)."""
+def causal_conv1d(x, weight, bias=None, silu=True, seq_idx=None):
+    """x (b, D, L) any strides; weight (D, K); bias (D,). Returns (b, D, L) stored as (b, L, D).
+
+    seq_idx (b, L) int (optional): document index per position; taps never cross a change of
+    document, so a packed row gives each document the output it would get alone."""
     _check(x, weight, bias)
-    return CausalConv1dFn.apply(x, weight, bias, silu)
+    seq_idx = check_seq_idx(seq_idx, x.shape[0], x.shape[2], "causal_conv1d")
+    return CausalConv1dFn.apply(x, weight, bias, silu, seq_idx)

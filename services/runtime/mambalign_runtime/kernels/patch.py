@@ -15,6 +15,7 @@ naming what moved if the installed version's internals differ.
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -72,10 +73,11 @@ def check_transformers():
 # ---- drop-ins with transformers' signatures -------------------------------------------------
 
 def fast_selective_scan(hidden_states, dt, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                        return_last_state=False, **_ignored):
+                        return_last_state=False, seq_idx=None, **_ignored):
     from .scan import selective_scan
 
-    return selective_scan(hidden_states, dt, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    return selective_scan(hidden_states, dt, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
+                          seq_idx=seq_idx)
 
 
 def fast_selective_state_update(state, hidden_states, dt, A, B, C, D=None, dt_bias=None, dt_softplus=False,
@@ -91,10 +93,10 @@ def _silu_flag(activation) -> bool:
     return activation is not None
 
 
-def fast_causal_conv1d_fn(hidden_states, weight, bias=None, activation=None, **_ignored):
+def fast_causal_conv1d_fn(hidden_states, weight, bias=None, activation=None, seq_idx=None, **_ignored):
     from .conv import causal_conv1d
 
-    return causal_conv1d(hidden_states, weight, bias, _silu_flag(activation))
+    return causal_conv1d(hidden_states, weight, bias, _silu_flag(activation), seq_idx)
 
 
 def fast_causal_conv1d_update(hidden_states, conv_state, weight, bias=None, activation=None):
@@ -103,6 +105,57 @@ def fast_causal_conv1d_update(hidden_states, conv_state, weight, bias=None, acti
     if hidden_states.shape[-1] != 1:
         raise ValueError("kernels: causal_conv1d_update takes one step (seq_len 1)")
     return conv_update(hidden_states[..., 0], conv_state, weight, bias, _silu_flag(activation))[..., None]
+
+
+# ---- packed rows: document boundaries ------------------------------------------------------
+
+_SEQ_IDX_ATTR = "_mambalign_seq_idx"
+
+
+@contextmanager
+def packed_sequences(model, seq_idx):
+    """Run `model` (any module containing transformers' MambaMixer layers, PEFT-wrapped or not)
+    on packed rows: `seq_idx` (batch, seqlen) int32 holds each position's document index, and
+    the conv and SSM states restart wherever it changes, so every document gets the outputs and
+    gradients it would get alone. Needs the fast path installed.
+
+    With gradient checkpointing, the backward pass recomputes each layer, so keep the context
+    open until `.backward()` has run:
+
+        with packed_sequences(model, batch["seq_idx"]):
+            loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+    """
+    from transformers.models.mamba import modeling_mamba as mm
+
+    if not fast_installed():
+        raise RuntimeError("kernels: packed_sequences needs the fast path; call kernels.install('fast') first")
+    if seq_idx is not None and (seq_idx.dim() != 2 or seq_idx.dtype.is_floating_point or seq_idx.dtype == torch.bool):
+        raise ValueError(f"packed_sequences: seq_idx must be a (batch, seqlen) integer tensor, got "
+                         f"{tuple(seq_idx.shape)} {seq_idx.dtype}")
+    mixers = [m for m in model.modules() if isinstance(m, mm.MambaMixer)]
+    if not mixers:
+        raise ValueError("packed_sequences: the model has no MambaMixer layers")
+    seq = seq_idx.to(torch.int32).contiguous() if seq_idx is not None else None
+    for mixer in mixers:
+        setattr(mixer, _SEQ_IDX_ATTR, seq)
+    try:
+        yield
+    finally:
+        for mixer in mixers:
+            setattr(mixer, _SEQ_IDX_ATTR, None)
+
+
+def _layer_seq_idx(mixer, batch: int, seq_len: int, has_state: bool, device):
+    seq_idx = getattr(mixer, _SEQ_IDX_ATTR, None)
+    if seq_idx is None:
+        return None
+    if has_state:
+        raise ValueError("packed_sequences: seq_idx applies to full rows, not to decoding from a cache")
+    if seq_idx.shape != (batch, seq_len):
+        raise ValueError(f"packed_sequences: seq_idx has shape {tuple(seq_idx.shape)} but the layer input is "
+                         f"(batch={batch}, seqlen={seq_len})")
+    return seq_idx.to(device)
 
 
 # ---- the mixer ------------------------------------------------------------------------------
@@ -127,6 +180,7 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     batch, seq_len, _ = hidden_states.shape
     dtype = hidden_states.dtype
     has_state = cache_params is not None and cache_params.has_previous_state(self.layer_idx)
+    seq_idx = _layer_seq_idx(self, batch, seq_len, has_state, hidden_states.device)
     hidden_states = apply_mask_to_padding_states(hidden_states, attention_mask)
     xz = self.in_proj(hidden_states)  # (b, L, 2D)
     x, z = xz.chunk(2, dim=-1)
@@ -155,14 +209,15 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
         x_in = x
     if cache_params is not None:
         cache_params.update_conv_state(x.transpose(1, 2), self.layer_idx, conv_kernel_size=self.conv_kernel_size)
-    xc = causal_conv1d(x_in.transpose(1, 2), weight, conv_bias, silu)[..., -seq_len:]  # (b, D, L) on (b, L, D)
+    xc = causal_conv1d(x_in.transpose(1, 2), weight, conv_bias, silu, seq_idx)[..., -seq_len:]  # (b, D, L) on (b, L, D)
     xc = apply_mask_to_padding_states(xc.transpose(1, 2), attention_mask)  # (b, L, D)
     ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
     dt, dt_bias = _time_step(self, ts)
     want_state = cache_params is not None
     A = -torch.exp(self.A_log.float())
     result = selective_scan(xc.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
-                            self.D.float(), z.transpose(1, 2), dt_bias, True, want_state, initial_state)
+                            self.D.float(), z.transpose(1, 2), dt_bias, True, want_state, initial_state,
+                            seq_idx=seq_idx)
     if want_state:
         y, last = result
         cache_params.update_recurrent_state(last, self.layer_idx)

@@ -10,9 +10,19 @@ import torch
 import torch.nn.functional as F
 
 
+def document_starts(seq_idx, seqlen: int):
+    """(b, L) bool: True where a new document begins (seq_idx changes from the previous step)."""
+    starts = torch.zeros(seq_idx.shape[0], seqlen, dtype=torch.bool, device=seq_idx.device)
+    starts[:, 1:] = seq_idx[:, 1:] != seq_idx[:, :-1]
+    return starts
+
+
 def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                       return_last_state=False, initial_state=None):
-    """u, delta, z (b, D, L); A (D, N); B, C (b, N, L); D, delta_bias (D,). Sequential over L."""
+                       return_last_state=False, initial_state=None, seq_idx=None):
+    """u, delta, z (b, D, L); A (D, N); B, C (b, N, L); D, delta_bias (D,). Sequential over L.
+
+    seq_idx (b, L) int: document index per position; the state restarts from zero where it
+    changes, as if each document were run on its own."""
     dtype_in = u.dtype
     work = torch.float64 if u.dtype == torch.float64 else torch.float32
     u, delta, A, B, C = (t.to(work) for t in (u, delta, A, B, C))
@@ -22,9 +32,12 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
         delta = F.softplus(delta)
     b, d, L = u.shape
     h = initial_state.to(work) if initial_state is not None else u.new_zeros(b, d, A.shape[1])
+    starts = document_starts(seq_idx, L) if seq_idx is not None else None
     ys = []
     for t in range(L):
         dA = torch.exp(delta[:, :, t, None] * A[None])
+        if starts is not None:
+            dA = torch.where(starts[:, t, None, None], torch.zeros_like(dA), dA)
         h = dA * h + delta[:, :, t, None] * B[:, None, :, t] * u[:, :, t, None]
         ys.append((h * C[:, None, :, t]).sum(-1))
     y = torch.stack(ys, dim=-1)
@@ -36,13 +49,23 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     return (out, h) if return_last_state else out
 
 
-def causal_conv1d_ref(x, weight, bias=None, activation=True):
-    """x (b, D, L); weight (D, K); bias (D,). Causal depthwise conv, then SiLU if `activation`."""
+def causal_conv1d_ref(x, weight, bias=None, activation=True, seq_idx=None):
+    """x (b, D, L); weight (D, K); bias (D,). Causal depthwise conv, then SiLU if `activation`.
+
+    seq_idx (b, L) int: a tap reads x[s] for output t only when seq_idx[s] == seq_idx[t], so no
+    document sees the previous one's inputs."""
     dtype_in = x.dtype
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     K = weight.shape[1]
-    out = F.conv1d(x.to(work), weight.to(work)[:, None, :], bias.to(work) if bias is not None else None,
-                   padding=K - 1, groups=x.shape[1])[..., : x.shape[-1]]
+    if seq_idx is None:
+        out = F.conv1d(x.to(work), weight.to(work)[:, None, :], bias.to(work) if bias is not None else None,
+                       padding=K - 1, groups=x.shape[1])[..., : x.shape[-1]]
+    else:
+        windows = F.pad(x.to(work), (K - 1, 0)).unfold(-1, K, 1)  # (b, D, L, K): x[t-K+1+k]
+        same = F.pad(seq_idx, (K - 1, 0), value=-1).unfold(-1, K, 1) == seq_idx[..., None]  # (b, L, K)
+        out = (windows * weight.to(work)[None, :, None, :] * same[:, None].to(work)).sum(-1)
+        if bias is not None:
+            out = out + bias.to(work)[None, :, None]
     if activation:
         out = F.silu(out)
     return out.to(dtype_in)

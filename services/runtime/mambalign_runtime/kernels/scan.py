@@ -54,6 +54,16 @@ def _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l,
     return tl.where(mask, dt, 0.0), raw
 
 
+@triton.jit
+def _doc_starts(seq_ptr, t, seqlen, s_s_l):
+    """True at steps that begin a new document (seq_idx differs from the step before): the
+    state entering them is dropped, i.e. their decay a_t is taken as 0."""
+    ok = (t > 0) & (t < seqlen)
+    cur = tl.load(seq_ptr + t * s_s_l, mask=ok, other=0)
+    prev = tl.load(seq_ptr + (t - 1) * s_s_l, mask=ok, other=0)
+    return ok & (cur != prev)
+
+
 # Tiles are time-major, [CHUNK, BLOCK_D, BLOCK_N]: the compiler spreads lanes and warps over the
 # (channel, state) axes and leaves the time axis inside each thread, so the scans along time are
 # plain sequential FMAs in registers (no shuffles).
@@ -61,11 +71,12 @@ def _load_dt(dt_ptr, bias, offs_d, t, mask_d, seqlen, s_dt_d, s_dt_l,
 @triton.jit
 def _scan_fwd_kernel(
     # pointers
-    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr,
+    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr, seq_ptr,
     out_ptr, ckpt_ptr, last_ptr,
     # sizes
     dim, dstate, seqlen, n_chunks,
     # strides
+    s_s_b, s_s_l,
     s_u_b, s_u_d, s_u_l,
     s_dt_b, s_dt_d, s_dt_l,
     s_A_d, s_A_n,
@@ -75,7 +86,7 @@ def _scan_fwd_kernel(
     s_o_b, s_o_d, s_o_l,
     # flags
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    HAS_H0: tl.constexpr, STORE_CKPT: tl.constexpr, STORE_LAST: tl.constexpr,
+    HAS_H0: tl.constexpr, STORE_CKPT: tl.constexpr, STORE_LAST: tl.constexpr, HAS_SEQ: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, NUM_STAGES: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
@@ -107,6 +118,7 @@ def _scan_fwd_kernel(
     C_ptr += pid_b * s_C_b
     z_ptr += pid_b * s_z_b
     out_ptr += pid_b * s_o_b
+    seq_ptr += pid_b * s_s_b
     ckpt_ptr += pid_b * n_chunks * dim * dstate
 
     for c in tl.range(0, n_chunks, num_stages=NUM_STAGES):
@@ -123,6 +135,8 @@ def _scan_fwd_kernel(
         Ct = tl.load(C_ptr + t[:, None] * s_C_l + offs_n[None, :] * s_C_n, mask=mask_tn, other=0.0).to(tl.float32)
 
         a = tl.exp2(dt[:, :, None] * A2[None, :, :])
+        if HAS_SEQ:
+            a = tl.where(_doc_starts(seq_ptr, t, seqlen, s_s_l)[:, None, None], 0.0, a)
         bx = (dt * u)[:, :, None] * Bt[:, None, :]
         acum, hs = tl.associative_scan((a, bx), 0, _first_order)
         hs = hs + acum * h[None, :, :]
@@ -144,11 +158,12 @@ def _scan_fwd_kernel(
 @triton.jit
 def _scan_bwd_kernel(
     # pointers
-    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr,
+    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, seq_ptr,
     du_ptr, ddt_ptr, dz_ptr, dA_ptr, dBp_ptr, dCp_ptr, dDp_ptr, dbiasp_ptr,
     # sizes
     dim, dstate, seqlen, n_chunks,
     # strides (inputs as in the forward; grads of u, dt, z and dout share the (b, L, D) layout)
+    s_s_b, s_s_l,
     s_u_b, s_u_d, s_u_l,
     s_dt_b, s_dt_d, s_dt_l,
     s_A_d, s_A_n,
@@ -158,6 +173,7 @@ def _scan_bwd_kernel(
     s_g_b, s_g_d, s_g_l,
     # flags
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_SEQ: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, NUM_STAGES: tl.constexpr,
 ):
     """Gradients. dB and dC are written per channel block ([b, n_dblocks, L, N], summed by the
@@ -192,6 +208,7 @@ def _scan_bwd_kernel(
     du_ptr += pid_b * s_g_b
     ddt_ptr += pid_b * s_g_b
     dz_ptr += pid_b * s_g_b
+    seq_ptr += pid_b * s_s_b
     ckpt_ptr += pid_b * n_chunks * dim * dstate
     part = (pid_b * n_dblocks + pid_d) * dstate * seqlen
     dBp_ptr += part
@@ -222,6 +239,8 @@ def _scan_bwd_kernel(
         # Recompute this chunk's states from the checkpointed state entering it.
         h0 = tl.load(ckpt_ptr + c * dim * dstate + state_offs, mask=mask_dn, other=0.0)
         a = tl.exp2(dt[:, :, None] * A2[None, :, :])
+        if HAS_SEQ:
+            a = tl.where(_doc_starts(seq_ptr, t, seqlen, s_s_l)[:, None, None], 0.0, a)
         bx = (dt * u)[:, :, None] * Bt[:, None, :]
         acum, hs = tl.associative_scan((a, bx), 0, _first_order)
         hs = hs + acum * h0[None, :, :]
@@ -247,6 +266,9 @@ def _scan_bwd_kernel(
 
         # Adjoint G_t = dL/dh_t, reverse scan; the next chunk's contribution enters at the last step.
         a_next = tl.exp2(dt_next[:, :, None] * A2[None, :, :])
+        if HAS_SEQ:
+            # No gradient flows back into the previous document.
+            a_next = tl.where(_doc_starts(seq_ptr, t + 1, seqlen, s_s_l)[:, None, None], 0.0, a_next)
         cin = Ct[:, None, :] * dy[:, :, None] + tl.where(offs_t[:, None, None] == CHUNK - 1, g_carry[None, :, :], 0.0)
         _acc, G = tl.associative_scan((a_next, cin), 0, _first_order, reverse=True)
         g_carry = tl.sum(tl.where(offs_t[:, None, None] == 0, a * G, 0.0), axis=0)
@@ -294,7 +316,7 @@ def _check(u, delta, A, B, C, D, z, delta_bias):
 
 
 def _blocks(dstate: int, seqlen: int):
-    return scan_configs(triton.next_power_of_2(dstate), seqlen)
+    return scan_configs(triton.next_power_of_2(dstate), seqlen, "v3")
 
 
 def _bl_d_view(b: int, d: int, L: int, dtype, device) -> torch.Tensor:
@@ -302,8 +324,15 @@ def _bl_d_view(b: int, d: int, L: int, dtype, device) -> torch.Tensor:
     return torch.empty(b, L, d, dtype=dtype, device=device).transpose(1, 2)
 
 
+def _seq_args(seq_idx, fallback):
+    """(pointer, (stride_b, stride_l)) for the launch; the pointer is unused when seq_idx is None."""
+    if seq_idx is None:
+        return fallback, (0, 0)
+    return seq_idx, tuple(seq_idx.stride())
+
+
 def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                 h0=None, store_ckpt=False, store_last=False, config=None):
+                 h0=None, store_ckpt=False, store_last=False, config=None, seq_idx=None):
     """Launch the forward. Returns (out (b, D, L) in u's dtype, ckpt or None, last state or None)."""
     b, dim, L = u.shape
     n = A.shape[1]
@@ -316,21 +345,22 @@ def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     dummy = u
     zz = z if z is not None else u
     grid = (triton.cdiv(dim, cfg["BLOCK_D"]), b)
+    seq, seq_strides = _seq_args(seq_idx, dummy)
     _scan_fwd_kernel[grid](
         u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
-        h0.contiguous() if h0 is not None else dummy,
+        h0.contiguous() if h0 is not None else dummy, seq,
         out, ckpt if ckpt is not None else dummy, last if last is not None else dummy,
         dim, n, L, n_chunks,
-        *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *out.stride(),
+        *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *out.stride(),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-        HAS_H0=h0 is not None, STORE_CKPT=store_ckpt, STORE_LAST=store_last,
+        HAS_H0=h0 is not None, STORE_CKPT=store_ckpt, STORE_LAST=store_last, HAS_SEQ=seq_idx is not None,
         BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"], NUM_STAGES=cfg.get("num_stages", 1),
         num_warps=cfg["num_warps"],
     )
     return out, ckpt, last
 
 
-def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckpt, config=None):
+def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckpt, config=None, seq_idx=None):
     b, dim, L = u.shape
     n = A.shape[1]
     cfg = config or _blocks(n, L)[0]
@@ -352,12 +382,14 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
     dbiasp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
     dummy = u
     zz = z if z is not None else u
+    seq, seq_strides = _seq_args(seq_idx, dummy)
     _scan_bwd_kernel[(n_dblocks, b)](
         u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
-        ckpt, dout, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp,
+        ckpt, dout, seq, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp,
         dim, n, L, n_chunks,
-        *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *du.stride(),
+        *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(), *du.stride(),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        HAS_SEQ=seq_idx is not None,
         BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"], NUM_STAGES=cfg.get("num_stages", 1),
         num_warps=cfg["num_warps"],
     )
@@ -369,15 +401,26 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
             dbiasp.sum(0).to(delta_bias.dtype) if delta_bias is not None else None)
 
 
+def _impl(variant: str):
+    """(forward, backward) launchers of a scan variant (see _launch.scan_variant)."""
+    if variant == "v4":
+        from . import scan_v4
+
+        return scan_v4.scan_forward, scan_v4.scan_backward
+    return scan_forward, scan_backward
+
+
 class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, seq_idx, variant):
         need_grad = any(ctx.needs_input_grad[:8])
-        out, ckpt, last = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                       store_ckpt=need_grad, store_last=return_last_state)
+        forward, _ = _impl(variant)
+        out, ckpt, last = forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                  store_ckpt=need_grad, store_last=return_last_state, seq_idx=seq_idx)
         if need_grad:
-            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, ckpt)
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, ckpt, seq_idx)
         ctx.delta_softplus = delta_softplus
+        ctx.variant = variant
         if return_last_state:
             ctx.mark_non_differentiable(last)
             return out, last
@@ -385,26 +428,37 @@ class SelectiveScanFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, *_dlast):
-        u, delta, A, B, C, D, z, delta_bias, ckpt = ctx.saved_tensors
-        grads = scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus, ckpt)
-        return (*grads, None, None)
+        u, delta, A, B, C, D, z, delta_bias, ckpt, seq_idx = ctx.saved_tensors
+        _, backward = _impl(ctx.variant)
+        grads = backward(dout, u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus, ckpt, seq_idx=seq_idx)
+        return (*grads, None, None, None, None)
 
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                   return_last_state=False, initial_state=None):
+                   return_last_state=False, initial_state=None, seq_idx=None, variant=None):
     """Selective scan; shapes: u, delta, z (b, D, L); A (D, N); B, C (b, N, L); D, delta_bias (D,).
 
     Returns out (b, D, L) in u's dtype, and with `return_last_state` the final state (b, D, N)
     in fp32. `initial_state` (b, D, N) is supported for inference only (no gradient).
+    `seq_idx` (b, L) int: document index per position (packed rows); the state restarts from
+    zero wherever it changes, so each document gets the outputs and gradients it would get
+    alone. `variant`: "v3" or "v4" kernel (default: _launch.scan_variant()).
     """
+    from ._launch import scan_variant
+    from .conv import check_seq_idx
+
     _check(u, delta, A, B, C, D, z, delta_bias)
+    seq_idx = check_seq_idx(seq_idx, u.shape[0], u.shape[2], "selective_scan")
+    variant = variant or scan_variant()
     if initial_state is not None:
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (u, delta, A, B, C, D, z, delta_bias)):
             raise ValueError("selective_scan: initial_state is supported without gradients only")
-        out, _, last = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                    h0=initial_state.float(), store_last=return_last_state)
+        forward, _ = _impl(variant)
+        out, _, last = forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                               h0=initial_state.float(), store_last=return_last_state, seq_idx=seq_idx)
         return (out, last) if return_last_state else out
-    return SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    return SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, seq_idx,
+                                 variant)
 
 
 __all__ = ["selective_scan", "scan_forward", "scan_backward", "interpreting"]

@@ -1,0 +1,389 @@
+"""Selective scan, variant "v4": same math and interface as scan.py ("v3"), different thread layout.
+
+Why: v3 gives every lane one (channel, state) pair, so the three reductions over the state axis
+per step (y, dt-gradient, G.B) are 16-lane shuffle trees; in sm_90 SASS its backward chunk has
+~490 SHFL for 16 state updates per thread, more than its FMAs. The dB/dC partials it writes per
+2-channel block are 5.4 GB per call at the 2.8B shape.
+
+Here the tile is 5-D, [CHUNK, DI, NI, DL, NL] with channel d = DL_index*DI + DI_index and state
+n = NL_index*NI + NI_index. Triton's default layout puts the 32 lanes of the (single) warp on the
+two fastest axes (DL x NL = 32) and keeps CHUNK x DI x NI in each thread, so:
+  - the time scan is sequential FMAs in registers (no shuffles), as in v3;
+  - a reduction over states is NI in-thread adds + log2(NL) shuffles per DI channels;
+  - a reduction over channels is DI in-thread adds + log2(DL) shuffles per NI states;
+  - dB/dC partials are written per DI*DL channels (4-8x fewer bytes than v3).
+The chunk checkpoints and the backward's recomputation are as in v3; CHUNK is smaller (4-8)
+to bound registers, so the checkpoints are larger (b*L*D*N/CHUNK fp32 per layer).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .scan import _bl_d_view, _first_order, _seq_args, _softplus
+
+
+@triton.jit
+def _sum_n(x):
+    # [CHUNK, DI, NI, DL, NL] -> [CHUNK, DI, DL]: over the states (NL on lanes, NI in-thread).
+    return tl.sum(tl.sum(x, axis=2, keep_dims=True), axis=4, keep_dims=True).reshape(x.shape[0], x.shape[1], x.shape[3])
+
+
+@triton.jit
+def _sum_d(x):
+    # [CHUNK, DI, NI, DL, NL] -> [CHUNK, NI, NL]: over the channels (DL on lanes, DI in-thread).
+    return tl.sum(tl.sum(x, axis=1, keep_dims=True), axis=3, keep_dims=True).reshape(x.shape[0], x.shape[2], x.shape[4])
+
+
+@triton.jit
+def _td(x):
+    # [CHUNK, DI, DL] -> [CHUNK, DI, 1, DL, 1]
+    return x[:, :, None, :, None]
+
+
+@triton.jit
+def _tn(x):
+    # [CHUNK, NI, NL] -> [CHUNK, 1, NI, 1, NL]
+    return x[:, None, :, None, :]
+
+
+@triton.jit
+def _starts(seq_ptr, t, seqlen, s_s_l):
+    # Steps that begin a new document: their decay is taken as 0 (see scan._doc_starts).
+    ok = (t > 0) & (t < seqlen)
+    cur = tl.load(seq_ptr + t * s_s_l, mask=ok, other=0)
+    prev = tl.load(seq_ptr + (t - 1) * s_s_l, mask=ok, other=0)
+    return ok & (cur != prev)
+
+
+# Loads and stores use tensors of lower rank ([CHUNK, DI, DL] per channel, [CHUNK, NI, NL] per
+# state, [DI, NI, DL, NL] per (channel, state)) that are broadcast into the 5-D tile: a 5-D
+# load would let its coalesced layout (lanes along contiguous addresses) become the tile's.
+
+@triton.jit
+def _load_dt(dt_ptr, bias, d3, t3, mask_td, s_dt_d, s_dt_l, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    raw = tl.load(dt_ptr + t3 * s_dt_l + d3 * s_dt_d, mask=mask_td, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        raw = raw + bias
+    dt = raw
+    if SOFTPLUS:
+        dt = _softplus(raw)
+    return tl.where(mask_td, dt, 0.0), raw
+
+
+@triton.jit
+def _fwd_v4_kernel(
+    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr, seq_ptr,
+    out_ptr, ckpt_ptr, last_ptr,
+    dim, dstate, seqlen, n_chunks,
+    s_s_b, s_s_l,
+    s_u_b, s_u_d, s_u_l,
+    s_dt_b, s_dt_d, s_dt_l,
+    s_A_d, s_A_n,
+    s_B_b, s_B_n, s_B_l,
+    s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_d, s_z_l,
+    s_o_b, s_o_d, s_o_l,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_H0: tl.constexpr, STORE_CKPT: tl.constexpr, STORE_LAST: tl.constexpr, HAS_SEQ: tl.constexpr,
+    CHUNK: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr,
+):
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    di = tl.arange(0, DI)
+    dl = tl.arange(0, DL)
+    ni = tl.arange(0, NI)
+    nl = tl.arange(0, NL)
+    t1 = tl.arange(0, CHUNK)
+    d2 = pid_d * (DI * DL) + dl[None, :] * DI + di[:, None]          # [DI, DL]
+    n2 = nl[None, :] * NI + ni[:, None]                              # [NI, NL]
+    d4 = d2[:, None, :, None]                                        # [DI, 1, DL, 1]
+    n4 = n2[None, :, None, :]                                        # [1, NI, 1, NL]
+    mask_d2 = d2 < dim
+    mask_n2 = n2 < dstate
+    mask_dn = (d4 < dim) & (n4 < dstate)
+    t3 = t1[:, None, None]
+
+    A = tl.load(A_ptr + d4 * s_A_d + n4 * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)[None]
+    bias = tl.zeros([1, DI, DL], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
+    Dv = tl.zeros([1, DI, DL], dtype=tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
+
+    state_offs = d4 * dstate + n4
+    h = tl.zeros([1, DI, NI, DL, NL], dtype=tl.float32)  # 5-D: keeps the tile's layout across chunks
+    if HAS_H0:
+        h = tl.load(h0_ptr + pid_b * dim * dstate + state_offs, mask=mask_dn, other=0.0).to(tl.float32)[None]
+
+    u_ptr += pid_b * s_u_b
+    dt_ptr += pid_b * s_dt_b
+    B_ptr += pid_b * s_B_b
+    C_ptr += pid_b * s_C_b
+    z_ptr += pid_b * s_z_b
+    out_ptr += pid_b * s_o_b
+    seq_ptr += pid_b * s_s_b
+    ckpt_ptr += pid_b * n_chunks * dim * dstate
+
+    for c in range(0, n_chunks):
+        if STORE_CKPT:
+            tl.store(ckpt_ptr + c * dim * dstate + state_offs, h.reshape(DI, NI, DL, NL), mask=mask_dn)
+        t = c * CHUNK + t3                                           # [CHUNK, 1, 1]
+        mask_t = t < seqlen
+        mask_td = mask_t & mask_d2[None, :, :]
+        mask_tn = mask_t & mask_n2[None, :, :]
+        u = tl.load(u_ptr + t * s_u_l + d2[None, :, :] * s_u_d, mask=mask_td, other=0.0).to(tl.float32)
+        dt, _raw = _load_dt(dt_ptr, bias, d2[None, :, :], t, mask_td, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
+        Bt = tl.load(B_ptr + t * s_B_l + n2[None, :, :] * s_B_n, mask=mask_tn, other=0.0).to(tl.float32)
+        Ct = tl.load(C_ptr + t * s_C_l + n2[None, :, :] * s_C_n, mask=mask_tn, other=0.0).to(tl.float32)
+
+        # exp(dt*A) = exp2((dt*log2 e)*A): the log2(e) scale goes on the [CHUNK, channel] tile.
+        a = tl.exp2(_td(dt * 1.4426950408889634) * A)
+        if HAS_SEQ:
+            a = tl.where(_starts(seq_ptr, c * CHUNK + t1, seqlen, s_s_l)[:, None, None, None, None], 0.0, a)
+        acum, hs = tl.associative_scan((a, _td(dt * u) * _tn(Bt)), 0, _first_order)
+        hs = hs + acum * h
+        y = _sum_n(hs * _tn(Ct))
+        # Masked steps have a=1, bx=0, so the last row is the state after the last real step.
+        h = tl.sum(tl.where(t1[:, None, None, None, None] == CHUNK - 1, hs, 0.0), axis=0, keep_dims=True)
+
+        if HAS_D:
+            y += u * Dv
+        if HAS_Z:
+            z = tl.load(z_ptr + t * s_z_l + d2[None, :, :] * s_z_d, mask=mask_td, other=0.0).to(tl.float32)
+            y = y * z * tl.sigmoid(z)
+        tl.store(out_ptr + t * s_o_l + d2[None, :, :] * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_td)
+
+    if STORE_LAST:
+        tl.store(last_ptr + pid_b * dim * dstate + state_offs, h.reshape(DI, NI, DL, NL), mask=mask_dn)
+
+
+@triton.jit
+def _bwd_v4_kernel(
+    u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, seq_ptr,
+    du_ptr, ddt_ptr, dz_ptr, dA_ptr, dBp_ptr, dCp_ptr, dDp_ptr, dbiasp_ptr,
+    dim, dstate, seqlen, n_chunks,
+    s_s_b, s_s_l,
+    s_u_b, s_u_d, s_u_l,
+    s_dt_b, s_dt_d, s_dt_l,
+    s_A_d, s_A_n,
+    s_B_b, s_B_n, s_B_l,
+    s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_d, s_z_l,
+    s_g_b, s_g_d, s_g_l,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_SEQ: tl.constexpr,
+    CHUNK: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr,
+):
+    """As scan._scan_bwd_kernel: dB/dC partials per channel block, dA/dD/dbias per batch row."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    n_dblocks = tl.num_programs(0)
+    di = tl.arange(0, DI)
+    dl = tl.arange(0, DL)
+    ni = tl.arange(0, NI)
+    nl = tl.arange(0, NL)
+    t1 = tl.arange(0, CHUNK)
+    d2 = pid_d * (DI * DL) + dl[None, :] * DI + di[:, None]
+    n2 = nl[None, :] * NI + ni[:, None]
+    d4 = d2[:, None, :, None]
+    n4 = n2[None, :, None, :]
+    mask_d2 = d2 < dim
+    mask_n2 = n2 < dstate
+    mask_dn = (d4 < dim) & (n4 < dstate)
+    t3 = t1[:, None, None]
+    t5 = t1[:, None, None, None, None]
+
+    A = tl.load(A_ptr + d4 * s_A_d + n4 * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)[None]
+    bias = tl.zeros([1, DI, DL], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
+    Dv = tl.zeros([1, DI, DL], dtype=tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
+
+    state_offs = d4 * dstate + n4
+    u_ptr += pid_b * s_u_b
+    dt_ptr += pid_b * s_dt_b
+    B_ptr += pid_b * s_B_b
+    C_ptr += pid_b * s_C_b
+    z_ptr += pid_b * s_z_b
+    dout_ptr += pid_b * s_g_b
+    du_ptr += pid_b * s_g_b
+    ddt_ptr += pid_b * s_g_b
+    dz_ptr += pid_b * s_g_b
+    seq_ptr += pid_b * s_s_b
+    ckpt_ptr += pid_b * n_chunks * dim * dstate
+    part = (pid_b * n_dblocks + pid_d) * dstate * seqlen
+    dBp_ptr += part
+    dCp_ptr += part
+
+    # Loop-carried per-(channel, state) tensors stay 5-D so they keep the tile's layout.
+    g_carry = tl.zeros([1, DI, NI, DL, NL], dtype=tl.float32)  # G at the first step of the later chunk
+    dA_acc = tl.zeros([1, DI, NI, DL, NL], dtype=tl.float32)
+    dD_acc = tl.zeros([DI, DL], dtype=tl.float32)
+    dbias_acc = tl.zeros([DI, DL], dtype=tl.float32)
+
+    for cc in range(0, n_chunks):
+        c = n_chunks - 1 - cc
+        t = c * CHUNK + t3
+        mask_t = t < seqlen
+        mask_td = mask_t & mask_d2[None, :, :]
+        mask_tn = mask_t & mask_n2[None, :, :]
+        g_offs = t * s_g_l + d2[None, :, :] * s_g_d
+        tn_offs = t * dstate + n2[None, :, :]
+
+        u = tl.load(u_ptr + t * s_u_l + d2[None, :, :] * s_u_d, mask=mask_td, other=0.0).to(tl.float32)
+        dt, raw = _load_dt(dt_ptr, bias, d2[None, :, :], t, mask_td, s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
+        dt_next, _raw_next = _load_dt(dt_ptr, bias, d2[None, :, :], t + 1, (t + 1 < seqlen) & mask_d2[None, :, :],
+                                      s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
+        Bt = _tn(tl.load(B_ptr + t * s_B_l + n2[None, :, :] * s_B_n, mask=mask_tn, other=0.0).to(tl.float32))
+        Ct = _tn(tl.load(C_ptr + t * s_C_l + n2[None, :, :] * s_C_n, mask=mask_tn, other=0.0).to(tl.float32))
+        dout = tl.load(dout_ptr + g_offs, mask=mask_td, other=0.0).to(tl.float32)
+
+        h0 = tl.load(ckpt_ptr + c * dim * dstate + state_offs, mask=mask_dn, other=0.0)[None]
+        a = tl.exp2(_td(dt * 1.4426950408889634) * A)
+        if HAS_SEQ:
+            a = tl.where(_starts(seq_ptr, c * CHUNK + t1, seqlen, s_s_l)[:, None, None, None, None], 0.0, a)
+        dtu = dt * u
+        bx = _td(dtu) * Bt
+        acum, hs = tl.associative_scan((a, bx), 0, _first_order)
+        hs = hs + acum * h0
+
+        dy = dout
+        if HAS_Z:
+            z = tl.load(z_ptr + t * s_z_l + d2[None, :, :] * s_z_d, mask=mask_td, other=0.0).to(tl.float32)
+            y = _sum_n(hs * Ct)
+            if HAS_D:
+                y += u * Dv
+            sz = tl.sigmoid(z)
+            dz = dout * y * sz * (1.0 + z * (1.0 - sz))
+            tl.store(dz_ptr + g_offs, dz.to(dz_ptr.dtype.element_ty), mask=mask_td)
+            dy = dout * z * sz
+        du = tl.zeros([CHUNK, DI, DL], dtype=tl.float32)
+        if HAS_D:
+            du = dy * Dv
+            dD_acc += tl.sum(dy * u, axis=0)
+
+        tl.store(dCp_ptr + tn_offs, _sum_d(hs * _td(dy)), mask=mask_tn)
+        # a_t * h_{t-1} = h_t - bx_t: the state before each step without a shifted tile.
+        h_prev = hs - bx
+
+        a_next = tl.exp2(_td(dt_next * 1.4426950408889634) * A)
+        if HAS_SEQ:
+            a_next = tl.where(_starts(seq_ptr, c * CHUNK + t1 + 1, seqlen, s_s_l)[:, None, None, None, None],
+                              0.0, a_next)
+        # Adjoint G_t = a_{t+1} G_{t+1} + C_t dy_t as a reverse scan; the later chunk's first G
+        # enters at the last step through a_next (so `a` is dead after the forward scan).
+        cin = Ct * _td(dy) + tl.where(t5 == CHUNK - 1, a_next * g_carry, 0.0)
+        _acc, G = tl.associative_scan((a_next, cin), 0, _first_order, reverse=True)
+        g_carry = tl.sum(tl.where(t5 == 0, G, 0.0), axis=0, keep_dims=True)
+
+        Gdh = G * h_prev
+        GB = _sum_n(G * Bt)
+        ddt = _sum_n(Gdh * A) + GB * u
+        du += GB * dt
+        dA_acc += tl.sum(Gdh * _td(dt), axis=0, keep_dims=True)
+        tl.store(dBp_ptr + tn_offs, _sum_d(G * _td(dtu)), mask=mask_tn)
+
+        if SOFTPLUS:
+            ddt = tl.where(raw > 20.0, ddt, ddt * tl.sigmoid(raw))
+        ddt = tl.where(mask_td, ddt, 0.0)
+        dbias_acc += tl.sum(ddt, axis=0)
+        tl.store(ddt_ptr + g_offs, ddt.to(ddt_ptr.dtype.element_ty), mask=mask_td)
+        tl.store(du_ptr + g_offs, du.to(du_ptr.dtype.element_ty), mask=mask_td)
+
+    tl.store(dA_ptr + pid_b * dim * dstate + state_offs, dA_acc.reshape(DI, NI, DL, NL), mask=mask_dn)
+    if HAS_D:
+        tl.store(dDp_ptr + pid_b * dim + d2, dD_acc, mask=mask_d2)
+    if HAS_BIAS:
+        tl.store(dbiasp_ptr + pid_b * dim + d2, dbias_acc, mask=mask_d2)
+
+
+def tile(cfg: dict, dstate: int, backward: bool = False) -> dict:
+    """Resolve {CHUNK, DI, NI[, bwd_DI, bwd_NI, num_warps]} to the kernel's constexprs for this
+    d_state. Only CHUNK must agree between the passes (it sets the checkpoint interval); the
+    backward, with ~3x the live values per update, may use a thinner tile (bwd_DI, bwd_NI)."""
+    block_n = triton.next_power_of_2(dstate)
+    di = cfg.get("bwd_DI", cfg["DI"]) if backward else cfg["DI"]
+    ni = min(cfg.get("bwd_NI", cfg["NI"]) if backward else cfg["NI"], block_n)
+    nl = block_n // ni
+    lanes = cfg.get("lanes", 32 * cfg.get("num_warps", 1))  # "lanes" < 32 only for the CPU interpreter
+    if nl > lanes:
+        raise ValueError(f"scan v4: NI={ni} leaves {nl} state lanes > {lanes} threads; raise NI")
+    return {"CHUNK": cfg["CHUNK"], "DI": di, "NI": ni, "DL": lanes // nl, "NL": nl,
+            "num_warps": cfg.get("num_warps", 1)}
+
+
+def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                 h0=None, store_ckpt=False, store_last=False, config=None, seq_idx=None):
+    """Same contract as scan.scan_forward; `config` is as for tile()."""
+    from ._launch import scan_configs
+
+    b, dim, L = u.shape
+    n = A.shape[1]
+    k = tile(config or scan_configs(triton.next_power_of_2(n), L, "v4")[0], n)
+    n_chunks = triton.cdiv(L, k["CHUNK"])
+    out = _bl_d_view(b, dim, L, u.dtype, u.device)
+    ckpt = torch.empty(b, n_chunks, dim, n, dtype=torch.float32, device=u.device) if store_ckpt else None
+    last = torch.empty(b, dim, n, dtype=torch.float32, device=u.device) if store_last else None
+    dummy = u
+    zz = z if z is not None else u
+    seq, seq_strides = _seq_args(seq_idx, dummy)
+    grid = (triton.cdiv(dim, k["DI"] * k["DL"]), b)
+    _fwd_v4_kernel[grid](
+        u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
+        h0.contiguous() if h0 is not None else dummy, seq,
+        out, ckpt if ckpt is not None else dummy, last if last is not None else dummy,
+        dim, n, L, n_chunks,
+        *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(),
+        *out.stride(),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        HAS_H0=h0 is not None, STORE_CKPT=store_ckpt, STORE_LAST=store_last, HAS_SEQ=seq_idx is not None,
+        CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"], num_warps=k["num_warps"],
+    )
+    return out, ckpt, last
+
+
+def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckpt, config=None, seq_idx=None):
+    from ._launch import scan_configs
+
+    b, dim, L = u.shape
+    n = A.shape[1]
+    k = tile(config or scan_configs(triton.next_power_of_2(n), L, "v4")[0], n, backward=True)
+    n_chunks = ckpt.shape[1]
+    if triton.cdiv(L, k["CHUNK"]) != n_chunks:
+        raise RuntimeError("selective_scan: backward chunking differs from the forward's checkpoints")
+    n_dblocks = triton.cdiv(dim, k["DI"] * k["DL"])
+    du = _bl_d_view(b, dim, L, u.dtype, u.device)
+    ddt = _bl_d_view(b, dim, L, delta.dtype, u.device)
+    dz = _bl_d_view(b, dim, L, z.dtype, u.device) if z is not None else du
+    if dout.stride() != du.stride():
+        dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
+    dA = torch.empty(b, dim, n, dtype=torch.float32, device=u.device)
+    dBp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
+    dCp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
+    dDp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
+    dbiasp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
+    dummy = u
+    zz = z if z is not None else u
+    seq, seq_strides = _seq_args(seq_idx, dummy)
+    _bwd_v4_kernel[(n_dblocks, b)](
+        u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
+        ckpt, dout, seq, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp,
+        dim, n, L, n_chunks,
+        *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(),
+        *du.stride(),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        HAS_SEQ=seq_idx is not None,
+        CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"], num_warps=k["num_warps"],
+    )
+    dB = dBp.sum(1).to(B.dtype).transpose(1, 2)
+    dC = dCp.sum(1).to(C.dtype).transpose(1, 2)
+    return (du, ddt, dA.sum(0).to(A.dtype), dB, dC,
+            dDp.sum(0).to(D.dtype) if D is not None else None,
+            dz if z is not None else None,
+            dbiasp.sum(0).to(delta_bias.dtype) if delta_bias is not None else None)
