@@ -88,6 +88,8 @@ export class JobRun {
   readonly log: Logger;
   readonly #dir: string;
   #relayChain: Promise<void> = Promise.resolve();
+  /** What the runtime resolved the base model to (`started.versions`: model.revision / model.sha256). */
+  #modelVersions: Record<string, string> = {};
 
   constructor(
     private readonly d: JobRunnerDeps,
@@ -192,6 +194,7 @@ export class JobRun {
       command: runtimeCommand(job.stage),
       specFile,
       resumeDir,
+      nproc: d.opts.gpus,
       cwd: this.#dir,
       env: { LOG_LEVEL: PY_LOG_LEVEL[d.logLevel] ?? "INFO" },
       logger: this.log,
@@ -201,6 +204,7 @@ export class JobRun {
         const k = ev.kind;
         switch (k?.$case) {
           case "started":
+            this.#modelVersions = k.value.versions;
             d.state.progress(k.value.startStep, k.value.totalSteps);
             d.metrics.step.set({ service: d.service }, k.value.startStep);
             d.metrics.totalSteps.set({ service: d.service }, k.value.totalSteps);
@@ -294,6 +298,15 @@ export class JobRun {
     await this.#register(prefix, kind, metrics);
   }
 
+  /** Lineage records the exact base weights: the Hub commit, or the sha256 of a local/staged model. */
+  #resolvedBaseModel() {
+    const base = this.job.baseModel ?? { uri: "", revision: "", resolved: "" };
+    if (base.resolved || this.job.inputVersion) return base;
+    const v = this.#modelVersions;
+    const resolved = v["model.revision"] || (v["model.sha256"] ? `sha256:${v["model.sha256"]}` : "");
+    return { ...base, resolved };
+  }
+
   async #register(prefix: string, kind: ArtifactKind, metrics: Record<string, number>): Promise<void> {
     const { job, d } = this;
     const datasets = [...new Set([job.trainDataset, job.evalDataset].filter(Boolean))];
@@ -305,7 +318,7 @@ export class JobRun {
           name: job.outputName,
           kind,
           stage: job.stage,
-          baseModel: job.baseModel,
+          baseModel: this.#resolvedBaseModel(),
           parent: job.inputVersion,
           runId: job.runId,
           // No trailing "/": store.keyFromUri (what a registry resolves it with) refuses one.

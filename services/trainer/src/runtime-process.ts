@@ -28,6 +28,8 @@ export interface LaunchOptions {
   command: "sft" | "dpo" | "merge";
   specFile: string;
   resumeDir?: string;
+  /** Processes (GPUs) for data-parallel training; > 1 only for sft/dpo. */
+  nproc?: number;
   cwd: string;
   env?: NodeJS.ProcessEnv;
   logger: Logger;
@@ -37,9 +39,17 @@ export interface LaunchOptions {
 
 const STDERR_TAIL_LINES = 40;
 
-export function launchRuntime(o: LaunchOptions): RuntimeProcess {
+/** The runtime's command line (docs/architecture.md, "Runtime contract"). */
+export function runtimeArgs(o: Pick<LaunchOptions, "command" | "specFile" | "resumeDir" | "nproc">): string[] {
   const args = ["-m", "mambalign_runtime", o.command, "--spec", o.specFile];
   if (o.resumeDir) args.push("--resume", o.resumeDir);
+  // The runtime re-launches itself through torchrun and keeps the stdout/exit-code contract.
+  if (o.nproc && o.nproc > 1 && o.command !== "merge") args.push("--nproc", String(o.nproc));
+  return args;
+}
+
+export function launchRuntime(o: LaunchOptions): RuntimeProcess {
+  const args = runtimeArgs(o);
   // Same process group as the trainer: a pod (or test) that kills the group takes the runtime with it.
   const child: ChildProcess = spawn(o.python, args, {
     cwd: o.cwd,

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConfigError } from "@mambalign/core";
+import { runtimeArgs } from "./runtime-process.js";
 import { loadTrainerOptions, TRAINER_DEFAULTS } from "./trainer-options.js";
 
 test("trainer options — defaults: unlimited jobs, 120 s checkpoint grace, 60 s lease", () => {
@@ -23,6 +24,7 @@ test("trainer options — bad values are rejected naming the variable", () => {
     ["MAMBALIGN_TRAINER_MAX_JOBS", "one"],
     ["MAMBALIGN_CHECKPOINT_GRACE_S", "0"],
     ["MAMBALIGN_TRAINER_ACK_WAIT_S", "0.5"],
+    ["MAMBALIGN_TRAINER_GPUS", "0"],
   ] as const) {
     assert.throws(
       () => loadTrainerOptions({ [variable]: value }),
@@ -30,4 +32,15 @@ test("trainer options — bad values are rejected naming the variable", () => {
       `${variable}=${value}`,
     );
   }
+});
+
+test("trainer options — MAMBALIGN_TRAINER_GPUS=4 runs SFT/DPO on 4 processes, merge on one", () => {
+  const { gpus } = loadTrainerOptions({ MAMBALIGN_TRAINER_GPUS: "4" });
+  assert.equal(gpus, 4);
+  assert.equal(loadTrainerOptions({}).gpus, 1);
+  assert.deepEqual(runtimeArgs({ command: "sft", specFile: "s.json", resumeDir: "ck", nproc: gpus }), [
+    "-m", "mambalign_runtime", "sft", "--spec", "s.json", "--resume", "ck", "--nproc", "4",
+  ]);
+  assert.deepEqual(runtimeArgs({ command: "merge", specFile: "s.json", nproc: gpus }), ["-m", "mambalign_runtime", "merge", "--spec", "s.json"]);
+  assert.deepEqual(runtimeArgs({ command: "dpo", specFile: "s.json", nproc: 1 }), ["-m", "mambalign_runtime", "dpo", "--spec", "s.json"]);
 });

@@ -18,6 +18,8 @@ export interface TrainerOptions {
   retryBackoff: RetryBackoff;
   /** How often the worker's status is written to the `workers` bucket. */
   heartbeatMs: number;
+  /** GPUs of this worker; > 1 runs SFT/DPO data-parallel (`--nproc`, one process per GPU). */
+  gpus: number;
 }
 
 export const TRAINER_DEFAULTS = {
@@ -27,6 +29,7 @@ export const TRAINER_DEFAULTS = {
   maxDeliver: 5,
   retryBackoff: { initialMs: 2_000, maxMs: 60_000 },
   heartbeatMs: 5_000,
+  gpus: 1,
 } as const;
 
 const count = (name: string) =>
@@ -38,6 +41,7 @@ const EnvSchema = z.object({
   MAMBALIGN_TRAINER_MAX_JOBS: count("MAMBALIGN_TRAINER_MAX_JOBS").default(TRAINER_DEFAULTS.maxJobs),
   MAMBALIGN_CHECKPOINT_GRACE_S: seconds("MAMBALIGN_CHECKPOINT_GRACE_S").default(TRAINER_DEFAULTS.checkpointGraceS),
   MAMBALIGN_TRAINER_ACK_WAIT_S: seconds("MAMBALIGN_TRAINER_ACK_WAIT_S").min(1, "MAMBALIGN_TRAINER_ACK_WAIT_S must be >= 1").default(TRAINER_DEFAULTS.ackWaitS),
+  MAMBALIGN_TRAINER_GPUS: count("MAMBALIGN_TRAINER_GPUS").min(1, "MAMBALIGN_TRAINER_GPUS must be >= 1").default(TRAINER_DEFAULTS.gpus),
   HOSTNAME: z.string().optional(),
 });
 
@@ -62,5 +66,6 @@ export function loadTrainerOptions(env: NodeJS.ProcessEnv = process.env): Traine
     maxDeliver: TRAINER_DEFAULTS.maxDeliver,
     retryBackoff: { ...TRAINER_DEFAULTS.retryBackoff },
     heartbeatMs: TRAINER_DEFAULTS.heartbeatMs,
+    gpus: e.MAMBALIGN_TRAINER_GPUS,
   };
 }

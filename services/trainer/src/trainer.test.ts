@@ -94,6 +94,8 @@ describe("trainer — in-process worker", () => {
     assert.equal(v.kind, ArtifactKind.ARTIFACT_KIND_ADAPTER);
     assert.equal(v.stage, Stage.STAGE_SFT);
     assert.equal(v.baseModel?.uri, "preset:tiny-mamba-char");
+    // Lineage records what the runtime resolved the base to (for a preset: its build seed).
+    assert.ok(v.baseModel?.resolved, "base model resolved revision recorded");
     assert.equal(v.parent, "");
     assert.deepEqual(v.datasets, [trainDataset]);
     assert.equal(v.metrics["train/loss"], runtimeOf(events, "progress").at(-1)!.loss);
