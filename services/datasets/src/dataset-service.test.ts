@@ -15,7 +15,9 @@ import {
 } from "@mambalign/core";
 import { DatasetCatalog } from "./dataset-catalog.js";
 import { datasetServiceBinding } from "./dataset-service.js";
+import { datasetsOptionsFromEnv } from "./datasets-options.js";
 import { listKeys, serveBindings, startTestEnv, type TestEnv } from "./test-support.js";
+import { alpacaParquet, shareGptParquet, ultrachatParquet } from "./testing/parquet-fixtures.js";
 
 const SFT = DatasetKind.DATASET_KIND_SFT;
 const PREF = DatasetKind.DATASET_KIND_PREFERENCE;
@@ -34,7 +36,8 @@ function prefLine(i: number): string {
 const lines = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i)).join("\n") + "\n";
 
 async function withService(env: TestEnv) {
-  const server: GrpcServerHandle = await serveBindings(env.deps, [await datasetServiceBinding(env.deps)]);
+  const options = { ...datasetsOptionsFromEnv({}), workDir: path.join(env.tmp, "work") };
+  const server: GrpcServerHandle = await serveBindings(env.deps, [await datasetServiceBinding(env.deps, options)]);
   const client = createClient(DatasetServiceClient, `127.0.0.1:${server.port}`);
   const call = {
     prepare: (req: Partial<PrepareDatasetRequest>) =>
@@ -136,9 +139,9 @@ describe("datasets service — local files on the fs store", () => {
         assert.match(e.message, /row 1: not JSON.*row 2: not JSON/);
       }),
     );
-    const alpaca = await file("alpaca.jsonl", lines(3, (i) => JSON.stringify({ instruction: `q${i}`, output: "a" })));
+    const qa = await file("qa.jsonl", lines(3, (i) => JSON.stringify({ question: `q${i}`, answer: "a" })));
     await assert.rejects(
-      svc.call.prepare({ sources: [{ uri: alpaca, fraction: 0 }], kind: DatasetKind.DATASET_KIND_UNSPECIFIED }),
+      svc.call.prepare({ sources: [{ uri: qa, fraction: 0 }], kind: DatasetKind.DATASET_KIND_UNSPECIFIED }),
       rejectsWith(status.INVALID_ARGUMENT, (e) => assert.match(e.message, /row 1: unknown format/)),
     );
     // A good first source does not rescue a second source whose every row is bad (rows missing fields).
@@ -217,6 +220,39 @@ describe("datasets service — local files on the fs store", () => {
     assert.equal(other.splits[0]?.rows, 20);
   });
 
+  it("reads Parquet files (Alpaca and ShareGPT layouts) into the same messages shape", async () => {
+    const alpaca = path.join(env.tmp, "alpaca.parquet");
+    await fsp.writeFile(alpaca, alpacaParquet(Array.from({ length: 12 }, (_, i) => ({ instruction: `Double ${i}.`, input: i % 2 ? `${i}` : "", output: `${2 * i}` }))));
+    const sharegpt = path.join(env.tmp, "sharegpt.parquet");
+    await fsp.writeFile(sharegpt, shareGptParquet([[{ from: "human", value: "hi" }, { from: "gpt", value: "hello" }], [{ from: "human", value: "only a question" }]]));
+    const v = await svc.call.prepare({ sources: [{ uri: alpaca, fraction: 0 }, { uri: sharegpt, fraction: 0 }], kind: DatasetKind.DATASET_KIND_UNSPECIFIED, seed: 5 });
+    assert.equal(v.kind, SFT);
+    assert.equal(v.splits[0]!.rows, 13);
+    const rows = await readJsonl(env, v.splits[0]!.key);
+    assert.deepEqual(rows[1], { messages: [{ role: "user", content: "Double 1.\n\n1" }, { role: "assistant", content: "2" }] });
+    assert.deepEqual(rows[12], { messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }] });
+    assert.deepEqual(v.quarantineSample.map((q) => [q.source, q.row, q.reason]), [[sharegpt, 2, "conversations: has no assistant turn"]]);
+    const broken = path.join(env.tmp, "broken.parquet");
+    await fsp.writeFile(broken, "PAR1 this is not parquet");
+    await assert.rejects(
+      svc.call.prepare({ sources: [{ uri: broken, fraction: 0 }] }),
+      rejectsWith(status.INVALID_ARGUMENT, (e) => {
+        assert.equal(e.details.field, "sources[0].uri");
+        assert.match(e.message, /broken\.parquet is not a readable Parquet file/);
+      }),
+    );
+  });
+
+  it("removes exact duplicates (content, not ids) and counts them in the card", async () => {
+    const dup = (i: number, id: string) => JSON.stringify({ id, messages: [{ role: "user", content: `q${i}` }, { role: "assistant", content: "a" }] });
+    const src = await file("dups.jsonl", [dup(1, "a"), dup(2, "b"), dup(1, "c"), dup(1, "d")].join("\n"));
+    const v = await svc.call.prepare({ sources: [{ uri: src, fraction: 0 }] });
+    assert.equal(v.splits[0]!.rows, 2);
+    const card = JSON.parse((await env.deps.store.get(`datasets/${v.id}/card.json`)).toString()) as { duplicates: { removed: number }; sources: { rows: { duplicates: number } }[] };
+    assert.equal(card.duplicates.removed, 2);
+    assert.equal(card.sources[0]!.rows.duplicates, 2);
+  });
+
   it("lists versions and records the name pointer in the datasets KV bucket", async () => {
     const list = await svc.call.list();
     assert.ok(list.length >= 4);
@@ -250,6 +286,15 @@ describe("datasets service — s3:// sources on MinIO", () => {
     const row = (await readJsonl(env, v.splits[0]!.key))[0]!;
     assert.deepEqual(Object.keys(row), ["prompt", "chosen", "rejected", "prompt_id"]);
     assert.equal((row.chosen as unknown[]).length, 1, "the prompt is not repeated in the completion");
+  });
+
+  it("reads Parquet from an s3:// URI of our bucket", async () => {
+    const rows = Array.from({ length: 9 }, (_, i) => ({ prompt: `q${i}`, messages: [{ role: "user", content: `q${i}` }, { role: "assistant", content: `a${i}` }] }));
+    await env.deps.store.put("uploads/chat.parquet", ultrachatParquet(rows));
+    const v = await svc.call.prepare({ sources: [{ uri: env.deps.store.uri("uploads/chat.parquet"), fraction: 0 }], seed: 2 });
+    assert.equal(v.splits[0]!.rows, 9);
+    const first = (await readJsonl(env, v.splits[0]!.key))[0]!;
+    assert.deepEqual(first, { messages: rows[0]!.messages, prompt: "q0", prompt_id: "id0" });
   });
 
   it("rejects s3:// URIs outside our bucket and missing objects, naming the field", async () => {

@@ -13,16 +13,36 @@ import {
   unary,
 } from "@mambalign/core";
 import { DatasetCatalog, isDatasetId } from "./dataset-catalog.js";
+import { type DatasetsOptions, datasetsOptionsFromEnv } from "./datasets-options.js";
+import { HubClient } from "./hub-client.js";
 import { prepareDataset } from "./prepare-dataset.js";
 import { resolvePrepareRequest, validateName } from "./prepare-request.js";
 
 export const DATASET_SERVICE_NAME = "mambalign.v1.DatasetService";
 
-export async function datasetServiceBinding(deps: ServiceDeps): Promise<ServiceBinding> {
+/** `options` default to the environment (datasetsOptionsFromEnv), read once here at start-up. */
+export async function datasetServiceBinding(deps: ServiceDeps, options: DatasetsOptions = datasetsOptionsFromEnv()): Promise<ServiceBinding> {
   const catalog = await DatasetCatalog.open(deps.bus);
   const logger = deps.logger.child({ service: "datasets" });
   const ctx: HandlerContext = { service: "datasets", logger, metrics: deps.metrics };
-  const prepare = { store: deps.store, catalog, logger, metrics: deps.metrics };
+  const downloaded = deps.metrics.counter("mambalign_dataset_hub_bytes_total", "bytes downloaded from the Hugging Face Hub", ["service"]);
+  const lastReport = new Map<string, number>();
+  const prepare = {
+    store: deps.store,
+    catalog,
+    logger,
+    metrics: deps.metrics,
+    options,
+    hub: new HubClient(options.hub),
+    onProgress: (p: { dataset: string; file: string; bytes: number; totalBytes: number; cached: boolean; message: string }) => {
+      if (!p.cached && p.totalBytes >= 0) {
+        const before = lastReport.get(p.file) ?? 0;
+        downloaded.inc({ service: "datasets" }, Math.max(0, p.bytes - before));
+        lastReport.set(p.file, p.bytes);
+      }
+      logger.info({ dataset: p.dataset, file: p.file, bytes: p.bytes, totalBytes: p.totalBytes, cached: p.cached }, p.message);
+    },
+  };
 
   /** `id` is a version id (sha256) or a dataset name, which resolves to its latest version. */
   async function lookup(id: string) {

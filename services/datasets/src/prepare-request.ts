@@ -31,11 +31,15 @@ export interface PrepareParams {
   testFraction: number;
   seed: number;
   name: string;
+  /** Hub splits to read; null = the service's defaults for the kind (train_sft/test_sft, ...). */
+  splits: string[] | null;
 }
 
 export function resolvePrepareRequest(store: ObjectStore, req: PrepareDatasetRequest): PrepareParams {
   if (req.name !== "") validateName(req.name);
-  if (req.sources.length === 0) throw ApiError.invalidArgument("sources", "give at least one source (local path or s3:// URI)");
+  if (req.sources.length === 0) {
+    throw ApiError.invalidArgument("sources", "give at least one source (local path, s3:// URI or Hub dataset id)");
+  }
   if (
     req.kind !== DatasetKind.DATASET_KIND_UNSPECIFIED &&
     req.kind !== DatasetKind.DATASET_KIND_SFT &&
@@ -56,5 +60,5 @@ export function resolvePrepareRequest(store: ObjectStore, req: PrepareDatasetReq
     seen.add(s.uri);
     return { uri: s.uri, fraction: s.fraction === 0 ? 1 : s.fraction, field, location: locateSource(store, s.uri, `${field}.uri`) };
   });
-  return { sources, kind: req.kind, testFraction: req.testFraction, seed: req.seed, name: req.name };
+  return { sources, kind: req.kind, testFraction: req.testFraction, seed: req.seed, name: req.name, splits: null };
 }

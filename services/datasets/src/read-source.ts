@@ -1,4 +1,5 @@
-// Opens a dataset source (local path, file:// URI, or s3:// URI of our bucket) as numbered lines.
+// Opens a dataset source (local path, file:// URI, or s3:// URI of our bucket) as numbered
+// records: JSONL lines, or Parquet rows (by the .parquet extension).
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -6,15 +7,29 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { status } from "@grpc/grpc-js";
 import { ApiError, type ObjectStore, parseS3Uri, StoreError } from "@mambalign/core";
+import { parseHubId } from "./hub-client.js";
+import { readParquetRows } from "./parquet-rows.js";
 
-export type SourceLocation = { kind: "local"; path: string } | { kind: "store"; key: string };
+export type SourceLocation =
+  | { kind: "local"; path: string }
+  | { kind: "store"; key: string }
+  | { kind: "hub"; repo: string; revision: string };
+
+const EXPLICIT_LOCAL = /^(\/|\.\/|\.\.\/|~)/;
+const DATA_FILE = /\.(jsonl|json|parquet)$/i;
 
 /**
  * Where a source uri points, checked before anything is read: an s3:// URI must be in this
- * deployment's bucket (the store reads it), anything else is a local file.
+ * deployment's bucket (the store reads it); `org/name[@revision]` is a Hugging Face Hub
+ * dataset (the recipe layer's rule: paths start with /, ./ or ../ or end in a data-file
+ * extension); anything else is a local file.
  */
 export function locateSource(store: ObjectStore, uri: string, field: string): SourceLocation {
   if (uri === "") throw ApiError.invalidArgument(field, "must not be empty");
+  if (!EXPLICIT_LOCAL.test(uri) && !DATA_FILE.test(uri) && !uri.includes("://")) {
+    const hub = parseHubId(uri);
+    if (hub) return { kind: "hub", ...hub };
+  }
   if (uri.startsWith("s3://")) {
     try {
       parseS3Uri(uri);
@@ -39,6 +54,7 @@ export function locateSource(store: ObjectStore, uri: string, field: string): So
 /** Checks the source exists (NOT_FOUND naming the field otherwise), so a typo fails before any work. */
 export async function checkSourceExists(store: ObjectStore, loc: SourceLocation, uri: string, field: string): Promise<void> {
   const missing = () => new ApiError(status.NOT_FOUND, `${field}: ${uri} does not exist`, { field, key: uri });
+  if (loc.kind === "hub") return; // resolved against the Hub when read
   if (loc.kind === "store") {
     if (!(await store.stat(loc.key))) throw missing();
     return;
@@ -49,7 +65,7 @@ export async function checkSourceExists(store: ObjectStore, loc: SourceLocation,
 }
 
 /** The source's lines with their 1-based line numbers (CRLF tolerated). */
-export async function* readLines(store: ObjectStore, loc: SourceLocation): AsyncIterable<{ row: number; line: string }> {
+export async function* readLines(store: ObjectStore, loc: SourceLocation & { kind: "local" | "store" }): AsyncIterable<{ row: number; line: string }> {
   const input = loc.kind === "store" ? await store.getStream(loc.key) : createReadStream(loc.path);
   const rl = createInterface({ input, crlfDelay: Infinity });
   let row = 0;
@@ -60,5 +76,56 @@ export async function* readLines(store: ObjectStore, loc: SourceLocation): Async
     }
   } finally {
     rl.close();
+  }
+}
+
+/** One record of a source: a JSON object, or why it is not one (with the raw text to quarantine). */
+export type SourceRecord = { row: number; value: Record<string, unknown>; raw?: string } | { row: number; error: string; raw: string };
+
+export function isParquet(uri: string): boolean {
+  return /\.parquet$/i.test(uri);
+}
+
+/** Parses one JSONL line into a record. */
+export function parseJsonLine(row: number, line: string): SourceRecord {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch (err) {
+    return { row, error: `not JSON: ${err instanceof Error ? err.message : String(err)}`, raw: line };
+  }
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return { row, error: "not a JSON object", raw: line };
+  return { row, value: obj as Record<string, unknown>, raw: line };
+}
+
+/**
+ * The records of a source. Parquet needs random access, so one in the store is first copied
+ * to `scratchDir`; JSONL streams. Blank JSONL lines are not rows.
+ */
+export async function* readRecords(
+  store: ObjectStore,
+  loc: SourceLocation & { kind: "local" | "store" },
+  uri: string,
+  field: string,
+  scratchDir: string,
+): AsyncIterable<SourceRecord> {
+  if (isParquet(uri)) {
+    let file = loc.kind === "local" ? loc.path : "";
+    if (loc.kind === "store") {
+      file = path.join(scratchDir, `${Date.now()}-${path.basename(loc.key)}`);
+      await store.getFile(loc.key, file);
+    }
+    try {
+      yield* readParquetRows(file);
+    } catch (err) {
+      throw ApiError.invalidArgument(field, `${uri} is not a readable Parquet file: ${err instanceof Error ? err.message : String(err)}`, { key: uri });
+    } finally {
+      if (loc.kind === "store") await fsp.rm(file, { force: true });
+    }
+    return;
+  }
+  for await (const { row, line } of readLines(store, loc)) {
+    if (line.trim() === "") continue;
+    yield parseJsonLine(row, line);
   }
 }

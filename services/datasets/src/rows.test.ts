@@ -66,6 +66,33 @@ describe("datasets rows — preference (UltraFeedback-binarized shape)", () => {
   it("an unspecified kind is detected from the row's shape; an unknown shape is rejected", () => {
     assert.equal(normaliseLine(JSON.stringify({ messages: [user("a"), assistant("b")] }), DatasetKind.DATASET_KIND_UNSPECIFIED).kind, SFT);
     assert.equal(normaliseLine(JSON.stringify(expected), DatasetKind.DATASET_KIND_UNSPECIFIED).kind, PREF);
-    assert.match(reason(`{"instruction": "a", "output": "b"}`, DatasetKind.DATASET_KIND_UNSPECIFIED), /^unknown format/);
+    assert.match(reason(`{"question": "a", "answer": "b"}`, DatasetKind.DATASET_KIND_UNSPECIFIED), /^unknown format/);
+  });
+});
+
+describe("datasets rows — Alpaca and ShareGPT become messages", () => {
+  it("Alpaca instruction (+ input) is the user turn, output the answer; other fields kept", () => {
+    const with_input = normaliseLine(JSON.stringify({ instruction: "Translate.", input: "bonjour", output: "hello", id: 7 }), DatasetKind.DATASET_KIND_UNSPECIFIED);
+    assert.deepEqual(with_input, { ok: true, kind: SFT, row: { messages: [user("Translate.\n\nbonjour"), assistant("hello")], id: 7 } });
+    const without = normaliseLine(JSON.stringify({ instruction: "Say hi.", input: "", output: "hi" }), SFT);
+    assert.deepEqual(without, { ok: true, kind: SFT, row: { messages: [user("Say hi."), assistant("hi")] } });
+    assert.equal(reason(JSON.stringify({ instruction: "", output: "x" }), SFT), "instruction: must not be empty");
+    assert.equal(reason(JSON.stringify({ instruction: "q", input: 3, output: "x" }), SFT), "input: must be a string");
+  });
+
+  it("ShareGPT from/value turns map human->user, gpt->assistant, system->system", () => {
+    const r = normaliseLine(
+      JSON.stringify({ conversations: [{ from: "system", value: "Be kind." }, { from: "human", value: "hi" }, { from: "gpt", value: "hello" }], source: "sg" }),
+      DatasetKind.DATASET_KIND_UNSPECIFIED,
+    );
+    assert.deepEqual(r, { ok: true, kind: SFT, row: { messages: [{ role: "system", content: "Be kind." }, user("hi"), assistant("hello")], source: "sg" } });
+    assert.match(reason(JSON.stringify({ conversations: [{ from: "robot", value: "x" }] }), SFT), /^conversations\[0\]\.from: must be one of human, user, gpt/);
+    assert.equal(reason(JSON.stringify({ conversations: [{ from: "human" }] }), SFT), "conversations[0].value: missing");
+    assert.equal(reason(JSON.stringify({ conversations: [{ from: "human", value: "q" }] }), SFT), "conversations: has no assistant turn");
+  });
+
+  it("UltraFeedback rows (which also carry messages) are detected as preference", () => {
+    const row = { prompt: "2+2?", chosen: [user("2+2?"), assistant("4")], rejected: [user("2+2?"), assistant("5")], messages: [user("2+2?"), assistant("4")] };
+    assert.equal(normaliseLine(JSON.stringify(row), DatasetKind.DATASET_KIND_UNSPECIFIED).kind, PREF);
   });
 });

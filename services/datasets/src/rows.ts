@@ -1,6 +1,9 @@
-// Row formats: validation and normalisation of one JSONL row of an SFT or preference dataset.
+// Row formats: validation and normalisation of one row of an SFT or preference dataset.
+// SFT rows come as `messages` (UltraChat), ShareGPT `conversations` ({from, value}) or Alpaca
+// `instruction`/`input`/`output`; all become `{messages: [{role, content}], ...other fields}`.
 import { z } from "zod";
 import { DatasetKind } from "@mambalign/core";
+import { parseJsonLine } from "./read-source.js";
 
 export const ROLES = ["system", "user", "assistant"] as const;
 
@@ -38,19 +41,68 @@ function extras(obj: Record<string, unknown>, known: readonly string[]): Record<
   return Object.fromEntries(Object.entries(obj).filter(([k]) => !known.includes(k)));
 }
 
-/** The format a row looks like, or null when it is neither. */
+/** The format a row looks like, or null when it is none we know. */
 export function detectKind(obj: Record<string, unknown>): DatasetKind | null {
-  if ("messages" in obj) return DatasetKind.DATASET_KIND_SFT;
+  // Preference first: UltraFeedback-binarized rows also carry a `messages` column.
   if ("chosen" in obj && "rejected" in obj) return DatasetKind.DATASET_KIND_PREFERENCE;
+  if ("messages" in obj || "conversations" in obj || ("instruction" in obj && "output" in obj)) return DatasetKind.DATASET_KIND_SFT;
   return null;
+}
+
+const SHAREGPT_ROLES: Record<string, Message["role"]> = {
+  human: "user",
+  user: "user",
+  gpt: "assistant",
+  assistant: "assistant",
+  chatgpt: "assistant",
+  system: "system",
+};
+
+/** ShareGPT `conversations: [{from, value}]` as messages, or the reason it is not one. */
+function shareGptMessages(value: unknown): Message[] | string {
+  if (!Array.isArray(value)) return value === undefined ? "conversations: missing" : "conversations: must be a list of turns";
+  if (value.length === 0) return "conversations: must not be empty";
+  const out: Message[] = [];
+  for (const [i, turn] of value.entries()) {
+    if (typeof turn !== "object" || turn === null) return `conversations[${i}]: must be an object {"from", "value"}`;
+    const t = turn as Record<string, unknown>;
+    const role = typeof t.from === "string" ? SHAREGPT_ROLES[t.from] : undefined;
+    if (!role) return `conversations[${i}].from: ${t.from === undefined ? "missing" : `must be one of ${Object.keys(SHAREGPT_ROLES).join(", ")}`}`;
+    if (typeof t.value !== "string") return `conversations[${i}].value: ${t.value === undefined ? "missing" : "must be a string"}`;
+    out.push({ role, content: t.value });
+  }
+  return out;
+}
+
+/** Alpaca `instruction` (+ optional `input`) -> one user turn, `output` -> the assistant answer. */
+function alpacaMessages(obj: Record<string, unknown>): Message[] | string {
+  for (const key of ["instruction", "output"] as const) {
+    if (typeof obj[key] !== "string") return `${key}: ${obj[key] === undefined ? "missing" : "must be a string"}`;
+    if ((obj[key] as string).trim() === "") return `${key}: must not be empty`;
+  }
+  const input = obj.input ?? "";
+  if (typeof input !== "string") return "input: must be a string";
+  const user = input.trim() === "" ? (obj.instruction as string) : `${obj.instruction as string}\n\n${input}`;
+  return [
+    { role: "user", content: user },
+    { role: "assistant", content: obj.output as string },
+  ];
 }
 
 /** SFT: `{"messages": [{role, content}, ...]}` with at least one assistant turn. */
 export function normaliseSft(obj: Record<string, unknown>): RowResult {
-  const messages = parseMessages(obj.messages, "messages");
+  let messages: Message[] | string;
+  let known: string[];
+  if (!("messages" in obj) && "conversations" in obj) {
+    [messages, known] = [shareGptMessages(obj.conversations), ["conversations"]];
+  } else if (!("messages" in obj) && "instruction" in obj) {
+    [messages, known] = [alpacaMessages(obj), ["instruction", "input", "output"]];
+  } else {
+    [messages, known] = [parseMessages(obj.messages, "messages"), ["messages"]];
+  }
   if (typeof messages === "string") return { ok: false, reason: messages };
-  if (!messages.some((m) => m.role === "assistant")) return { ok: false, reason: "messages: has no assistant turn" };
-  return { ok: true, row: { messages, ...extras(obj, ["messages"]) } };
+  if (!messages.some((m) => m.role === "assistant")) return { ok: false, reason: `${known[0]}: has no assistant turn` };
+  return { ok: true, row: { messages, ...extras(obj, known) } };
 }
 
 function sameMessage(a: Message | undefined, b: Message | undefined): boolean {
@@ -109,23 +161,35 @@ export function normalisePreference(obj: Record<string, unknown>): RowResult {
 }
 
 /**
- * Parses and normalises one JSONL line. `kind` UNSPECIFIED means "not known yet": the row's
- * own shape decides, and `kind` in the result says which it was.
+ * Normalises one row object. `kind` UNSPECIFIED means "not known yet": the row's own shape
+ * decides, and `kind` in the result says which it was.
  */
-export function normaliseLine(line: string, kind: DatasetKind): RowResult & { kind?: DatasetKind } {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(line);
-  } catch (err) {
-    return { ok: false, reason: `not JSON: ${err instanceof Error ? err.message : String(err)}` };
-  }
-  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return { ok: false, reason: "not a JSON object" };
-  const record = obj as Record<string, unknown>;
+export function normaliseRecord(record: Record<string, unknown>, kind: DatasetKind): RowResult & { kind?: DatasetKind } {
   const k = kind === DatasetKind.DATASET_KIND_UNSPECIFIED ? detectKind(record) : kind;
   if (k === DatasetKind.DATASET_KIND_SFT) return { ...normaliseSft(record), kind: k };
   if (k === DatasetKind.DATASET_KIND_PREFERENCE) return { ...normalisePreference(record), kind: k };
   return {
     ok: false,
-    reason: 'unknown format: expected "messages" (SFT) or "chosen" and "rejected" (preference)',
+    reason:
+      'unknown format: expected "messages" or ShareGPT "conversations" or Alpaca "instruction"/"output" (SFT), ' +
+      'or "chosen" and "rejected" (preference)',
   };
+}
+
+/** Parses and normalises one JSONL line (see normaliseRecord). */
+export function normaliseLine(line: string, kind: DatasetKind): RowResult & { kind?: DatasetKind } {
+  const rec = parseJsonLine(0, line);
+  if ("error" in rec) return { ok: false, reason: rec.error };
+  return normaliseRecord(rec.value, kind);
+}
+
+/** The part of a normalised row that de-duplication compares (other fields such as ids are ignored). */
+export function contentOf(row: Record<string, unknown>): string {
+  return "messages" in row ? JSON.stringify(row.messages) : JSON.stringify([row.prompt, row.chosen, row.rejected]);
+}
+
+/** Texts a training row prompts with (user and system turns), for decontamination. */
+export function promptTexts(row: Record<string, unknown>): string[] {
+  const msgs = ("messages" in row ? row.messages : row.prompt) as Message[];
+  return msgs.filter((m) => m.role !== "assistant").map((m) => m.content);
 }
