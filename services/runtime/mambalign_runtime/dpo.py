@@ -17,7 +17,7 @@ import torch
 from . import distributed, reference_cache
 from .checkpoint import load_tensors
 from .data import ChatEncoder, collate, parse_preference, read_jsonl, token_logps
-from .dpo_loss import dpo_loss
+from .dpo_loss import dpo_loss, rpo_nll
 from .errors import RuntimeFailure
 from .events import EventWriter
 from .spec import RuntimeSpec
@@ -40,12 +40,15 @@ def encode_pairs(encoder: ChatEncoder, path: str, field: str, max_prompt_length:
     return pairs
 
 
-def pair_logps(model, pairs: list[Pair], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed completion log-probs of chosen and rejected, one forward over both."""
+def pair_logps(model, pairs: list[Pair], pad_id: int, device, with_counts: bool = False):
+    """Summed completion log-probs of chosen and rejected, one forward over both
+    (and, with_counts, the number of chosen completion tokens, for the per-token NLL)."""
     batch = collate([p[0] for p in pairs] + [p[1] for p in pairs], pad_id)
     batch = {k: v.to(device) for k, v in batch.items()}
     logps, weights = token_logps(model, batch)
     sums = (logps * weights).sum(-1)
+    if with_counts:
+        return sums[: len(pairs)], sums[len(pairs):], weights[: len(pairs)].sum(-1)
     return sums[: len(pairs)], sums[len(pairs):]
 
 
@@ -162,10 +165,13 @@ def run_dpo(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
         for k, idx in enumerate(micro):
             with s.micro_batch(k, len(micro)):
                 with s.autocast():
-                    pc, pr = pair_logps(s.train_model, [pairs[i] for i in idx], pad_id, s.device)
+                    pc, pr, n_chosen = pair_logps(s.train_model, [pairs[i] for i in idx], pad_id, s.device,
+                                                  with_counts=True)
                 index = torch.tensor(idx)
                 losses, cr, rr = dpo_loss(pc.float(), pr.float(), ref["chosen"][index].to(s.device),
                                           ref["rejected"][index].to(s.device), a.dpo_beta, a.dpo_loss_type)
+                if a.dpo_rpo_alpha > 0:
+                    losses = losses + a.dpo_rpo_alpha * rpo_nll(pc.float(), n_chosen)
                 loss = losses.sum() / n_pairs
                 s.backward(loss)
             loss_share += float(loss.detach())

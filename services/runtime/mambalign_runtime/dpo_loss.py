@@ -28,3 +28,12 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, referen
     chosen_rewards = beta * (policy_chosen - reference_chosen).detach()
     rejected_rewards = beta * (policy_rejected - reference_rejected).detach()
     return losses, chosen_rewards, rejected_rewards
+
+
+def rpo_nll(policy_chosen: torch.Tensor, chosen_tokens: torch.Tensor) -> torch.Tensor:
+    """Per-pair mean negative log-likelihood of the chosen completion (TRL's RPO term, weighted by rpo_alpha).
+
+    DPO alone only widens the chosen-rejected gap and can lower the chosen answer's likelihood;
+    this term keeps it likely. Shapes (pairs,).
+    """
+    return -policy_chosen / chosen_tokens.clamp(min=1)

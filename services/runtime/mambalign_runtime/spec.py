@@ -70,6 +70,7 @@ class DpoArgs:
     loss_type: str = ""
     max_length: int = 0
     max_prompt_length: int = 0
+    rpo_alpha: float = 0.0
 
 
 @dataclass

@@ -60,6 +60,8 @@ class TrainArgs:
     lora: LoraResolved
     dpo_beta: float = 0.1
     dpo_loss_type: str = "sigmoid"
+    # NLL on chosen completions added to the DPO loss (TRL's rpo_alpha); 0 = plain DPO.
+    dpo_rpo_alpha: float = 0.0
     dpo_max_length: int = 0
     dpo_max_prompt_length: int = 0
     extra: dict = field(default_factory=dict)
@@ -107,6 +109,7 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None, w
         raise InvalidInput(f"train.dpo.lossType: unknown {loss_type!r} (valid: {', '.join(DPO_LOSS_TYPES)})",
                            field="train.dpo.lossType")
     _positive(dpo.beta, "train.dpo.beta")
+    _positive(dpo.rpo_alpha, "train.dpo.rpoAlpha")
     dpo_max = dpo.max_length or max_len
     r = lora.r or 16
     resolved = TrainArgs(
@@ -142,6 +145,7 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None, w
         ),
         dpo_beta=dpo.beta or 0.1,
         dpo_loss_type=loss_type,
+        dpo_rpo_alpha=dpo.rpo_alpha,
         dpo_max_length=dpo_max,
         dpo_max_prompt_length=dpo.max_prompt_length or max(1, dpo_max // 2),
     )

@@ -69,6 +69,9 @@ def main() -> None:
     p.add_argument("--work", required=True)
     p.add_argument("--sft-steps", type=int, default=150)
     p.add_argument("--dpo-steps", type=int, default=200)
+    p.add_argument("--dpo-lr", type=float, default=DPO_ARGS["learningRate"])
+    p.add_argument("--beta", type=float, default=DPO["beta"])
+    p.add_argument("--rpo-alpha", type=float, default=0.0, help="NLL weight on chosen (TRL's rpo_alpha)")
     a = p.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -88,8 +91,8 @@ def main() -> None:
     rows["sft"], times["eval sft"] = evaluate(work, data, "eval-sft", merged)
     _, times["dpo"] = stage(work, "dpo", "dpo", {
         "model": merged, "outputDir": str(work / "dpo"),
-        "train": {"trainFile": str(data / "dpo_train.jsonl"), "args": {**DPO_ARGS, "maxSteps": a.dpo_steps},
-                  "dpo": DPO}})
+        "train": {"trainFile": str(data / "dpo_train.jsonl"), "args": {**DPO_ARGS, "maxSteps": a.dpo_steps, "learningRate": a.dpo_lr},
+                  "dpo": {**DPO, "beta": a.beta, "rpoAlpha": a.rpo_alpha}}})
     rows["sft+dpo"], times["eval dpo"] = evaluate(work, data, "eval-dpo", merged, str(work / "dpo" / "adapter"))
     total = time.time() - t0
     print("| model | held-out exact match | held-out preference accuracy | held-out perplexity |")

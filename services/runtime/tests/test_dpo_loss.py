@@ -40,3 +40,12 @@ def test_sigmoid_gradient_prefers_chosen():
 def test_unknown_loss_type_lists_valid():
     with pytest.raises(ValueError, match="sigmoid, ipo, hinge"):
         dpo_loss(PC, PR, RC, RR, beta=0.1, loss_type="kto")
+
+
+def test_rpo_nll_is_the_mean_chosen_token_nll():
+    import torch
+    from mambalign_runtime.dpo_loss import rpo_nll
+
+    # Summed log-probs -6 over 3 tokens and -2 over 4 tokens: per-token NLL 2 and 0.5.
+    got = rpo_nll(torch.tensor([-6.0, -2.0]), torch.tensor([3.0, 4.0]))
+    assert torch.allclose(got, torch.tensor([2.0, 0.5]))

@@ -49,3 +49,24 @@ def test_dpo_trains_on_preferences_and_score_sees_it(tmp_path, model_dir, demo_d
     assert after["eval/preference_accuracy"] > before["eval/preference_accuracy"]
     # The reference log-probs are the base model's: the scores before training agree with them.
     assert abs(before["eval/logps/chosen"] - float(refs["chosen"].mean())) < 1e-3
+
+
+def test_rpo_alpha_adds_the_chosen_nll_to_the_first_step_loss(tmp_path, model_dir, demo_dir):
+    """Step 1 runs at policy == reference: plain DPO loss is ln 2; with rpo_alpha it grows by alpha x NLL > 0."""
+    losses = {}
+    for alpha in (0.0, 1.0):
+        out = tmp_path / f"rpo-{alpha}"
+        spec = {"command": "dpo", "model": str(model_dir), "outputDir": str(out),
+                "train": {"trainFile": str(demo_dir / "dpo_train.jsonl"),
+                          "args": {"learningRate": 0.01, "maxSteps": 1, "perDeviceTrainBatchSize": 8, "seed": 1,
+                                   "loggingSteps": 1, "lora": {"enabled": True, "r": 4, "alpha": 8}},
+                          "dpo": {"beta": 0.5, "rpoAlpha": alpha}}}
+        code, events = run_inprocess(["dpo", "--spec", str(write_spec(tmp_path / f"rpo-{alpha}.json", spec))])
+        assert code == 0, events
+        losses[alpha] = of_kind(events, "progress")[0]["loss"]
+    assert abs(losses[0.0] - 0.6931472) < 1e-4
+    assert losses[1.0] > losses[0.0] + 0.5  # a random tiny model's per-token NLL is several nats
+    bad = {"command": "dpo", "model": str(model_dir), "outputDir": str(tmp_path / "bad"),
+           "train": {"trainFile": str(demo_dir / "dpo_train.jsonl"), "dpo": {"rpoAlpha": -1}}}
+    code, events = run_inprocess(["dpo", "--spec", str(write_spec(tmp_path / "bad.json", bad))])
+    assert code == 2 and of_kind(events, "error")[0]["field"] == "train.dpo.rpoAlpha"

@@ -51,7 +51,7 @@ describe("recipe — multi-stage form", () => {
     assert.equal(sft.seed, 42);
     assert.deepEqual(sft.datasetSplits, ["train", "test"]);
     assert.equal(recipe.sft!.dpo, undefined);
-    assert.deepEqual(recipe.dpo!.dpo, { beta: 0.1, lossType: "sigmoid", maxLength: 1024, maxPromptLength: 512 });
+    assert.deepEqual(recipe.dpo!.dpo, { beta: 0.1, lossType: "sigmoid", maxLength: 1024, maxPromptLength: 512, rpoAlpha: 0 });
     // DPO's sequence budget follows max_length unless max_seq_length is given.
     assert.equal(recipe.dpo!.args!.maxSeqLength, 1024);
     assert.equal(recipe.dpo!.args!.learningRate, 5e-7);

@@ -86,7 +86,7 @@ describe("recipe — alignment-handbook Zephyr recipes", () => {
     const file = path.join(recipesDir, "zephyr-7b-beta/dpo/config_full.yaml");
     const { recipe } = checkRecipe(readFileSync(file, "utf8"));
     assert.equal(recipe.dpo!.args!.torchDtype, "float32");
-    assert.deepEqual(recipe.dpo!.dpo, { beta: 0.01, lossType: "sigmoid", maxLength: 1024, maxPromptLength: 512 });
+    assert.deepEqual(recipe.dpo!.dpo, { beta: 0.01, lossType: "sigmoid", maxLength: 1024, maxPromptLength: 512, rpoAlpha: 0 });
     assert.equal(recipe.dpo!.args!.lora!.enabled, false);
     assert.equal(recipe.sft, undefined);
   });

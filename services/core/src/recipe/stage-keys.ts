@@ -147,6 +147,7 @@ export const STAGE_KEYS: readonly StageKey[] = [
   field("dpo", "loss_type", oneOf(DPO_LOSSES), () => "sigmoid"),
   field("dpo", "max_length", uint(1), () => 1024),
   field("dpo", "max_prompt_length", uint(1), () => 512),
+  field("dpo", "rpo_alpha", float({ ge: 0 }), () => 0, "rpoAlpha"),
 ];
 
 export const STAGE_KEY_BY_NAME: ReadonlyMap<string, StageKey> = new Map(STAGE_KEYS.map((k) => [k.key, k]));
@@ -190,7 +191,7 @@ export function emptyDraft(): StageDraft {
       assistantOnlyLoss: false,
     },
     lora: disabledLora(),
-    dpo: { beta: 0, lossType: "", maxLength: 0, maxPromptLength: 0 },
+    dpo: { beta: 0, lossType: "", maxLength: 0, maxPromptLength: 0, rpoAlpha: 0 },
   };
 }
 

@@ -66,6 +66,11 @@ export interface DpoArgs {
   lossType: string;
   maxLength: number;
   maxPromptLength: number;
+  /**
+   * Weight of the NLL loss on chosen completions added to the DPO loss (TRL's rpo_alpha; 0 = off).
+   * Keeps the chosen answers likely while the margin grows.
+   */
+  rpoAlpha: number;
 }
 
 /** Evaluation settings. */
@@ -1084,7 +1089,7 @@ export const TrainingArgs_DatasetMixerEntry: MessageFns<TrainingArgs_DatasetMixe
 };
 
 function createBaseDpoArgs(): DpoArgs {
-  return { beta: 0, lossType: "", maxLength: 0, maxPromptLength: 0 };
+  return { beta: 0, lossType: "", maxLength: 0, maxPromptLength: 0, rpoAlpha: 0 };
 }
 
 export const DpoArgs: MessageFns<DpoArgs> = {
@@ -1100,6 +1105,9 @@ export const DpoArgs: MessageFns<DpoArgs> = {
     }
     if (message.maxPromptLength !== 0) {
       writer.uint32(32).uint32(message.maxPromptLength);
+    }
+    if (message.rpoAlpha !== 0) {
+      writer.uint32(41).double(message.rpoAlpha);
     }
     return writer;
   },
@@ -1149,6 +1157,14 @@ export const DpoArgs: MessageFns<DpoArgs> = {
             message.maxPromptLength = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.rpoAlpha = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1179,6 +1195,11 @@ export const DpoArgs: MessageFns<DpoArgs> = {
         : isSet(object.max_prompt_length)
         ? globalThis.Number(object.max_prompt_length)
         : 0,
+      rpoAlpha: isSet(object.rpoAlpha)
+        ? globalThis.Number(object.rpoAlpha)
+        : isSet(object.rpo_alpha)
+        ? globalThis.Number(object.rpo_alpha)
+        : 0,
     };
   },
 
@@ -1196,6 +1217,9 @@ export const DpoArgs: MessageFns<DpoArgs> = {
     if (message.maxPromptLength !== 0) {
       obj.maxPromptLength = Math.round(message.maxPromptLength);
     }
+    if (message.rpoAlpha !== 0) {
+      obj.rpoAlpha = floatToJson(message.rpoAlpha);
+    }
     return obj;
   },
 
@@ -1208,6 +1232,7 @@ export const DpoArgs: MessageFns<DpoArgs> = {
     message.lossType = object.lossType ?? "";
     message.maxLength = object.maxLength ?? 0;
     message.maxPromptLength = object.maxPromptLength ?? 0;
+    message.rpoAlpha = object.rpoAlpha ?? 0;
     return message;
   },
 };
