@@ -41,7 +41,7 @@ async function withService(env: TestEnv) {
   const client = createClient(DatasetServiceClient, `127.0.0.1:${server.port}`);
   const call = {
     prepare: (req: Partial<PrepareDatasetRequest>) =>
-      callUnary(client.prepareDataset.bind(client), { sources: [], kind: SFT, testFraction: 0, seed: 0, name: "", ...req }).then(
+      callUnary(client.prepareDataset.bind(client), { sources: [], kind: SFT, testFraction: 0, seed: 0, name: "", splits: [], ...req, ...(req.splits ? { splits: req.splits } : {}) }).then(
         (r) => r.dataset as DatasetVersion,
       ),
     get: (id: string) => callUnary(client.getDataset.bind(client), { id }).then((r) => r.dataset as DatasetVersion),

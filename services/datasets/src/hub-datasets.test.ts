@@ -63,7 +63,7 @@ describe("datasets — Hugging Face Hub sources through a local stand-in", () =>
   let client: DatasetServiceClient;
   let options: DatasetsOptions;
   const prepare = (req: Partial<PrepareDatasetRequest>) =>
-    callUnary(client.prepareDataset.bind(client), { sources: [], kind: DatasetKind.DATASET_KIND_SFT, testFraction: 0, seed: 0, name: "", ...req }).then(
+    callUnary(client.prepareDataset.bind(client), { sources: [], kind: DatasetKind.DATASET_KIND_SFT, testFraction: 0, seed: 0, name: "", splits: [], ...req, ...(req.splits ? { splits: req.splits } : {}) }).then(
       (r) => r.dataset as DatasetVersion,
     );
   const card = (v: DatasetVersion): Promise<DatasetCard> => loadDatasetCard(env.deps.store, `datasets/${v.id}`);
@@ -211,7 +211,7 @@ describe("datasets — Hugging Face Hub sources through a local stand-in", () =>
     const keysBefore = await listKeys(env.deps, "datasets/");
     try {
       await assert.rejects(
-        callUnary(c.prepareDataset.bind(c), { sources: [{ uri: "HuggingFaceH4/ultrachat_200k", fraction: 1 }], kind: DatasetKind.DATASET_KIND_SFT, testFraction: 0, seed: 0, name: "" }),
+        callUnary(c.prepareDataset.bind(c), { sources: [{ uri: "HuggingFaceH4/ultrachat_200k", fraction: 1 }], kind: DatasetKind.DATASET_KIND_SFT, testFraction: 0, seed: 0, name: "", splits: [] }),
         rejectsWith(status.FAILED_PRECONDITION, (e) => {
           assert.match(e.message, /^dataset HuggingFaceH4\/ultrachat_200k: the Hugging Face Hub at http:\/\/127\.0\.0\.1:\d+ cannot be reached \(ECONNREFUSED after 3 tries\)/);
           assert.match(e.message, /name them instead: a local path or an s3:\/\/ URI/);

@@ -60,5 +60,12 @@ export function resolvePrepareRequest(store: ObjectStore, req: PrepareDatasetReq
     seen.add(s.uri);
     return { uri: s.uri, fraction: s.fraction === 0 ? 1 : s.fraction, field, location: locateSource(store, s.uri, `${field}.uri`) };
   });
-  return { sources, kind: req.kind, testFraction: req.testFraction, seed: req.seed, name: req.name, splits: null };
+  // Split names become parts of Hub file paths: the same rule as dataset names keeps them plain.
+  req.splits.forEach((split, i) => {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(split)) {
+      throw ApiError.invalidArgument(`splits[${i}]`, `invalid split name ${JSON.stringify(split)} (letters, digits, . _ -)`);
+    }
+  });
+  const splits = req.splits.length > 0 ? [...req.splits] : null;
+  return { sources, kind: req.kind, testFraction: req.testFraction, seed: req.seed, name: req.name, splits };
 }

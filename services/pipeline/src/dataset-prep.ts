@@ -50,10 +50,10 @@ export function datasetName(recipeName: string, which: string): string {
  */
 export async function prepareRunDatasets(client: DatasetServiceClient, store: ObjectStore, recipe: Recipe): Promise<RunDatasets> {
   const out: RunDatasets = { sft: "", dpo: "", evalQuestions: "" };
-  const prepare = async (which: "sft" | "dpo" | "eval", sources: DatasetSource[], kind: DatasetKind, testFraction: number, seed: number) => {
+  const prepare = async (which: "sft" | "dpo" | "eval", sources: DatasetSource[], kind: DatasetKind, testFraction: number, seed: number, splits: string[] = []) => {
     try {
       const res = await withRetry(
-        () => callUnary(client.prepareDataset.bind(client), { sources, kind, testFraction, seed, name: datasetName(recipe.name, which) }),
+        () => callUnary(client.prepareDataset.bind(client), { sources, kind, testFraction, seed, name: datasetName(recipe.name, which), splits }),
         (err) => toApiError(err).retryable,
         DATASET_PREP.retry,
       );
@@ -66,11 +66,11 @@ export async function prepareRunDatasets(client: DatasetServiceClient, store: Ob
   };
   if (recipe.stages.includes(Stage.STAGE_SFT) && recipe.sft?.args) {
     const args = recipe.sft.args;
-    out.sft = (await prepare("sft", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed)).id;
+    out.sft = (await prepare("sft", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
   }
   if (recipe.stages.includes(Stage.STAGE_DPO) && recipe.dpo?.args) {
     const args = recipe.dpo.args;
-    out.dpo = (await prepare("dpo", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed)).id;
+    out.dpo = (await prepare("dpo", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
   }
   const em = recipe.eval?.exactMatchDataset ?? "";
   if (recipe.stages.includes(Stage.STAGE_EVAL) && em) {

@@ -1,5 +1,6 @@
 // What StartRun accepts beyond `recipe check`: the server cannot resolve relative paths (the CLI
-// makes them absolute against the recipe file first), reads JSONL only, and has no Hub access for data.
+// makes them absolute against the recipe file first) and reads JSONL or Parquet files; Hub dataset ids
+// go to the datasets service, which downloads them (or fails the run saying how to supply a file).
 import path from "node:path";
 import { ApiError, checkRecipe, type Recipe, type RecipeIssue, Stage } from "@mambalign/core";
 
@@ -41,19 +42,17 @@ function runProblems(recipe: Recipe): Problem[] {
   const checkSource = (key: string, src: string) => {
     if (!S3.test(src) && !path.isAbsolute(src)) {
       problems.push({ key, message: `relative path "${src}": the server cannot tell what it is relative to; use an absolute path or an s3:// URI (\`mambalign run\` resolves paths against the recipe file)` });
-    } else if (!/\.jsonl$/i.test(src)) {
+    } else if (!/\.(jsonl|parquet)$/i.test(src)) {
       const ext = path.extname(src) || "(no extension)";
-      problems.push({ key, message: `unknown dataset format ${ext} of "${src}": datasets are read as JSON Lines, one row per line (.jsonl)` });
+      problems.push({ key, message: `unknown dataset format ${ext} of "${src}": datasets are read as JSON Lines (.jsonl) or Parquet (.parquet)` });
     }
   };
 
   for (const [stage, mixer] of mixers) {
     for (const name of Object.keys(mixer)) {
       const src = recipe.datasetSources[name];
-      if (src === undefined) {
-        problems.push({ key: `${stage}.dataset_mixer.${name}`, message: `"${name}" is a Hugging Face Hub dataset id, which this deployment cannot download: name a JSONL file under datasets: (local path or s3:// URI)` });
-        continue;
-      }
+      // Not under datasets: a Hub dataset id (recipe check vetted its form); the datasets service fetches it.
+      if (src === undefined) continue;
       // A mixer name that is itself a path maps to itself; a datasets: entry is reported under datasets.
       checkSource(src === name ? `${stage}.dataset_mixer.${name}` : `datasets.${name}`, src);
     }

@@ -57,7 +57,7 @@ test("grpc server — invalid input comes back as INVALID_ARGUMENT naming the fi
       assert.match(err.message, /^id: /);
       return true;
     });
-    await assert.rejects(callUnary(client.prepareDataset.bind(client), { sources: [], kind: 0, testFraction: 0, seed: 0, name: "" }), (err: ApiError) => {
+    await assert.rejects(callUnary(client.prepareDataset.bind(client), { sources: [], kind: 0, testFraction: 0, seed: 0, name: "", splits: [] }), (err: ApiError) => {
       assert.equal(err.code, status.INVALID_ARGUMENT);
       assert.equal(err.details.key, "../x");
       return true;

@@ -5,7 +5,8 @@ import type { IssueList } from "./issues.js";
 
 export const KNOWN_PRESETS = ["tiny-mamba-char"] as const;
 
-const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
+// "org/name", optionally "@revision" (branch, tag or commit).
+const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?(@[A-Za-z0-9][A-Za-z0-9._\/-]*)?$/;
 const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(\/(.*))?$/;
 const DATA_FILE = /\.(jsonl|json|parquet)$/i;
 

@@ -132,6 +132,7 @@ export async function addSftDataset(h: Harness): Promise<string> {
     testFraction: 0.2,
     seed: 1,
     name: "reverse",
+    splits: [],
   });
   return res.dataset!.id;
 }

@@ -75,6 +75,11 @@ export interface PrepareDatasetRequest {
   testFraction: number;
   seed: number;
   name: string;
+  /**
+   * Hub splits to read (the recipe's dataset_splits, e.g. train_sft, test_sft); a name containing
+   * "test" feeds the test split. Empty = the service's defaults for the kind.
+   */
+  splits: string[];
 }
 
 export interface PrepareDatasetResponse {
@@ -215,7 +220,7 @@ export const DatasetSource: MessageFns<DatasetSource> = {
 };
 
 function createBasePrepareDatasetRequest(): PrepareDatasetRequest {
-  return { sources: [], kind: 0, testFraction: 0, seed: 0, name: "" };
+  return { sources: [], kind: 0, testFraction: 0, seed: 0, name: "", splits: [] };
 }
 
 export const PrepareDatasetRequest: MessageFns<PrepareDatasetRequest> = {
@@ -234,6 +239,9 @@ export const PrepareDatasetRequest: MessageFns<PrepareDatasetRequest> = {
     }
     if (message.name !== "") {
       writer.uint32(42).string(message.name);
+    }
+    for (const v of message.splits) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -291,6 +299,14 @@ export const PrepareDatasetRequest: MessageFns<PrepareDatasetRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.splits.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -316,6 +332,7 @@ export const PrepareDatasetRequest: MessageFns<PrepareDatasetRequest> = {
         : 0,
       seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
       name: isSet(object.name) ? globalThis.String(object.name) : "",
+      splits: globalThis.Array.isArray(object?.splits) ? object.splits.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -336,6 +353,9 @@ export const PrepareDatasetRequest: MessageFns<PrepareDatasetRequest> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
+    if (message.splits?.length) {
+      obj.splits = message.splits;
+    }
     return obj;
   },
 
@@ -349,6 +369,7 @@ export const PrepareDatasetRequest: MessageFns<PrepareDatasetRequest> = {
     message.testFraction = object.testFraction ?? 0;
     message.seed = object.seed ?? 0;
     message.name = object.name ?? "";
+    message.splits = object.splits?.map((e) => e) || [];
     return message;
   },
 };
