@@ -1,4 +1,4 @@
-import { createClient, PipelineServiceClient, RegistryServiceClient } from "@mambalign/core";
+import { createClient, DatasetServiceClient, PipelineServiceClient, RegistryServiceClient } from "@mambalign/core";
 
 export function pipelineClient(addr: string): PipelineServiceClient {
   return createClient(PipelineServiceClient, addr);
@@ -6,4 +6,8 @@ export function pipelineClient(addr: string): PipelineServiceClient {
 
 export function registryClient(addr: string): RegistryServiceClient {
   return createClient(RegistryServiceClient, addr);
+}
+
+export function datasetsClient(addr: string): DatasetServiceClient {
+  return createClient(DatasetServiceClient, addr);
 }

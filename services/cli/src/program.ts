@@ -4,6 +4,7 @@ import { ApiError, toApiError } from "@mambalign/core";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { apiAddr, type CliIo, CliError } from "./cli-io.js";
 import { adaptersAliasCommand, adaptersListCommand, adaptersShowCommand } from "./commands/adapters.js";
+import { datasetsListCommand, datasetsShowCommand } from "./commands/datasets.js";
 import { alpacaScoreCommand, mtBenchScoreCommand } from "./commands/eval-score.js";
 import { recipeCheckCommand } from "./commands/recipe-check.js";
 import { followCommand, runCommand, statusCommand } from "./commands/runs.js";
@@ -107,6 +108,18 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .argument("<version>", "version: 3, v3 or name/v3")
     .description("point an alias at a version")
     .action(act((name: string, alias: string, version: string) => adaptersAliasCommand(io, addr(), name, alias, version)));
+
+  const datasets = program.command("datasets").description("prepared, versioned datasets");
+  datasets
+    .command("list")
+    .description("every prepared version with its row counts")
+    .action(act(() => datasetsListCommand(io, addr())));
+  datasets
+    .command("show")
+    .argument("<version>", "dataset version id (sha256) or name")
+    .option("--png <file>", "where to write the token-length histogram")
+    .description("the version's card: sources, revisions, counts, cleaning, token lengths")
+    .action(act((id: string, o: { png?: string }) => datasetsShowCommand(io, addr(), id, { ...o, cwd: io.cwd })));
 
   const recipe = program.command("recipe").description("recipes (alignment-handbook YAML keys)");
   recipe

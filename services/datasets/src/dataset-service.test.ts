@@ -46,6 +46,7 @@ async function withService(env: TestEnv) {
       ),
     get: (id: string) => callUnary(client.getDataset.bind(client), { id }).then((r) => r.dataset as DatasetVersion),
     list: () => callUnary(client.listDatasets.bind(client), {}).then((r) => r.datasets),
+    card: (id: string) => callUnary(client.getDatasetCard.bind(client), { id }),
   };
   return {
     call,
@@ -106,6 +107,9 @@ describe("datasets service — local files on the fs store", () => {
     assert.equal(card.splits.test.rows, test!.rows);
     assert.deepEqual(await svc.call.get(v.id), v);
     assert.deepEqual(await svc.call.get("rev-sft"), v, "a name resolves to its latest version");
+    const shown = await svc.call.card("rev-sft");
+    assert.equal((JSON.parse(shown.cardJson) as { id: string }).id, v.id);
+    assert.match(shown.text, new RegExp(`train ${train!.rows} rows, test ${test!.rows} rows`));
   });
 
   it("quarantines bad rows with source, 1-based row number and reason; good rows go on", async () => {

@@ -1,7 +1,9 @@
-// gRPC face of the datasets service: PrepareDataset, GetDataset, ListDatasets.
+// gRPC face of the datasets service: PrepareDataset, GetDataset, ListDatasets, GetDatasetCard.
 import {
   ApiError,
   DatasetServiceService,
+  type GetDatasetCardRequest,
+  type GetDatasetCardResponse,
   type GetDatasetRequest,
   type HandlerContext,
   type ListDatasetsResponse,
@@ -13,6 +15,7 @@ import {
   unary,
 } from "@mambalign/core";
 import { DatasetCatalog, isDatasetId } from "./dataset-catalog.js";
+import { HISTOGRAM_FILE, loadDatasetCard, renderDatasetCard } from "./dataset-card.js";
 import { type DatasetsOptions, datasetsOptionsFromEnv } from "./datasets-options.js";
 import { HubClient } from "./hub-client.js";
 import { prepareDataset } from "./prepare-dataset.js";
@@ -69,6 +72,13 @@ export async function datasetServiceBinding(deps: ServiceDeps, options: Datasets
         dataset: await lookup(req.id),
       })),
       listDatasets: unary(ctx, "ListDatasets", async (): Promise<ListDatasetsResponse> => ({ datasets: await catalog.list() })),
+      getDatasetCard: unary(ctx, "GetDatasetCard", async (req: GetDatasetCardRequest): Promise<GetDatasetCardResponse> => {
+        const v = await lookup(req.id);
+        const prefix = `datasets/${v.id}`;
+        const card = await loadDatasetCard(deps.store, prefix);
+        const png = card.tokens ? await deps.store.get(`${prefix}/${card.tokens.histogramPng}`) : Buffer.alloc(0);
+        return { cardJson: JSON.stringify(card), text: renderDatasetCard(card, card.tokens ? HISTOGRAM_FILE : ""), histogramPng: png };
+      }),
     },
   };
 }

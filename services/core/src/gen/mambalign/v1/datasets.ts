@@ -134,6 +134,20 @@ export interface ListDatasetsResponse {
   datasets: DatasetVersion[];
 }
 
+export interface GetDatasetCardRequest {
+  /** Version id (sha256) or dataset name (its latest version). */
+  id: string;
+}
+
+export interface GetDatasetCardResponse {
+  /** card.json as stored with the version. */
+  cardJson: string;
+  /** Human-readable rendering (what `mambalign datasets show` prints). */
+  text: string;
+  /** Token-length histogram (PNG); empty when the version was not tokenised. */
+  histogramPng: Buffer;
+}
+
 function createBaseDatasetSource(): DatasetSource {
   return { uri: "", fraction: 0 };
 }
@@ -1162,6 +1176,182 @@ export const ListDatasetsResponse: MessageFns<ListDatasetsResponse> = {
   },
 };
 
+function createBaseGetDatasetCardRequest(): GetDatasetCardRequest {
+  return { id: "" };
+}
+
+export const GetDatasetCardRequest: MessageFns<GetDatasetCardRequest> = {
+  encode(message: GetDatasetCardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDatasetCardRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDatasetCardRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDatasetCardRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: GetDatasetCardRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDatasetCardRequest>, I>>(base?: I): GetDatasetCardRequest {
+    return GetDatasetCardRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDatasetCardRequest>, I>>(object: I): GetDatasetCardRequest {
+    const message = createBaseGetDatasetCardRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseGetDatasetCardResponse(): GetDatasetCardResponse {
+  return { cardJson: "", text: "", histogramPng: Buffer.alloc(0) };
+}
+
+export const GetDatasetCardResponse: MessageFns<GetDatasetCardResponse> = {
+  encode(message: GetDatasetCardResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cardJson !== "") {
+      writer.uint32(10).string(message.cardJson);
+    }
+    if (message.text !== "") {
+      writer.uint32(18).string(message.text);
+    }
+    if (message.histogramPng.length !== 0) {
+      writer.uint32(26).bytes(message.histogramPng);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDatasetCardResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDatasetCardResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cardJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.histogramPng = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDatasetCardResponse {
+    return {
+      cardJson: isSet(object.cardJson)
+        ? globalThis.String(object.cardJson)
+        : isSet(object.card_json)
+        ? globalThis.String(object.card_json)
+        : "",
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+      histogramPng: isSet(object.histogramPng)
+        ? Buffer.from(bytesFromBase64(object.histogramPng))
+        : isSet(object.histogram_png)
+        ? Buffer.from(bytesFromBase64(object.histogram_png))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: GetDatasetCardResponse): unknown {
+    const obj: any = {};
+    if (message.cardJson !== "") {
+      obj.cardJson = message.cardJson;
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    if (message.histogramPng.length !== 0) {
+      obj.histogramPng = base64FromBytes(message.histogramPng);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDatasetCardResponse>, I>>(base?: I): GetDatasetCardResponse {
+    return GetDatasetCardResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDatasetCardResponse>, I>>(object: I): GetDatasetCardResponse {
+    const message = createBaseGetDatasetCardResponse();
+    message.cardJson = object.cardJson ?? "";
+    message.text = object.text ?? "";
+    message.histogramPng = object.histogramPng ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 export type DatasetServiceService = typeof DatasetServiceService;
 export const DatasetServiceService = {
   /**
@@ -1198,6 +1388,18 @@ export const DatasetServiceService = {
       Buffer.from(ListDatasetsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListDatasetsResponse => ListDatasetsResponse.decode(value),
   },
+  /** The version's card: sources and revisions, counts, cleaning, token-length histogram. */
+  getDatasetCard: {
+    path: "/mambalign.v1.DatasetService/GetDatasetCard" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDatasetCardRequest): Buffer =>
+      Buffer.from(GetDatasetCardRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDatasetCardRequest => GetDatasetCardRequest.decode(value),
+    responseSerialize: (value: GetDatasetCardResponse): Buffer =>
+      Buffer.from(GetDatasetCardResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDatasetCardResponse => GetDatasetCardResponse.decode(value),
+  },
 } as const;
 
 export interface DatasetServiceServer extends UntypedServiceImplementation {
@@ -1208,6 +1410,8 @@ export interface DatasetServiceServer extends UntypedServiceImplementation {
   prepareDataset: handleUnaryCall<PrepareDatasetRequest, PrepareDatasetResponse>;
   getDataset: handleUnaryCall<GetDatasetRequest, GetDatasetResponse>;
   listDatasets: handleUnaryCall<ListDatasetsRequest, ListDatasetsResponse>;
+  /** The version's card: sources and revisions, counts, cleaning, token-length histogram. */
+  getDatasetCard: handleUnaryCall<GetDatasetCardRequest, GetDatasetCardResponse>;
 }
 
 export interface DatasetServiceClient extends Client {
@@ -1260,6 +1464,22 @@ export interface DatasetServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListDatasetsResponse) => void,
   ): ClientUnaryCall;
+  /** The version's card: sources and revisions, counts, cleaning, token-length histogram. */
+  getDatasetCard(
+    request: GetDatasetCardRequest,
+    callback: (error: ServiceError | null, response: GetDatasetCardResponse) => void,
+  ): ClientUnaryCall;
+  getDatasetCard(
+    request: GetDatasetCardRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDatasetCardResponse) => void,
+  ): ClientUnaryCall;
+  getDatasetCard(
+    request: GetDatasetCardRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDatasetCardResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const DatasetServiceClient = makeGenericClientConstructor(
@@ -1270,6 +1490,14 @@ export const DatasetServiceClient = makeGenericClientConstructor(
   service: typeof DatasetServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
