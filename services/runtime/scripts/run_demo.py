@@ -71,7 +71,7 @@ def main() -> None:
     p.add_argument("--dpo-steps", type=int, default=200)
     p.add_argument("--dpo-lr", type=float, default=DPO_ARGS["learningRate"])
     p.add_argument("--beta", type=float, default=DPO["beta"])
-    p.add_argument("--rpo-alpha", type=float, default=0.0, help="NLL weight on chosen (TRL's rpo_alpha)")
+    p.add_argument("--rpo-alpha", type=float, default=1.0, help="NLL weight on chosen (TRL's rpo_alpha)")
     a = p.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,9 @@ dpo:
   max_steps: 200
   beta: 0.2
   loss_type: sigmoid
+  # DPO + the chosen answers' NLL (TRL's RPO): without it DPO widens the margin by making the right
+  # answers less likely too, and held-out exact match falls (0.23 -> 0.18 in the runtime's measurement).
+  rpo_alpha: 1.0
 eval:
   exact_match_dataset: demo-heldout
   max_new_tokens: 12
