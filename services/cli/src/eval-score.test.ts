@@ -3,20 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { test } from "node:test";
 import { runCli } from "./program.js";
-
-function collect(): Writable & { text(): string } {
-  const chunks: string[] = [];
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return Object.assign(w, { text: () => chunks.join("") });
-}
+import { collect } from "./testing/collect-output.js";
 
 test("mambalign eval alpaca-score — prints the win rate of an annotations file, ties counting half", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "mambalign-alpaca-"));

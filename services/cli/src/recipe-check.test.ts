@@ -5,24 +5,13 @@ import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runCli } from "./program.js";
+import { collect } from "./testing/collect-output.js";
 
 const REPO = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 const SHARED_RECIPES = path.resolve(REPO, "../shared/data/recipes");
-
-function collect(): Writable & { text(): string } {
-  const chunks: string[] = [];
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return Object.assign(w, { text: () => chunks.join("") });
-}
 
 async function cli(args: string[], cwd = REPO) {
   const out = collect();

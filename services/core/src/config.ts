@@ -1,5 +1,9 @@
 import path from "node:path";
 import { z } from "zod";
+import { ConfigError, parseEnv } from "./parse-env.js";
+
+// Callers import the error with the loader.
+export { ConfigError };
 
 /** Object store settings; `kind: "fs"` is the embedded default, `s3` any S3 store. */
 export interface StoreConfig {
@@ -58,25 +62,9 @@ const EnvSchema = z.object({
   MAMBALIGN_PIPELINE_ADDR: z.string().default("127.0.0.1:50051"),
 });
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-  constructor(
-    message: string,
-    readonly variable: string,
-  ) {
-    super(message);
-  }
-}
-
 /** Resolves the service's whole configuration from the environment, failing with the variable at fault. */
 export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const variable = String(issue.path[0] ?? "environment");
-    throw new ConfigError(`invalid ${variable}: ${issue.message}`, variable);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   if (e.MAMBALIGN_STORE === "s3") {
     for (const v of ["MAMBALIGN_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] as const) {
       if (!e[v]) throw new ConfigError(`${v} is required when MAMBALIGN_STORE=s3`, v);

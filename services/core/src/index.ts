@@ -1,6 +1,7 @@
 // Public face of @mambalign/core: generated contracts plus the shared runtime pieces.
 export * from "./gen/index.js";
 export * from "./config.js";
+export { parseEnv } from "./parse-env.js";
 export * from "./logging.js";
 export * from "./metrics.js";
 export * from "./grpc/index.js";
@@ -10,3 +11,6 @@ export * from "./store/index.js";
 export { isRetryable } from "./store/index.js";
 export * from "./recipe/index.js";
 export * from "./service-deps.js";
+export * from "./runtime/index.js";
+export * from "./free-port.js";
+export * from "./nats-server-process.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ALL_JOB_SUBJECTS, ConfigError, type JobSubject } from "@mambalign/core";
+import { ALL_JOB_SUBJECTS, ConfigError, type JobSubject, parseEnv } from "@mambalign/core";
 
 /** Settings shared by both programs, resolved once at start-up from the environment. */
 export interface KubeProgramConfig {
@@ -36,13 +36,7 @@ const EnvSchema = z.object({
 });
 
 export function loadKubeProgramConfig(env: NodeJS.ProcessEnv = process.env): KubeProgramConfig {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const variable = String(issue.path[0] ?? "environment");
-    throw new ConfigError(`invalid ${variable}: ${issue.message}`, variable);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   const subjects = e.MAMBALIGN_QUEUE_SUBJECTS.split(",").map((s) => s.trim()).filter(Boolean);
   if (!subjects.length) throw new ConfigError("MAMBALIGN_QUEUE_SUBJECTS must name at least one subject", "MAMBALIGN_QUEUE_SUBJECTS");
   for (const s of subjects) {

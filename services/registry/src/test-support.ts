@@ -4,7 +4,7 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { connectDeps, createLogger, loadConfig, Metrics, type ServiceBinding, type ServiceDeps, startGrpcServer } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 
 export interface TestEnv {
   deps: ServiceDeps;
@@ -22,13 +22,7 @@ export async function startTestEnv(store: "fs" | "s3"): Promise<TestEnv> {
     const env: NodeJS.ProcessEnv = { MAMBALIGN_NATS_URL: nats.url, LOG_LEVEL: "silent" };
     if (store === "s3") {
       minio = await startMinioServer();
-      Object.assign(env, {
-        MAMBALIGN_STORE: "s3",
-        MAMBALIGN_S3_ENDPOINT: minio.endPoint,
-        MAMBALIGN_BUCKET: minio.bucket,
-        AWS_ACCESS_KEY_ID: minio.accessKey,
-        AWS_SECRET_ACCESS_KEY: minio.secretKey,
-      });
+      Object.assign(env, testServerEnv(nats, minio));
     } else {
       Object.assign(env, { MAMBALIGN_STORE: "fs", MAMBALIGN_FS_ROOT: path.join(tmp, "objects") });
     }

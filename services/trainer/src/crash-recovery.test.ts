@@ -1,42 +1,23 @@
 // trainer — crash recovery (issue 2 "Done when"): a trainer process SIGKILLed during SFT; a new one resumes the
 // redelivered job from the newest checkpoint whose manifest is complete and never from a prefix without one.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { StageStatus } from "@mambalign/core";
-import {
-  addSftDataset,
-  completeSteps,
-  eventsUntil,
-  type Harness,
-  logs,
-  publishTrain,
-  runtimeOf,
-  sftArgs,
-  sftJob,
-  killGroup,
-  spawnTrainer,
-  whileRunning,
-  startHarness,
-  transitions,
-  versionsOfRun,
-} from "./testing/harness.js";
+import { completeSteps, killGroup, logs, runtimeOf, transitions, versionsOfRun } from "./testing/harness.js";
+import { finishOnSecondTrainer, startFirstDelivery, useHarness } from "./testing/process-tests.js";
 
-let h: Harness;
-before(async () => {
-  h = await startHarness();
-});
-after(async () => {
-  await h?.close();
-});
+const harness = useHarness();
 
 test("trainer — SIGKILL during SFT, then a new trainer resumes from the newest complete checkpoint and the run completes", async () => {
+  const h = harness();
   const runId = "crash";
   const total = 24;
-  await publishTrain(h, sftJob(runId, await addSftDataset(h), sftArgs({ maxSteps: total, saveSteps: 4 })));
-
-  const first = spawnTrainer(h, { HOSTNAME: "trainer-a" });
-  // A checkpoint is uploaded (manifest written): the trainer says so on the run's events.
-  await whileRunning(first, eventsUntil(h, runId, (e) => e.kind?.$case === "log" && /^checkpoint step \d+ uploaded/.test(e.kind.value.message)));
+  const first = await startFirstDelivery(h, runId, {
+    maxSteps: total,
+    saveSteps: 4,
+    // A checkpoint is uploaded (manifest written): the trainer says so on the run's events.
+    until: (e) => e.kind?.$case === "log" && /^checkpoint step \d+ uploaded/.test(e.kind.value.message),
+  });
   // The whole process group: the trainer and its runtime die together, as in a lost pod.
   killGroup(first);
   assert.equal((await first.exited).signal, "SIGKILL");
@@ -51,9 +32,7 @@ test("trainer — SIGKILL during SFT, then a new trainer resumes from the newest
   await h.deps.store.put(`${planted}/adapter/adapter_model.safetensors`, "not a checkpoint");
 
   // One job then exit (Kubernetes job mode): the redelivered job.
-  const second = spawnTrainer(h, { HOSTNAME: "trainer-b", MAMBALIGN_TRAINER_MAX_JOBS: "1" });
-  const events = await whileRunning(second, eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED));
-  assert.deepEqual(await second.exited, { code: 0, signal: null }, second.output());
+  const events = await finishOnSecondTrainer(h, runId);
 
   const started = runtimeOf(events, "started");
   assert.equal(started.length, 2, "one runtime per delivery");

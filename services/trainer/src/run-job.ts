@@ -10,10 +10,13 @@ import {
   downloadVerified,
   type JobContext,
   latestCompletePrefix,
+  launchRuntime,
   type ObjectStore,
   readManifest,
   RunEvent,
+  RUNTIME_EXIT,
   type RuntimeEvent,
+  type RuntimeExit,
   Stage,
   type StageJob,
   StageStatus,
@@ -22,7 +25,6 @@ import {
 import { checkpointParent, checkpointPrefix, finalPrefix, stageSlug } from "./checkpoint-keys.js";
 import { CheckpointUploader, uploadWithManifest } from "./checkpoint-uploader.js";
 import { badJob, dependencyFailure, JobFailure, JobPreempted } from "./errors.js";
-import { launchRuntime, RUNTIME_EXIT, type RuntimeExit } from "./runtime-process.js";
 import { buildRuntimeSpec, runtimeCommand, writeRuntimeSpec } from "./runtime-spec.js";
 import { type Peers, stageInputs } from "./stage-inputs.js";
 import type { TrainerOptions } from "./trainer-options.js";

@@ -1,42 +1,24 @@
 // trainer — graceful shutdown: SIGTERM to the trainer makes the runtime checkpoint and exit 75; the checkpoint is
 // uploaded, the job is handed back, and the next trainer resumes it from that step.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { StageStatus } from "@mambalign/core";
-import {
-  addSftDataset,
-  completeSteps,
-  eventsUntil,
-  type Harness,
-  logs,
-  publishTrain,
-  runtimeOf,
-  sftArgs,
-  sftJob,
-  killGroup,
-  spawnTrainer,
-  whileRunning,
-  startHarness,
-  transitions,
-  versionsOfRun,
-} from "./testing/harness.js";
+import { completeSteps, eventsUntil, logs, runtimeOf, transitions, versionsOfRun } from "./testing/harness.js";
+import { finishOnSecondTrainer, startFirstDelivery, useHarness } from "./testing/process-tests.js";
 
-let h: Harness;
-before(async () => {
-  h = await startHarness();
-});
-after(async () => {
-  await h?.close();
-});
+const harness = useHarness();
 
 test("trainer — SIGTERM: runtime checkpoints and exits 75, the checkpoint is uploaded, the job is redelivered and resumed", async () => {
+  const h = harness();
   const runId = "preempt";
   const total = 24;
-  // No interval checkpoints: the only checkpoint before the end is the SIGTERM one.
-  await publishTrain(h, sftJob(runId, await addSftDataset(h), sftArgs({ maxSteps: total, saveSteps: 1000 })));
-
-  const first = spawnTrainer(h, { HOSTNAME: "trainer-a", MAMBALIGN_CHECKPOINT_GRACE_S: "60" });
-  await whileRunning(first, eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress" && e.kind.value.kind.value.step >= 3));
+  const first = await startFirstDelivery(h, runId, {
+    maxSteps: total,
+    // No interval checkpoints: the only checkpoint before the end is the SIGTERM one.
+    saveSteps: 1000,
+    env: { MAMBALIGN_CHECKPOINT_GRACE_S: "60" },
+    until: (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress" && e.kind.value.kind.value.step >= 3,
+  });
   // Only the trainer: it forwards the signal to its runtime.
   first.child.kill("SIGTERM");
   assert.deepEqual(await first.exited, { code: 0, signal: null }, first.output());
@@ -51,9 +33,7 @@ test("trainer — SIGTERM: runtime checkpoints and exits 75, the checkpoint is u
   // Uploaded with its manifest before the trainer exited.
   assert.deepEqual(await completeSteps(h, runId, "sft"), [stoppedAt]);
 
-  const second = spawnTrainer(h, { HOSTNAME: "trainer-b", MAMBALIGN_TRAINER_MAX_JOBS: "1" });
-  const events = await whileRunning(second, eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED));
-  assert.deepEqual(await second.exited, { code: 0, signal: null }, second.output());
+  const events = await finishOnSecondTrainer(h, runId);
   const started = runtimeOf(events, "started");
   assert.deepEqual(started.map((s) => s.startStep), [0, stoppedAt]);
   assert.ok(logs(events).some((m) => m.startsWith(`resuming from checkpoint step ${stoppedAt} `)));

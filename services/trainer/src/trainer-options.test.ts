@@ -1,8 +1,7 @@
 // trainer — options from the environment: defaults, overrides, and errors naming the variable.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfigError } from "@mambalign/core";
-import { runtimeArgs } from "./runtime-process.js";
+import { ConfigError, runtimeArgs } from "@mambalign/core";
 import { loadTrainerOptions, TRAINER_DEFAULTS } from "./trainer-options.js";
 
 test("trainer options — defaults: unlimited jobs, 120 s checkpoint grace, 60 s lease", () => {

@@ -1,7 +1,7 @@
 // The trainer's own settings, resolved once at start-up from the environment (docs/architecture.md).
 import { hostname } from "node:os";
 import { z } from "zod";
-import { ConfigError, type RetryBackoff } from "@mambalign/core";
+import { parseEnv, type RetryBackoff } from "@mambalign/core";
 
 export interface TrainerOptions {
   /** Identity in the `workers` KV bucket and in logs: the pod name, else host-pid. */
@@ -51,13 +51,7 @@ function kvSafe(id: string): string {
 }
 
 export function loadTrainerOptions(env: NodeJS.ProcessEnv = process.env): TrainerOptions {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const variable = String(issue.path[0] ?? "environment");
-    throw new ConfigError(`invalid ${variable}: ${issue.message}`, variable);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   return {
     workerId: kvSafe(e.HOSTNAME ? `${e.HOSTNAME}-${process.pid}` : `${hostname()}-${process.pid}`),
     maxJobs: e.MAMBALIGN_TRAINER_MAX_JOBS,

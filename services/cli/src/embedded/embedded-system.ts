@@ -7,20 +7,20 @@ import { fileURLToPath } from "node:url";
 import {
   connectDeps,
   createLogger,
+  freePort,
   loadConfig,
   type Logger,
   Metrics,
   serveUntilSignal,
   type ServiceDeps,
   type StartedService,
+  startNatsProcess,
 } from "@mambalign/core";
-import { startDatasetsService } from "@mambalign/datasets";
-import { startEvaluatorService } from "@mambalign/evaluator";
+import { datasetsOptionsFromEnv, startDatasetsService } from "@mambalign/datasets";
+import { loadEvaluatorOptions, startEvaluatorService } from "@mambalign/evaluator";
 import { startPipelineService } from "@mambalign/pipeline";
 import { startRegistryService } from "@mambalign/registry";
-import { startTrainerService } from "@mambalign/trainer";
-import { startNatsProcess } from "./nats-process.js";
-import { freePort } from "./ports.js";
+import { loadTrainerOptions, startTrainerService } from "@mambalign/trainer";
 
 /** services/cli/{src,dist}/embedded/ sits four levels below the repository root. */
 export const REPO_ROOT = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
@@ -78,7 +78,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     const grpcPort = opts.grpcPort || (await freePort());
     const metricsPort = opts.metricsPort || (await freePort());
     const addr = `${opts.host === "0.0.0.0" ? "127.0.0.1" : opts.host}:${grpcPort}`;
-    const config = loadConfig("mambalign", {
+    const serviceEnv: NodeJS.ProcessEnv = {
       ...env,
       MAMBALIGN_NATS_URL: nats.url,
       MAMBALIGN_STORE: "fs",
@@ -90,15 +90,17 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       MAMBALIGN_PYTHON: defaultPython(env),
       // Every service is in this process: they call each other on its own port.
       ...Object.fromEntries(["DATASETS", "REGISTRY", "TRAINER", "EVALUATOR", "PIPELINE"].map((s) => [`MAMBALIGN_${s}_ADDR`, addr])),
-    });
+    };
+    const config = loadConfig("mambalign", serviceEnv);
     const logger = opts.logger ?? createLogger("mambalign", config.logLevel);
     const deps = await connectDeps(config, { logger, metrics: new Metrics() });
     const services: StartedService[] = [];
     try {
-      services.push(await startDatasetsService(deps));
+      // Each service's own settings come from the same environment as the config (not only process.env).
+      services.push(await startDatasetsService(deps, datasetsOptionsFromEnv(serviceEnv)));
       services.push(await startRegistryService(deps));
-      services.push(await startTrainerService(deps));
-      services.push(await startEvaluatorService(deps));
+      services.push(await startTrainerService(deps, loadTrainerOptions(serviceEnv)));
+      services.push(await startEvaluatorService(deps, loadEvaluatorOptions(serviceEnv)));
       services.push(await startPipelineService(deps));
       // No signal handlers here: `up` and `demo` decide what a signal means.
       const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000 });

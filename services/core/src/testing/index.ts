@@ -1,3 +1,4 @@
 // Test support: real servers on random loopback ports. Imported as "@mambalign/core/testing".
 export * from "./nats-server.js";
 export * from "./minio-server.js";
+export * from "./server-env.js";

@@ -26,7 +26,7 @@ import {
   StageStatus,
   uploadDirWithManifest,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 import { type StartEvaluatorOptions, startEvaluatorService } from "../index.js";
 import { startRegistryService } from "@mambalign/registry";
 
@@ -57,12 +57,7 @@ export async function startEvalTestEnv(opts: StartEvaluatorOptions = {}): Promis
     [nats, minio] = await Promise.all([startNatsServer(), startMinioServer()]);
     const logger = createLogger("evaluator", "warn");
     const config = loadConfig("evaluator", {
-      MAMBALIGN_NATS_URL: nats.url,
-      MAMBALIGN_STORE: "s3",
-      MAMBALIGN_S3_ENDPOINT: minio.endPoint,
-      MAMBALIGN_BUCKET: minio.bucket,
-      AWS_ACCESS_KEY_ID: minio.accessKey,
-      AWS_SECRET_ACCESS_KEY: minio.secretKey,
+      ...testServerEnv(nats, minio),
       MAMBALIGN_WORK_DIR: join(tmp, "work"),
       MAMBALIGN_PYTHON: PYTHON,
       MAMBALIGN_GRPC_HOST: "127.0.0.1",

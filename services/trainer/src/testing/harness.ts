@@ -24,7 +24,7 @@ import {
   StageJob,
   type TrainingArgs,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 import { startDatasetsService } from "@mambalign/datasets";
 import { startRegistryService } from "@mambalign/registry";
 import type { Peers } from "../stage-inputs.js";
@@ -52,12 +52,7 @@ export async function startHarness(): Promise<Harness> {
   const minio = await startMinioServer();
   const workDir = await mkdtemp(path.join(tmpdir(), "mambalign-trainer-"));
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
-    MAMBALIGN_NATS_URL: nats.url,
-    MAMBALIGN_STORE: "s3",
-    MAMBALIGN_S3_ENDPOINT: minio.endPoint,
-    MAMBALIGN_BUCKET: minio.bucket,
-    AWS_ACCESS_KEY_ID: minio.accessKey,
-    AWS_SECRET_ACCESS_KEY: minio.secretKey,
+    ...testServerEnv(nats, minio),
     MAMBALIGN_GRPC_HOST: "127.0.0.1",
     MAMBALIGN_GRPC_PORT: "0",
     MAMBALIGN_METRICS_PORT: "0",

@@ -1,10 +1,11 @@
-// The Python runtime as a child process: spec in, one RuntimeEvent per stdout line out, an exit code at the end.
+// The Python runtime as a child process: spec in, one RuntimeEvent per stdout line out, an exit code at the end
+// (docs/architecture.md, "Runtime contract"). Shared by every service that launches the runtime.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { Logger } from "pino";
-import { RuntimeEvent } from "@mambalign/core";
+import { RuntimeEvent } from "../gen/index.js";
 
-/** Exit codes of the runtime contract (docs/architecture.md "Runtime contract"). */
+/** Exit codes of the runtime contract. */
 export const RUNTIME_EXIT = { ok: 0, error: 1, invalid: 2, preempted: 75 } as const;
 
 export interface RuntimeExit {
@@ -16,21 +17,24 @@ export interface RuntimeExit {
 
 export interface RuntimeProcess {
   pid: number | undefined;
-  /** Resolves once the process exited and every stdout line was handed to onEvent. */
+  /** Resolves once the process exited and every stdout line was handed to onEvent; rejects if it could not start. */
   exited: Promise<RuntimeExit>;
-  /** SIGTERM now (the runtime checkpoints and exits 75); SIGKILL if it is still running after graceMs. */
-  preempt(graceMs: number): void;
+  /** SIGTERM now (the runtime checkpoints and exits 75); SIGKILL if it is still running after graceMs (never when omitted). */
+  preempt(graceMs?: number): void;
   kill(): void;
 }
 
-export interface LaunchOptions {
-  python: string;
-  command: "sft" | "dpo" | "merge";
+export interface RuntimeArgsOptions {
+  command: string;
   specFile: string;
   resumeDir?: string;
   /** Processes (GPUs) for data-parallel training; > 1 only for sft/dpo. */
   nproc?: number;
-  cwd: string;
+}
+
+export interface LaunchRuntimeOptions extends RuntimeArgsOptions {
+  python: string;
+  cwd?: string;
   env?: NodeJS.ProcessEnv;
   logger: Logger;
   /** Called in stdout order for every parsed event. */
@@ -39,8 +43,8 @@ export interface LaunchOptions {
 
 const STDERR_TAIL_LINES = 40;
 
-/** The runtime's command line (docs/architecture.md, "Runtime contract"). */
-export function runtimeArgs(o: Pick<LaunchOptions, "command" | "specFile" | "resumeDir" | "nproc">): string[] {
+/** The runtime's command line: `-m mambalign_runtime <command> --spec <file> [--resume <dir>] [--nproc <n>]`. */
+export function runtimeArgs(o: RuntimeArgsOptions): string[] {
   const args = ["-m", "mambalign_runtime", o.command, "--spec", o.specFile];
   if (o.resumeDir) args.push("--resume", o.resumeDir);
   // The runtime re-launches itself through torchrun and keeps the stdout/exit-code contract.
@@ -48,9 +52,9 @@ export function runtimeArgs(o: Pick<LaunchOptions, "command" | "specFile" | "res
   return args;
 }
 
-export function launchRuntime(o: LaunchOptions): RuntimeProcess {
+export function launchRuntime(o: LaunchRuntimeOptions): RuntimeProcess {
   const args = runtimeArgs(o);
-  // Same process group as the trainer: a pod (or test) that kills the group takes the runtime with it.
+  // Same process group as the caller: a pod (or test) that kills the group takes the runtime with it.
   const child: ChildProcess = spawn(o.python, args, {
     cwd: o.cwd,
     env: { ...process.env, PYTHONUNBUFFERED: "1", ...o.env },
@@ -74,7 +78,7 @@ export function launchRuntime(o: LaunchOptions): RuntimeProcess {
     try {
       event = RuntimeEvent.fromJSON(JSON.parse(line));
     } catch (err) {
-      // The contract keeps stdout for events; a stray print must not fail a long training job.
+      // The contract keeps stdout for events; a stray print must not fail a long job.
       log.warn({ err, line: line.slice(0, 500) }, "runtime wrote a line that is not a RuntimeEvent; ignored");
       return;
     }
@@ -84,6 +88,7 @@ export function launchRuntime(o: LaunchOptions): RuntimeProcess {
   const stderrClosed = new Promise<void>((resolve) => stderr.once("close", resolve));
 
   let killTimer: NodeJS.Timeout | undefined;
+  let terminating = false;
   const exited = new Promise<RuntimeExit>((resolve, reject) => {
     child.once("error", (err) => reject(err));
     child.once("close", (code, signal) => {
@@ -98,10 +103,12 @@ export function launchRuntime(o: LaunchOptions): RuntimeProcess {
   return {
     pid: child.pid,
     exited,
-    preempt(graceMs: number) {
-      if (child.exitCode !== null || child.signalCode !== null || killTimer) return;
+    preempt(graceMs?: number) {
+      if (child.exitCode !== null || child.signalCode !== null || terminating) return;
+      terminating = true;
       log.info({ graceMs }, "forwarding SIGTERM to the runtime");
       child.kill("SIGTERM");
+      if (graceMs === undefined) return;
       killTimer = setTimeout(() => {
         log.warn({ graceMs }, "runtime did not exit within the checkpoint grace period; killing it");
         child.kill("SIGKILL");

@@ -1,0 +1,105 @@
+// A nats-server child process with JetStream on loopback: the embedded default of `mambalign up` and the tests' server.
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createConnection } from "node:net";
+import { delimiter, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+
+export interface NatsProcess {
+  /** `nats://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Stops the server (SIGTERM: it flushes JetStream) and waits for it to exit. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface StartNatsProcessOptions {
+  port: number;
+  /** JetStream store directory (created if missing). */
+  storeDir: string;
+  /** How long to wait for the server to accept connections (default 20 s). */
+  readyTimeoutMs?: number;
+}
+
+/** This file sits at services/core/{src,dist}/, three levels below the repo root. */
+const repoRoot = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
+const INSTALL_HINT = "install it with `bash scripts/nats.sh install`";
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** NATS_SERVER_BIN, else <repo>/.cache/bin/nats-server, else nats-server on PATH. */
+export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.NATS_SERVER_BIN;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) {
+      throw new Error(`NATS_SERVER_BIN=${fromEnv} is not an executable file; unset it or ${INSTALL_HINT}`);
+    }
+    return fromEnv;
+  }
+  const cached = join(repoRoot, ".cache", "bin", "nats-server");
+  if (isExecutable(cached)) return cached;
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (dir && isExecutable(join(dir, "nats-server"))) return join(dir, "nats-server");
+  }
+  throw new Error(`nats-server not found (NATS_SERVER_BIN, ${cached}, PATH); ${INSTALL_HINT}`);
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const sock = createConnection({ host: "127.0.0.1", port });
+    sock.once("connect", () => {
+      sock.destroy();
+      ok(true);
+    });
+    sock.once("error", () => ok(false));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((ok) => child.once("exit", () => ok()));
+}
+
+/** Starts nats-server on the given loopback port and waits until it accepts clients; fails with the server's log. */
+export async function startNatsProcess(opts: StartNatsProcessOptions): Promise<NatsProcess> {
+  const bin = findNatsServerBinary();
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
+  await mkdir(opts.storeDir, { recursive: true });
+  const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(opts.port), "-js", "-sd", opts.storeDir], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  // Keep the tail of the server log for error messages; reading also keeps the pipe from filling.
+  let log = "";
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (log = (log + chunk).slice(-4000)));
+  let spawnError: Error | undefined;
+  child.once("error", (err) => (spawnError = err));
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited(child);
+    })());
+  const deadline = Date.now() + readyTimeoutMs;
+  // The server opens its client port only once JetStream is up, so a connection means ready.
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    if (spawnError || child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new Error(`nats-server (${bin}) exited before accepting connections on port ${opts.port}: ${spawnError?.message ?? log.trim()}`);
+    }
+    if (await canConnect(opts.port)) return { url: `nats://127.0.0.1:${opts.port}`, port: opts.port, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`nats-server did not accept connections on port ${opts.port} within ${readyTimeoutMs} ms: ${log.trim()}`);
+    }
+    await sleep(delay);
+  }
+}

@@ -1,0 +1,2 @@
+// Launching the Python runtime (docs/architecture.md, "Runtime contract").
+export * from "./runtime-process.js";
