@@ -270,11 +270,13 @@ def bench_scan(args, device) -> list[dict]:
     block_n = 16 if n <= 16 else 64
     variants = args.scan_variants or list(_launch.SCAN_VARIANTS)
     recs = []
-    ref_out = None
+    ref_out = ref_grads = None  # the first tile's results: every other tile must agree with them
     for variant in variants:
         impl = scan_v3 if variant == "v3" else scan_v4
         configs = _launch.scan_configs(block_n, L, variant) if not (args.scan_config and variant == args.scan_kernel) \
             else [_parse_scan_config(args.scan_config)]
+        if args.scan_tiles > 0:
+            configs = configs[:args.scan_tiles]
         for cfg in configs:
             try:
                 fwd = lambda: impl.scan_forward(u, dt, A, B, C, Dv, z, bias, True, store_ckpt=True, config=cfg)  # noqa: E731
@@ -282,9 +284,14 @@ def bench_scan(args, device) -> list[dict]:
                 if ref_out is None:
                     ref_out = out.float()
                 agree = ((out.float() - ref_out).norm() / ref_out.norm()).item()
-                t_f = _median(_sync_time(fwd, 10, 2))
+                t_f = _median(_sync_time(fwd, 7, 1))
                 bwd = lambda: impl.scan_backward(dout, u, dt, A, B, C, Dv, z, bias, True, ckpt, config=cfg)  # noqa: E731
-                t_b = _median(_sync_time(bwd, 10, 2))
+                grads = [gr.float() for gr in bwd()[:5]]  # du, ddt, dA, dB, dC
+                if ref_grads is None:
+                    ref_grads = grads
+                bwd_agree = max(((gr - rg).norm() / rg.norm()).item() for gr, rg in zip(grads, ref_grads))
+                del grads
+                t_b = _median(_sync_time(bwd, 7, 1))
             except Exception as err:  # a tile that does not compile on this card is reported, not fatal
                 recs.append({"bench": "scan", "card": card, "variant": variant, "config": cfg,
                              "error": repr(err)[:300]})
@@ -305,6 +312,7 @@ def bench_scan(args, device) -> list[dict]:
                 "bench": "scan", "card": card, "shape": args.shape, "batch": b, "seq": L, "dim": d, "dstate": n,
                 "variant": variant, "config": cfg, "fwd_ms": round(t_f * 1e3, 3), "bwd_ms": round(t_b * 1e3, 3),
                 "fwd_bwd_ms": round((t_f + t_b) * 1e3, 3), "out_rel_diff_vs_first": float(f"{agree:.2e}"),
+                "grad_rel_diff_vs_first": float(f"{bwd_agree:.2e}"),
                 "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
                 "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
                 "ckpt_gib": round(ck / 2**30, 3),
@@ -397,6 +405,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help='tile for --scan-kernel: JSON ({"CHUNK":4,"DI":4,"NI":4} for v4) or BLOCK_D,CHUNK,num_warps for v3')
     p.add_argument("--scan-variants", type=lambda s: [v for v in s.split(",") if v], default=None,
                    help="--what scan: comma list of variants to time (default: all)")
+    p.add_argument("--scan-tiles", type=int, default=0, help="time at most this many tiles per variant (0: all)")
     p.add_argument("--out", default="", help="also append the JSON lines to this file")
     args = p.parse_args(argv)
     args.what = [w.strip() for w in args.what.split(",") if w.strip()]
