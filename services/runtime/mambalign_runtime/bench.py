@@ -198,7 +198,7 @@ def reference_layer(model, config, batch: int, seq: int, device, fast_step_s: fl
 
 def bench_decode(args, device) -> list[dict]:
     from . import kernels
-    from .kernels.graphs import GraphedGreedyDecoder
+    from .decoding import GraphedDecoder
 
     mode = kernels.install(args.kernels)
     model = build_model(args.shape, device).eval()
@@ -228,13 +228,14 @@ def bench_decode(args, device) -> list[dict]:
         eager = _median(_sync_time(eager_step, 10, 2))
         rec["eager_step_ms"] = round(eager * 1e3, 3)
         rec["eager_tokens_per_s"] = round(batch / eager, 1)
-        with torch.no_grad():
-            out = model(input_ids=prompt, use_cache=True)  # fresh prefill for the graphed run
-        decoder = GraphedGreedyDecoder(model, out.cache_params, out.logits[:, -1].argmax(-1, keepdim=True))
-        decoder.decode(4)
-        t = _median(_sync_time(lambda: decoder.decode(args.decode_tokens), 3, 0))
-        rec["graph_step_ms"] = round(t / args.decode_tokens * 1e3, 3)
-        rec["tokens_per_s"] = round(batch * args.decode_tokens / t, 1)
+        # The generate path's decoder (fresh prefill, one captured step replayed per token); eos -1
+        # never matches, so every replay runs to the requested length.
+        decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
+        decoder.generate(4, -1)
+        t = _median(_sync_time(lambda: decoder.generate(args.decode_tokens, -1), 3, 0))
+        steps = args.decode_tokens - 1  # the first token comes from the prefill
+        rec["graph_step_ms"] = round(t / steps * 1e3, 3)
+        rec["tokens_per_s"] = round(batch * steps / t, 1)
         rec["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         recs.append(rec)
         del decoder, cache, out

@@ -1,7 +1,7 @@
 """Decode step kernels: one token through the conv state and the SSM state, in place.
 
 Both update their state tensors in place and allocate only the output, so a decode loop built
-on them can be captured in a CUDA graph (see graphs.py).
+on them can be captured in a CUDA graph (see ../decoding.py).
 """
 
 from __future__ import annotations
