@@ -1,18 +1,24 @@
 // Test harness: real NATS (random port), the fs object store in a temp dir, and the given services
 // on one gRPC port on loopback, wired as `mambalign up` wires them.
 import * as fsp from "node:fs/promises";
-import { createServer } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
+  callUnary,
   connectDeps,
+  createClient,
   createLogger,
+  freePort,
   loadConfig,
   Metrics,
+  PipelineServiceClient,
+  type Run,
   type ServiceDeps,
   type StartedService,
   startGrpcServer,
+  type WatchRunResponse,
 } from "@mambalign/core";
+import { type EmbeddedSystem, startEmbedded } from "@mambalign/cli";
 import { type NatsServerHandle, startNatsServer } from "@mambalign/core/testing";
 
 export interface Harness {
@@ -21,17 +27,6 @@ export interface Harness {
   tmp: string;
   objectsDir: string;
   stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => (a && typeof a === "object" ? ok(a.port) : fail(new Error("no port"))));
-    });
-  });
 }
 
 export async function startHarness(start: (deps: ServiceDeps) => Promise<StartedService[]>): Promise<Harness> {
@@ -81,4 +76,48 @@ export async function allKeys(deps: ServiceDeps): Promise<string[]> {
   const keys: string[] = [];
   for await (const o of deps.store.list("")) keys.push(o.key);
   return keys;
+}
+
+/** The whole system as `mambalign up` / `demo` run it (all services in this process, NATS from the installed binary, fs store). */
+export interface System {
+  system: EmbeddedSystem;
+  client: PipelineServiceClient;
+  stateDir: string;
+  startRun(recipeYaml: string, requestId: string): Promise<Run>;
+  /** Follows WatchRun to its end; the run as it ended. */
+  waitRun(id: string): Promise<Run>;
+  stop(): Promise<void>;
+}
+
+/** `env` is added to process.env for the services' settings (e.g. the judge, the Hub endpoint). */
+export async function startSystem(env: NodeJS.ProcessEnv = {}): Promise<System> {
+  const stateDir = await fsp.mkdtemp(path.join(os.tmpdir(), "mambalign-e2e-system-"));
+  const system = await startEmbedded({
+    stateDir,
+    grpcPort: 0,
+    metricsPort: 0,
+    host: "127.0.0.1",
+    logger: createLogger("test", process.env.LOG_LEVEL ?? "silent"),
+    env: { ...process.env, ...env },
+  });
+  const client = createClient(PipelineServiceClient, system.addr);
+  return {
+    system,
+    client,
+    stateDir,
+    startRun: async (recipeYaml, requestId) => (await callUnary(client.startRun.bind(client), { recipeYaml, requestId })).run!,
+    waitRun: (id) =>
+      new Promise<Run>((resolve, reject) => {
+        let last: Run | undefined;
+        const call = client.watchRun({ id, fromSeq: 0n });
+        call.on("data", (r: WatchRunResponse) => (last = r.run ?? last));
+        call.on("error", reject);
+        call.on("end", () => (last ? resolve(last) : reject(new Error(`run ${id}: WatchRun ended without a run`))));
+      }),
+    stop: async () => {
+      client.close();
+      await system.stop();
+      await fsp.rm(stateDir, { recursive: true, force: true });
+    },
+  };
 }
