@@ -189,7 +189,7 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 - name: MAMBALIGN_PYTHON
   value: python3
 - name: HF_HOME
-  value: /var/lib/mambalign/work/hf
+  value: /var/lib/mambalign/work/.cache/huggingface
 - name: TRITON_CACHE_DIR
   value: /tmp/triton
 {{- if .Values.huggingface.auth.existingSecret }}
