@@ -9,9 +9,22 @@ SCAN_VARIANTS = ("v3", "v4")
 _scan_variant: str | None = None
 
 
+_interpreter_ready = False
+
+
 def interpreting() -> bool:
-    """True when Triton runs kernels through its CPU interpreter (TRITON_INTERPRET=1)."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    """True when Triton runs kernels through its CPU interpreter (TRITON_INTERPRET=1).
+
+    Every launch path asks this first, so the interpreter's fixes are applied here, lazily: the
+    variable may be set after this module was imported (a test file sets it at collection time,
+    after another test imported the runtime)."""
+    global _interpreter_ready
+    on = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    if on and not _interpreter_ready:
+        _interpreter_ready = True
+        _fix_interpreter_index()
+        _reinterpret_triton_helpers()
+    return on
 
 
 def _fix_interpreter_index() -> None:
@@ -52,9 +65,7 @@ def _reinterpret_triton_helpers() -> None:
                         setattr(other, attr, replacement)
 
 
-if interpreting():
-    _fix_interpreter_index()
-    _reinterpret_triton_helpers()
+interpreting()  # apply the interpreter's fixes now when it is already on
 
 
 def scan_variant() -> str:
