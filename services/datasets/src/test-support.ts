@@ -1,63 +1,9 @@
-// Test support: ServiceDeps wired to a real NATS and a real MinIO (or the fs store), and a
-// gRPC server for the given bindings. Used by this package's tests only.
-import * as fsp from "node:fs/promises";
-import * as os from "node:os";
-import * as path from "node:path";
-import { connectDeps, createLogger, loadConfig, Metrics, type ServiceBinding, type ServiceDeps, startGrpcServer } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer } from "@mambalign/core/testing";
+// Test support for this package: the shared service test environment, named for datasets.
+import { type ServiceTestEnv, startServiceTestEnv } from "@mambalign/core/testing";
 
-export interface TestEnv {
-  deps: ServiceDeps;
-  /** A scratch directory for input files (removed by stop()). */
-  tmp: string;
-  stop(): Promise<void>;
-}
+export { listKeys, serveBindings } from "@mambalign/core/testing";
+export type TestEnv = ServiceTestEnv;
 
-export async function startTestEnv(store: "fs" | "s3"): Promise<TestEnv> {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "mambalign-datasets-test-"));
-  let nats: NatsServerHandle | undefined;
-  let minio: MinioServer | undefined;
-  try {
-    nats = await startNatsServer();
-    const env: NodeJS.ProcessEnv = { MAMBALIGN_NATS_URL: nats.url, LOG_LEVEL: "silent" };
-    if (store === "s3") {
-      minio = await startMinioServer();
-      Object.assign(env, {
-        MAMBALIGN_STORE: "s3",
-        MAMBALIGN_S3_ENDPOINT: minio.endPoint,
-        MAMBALIGN_BUCKET: minio.bucket,
-        AWS_ACCESS_KEY_ID: minio.accessKey,
-        AWS_SECRET_ACCESS_KEY: minio.secretKey,
-      });
-    } else {
-      Object.assign(env, { MAMBALIGN_STORE: "fs", MAMBALIGN_FS_ROOT: path.join(tmp, "objects") });
-    }
-    const config = loadConfig("datasets", env);
-    const deps = await connectDeps(config, { logger: createLogger("test", "silent"), metrics: new Metrics({ defaultMetrics: false }) });
-    return {
-      deps,
-      tmp,
-      stop: async () => {
-        await deps.bus.close();
-        await nats?.stop();
-        await minio?.stop();
-        await fsp.rm(tmp, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    await nats?.stop();
-    await minio?.stop();
-    throw err;
-  }
-}
-
-export async function serveBindings(deps: ServiceDeps, bindings: ServiceBinding[]) {
-  return startGrpcServer({ host: "127.0.0.1", port: 0, logger: deps.logger, services: bindings });
-}
-
-/** Every object key under `prefix`. */
-export async function listKeys(deps: ServiceDeps, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const o of deps.store.list(prefix)) keys.push(o.key);
-  return keys;
+export function startTestEnv(store: "fs" | "s3"): Promise<TestEnv> {
+  return startServiceTestEnv("datasets", store);
 }

@@ -2,3 +2,4 @@
 export * from "./nats-server.js";
 export * from "./minio-server.js";
 export * from "./server-env.js";
+export * from "./service-test-env.js";
