@@ -65,7 +65,9 @@ export async function startHubStandIn(repos: Record<string, StandInRepo>): Promi
     if (drop !== undefined) {
       drops.delete(file![3]!);
       res.writeHead(200, { "content-length": body.length });
-      res.write(body.subarray(0, drop), () => res.destroy());
+      // Close our side gracefully (FIN) once the bytes are flushed: a reset could make the client's
+      // kernel discard bytes it already received, and the resume point would vary between runs.
+      res.write(body.subarray(0, drop), () => res.socket?.end());
       return;
     }
     res.writeHead(200, { "content-length": body.length }).end(body);
