@@ -19,7 +19,7 @@ print("warning: something on stderr", file=sys.stderr, flush=True)
 if cmd == "fail":
     print(json.dumps({"error": {"message": "bad field", "field": "args.x"}}), flush=True)
     sys.exit(2)
-if cmd == "stubborn":
+if cmd == "ignores-sigterm":
     signal.signal(signal.SIGTERM, lambda *_: print("ignoring SIGTERM", file=sys.stderr, flush=True))
     print(json.dumps({"progress": {"step": 2, "total": 2}}), flush=True)
     while True: time.sleep(0.05)
@@ -55,7 +55,7 @@ test("runtime process — preempt sends SIGTERM, then SIGKILL after the grace pe
   let handlerReady!: () => void;
   const ready = new Promise<void>((resolve) => (handlerReady = resolve));
   const proc = launchRuntime({
-    python, command: "stubborn", specFile: "spec.json", cwd: dir, env: { PYTHONPATH: dir }, logger,
+    python, command: "ignores-sigterm", specFile: "spec.json", cwd: dir, env: { PYTHONPATH: dir }, logger,
     onEvent: (e) => void (e.kind?.$case === "progress" && e.kind.value.step === 2 && handlerReady()),
   });
   await ready;
