@@ -22,7 +22,7 @@ RUN rm -rf services/runtime \
 FROM ${NODE_IMAGE} AS node
 
 FROM ${PYTORCH_IMAGE}
-# Triton compiles its small launcher stubs with the system C compiler at run time.
+# Triton compiles a small C launcher per kernel with the system C compiler at run time.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/* \
