@@ -360,6 +360,31 @@ def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     return out, ckpt, last
 
 
+def bwd_buffers(dout, u, delta, z, n: int, n_dblocks: int):
+    """Outputs of a backward launch (every scan variant): du, ddt, dz in one (b, L, D) layout so the
+    launch takes one set of strides (dout moved to it too), fp32 dA, and the per-D-block partial sums
+    of dB, dC and per-batch dD, d(dt bias) that bwd_results reduces."""
+    b, dim, L = u.shape
+    du = _bl_d_view(b, dim, L, u.dtype, u.device)
+    ddt = _bl_d_view(b, dim, L, delta.dtype, u.device)
+    dz = _bl_d_view(b, dim, L, z.dtype, u.device) if z is not None else du
+    if dout.stride() != du.stride():
+        dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
+    f32 = {"dtype": torch.float32, "device": u.device}
+    return (dout, du, ddt, dz, torch.empty(b, dim, n, **f32), torch.empty(b, n_dblocks, L, n, **f32),
+            torch.empty(b, n_dblocks, L, n, **f32), torch.empty(b, dim, **f32), torch.empty(b, dim, **f32))
+
+
+def bwd_results(du, ddt, dz, dA, dBp, dCp, dDp, dbiasp, A, B, C, D, z, delta_bias):
+    """Reduces the partial sums into the gradients of (u, delta, A, B, C, D, z, delta_bias)."""
+    dB = dBp.sum(1).to(B.dtype).transpose(1, 2)  # (b, N, L) view of (b, L, N)
+    dC = dCp.sum(1).to(C.dtype).transpose(1, 2)
+    return (du, ddt, dA.sum(0).to(A.dtype), dB, dC,
+            dDp.sum(0).to(D.dtype) if D is not None else None,
+            dz if z is not None else None,
+            dbiasp.sum(0).to(delta_bias.dtype) if delta_bias is not None else None)
+
+
 def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckpt, config=None, seq_idx=None):
     b, dim, L = u.shape
     n = A.shape[1]
@@ -369,17 +394,7 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
     if triton.cdiv(L, cfg["CHUNK"]) != n_chunks:
         raise RuntimeError("selective_scan: backward chunking differs from the forward's checkpoints")
     n_dblocks = triton.cdiv(dim, cfg["BLOCK_D"])
-    # du, ddt, dz share one (b, L, D) layout so the launch takes one set of strides.
-    du = _bl_d_view(b, dim, L, u.dtype, u.device)
-    ddt = _bl_d_view(b, dim, L, delta.dtype, u.device)
-    dz = _bl_d_view(b, dim, L, z.dtype, u.device) if z is not None else du
-    if dout.stride() != du.stride():
-        dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
-    dA = torch.empty(b, dim, n, dtype=torch.float32, device=u.device)
-    dBp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
-    dCp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
-    dDp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
-    dbiasp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
+    dout, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp = bwd_buffers(dout, u, delta, z, n, n_dblocks)
     dummy = u
     zz = z if z is not None else u
     seq, seq_strides = _seq_args(seq_idx, dummy)
@@ -393,12 +408,7 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
         BLOCK_D=cfg["BLOCK_D"], BLOCK_N=BLOCK_N, CHUNK=cfg["CHUNK"], NUM_STAGES=cfg.get("num_stages", 1),
         num_warps=cfg["num_warps"],
     )
-    dB = dBp.sum(1).to(B.dtype).transpose(1, 2)  # (b, N, L) view of (b, L, N)
-    dC = dCp.sum(1).to(C.dtype).transpose(1, 2)
-    return (du, ddt, dA.sum(0).to(A.dtype), dB, dC,
-            dDp.sum(0).to(D.dtype) if D is not None else None,
-            dz if z is not None else None,
-            dbiasp.sum(0).to(delta_bias.dtype) if delta_bias is not None else None)
+    return bwd_results(du, ddt, dz, dA, dBp, dCp, dDp, dbiasp, A, B, C, D, z, delta_bias)
 
 
 def _impl(variant: str):

@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .scan import _bl_d_view, _first_order, _seq_args, _softplus
+from .scan import _bl_d_view, _first_order, _seq_args, _softplus, bwd_buffers, bwd_results
 
 
 @triton.jit
@@ -358,16 +358,7 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
     if triton.cdiv(L, k["CHUNK"]) != n_chunks:
         raise RuntimeError("selective_scan: backward chunking differs from the forward's checkpoints")
     n_dblocks = triton.cdiv(dim, k["DI"] * k["DL"])
-    du = _bl_d_view(b, dim, L, u.dtype, u.device)
-    ddt = _bl_d_view(b, dim, L, delta.dtype, u.device)
-    dz = _bl_d_view(b, dim, L, z.dtype, u.device) if z is not None else du
-    if dout.stride() != du.stride():
-        dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
-    dA = torch.empty(b, dim, n, dtype=torch.float32, device=u.device)
-    dBp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
-    dCp = torch.empty(b, n_dblocks, L, n, dtype=torch.float32, device=u.device)
-    dDp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
-    dbiasp = torch.empty(b, dim, dtype=torch.float32, device=u.device)
+    dout, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp = bwd_buffers(dout, u, delta, z, n, n_dblocks)
     dummy = u
     zz = z if z is not None else u
     seq, seq_strides = _seq_args(seq_idx, dummy)
@@ -381,9 +372,4 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
         HAS_SEQ=seq_idx is not None,
         CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"], num_warps=k["num_warps"],
     )
-    dB = dBp.sum(1).to(B.dtype).transpose(1, 2)
-    dC = dCp.sum(1).to(C.dtype).transpose(1, 2)
-    return (du, ddt, dA.sum(0).to(A.dtype), dB, dC,
-            dDp.sum(0).to(D.dtype) if D is not None else None,
-            dz if z is not None else None,
-            dbiasp.sum(0).to(delta_bias.dtype) if delta_bias is not None else None)
+    return bwd_results(du, ddt, dz, dA, dBp, dCp, dDp, dbiasp, A, B, C, D, z, delta_bias)
