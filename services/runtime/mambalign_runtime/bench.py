@@ -64,11 +64,11 @@ def build_model(shape: str, device, dtype=torch.bfloat16):
 def add_lora(model, r: int):
     from peft import LoraConfig, get_peft_model
 
-    from .lora import MAMBA_DEFAULT_TARGETS, mamba_targets_allowed, wire_weight_read_modules
+    from .lora import MAMBA_DEFAULT_TARGETS, mamba_targets_allowed, wire_lora_layers
 
     with mamba_targets_allowed():
         model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(MAMBA_DEFAULT_TARGETS)))
-    wire_weight_read_modules(model)
+    wire_lora_layers(model)
     return model
 
 
@@ -359,8 +359,21 @@ def _parse_scan_config(text: str) -> dict:
     return dict(zip(("BLOCK_D", "CHUNK", "num_warps", "num_stages"), vals))
 
 
+def _profile_record(prof, **fields) -> dict:
+    """Per-kernel CUDA time, largest first, and the operators that launched them (self time)."""
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    rows = sorted(prof.key_averages(), key=lambda e: -e.device_time_total)
+    ops = sorted((e for e in rows if e.device_type == torch.autograd.DeviceType.CPU and e.self_device_time_total > 0),
+                 key=lambda e: -e.self_device_time_total)
+    total = sum(e.device_time_total for e in rows if e.device_type == torch.autograd.DeviceType.CUDA)
+    return {**fields, "card": _card(), "kernel_launches": len(kernels), "device_ms_total": round(total / 1e3, 1),
+            "top_kernels": [[e.key[:80], round(e.device_time_total / 1e3, 2), e.count] for e in rows
+                            if e.device_type == torch.autograd.DeviceType.CUDA][:25],
+            "top_ops_self": [[e.key[:60], round(e.self_device_time_total / 1e3, 2), e.count] for e in ops][:25]}
+
+
 def bench_profile(args, device) -> list[dict]:
-    """One training step under torch.profiler: the CUDA time per kernel, largest first."""
+    """One training step under torch.profiler: the CUDA time per kernel and per operator."""
     from torch.profiler import ProfilerActivity, profile
 
     from . import kernels
@@ -373,14 +386,34 @@ def bench_profile(args, device) -> list[dict]:
     step = _train_step_fn(model, args.batch, args.seq, model.config.vocab_size, device, opt)
     step()
     torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         step()
         torch.cuda.synchronize()
-    rows = sorted(prof.key_averages(), key=lambda e: -e.device_time_total)[:25]
-    total = sum(e.device_time_total for e in prof.key_averages())
-    return [{"bench": "profile", "card": _card(), "shape": args.shape, "seq": args.seq, "batch": args.batch,
-             "device_ms_total": round(total / 1e3, 1),
-             "top": [[e.key[:80], round(e.device_time_total / 1e3, 1), e.count] for e in rows]}]
+    return [_profile_record(prof, bench="profile", shape=args.shape, seq=args.seq, batch=args.batch,
+                            scan_kernel=_scan_desc())]
+
+
+def bench_profile_decode(args, device) -> list[dict]:
+    """One eager decode step at batch 1 under torch.profiler: what a graph replay launches."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from . import kernels
+
+    kernels.install(args.kernels)
+    model = build_model(args.shape, device).eval()
+    prompt = torch.randint(0, model.config.vocab_size, (1, args.prompt_len), device=device,
+                           generator=torch.Generator(device).manual_seed(2))
+    with torch.no_grad():
+        out = model(input_ids=prompt, use_cache=True)
+        ids = out.logits[:, -1].argmax(-1, keepdim=True)
+        for _ in range(2):  # compile the decode kernels outside the profile
+            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+            torch.cuda.synchronize()
+    return [_profile_record(prof, bench="profile_decode", shape=args.shape, batch=1,
+                            layers=model.config.num_hidden_layers)]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -393,7 +426,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--kernels", default="fast", choices=["auto", "fast", "reference"])
     p.add_argument("--grad-ckpt", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--what", default="train", help="comma list of: train, long, decode, scan, profile")
+    p.add_argument("--what", default="train",
+                   help="comma list of: train, long, decode, scan, profile, profile_decode")
     p.add_argument("--reference-layer", action=argparse.BooleanOptionalAction, default=True,
                    help="time transformers' own path on one layer and scale it (train only)")
     p.add_argument("--long-seq", type=int, default=16384)
@@ -410,9 +444,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default="", help="also append the JSON lines to this file")
     args = p.parse_args(argv)
     args.what = [w.strip() for w in args.what.split(",") if w.strip()]
-    bad = [w for w in args.what if w not in ("train", "long", "decode", "scan", "profile")]
+    valid = ("train", "long", "decode", "scan", "profile", "profile_decode")
+    bad = [w for w in args.what if w not in valid]
     if bad:
-        p.error(f"--what: unknown {bad}; valid: train, long, decode, scan, profile")
+        p.error(f"--what: unknown {bad}; valid: {', '.join(valid)}")
     return args
 
 
@@ -444,6 +479,7 @@ def main(argv: list[str]) -> int:
                                      args.long_seq, 1, "long")],
         "decode": lambda: bench_decode(args, device),
         "profile": lambda: bench_profile(args, device),
+        "profile_decode": lambda: bench_profile_decode(args, device),
     }
     for what in args.what:
         try:

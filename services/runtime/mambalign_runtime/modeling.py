@@ -11,7 +11,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from . import kernels
 from .errors import InvalidInput, RuntimeFailure
 from .lora import (MAMBA_DEFAULT_TARGETS, MAMBA_MODEL_TYPES, UNSUPPORTED_MAMBA_TARGETS, mamba_targets_allowed,
-                   wire_weight_read_modules)
+                   wire_lora_layers)
 from .preset import PRESETS
 
 log = logging.getLogger("mambalign_runtime")
@@ -147,7 +147,7 @@ def add_lora(model, config: LoraConfig, field: str):
             peft_model = get_peft_model(model, config)
     except ValueError as err:
         raise InvalidInput(f"{field}.targetModules: {err}", field=f"{field}.targetModules") from err
-    wire_weight_read_modules(peft_model)
+    wire_lora_layers(peft_model)
     return peft_model
 
 
@@ -157,7 +157,7 @@ def load_adapter(model, adapter_dir: str, field: str, trainable: bool = False):
         raise InvalidInput(f"{field}: {adapter_dir} holds no PEFT adapter (adapter_config.json)", field=field)
     with mamba_targets_allowed():
         peft_model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=trainable)
-    wire_weight_read_modules(peft_model)
+    wire_lora_layers(peft_model)
     return peft_model
 
 

@@ -1,16 +1,25 @@
-"""Supervised fine-tuning: next-token loss on chat rows, top to bottom."""
+"""Supervised fine-tuning: next-token loss on chat rows, top to bottom.
+
+Rows are either padded (one conversation per row, the loss masked off padding) or, with
+`packing`, packed several to a row of `max_seq_length` tokens. Packed rows run with document
+boundaries (`seq_idx`) that restart Mamba's conv and SSM states at every conversation, and a
+conversation's first token is never a target, so each one trains exactly as it would alone.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from contextlib import nullcontext
 
 import torch
 
-from . import distributed
+from . import distributed, kernels
 from .data import ChatEncoder, collate, parse_messages, read_jsonl, token_logps
-from .errors import RuntimeFailure
+from .errors import InvalidInput, RuntimeFailure
+from .packed_mamba import target_weights
+from .packing import pack_documents
 from .events import EventWriter
 from .spec import RuntimeSpec
 from .throughput import Meter
@@ -33,6 +42,80 @@ def sum_nll(model, batch) -> tuple[torch.Tensor, int]:
     """Summed negative log-likelihood of the loss-masked tokens, and their count."""
     logps, weights = token_logps(model, batch)
     return -(logps * weights).sum(), int(weights.sum().item())
+
+
+class PaddedRows:
+    """One conversation per row, right-padded per micro-batch."""
+
+    def __init__(self, rows, pad_id: int):
+        self.rows, self.pad_id = rows, pad_id
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def targets(self, i: int) -> int:
+        return sum(self.rows[i][1][1:])
+
+    def collate(self, idx) -> dict[str, torch.Tensor]:
+        return collate([self.rows[i] for i in idx], self.pad_id)
+
+    def boundaries(self, model, batch):
+        return nullcontext()
+
+    @staticmethod
+    def nll(model, batch) -> torch.Tensor:
+        return sum_nll(model, batch)[0]
+
+    @staticmethod
+    def real_tokens(batch) -> int:
+        return int(batch["attention_mask"].sum())
+
+
+class PackedSftRows:
+    """Conversations packed in order into rows of `seq_len` tokens, with document boundaries."""
+
+    def __init__(self, rows, seq_len: int, pad_id: int):
+        self.packed = pack_documents(rows, seq_len, pad_id)
+        weights = target_weights(torch.from_numpy(self.packed.loss_mask), torch.from_numpy(self.packed.seq_idx))
+        self._targets = weights.sum(1).tolist()
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def targets(self, i: int) -> int:
+        return int(self._targets[i])
+
+    def collate(self, idx) -> dict[str, torch.Tensor]:
+        idx = list(idx)
+        return {"input_ids": torch.from_numpy(self.packed.input_ids[idx]).long(),
+                "loss_mask": torch.from_numpy(self.packed.loss_mask[idx]),
+                "seq_idx": torch.from_numpy(self.packed.seq_idx[idx])}
+
+    @staticmethod
+    def boundaries(model, batch):
+        # Open through backward: with gradient checkpointing the layers run again there.
+        return kernels.packed_sequences(model, batch["seq_idx"])
+
+    @staticmethod
+    def nll(model, batch) -> torch.Tensor:
+        logits = model(input_ids=batch["input_ids"]).logits
+        logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        picked = torch.gather(logps, 2, batch["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
+        return -(picked * target_weights(batch["loss_mask"], batch["seq_idx"])).sum()
+
+    @staticmethod
+    def real_tokens(batch) -> int:
+        return int((batch["seq_idx"] >= 0).sum())
+
+
+def training_rows(rows, args, pad_id: int, kernel_mode: str):
+    if not args.packing:
+        return PaddedRows(rows, pad_id)
+    if kernel_mode != "fast":
+        raise InvalidInput("train.args.packing: packed rows need the Triton kernels (document boundaries in the "
+                           f"scan and conv), but the kernels in use are {kernel_mode!r} (no CUDA GPU?); set "
+                           "packing to false to pad each conversation instead", field="train.args.packing")
+    return PackedSftRows(rows, args.max_seq_length, pad_id)
 
 
 @torch.no_grad()
@@ -60,7 +143,8 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
     rows = encode_sft_file(encoder, spec.train.train_file, "train.trainFile", a.assistant_only_loss)
     eval_rows = (encode_sft_file(encoder, spec.train.eval_file, "train.evalFile", a.assistant_only_loss)
                  if spec.train.eval_file else [])
-    schedule = BatchSchedule(len(rows), a.batch_size, a.gradient_accumulation_steps, a.seed, s.world)
+    train_rows = training_rows(rows, a, pad_id, s.kernel_mode)
+    schedule = BatchSchedule(len(train_rows), a.batch_size, a.gradient_accumulation_steps, a.seed, s.world)
     total = count_steps(a, schedule.per_epoch)
     build_optimizer(s, total)
     events.started("sft", total, s.start_step, str(s.device), s.all_versions())
@@ -73,20 +157,20 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
     step, stopped = s.start_step, False
     while step < total and not stopped:
         step_start = time.time()
-        micro = [collate([rows[i] for i in idx], pad_id) for idx in schedule.step(step)]
+        micro = [train_rows.collate(idx) for idx in schedule.step(step)]
         # Normalise by the whole step's token count (all ranks), so accumulation and data
         # parallelism equal one big batch.
-        n_tokens = sum(sum(rows[i][1][1:]) for idx in schedule.step_all(step) for i in idx)
+        n_tokens = sum(train_rows.targets(i) for idx in schedule.step_all(step) for i in idx)
         loss_share = 0.0
         for k, batch in enumerate(micro):
             batch = {key: v.to(s.device) for key, v in batch.items()}
-            with s.micro_batch(k, len(micro)):
+            with s.micro_batch(k, len(micro)), train_rows.boundaries(s.train_model, batch):
                 with s.autocast():
-                    nll, _ = sum_nll(s.train_model, batch)
-                loss = nll / n_tokens
+                    nll = train_rows.nll(s.train_model, batch)
+                loss = nll / max(n_tokens, 1)
                 s.backward(loss)
             loss_share += float(loss.detach())
-            meter.tokens += int(batch["attention_mask"].sum())
+            meter.tokens += train_rows.real_tokens(batch)
         lr = s.scheduler.get_last_lr()[0]
         grad_norm = optimizer_step(s)
         step += 1

@@ -1,12 +1,14 @@
 """Throughput metrics of a training run: tokens/s over all ranks, MFU, peak GPU memory, ETA.
 
-MFU (model FLOPs utilisation) = k · P · tokens_per_s / (world_size · peak)
-  P            every parameter of the model (frozen ones too: their forward and input-gradient
-               matmuls still run under LoRA);
-  k            6 (forward 2 + backward 4 FLOPs per parameter and token), 8 with gradient
-               checkpointing (the forward runs twice);
+MFU (model FLOPs utilisation) = F · tokens_per_s / (world_size · peak), F = FLOPs per token:
+  2·P          forward matmuls, P = every parameter of the model (frozen ones too);
+  + 2·P        input-gradient matmuls of the backward (they run under LoRA too);
+  + 2·T        weight-gradient matmuls, T = trainable parameters (all of them for full
+               fine-tuning: F = 6·P; a LoRA adapter's few: F ≈ 4·P);
+  + 2·P        with gradient checkpointing (the forward runs again in the backward);
   tokens_per_s real (non-padding) tokens of all ranks per second of wall time;
   peak         the card's dense bf16 tensor FLOP/s (table below, or MAMBALIGN_PEAK_TFLOPS).
+This is the issue's and `bench`'s definition (4·P for LoRA, 6·P with checkpointing).
 The selective scan and the convolution (O(d_inner · d_state) per token, < 1% at 2.8B) are not
 counted. On a CPU, or a card not in the table, MFU is 0.
 """
@@ -52,11 +54,14 @@ def count_parameters(model: torch.nn.Module) -> int:
     return total
 
 
-def mfu(params: int, tokens_per_s: float, world_size: int, peak: float, gradient_checkpointing: bool) -> float:
+def flops_per_token(params: int, trainable: int, gradient_checkpointing: bool) -> int:
+    return 2 * params + 2 * params + 2 * trainable + (2 * params if gradient_checkpointing else 0)
+
+
+def mfu(flops: int, tokens_per_s: float, world_size: int, peak: float) -> float:
     if peak <= 0:
         return 0.0
-    k = 8 if gradient_checkpointing else 6
-    return k * params * tokens_per_s / (world_size * peak)
+    return flops * tokens_per_s / (world_size * peak)
 
 
 class Meter:
@@ -74,9 +79,9 @@ class Meter:
         self._last = (self.t0, 0.0)  # (time, tokens of all ranks) at the previous report
         self.device = device
         self.world_size = world_size
-        self.params = count_parameters(model)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        self.flops = flops_per_token(count_parameters(model), trainable, gradient_checkpointing)
         self.peak = peak_flops(device)
-        self.gradient_checkpointing = gradient_checkpointing
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
@@ -92,5 +97,5 @@ class Meter:
         tokens_per_s = (tokens - last_tokens) / max(now - last_time, 1e-9)
         elapsed = max(now - self.t0, 1e-9)
         return {"tokens_per_s": tokens_per_s, "eta_s": elapsed / done * (self.total - step),
-                "mfu": mfu(self.params, tokens_per_s, self.world_size, self.peak, self.gradient_checkpointing),
+                "mfu": mfu(self.flops, tokens_per_s, self.world_size, self.peak),
                 "gpu_mem_gib": memory}

@@ -56,6 +56,7 @@ class TrainArgs:
     logging_steps: int
     seed: int
     assistant_only_loss: bool
+    packing: bool  # SFT: conversations packed into max_seq_length rows with document boundaries
     chat_template: str
     lora: LoraResolved
     dpo_beta: float = 0.1
@@ -85,9 +86,6 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None, w
     if scheduler not in SCHEDULERS:
         raise InvalidInput(f"{A}.lrSchedulerType: unknown {scheduler!r} (valid: {', '.join(SCHEDULERS)})",
                            field=f"{A}.lrSchedulerType")
-    if a.packing:
-        raise InvalidInput(f"{A}.packing: not supported by the runtime (Mamba's state would run across packed rows)",
-                           field=f"{A}.packing")
     optim = check_optim_name(a.optim)
     if a.torch_dtype and a.torch_dtype not in TORCH_DTYPES:
         raise InvalidInput(f"{A}.torchDtype: unknown dtype {a.torch_dtype!r} (valid: {', '.join(TORCH_DTYPES)})",
@@ -137,6 +135,7 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None, w
         logging_steps=a.logging_steps or 1,
         seed=a.seed or 42,
         assistant_only_loss=a.assistant_only_loss,
+        packing=a.packing,
         chat_template=a.chat_template,
         lora=LoraResolved(
             enabled=lora.enabled, r=r, alpha=lora.alpha or float(r), dropout=lora.dropout,

@@ -8,6 +8,10 @@
 # $OUT/pytest_*.txt, the bench's stdout to $OUT/bench.stdout, and prints a summary table.
 # Stops when a kernel test fails. About 3-4 minutes on one H100/H200 (most of it Triton compiles
 # and building the 2.8B model twice). No secrets are read or printed.
+#
+# Environment: WHAT (bench measurements, default train,decode; add long, profile, profile_decode),
+# SCAN_ARGS (default "--scan-kernel auto --scan-tiles 3": time v3 and v4 first and train with the
+# faster; "--scan-kernel v4" skips the comparison).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,20 +30,21 @@ print(f"[env] {torch.cuda.get_device_name()} torch {torch.__version__} triton {t
       f"transformers {transformers.__version__} peft {peft.__version__}", flush=True)
 PY
 
-echo "[1/2] kernel tests on the GPU (real shapes; both scan variants), three files in parallel" >&2
+echo "[1/2] kernel tests on the GPU (real shapes; both scan variants), the files in parallel" >&2
 # Most of this phase is Triton compiling ~50 kernel specialisations (2-3 s each, one CPU core
 # per pytest process), so the three files run side by side; each stops at its first failure.
 start=$SECONDS
 pids=()
-for t in test_kernels test_kernels_packed test_kernels_model; do
+tests=(test_kernels test_kernels_packed test_kernels_model test_kernels_norm test_sft_packing test_lora)
+for t in "${tests[@]}"; do
   timeout 200 "$PY" -m pytest -x -q -p no:cacheprovider "tests/$t.py" > "$OUT/pytest_$t.txt" 2>&1 &
   pids+=("$!")
 done
 failed=0
-for i in 0 1 2; do
-  wait "${pids[$i]}" || failed=1
+for pid in "${pids[@]}"; do
+  wait "$pid" || failed=1
 done
-for t in test_kernels test_kernels_packed test_kernels_model; do
+for t in "${tests[@]}"; do
   echo "--- $t" >&2
   tail -n 4 "$OUT/pytest_$t.txt" >&2
 done
@@ -53,8 +58,9 @@ echo "[1/2] tests passed in $((SECONDS - start)) s" >&2
 echo "[2/2] bench: scan v3 vs v4 (same process, picks the faster), LoRA SFT seq 2048, decode batch 1/64" >&2
 start=$SECONDS
 bench_rc=0
-timeout 240 "$PY" -m mambalign_runtime bench --shape mamba-2.8b --seq 2048 --batch 8 --what train,decode \
-  --scan-kernel auto --scan-tiles 3 --steps 3 --warmup 1 --decode-batch 1,64 --decode-tokens 64 \
+# shellcheck disable=SC2086  # SCAN_ARGS is a list of flags
+timeout 420 "$PY" -m mambalign_runtime bench --shape mamba-2.8b --seq 2048 --batch 8 --what "${WHAT:-train,decode}" \
+  ${SCAN_ARGS:---scan-kernel auto --scan-tiles 3} --steps 3 --warmup 1 --decode-batch 1,64 --decode-tokens 64 \
   --out "$JSONL" > "$OUT/bench.stdout" || bench_rc=$?
 echo "[2/2] bench finished in $((SECONDS - start)) s (exit $bench_rc); summary of what it wrote:" >&2
 
@@ -81,6 +87,10 @@ for r in recs:
         print(f"{r['bench']:6} {r['card']}: seq {r['seq']} batch {r['batch']} scan {r['scan_kernel']['variant']}: "
               f"{r['tokens_per_s']} tok/s, step {r['step_ms']} ms, peak {r['peak_mem_gib']} GiB, MFU {r['mfu']}"
               + (f", {ref.get('speedup_vs_reference')}x the reference path" if ref else ""))
+    elif r.get("bench", "").startswith("profile") and "error" not in r:
+        print(f"{r['bench']} {r['card']}: {r['kernel_launches']} kernel launches, {r['device_ms_total']} ms of kernels")
+        for name, ms, count in r["top_ops_self"][:15]:
+            print(f"  {ms:9.2f} ms {count:6d}x  {name}")
     elif r.get("bench") == "decode" and "error" not in r:
         print(f"decode {r['card']}: batch {r['batch']}: {r['tokens_per_s']} tok/s (graph step {r['graph_step_ms']} ms, "
               f"eager {r['eager_step_ms']} ms)")

@@ -10,12 +10,12 @@
 # checkpointing, kernels auto (Triton on CUDA). DPO starts from the SFT adapter folded into the
 # base (the Zephyr order), with its reference log-probs from a first pass.
 #
-# Environment: STEPS (50), BATCH per GPU (SFT 4 sequences; DPO BATCH/2 pairs = BATCH sequences),
+# Environment: STAGES ("sft dpo"; "sft" alone for a scaling run), STEPS (50), BATCH per GPU (SFT 4 sequences; DPO BATCH/2 pairs = BATCH sequences),
 # NPROC (1; the global batch is BATCH × NPROC, so tokens/s of 1 and N GPUs compare directly),
 # SEQ (2048), MODEL (preset:mamba-2.8b-random; a small local model makes a CPU smoke run), WORK (a temp dir; or $OUT/work when $OUT is set), PYTHON (python3),
 # MAMBALIGN_TOKENIZER_DIR (default: ../shared/data/tokenizer/gpt-neox-20b beside the repo, or
 # shared/data/tokenizer/gpt-neox-20b inside it). Events and logs go to $WORK; the summary to
-# stdout and, when $OUT is set, to $OUT/summary.json.
+# stdout and, when $OUT is set, to $OUT/summary-<NPROC>gpu.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 runtime=$(cd "$here/.." && pwd)
@@ -25,6 +25,7 @@ STEPS=${STEPS:-50}
 BATCH=${BATCH:-4}
 NPROC=${NPROC:-1}
 SEQ=${SEQ:-2048}
+STAGES=${STAGES:-sft dpo}
 MODEL=${MODEL:-preset:mamba-2.8b-random}
 if [[ -n "${OUT:-}" ]]; then WORK=${WORK:-$OUT/work}; else WORK=${WORK:-$(mktemp -d -t mambalign-gpu-XXXXXX)}; fi
 mkdir -p "$WORK"
@@ -70,7 +71,7 @@ json.dump(spec, open(path, "w"), indent=1)
 EOF
 }
 
-for stage in sft dpo; do
+for stage in $STAGES; do
   write_spec "$stage" "$WORK/$stage.spec.json"
   echo "gpu_recipe_run: $stage ..." >&2
   start=$(date +%s)
@@ -87,14 +88,14 @@ for stage in sft dpo; do
   fi
 done
 
-"$PYTHON" - "$WORK" "$NPROC" "${OUT:-}" <<'EOF'
+"$PYTHON" - "$WORK" "$NPROC" "${OUT:-}" $STAGES <<'EOF'
 import json, math, statistics, sys
 from pathlib import Path
-work, nproc, out = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+work, nproc, out, stages = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 import torch
 card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 summary = {"card": card, "gpus": nproc, "stages": {}}
-for stage in ("sft", "dpo"):
+for stage in stages:
     events = [json.loads(l) for l in (work / f"{stage}.events.jsonl").read_text().splitlines()]
     progress = [e["progress"] for e in events if "progress" in e]
     finished = [e["finished"] for e in events if "finished" in e][-1]
@@ -116,5 +117,5 @@ for stage, s in summary["stages"].items():
           f"{s['tokens_per_s']:.0f} tokens/s, MFU {s['mfu']:.1%}, peak {s['peak_gpu_mem_gib']:.1f} GiB "
           f"on {nproc} x {summary['card']}")
 if out:
-    Path(out, "summary.json").write_text(json.dumps(summary, indent=1))
+    Path(out, f"summary-{nproc}gpu.json").write_text(json.dumps(summary, indent=1))
 EOF

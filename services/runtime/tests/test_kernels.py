@@ -118,22 +118,41 @@ def test_scan_initial_state_continues_a_sequence(variant):
     assert rel_err(rest, full[..., cut:]) < 1e-5
 
 
-CONV_CASES = [(2, 6, 19, torch.float32, True), (1, 5, 8, torch.float32, False), (2, 6, 19, torch.bfloat16, True)]
+# (batch, dim, seqlen, dtype, bias, kernel width, silu, x layout). Width 4 takes the specialised
+# backward (interpreter chunks of 8 rows, 4 channels: lengths off both, one shorter than the
+# kernel); widths 3 and 2 the general one. "view" is x as in_proj hands it over (a (b, D, L)
+# view of the (b, L, 2D) output, channels contiguous), "dense" a contiguous (b, D, L) tensor.
+CONV_CASES = [
+    (2, 6, 19, torch.float32, True, 4, True, "view"),
+    (1, 5, 8, torch.float32, False, 4, True, "view"),
+    (2, 6, 19, torch.bfloat16, True, 4, True, "view"),
+    (1, 3, 3, torch.float32, True, 4, True, "view"),
+    (2, 6, 13, torch.float32, False, 4, False, "dense"),
+    (2, 6, 19, torch.float32, True, 3, True, "view"),
+    (1, 5, 11, torch.bfloat16, False, 2, True, "dense"),
+]
 if GPU:
-    CONV_CASES += [(2, 5120, 2047, torch.bfloat16, True), (1, 1536, 1000, torch.float32, True)]
+    CONV_CASES += [(2, 5120, 2047, torch.bfloat16, True, 4, True, "view"),
+                   (1, 1536, 1000, torch.float32, True, 4, True, "view"),
+                   (1, 1536, 1000, torch.bfloat16, False, 3, True, "view")]
 
 
-@pytest.mark.parametrize("b,d,L,dtype,with_bias", CONV_CASES)
-def test_causal_conv1d_silu_matches_reference(b, d, L, dtype, with_bias):
+def conv_input(b, d, L, dtype, layout, gen):
+    if layout == "view":
+        xz = torch.randn(b, L, 2 * d, generator=gen).to(DEVICE, dtype)
+        return xz[..., :d].transpose(1, 2).detach().requires_grad_()
+    return torch.randn(b, d, L, generator=gen).to(DEVICE, dtype).requires_grad_()
+
+
+@pytest.mark.parametrize("b,d,L,dtype,with_bias,K,silu,layout", CONV_CASES)
+def test_causal_conv1d_silu_matches_reference(b, d, L, dtype, with_bias, K, silu, layout):
     gen = torch.Generator().manual_seed(L)
-    # x as transformers hands it over: a (b, D, L) view of the (b, L, 2D) in_proj output.
-    xz = torch.randn(b, L, 2 * d, generator=gen).to(DEVICE, dtype)
-    x = xz[..., :d].transpose(1, 2).detach().requires_grad_()
-    w = torch.randn(d, 4, generator=gen).to(DEVICE).requires_grad_()
+    x = conv_input(b, d, L, dtype, layout, gen)
+    w = torch.randn(d, K, generator=gen).to(DEVICE).requires_grad_()
     bias = torch.randn(d, generator=gen).to(DEVICE).requires_grad_() if with_bias else None
     ref_in = [t.detach().double().requires_grad_() if t is not None else None for t in (x, w, bias)]
-    out = causal_conv1d(x, w, bias, silu=True)
-    out_ref = causal_conv1d_ref(*ref_in, activation=True)
+    out = causal_conv1d(x, w, bias, silu=silu)
+    out_ref = causal_conv1d_ref(*ref_in, activation=silu)
     assert out.dtype == dtype and out.shape == (b, d, L)
     assert rel_err(out, out_ref) < TOL[dtype]
     dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
@@ -178,3 +197,12 @@ def test_decode_steps_continue_the_prefill(n):
     y1 = state_update(s1, xc, *args)
     y2 = state_update(s2, xc, args[0], torch.log(-x["A"]), *args[2:], A_is_log=True)
     assert rel_err(y2, y1) < 1e-5 and rel_err(s2, s1) < 1e-5
+    # ... and may hand it dt_proj's input and weight instead of dt (rank 11: off the kernel's block).
+    ts = torch.randn(b, 11, generator=gen).to(DEVICE)
+    w_dt = torch.randn(d, 11, generator=gen).to(DEVICE) * 0.3
+    s3, s4 = state.clone(), state.clone()
+    y3 = state_update(s3, xc, ts @ w_dt.T, *args[1:])
+    y4 = state_update(s4, xc, ts, *args[1:], dt_weight=w_dt)
+    assert rel_err(y4, y3) < 1e-5 and rel_err(s4, s3) < 1e-5
+    with pytest.raises(ValueError, match="dt_weight"):
+        state_update(s4, xc, ts, *args[1:], dt_weight=w_dt[:, :5])

@@ -96,37 +96,48 @@ def test_seq_idx_shape_is_checked():
         causal_conv1d(x["u"], torch.randn(6, 4, device=DEVICE), seq_idx=torch.zeros(2, 11, device=DEVICE))
 
 
-CONV_PACKED = [(2, 6, 19, [[1, 5, 6], [17]], torch.float32), (1, 5, 12, [[2, 3, 4]], torch.bfloat16)]
+# (batch, dim, seqlen, cuts per row, dtype, kernel width, bias). Width 4 runs the specialised
+# backward (interpreter chunks of 8 rows): cuts on and next to chunk edges, documents of one to
+# three positions; width 3 the general kernel.
+CONV_PACKED = [
+    (2, 6, 19, [[1, 5, 6], [17]], torch.float32, 4, True),
+    (1, 5, 12, [[2, 3, 4]], torch.bfloat16, 4, True),
+    (2, 6, 21, [[7, 8, 9, 16], [2, 10, 11, 13]], torch.float32, 4, False),
+    (2, 6, 19, [[1, 5, 6], [17]], torch.float32, 3, False),
+]
 if GPU:
-    CONV_PACKED += [(2, 5120, 2047, [[3, 64, 65, 1000], [2046]], torch.bfloat16)]
+    CONV_PACKED += [(2, 5120, 2047, [[3, 64, 65, 1000], [2046]], torch.bfloat16, 4, True)]
 
 
-@pytest.mark.parametrize("b,d,L,cuts,dtype", CONV_PACKED)
-def test_packed_conv_matches_documents_run_alone(b, d, L, cuts, dtype):
+@pytest.mark.parametrize("b,d,L,cuts,dtype,K,with_bias", CONV_PACKED)
+def test_packed_conv_matches_documents_run_alone(b, d, L, cuts, dtype, K, with_bias):
     """Includes documents shorter than the kernel width (taps must not reach two back)."""
     gen = torch.Generator().manual_seed(L)
     xz = torch.randn(b, L, 2 * d, generator=gen).to(DEVICE, dtype)
     x = xz[..., :d].transpose(1, 2).detach().requires_grad_()
-    w = torch.randn(d, 4, generator=gen).to(DEVICE).requires_grad_()
-    bias = torch.randn(d, generator=gen).to(DEVICE).requires_grad_()
+    w = torch.randn(d, K, generator=gen).to(DEVICE).requires_grad_()
+    bias = torch.randn(d, generator=gen).to(DEVICE).requires_grad_() if with_bias else None
     rows = [doc_lengths(L, c) for c in cuts]
     out = causal_conv1d(x, w, bias, silu=True, seq_idx=seq_idx_from(rows, L))
     dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
     out.backward(dout)
     dw = torch.zeros_like(w, dtype=torch.float64)
-    db = torch.zeros_like(bias, dtype=torch.float64)
+    db = torch.zeros(d, dtype=torch.float64, device=DEVICE)
     for r, docs in enumerate(rows):
         for a, e in docs:
             xr = x.detach()[r:r + 1, :, a:e].double().requires_grad_()
-            wr, br = w.detach().double().requires_grad_(), bias.detach().double().requires_grad_()
+            wr = w.detach().double().requires_grad_()
+            br = bias.detach().double().requires_grad_() if with_bias else None
             ref = causal_conv1d_ref(xr, wr, br, activation=True)
             ref.backward(dout[r:r + 1, :, a:e].double())
             assert rel_err(out[r:r + 1, :, a:e], ref) < TOL[dtype], f"row {r} doc [{a},{e}) output"
             assert rel_err(x.grad[r:r + 1, :, a:e], xr.grad) < TOL[dtype], f"row {r} doc [{a},{e}) dx"
             dw += wr.grad
-            db += br.grad
+            if with_bias:
+                db += br.grad
     assert rel_err(w.grad, dw) < TOL[torch.float32]
-    assert rel_err(bias.grad, db) < TOL[torch.float32]
+    if with_bias:
+        assert rel_err(bias.grad, db) < TOL[torch.float32]
 
 
 def test_reference_twins_take_seq_idx():

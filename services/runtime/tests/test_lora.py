@@ -66,3 +66,68 @@ def test_peft_guard_is_only_lifted_inside_the_runtime():
     model, _ = tiny_mamba()
     with pytest.raises(ValueError, match="incompatible with Mamba"):
         get_peft_model(model, LoraConfig(r=2, target_modules=["out_proj"]))
+
+
+def _forward_and_grads(model, ids, fused: bool, autocast: bool):
+    from peft.tuners.lora import layer as lora_layer
+
+    from mambalign_runtime.lora import FusedLoraLinear
+
+    if not fused:  # peft's own forward on the same modules
+        for module in model.modules():
+            if isinstance(module, FusedLoraLinear):
+                module.forward = lora_layer.Linear.forward.__get__(module)
+    adapters = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    for p in adapters.values():
+        p.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        logits = model(input_ids=ids).logits
+    logits.float().square().mean().backward()
+    return logits.detach().float(), {n: p.grad.clone() for n, p in adapters.items()}
+
+
+def test_fused_lora_forward_matches_peft_outputs_and_gradients():
+    model, tokenizer = tiny_mamba(seed=4)
+    peft_model = add_lora(model, lora_config(model, 4, 8, 0.0, [], [], "lora"), "lora")
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:  # non-zero B, so the adapter product is part of every output
+            torch.nn.init.normal_(p, std=0.3)
+    ids = batch(tokenizer)["input_ids"]
+    from mambalign_runtime.lora import FusedLoraLinear
+
+    layers = [m for m in peft_model.modules() if isinstance(m, FusedLoraLinear)]
+    assert len(layers) == 8 and all(m._fusable((), {}) for m in layers)
+    fused = _forward_and_grads(peft_model, ids, True, False)
+    fused_bf16 = _forward_and_grads(peft_model, ids, True, True)
+    peft_fp32 = _forward_and_grads(peft_model, ids, False, False)
+
+    def rel(a, b):  # norm-wise relative error
+        return ((a - b).norm() / b.norm()).item()
+
+    assert fused[1].keys() == peft_fp32[1].keys() and len(fused[1]) == 16  # 2 layers x 4 projections x (A, B)
+    # fp32: the same sums in another order.
+    assert rel(fused[0], peft_fp32[0]) < 1e-5
+    for name in fused[1]:
+        assert rel(fused[1][name], peft_fp32[1][name]) < 1e-5, name
+    # bf16 autocast: one bf16 rounding is ~2e-3 norm-wise; through two layers and back, peft's own
+    # bf16 path lands 1e-2 to 3e-2 from fp32 on these gradients (the fused path the same or closer).
+    assert rel(fused_bf16[0], peft_fp32[0]) < 2e-2
+    for name in fused[1]:
+        assert rel(fused_bf16[1][name], peft_fp32[1][name]) < 4e-2, name
+
+
+def test_fused_lora_falls_back_to_peft_when_merged_or_disabled():
+    model, tokenizer = tiny_mamba(seed=5)
+    peft_model = add_lora(model, lora_config(model, 4, 8, 0.0, ["in_proj"], [], "lora"), "lora").eval()
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.3)
+    ids = batch(tokenizer)["input_ids"]
+    with torch.no_grad():
+        adapted = peft_model(input_ids=ids).logits
+        with peft_model.disable_adapter():
+            disabled = peft_model(input_ids=ids).logits
+        peft_model.merge_adapter()
+        merged = peft_model(input_ids=ids).logits
+    assert (adapted - disabled).abs().max() > 1e-3
+    torch.testing.assert_close(merged, adapted, rtol=1e-4, atol=1e-5)

@@ -98,10 +98,10 @@ describe("recipe — warnings for values that hurt Mamba or the pipeline", () =>
     assert.match(at(r.issues, "dpo.gradient_accumulation_steps")[0]!.message, /global batch is 1/);
   });
 
-  test("packing warns that Mamba's state crosses documents", () => {
+  test("packing warns that packed rows need a CUDA worker", () => {
     const doc = mamba();
     doc.sft.packing = true;
-    assert.match(at(check(doc).issues, "sft.packing")[0]!.message, /recurrent state/);
+    assert.match(at(check(doc).issues, "sft.packing")[0]!.message, /CUDA worker/);
   });
 
   test("an eval stage without a question set warns", () => {

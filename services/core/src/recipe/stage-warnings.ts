@@ -72,7 +72,7 @@ export function warnForMamba(d: StageDraft, c: WarnContext): void {
   if (args.packing) {
     c.issues.warn(
       c.pathOf("packing"),
-      "Mamba's recurrent state runs across the documents packed into one row (no attention mask stops it); prefer packing: false (padding with loss masking)",
+      "packed rows restart Mamba's state at every conversation through the Triton kernels, so they need a CUDA worker (kernels fast or auto); on a CPU worker the runtime stops with an error naming this key",
     );
   }
   if (lora.enabled) checkLoraTargets(d, c);

@@ -46,14 +46,16 @@ def _conv_update_kernel(
 
 @triton.jit
 def _state_update_kernel(
-    state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr,
-    dim, dstate,
+    state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, w_ptr,
+    dim, dstate, rank,
     s_s_b, s_s_d, s_s_n, s_x_b, s_x_d, s_dt_b, s_dt_d, s_A_d, s_A_n, s_B_b, s_B_n, s_C_b, s_C_n,
-    s_z_b, s_z_d, s_o_b, s_o_d,
+    s_z_b, s_z_d, s_o_b, s_o_d, s_w_d, s_w_r,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    A_IS_LOG: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
+    A_IS_LOG: tl.constexpr, DT_PROJ: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_R: tl.constexpr,
 ):
-    """h = exp(dt*A) h + dt*B*x (fp32 math, stored in the state's dtype); y = (h.C + D x) silu(z)."""
+    """h = exp(dt*A) h + dt*B*x (fp32 math, stored in the state's dtype); y = (h.C + D x) silu(z).
+    With DT_PROJ, dt_ptr holds the low-rank time step (b, rank) and dt = W @ it (W: dim x rank)."""
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -64,7 +66,17 @@ def _state_update_kernel(
     sp = state_ptr + pid_b * s_s_b + d[:, None] * s_s_d + n[None, :] * s_s_n
     h = tl.load(sp, mask=mask, other=0.0).to(tl.float32)
     x = tl.load(x_ptr + pid_b * s_x_b + d * s_x_d, mask=mask_d, other=0.0).to(tl.float32)
-    dt = tl.load(dt_ptr + pid_b * s_dt_b + d * s_dt_d, mask=mask_d, other=0.0).to(tl.float32)
+    if DT_PROJ:
+        dt = tl.zeros([BLOCK_D], dtype=tl.float32)
+        for r0 in range(0, rank, BLOCK_R):
+            r = r0 + tl.arange(0, BLOCK_R)
+            mask_r = r < rank
+            ts = tl.load(dt_ptr + pid_b * s_dt_b + r * s_dt_d, mask=mask_r, other=0.0).to(tl.float32)
+            w = tl.load(w_ptr + d[:, None] * s_w_d + r[None, :] * s_w_r, mask=mask_d[:, None] & mask_r[None, :],
+                        other=0.0).to(tl.float32)
+            dt += tl.sum(w * ts[None, :], axis=1)
+    else:
+        dt = tl.load(dt_ptr + pid_b * s_dt_b + d * s_dt_d, mask=mask_d, other=0.0).to(tl.float32)
     if HAS_BIAS:
         dt += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)
     if SOFTPLUS:
@@ -101,25 +113,34 @@ def conv_update(x, conv_state, weight, bias=None, silu=True):
     return out
 
 
-def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, A_is_log=False):
+def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, A_is_log=False,
+                 dt_weight=None):
     """state (b, D, N) updated in place; x, dt, z (b, D); A (D, N); B, C (b, N). Returns (b, D).
 
-    With `A_is_log`, A holds A_log and the kernel forms -exp(A_log) itself (saves the decode
-    loop three small launches per layer)."""
+    The decode loop's launch savers: with `A_is_log`, A holds A_log and the kernel forms
+    -exp(A_log) itself; with `dt_weight` (D, R), `dt` is the low-rank time step (b, R) and the
+    kernel applies dt_proj's weight itself (dt = dt @ dt_weight.T, in fp32)."""
     b, dim = x.shape
     n = A.shape[1]
     if state.shape != (b, dim, n):
         raise ValueError(f"state_update: state must be {(b, dim, n)}, got {tuple(state.shape)}")
+    rank = dt_weight.shape[1] if dt_weight is not None else 0
+    if dt_weight is not None and (dt_weight.shape[0] != dim or dt.shape != (b, rank)):
+        raise ValueError(f"state_update: with dt_weight {tuple(dt_weight.shape)}, dt must be (b, {rank}) and "
+                         f"dt_weight ({dim}, rank); got dt {tuple(dt.shape)}")
     out = torch.empty_like(x)
     BN = triton.next_power_of_2(n)
-    BD = 8 if interpreting() else max(1, 2048 // BN)
+    # Small channel blocks: at batch 1 a step is latency-bound, so spread it over many programs.
+    BD = 8 if interpreting() else max(1, 512 // BN)
     zz = z if z is not None else x
+    w = dt_weight if dt_weight is not None else x
     _state_update_kernel[(triton.cdiv(dim, BD), b)](
-        state, x, dt, A, B, C, D if D is not None else x, zz, dt_bias if dt_bias is not None else x, out,
-        dim, n,
+        state, x, dt, A, B, C, D if D is not None else x, zz, dt_bias if dt_bias is not None else x, out, w,
+        dim, n, rank,
         *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(), *C.stride(),
-        *zz.stride(), *out.stride(),
+        *zz.stride(), *out.stride(), *(w.stride() if dt_weight is not None else (0, 0)),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
-        A_IS_LOG=A_is_log, BLOCK_D=BD, BLOCK_N=BN,
+        A_IS_LOG=A_is_log, DT_PROJ=dt_weight is not None, BLOCK_D=BD, BLOCK_N=BN,
+        BLOCK_R=8 if interpreting() else 32,
     )
     return out

@@ -5,7 +5,9 @@ What is replaced, in the module's namespace (the mixer looks these up at call ti
     `causal_conv1d_update`: drop-ins with transformers' signatures, backed by our kernels;
   - `MambaMixer.forward`: the same steps as transformers' forward, but with the conv output
     kept in the (b, L, D) layout x_proj reads, and `dt_proj` called as a module whenever it is
-    wrapped (LoRA, 4-bit), since transformers reads `dt_proj.weight` directly.
+    wrapped (LoRA, 4-bit), since transformers reads `dt_proj.weight` directly;
+  - `MambaBlock.forward` and `MambaRMSNorm.forward` (norm_f): the block's cast to the norm
+    weight's dtype and the RMSNorm in one Triton kernel (`norm.py`), same roundings.
 `in_proj`, `x_proj`, `dt_proj` and `out_proj` stay ordinary module calls.
 
 The code was written against transformers 5.17; `check_transformers()` fails with a message
@@ -21,7 +23,6 @@ import torch
 from torch import nn
 
 SUPPORTED_TRANSFORMERS = "5.17."
-_SWAPPED = ("mamba_selective_scan", "mamba_selective_state_update", "causal_conv1d_fn", "causal_conv1d_update")
 _EXPECTED_PARAMS = {
     "mamba_selective_scan": ("hidden_states", "dt", "A", "B", "C", "D", "z", "delta_bias", "delta_softplus",
                              "return_last_state"),
@@ -32,6 +33,13 @@ _EXPECTED_PARAMS = {
 }
 _MIXER_ATTRS = ("in_proj", "conv1d", "x_proj", "dt_proj", "out_proj", "A_log", "D", "activation",
                 "time_step_rank", "ssm_state_size", "conv_kernel_size", "layer_idx", "use_conv_bias")
+# Lines of transformers' MambaBlock / MambaRMSNorm whose behaviour block_forward / norm_forward reproduce.
+_BLOCK_NEEDLES = ("residual = hidden_states", "self.norm(hidden_states.to(dtype=self.norm.weight.dtype))",
+                  "if self.residual_in_fp32:", "residual = residual.to(torch.float32)",
+                  "self.mixer(hidden_states, cache_params=cache_params, attention_mask=attention_mask)",
+                  "hidden_states = residual + hidden_states")
+_NORM_NEEDLES = ("hidden_states.to(torch.float32)", "hidden_states.pow(2).mean(-1, keepdim=True)",
+                 "torch.rsqrt(variance + self.variance_epsilon)", "return self.weight * hidden_states.to(input_dtype)")
 _originals: dict[str, object] = {}
 
 
@@ -67,7 +75,18 @@ def check_transformers():
     for attr in _MIXER_ATTRS:
         if f"self.{attr} =" not in init_src:
             raise TransformersMismatch(f"kernels: MambaMixer no longer sets self.{attr}; {hint}")
+    _check_source(mm, "MambaBlock.forward", _BLOCK_NEEDLES, hint)
+    _check_source(mm, "MambaRMSNorm.forward", _NORM_NEEDLES, hint)
     return mm
+
+
+def _check_source(mm, name: str, needles, hint: str) -> None:
+    """Transformers' original `Class.method` (even while ours is installed) contains every needle."""
+    cls, method = name.split(".")
+    src = inspect.getsource(_originals.get(name) or getattr(getattr(mm, cls), method))
+    for needle in needles:
+        if needle not in src:
+            raise TransformersMismatch(f"kernels: {name} no longer contains {needle!r}; {hint}")
 
 
 # ---- drop-ins with transformers' signatures -------------------------------------------------
@@ -161,12 +180,11 @@ def _layer_seq_idx(mixer, batch: int, seq_len: int, has_state: bool, device):
 # ---- the mixer ------------------------------------------------------------------------------
 
 def _time_step(mixer, time_step):
-    """(b, L, R) -> (dt (b, L, D), fp32 bias or None). A plain Linear keeps transformers' fp32
-    bias add; a wrapped one (LoRA, 4-bit) must be called as a module, bias included."""
+    """(b, L, R) -> (dt (b, L, D), bias or None). A plain Linear's bias goes to the kernels, which
+    add it in fp32 as transformers does (no fp32 copy is made here); a wrapped one (LoRA, 4-bit)
+    must be called as a module, bias included."""
     if type(mixer.dt_proj) is nn.Linear:
-        dt = nn.functional.linear(time_step, mixer.dt_proj.weight)
-        bias = mixer.dt_proj.bias.float() if mixer.dt_proj.bias is not None else None
-        return dt, bias
+        return nn.functional.linear(time_step, mixer.dt_proj.weight), mixer.dt_proj.bias
     return mixer.dt_proj(time_step), None
 
 
@@ -192,9 +210,13 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
         layer = cache_params.layers[self.layer_idx]
         xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
         ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
-        dt, dt_bias = _time_step(self, ts)
-        y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
-                         A_is_log=True)
+        if type(self.dt_proj) is nn.Linear:  # the kernel applies dt_proj itself: one launch less per layer
+            y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
+                             self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight)
+        else:
+            dt, dt_bias = _time_step(self, ts)
+            y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
+                             A_is_log=True)
         return self.out_proj(y[:, None, :].to(dtype))
 
     initial_state = None
@@ -226,29 +248,65 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     return self.out_proj(y.transpose(1, 2).to(dtype))
 
 
+# ---- the block and the norms -------------------------------------------------------------------
+
+def block_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
+    """transformers' MambaBlock.forward with `norm(x.to(norm.weight.dtype))` as one kernel."""
+    from .norm import rms_norm
+
+    residual = hidden_states.to(torch.float32) if self.residual_in_fp32 else hidden_states
+    h = rms_norm(hidden_states, self.norm.weight, self.norm.variance_epsilon, self.norm.weight.dtype)
+    h = self.mixer(h, cache_params=cache_params, attention_mask=attention_mask)
+    return residual + h
+
+
+def norm_forward(self, hidden_states):
+    """transformers' MambaRMSNorm.forward (the final norm_f) as one kernel."""
+    from .norm import rms_norm
+
+    return rms_norm(hidden_states, self.weight, self.variance_epsilon, hidden_states.dtype)
+
+
+def _function_swaps() -> dict:
+    """modeling_mamba function name -> our drop-in."""
+    return {"mamba_selective_scan": fast_selective_scan, "mamba_selective_state_update": fast_selective_state_update,
+            "causal_conv1d_fn": fast_causal_conv1d_fn, "causal_conv1d_update": fast_causal_conv1d_update}
+
+
+def _replacements(mm) -> dict:
+    """Original name -> (class, our forward) for the methods install_fast() replaces."""
+    return {"MambaMixer.forward": (mm.MambaMixer, mixer_forward),
+            "MambaBlock.forward": (mm.MambaBlock, block_forward),
+            "MambaRMSNorm.forward": (mm.MambaRMSNorm, norm_forward)}
+
+
 def install_fast() -> None:
     """Swap the Triton kernels into modeling_mamba (idempotent)."""
     mm = check_transformers()
     if not _originals:
-        for name in _SWAPPED:
+        for name in _function_swaps():
             _originals[name] = getattr(mm, name)
-        _originals["MambaMixer.forward"] = mm.MambaMixer.forward
-    mm.mamba_selective_scan = fast_selective_scan
-    mm.mamba_selective_state_update = fast_selective_state_update
-    mm.causal_conv1d_fn = fast_causal_conv1d_fn
-    mm.causal_conv1d_update = fast_causal_conv1d_update
-    mm.MambaMixer.forward = mixer_forward
+        for name, (cls, _) in _replacements(mm).items():
+            _originals[name] = cls.forward
+    for name, ours in _function_swaps().items():
+        setattr(mm, name, ours)
+    for cls, forward in _replacements(mm).values():
+        cls.forward = forward
 
 
 def install_reference() -> None:
-    """Put transformers' own functions back (no-op if the fast path was never installed)."""
+    """Put transformers' own functions back where ours are installed; anything else found there
+    (someone else's wrapper, e.g. a test's counting hook) is left alone."""
     if not _originals:
         return
     from transformers.models.mamba import modeling_mamba as mm
 
-    for name in _SWAPPED:
-        setattr(mm, name, _originals[name])
-    mm.MambaMixer.forward = _originals["MambaMixer.forward"]
+    for name, ours in _function_swaps().items():
+        if getattr(mm, name) is ours:
+            setattr(mm, name, _originals[name])
+    for name, (cls, forward) in _replacements(mm).items():
+        if cls.forward is forward:
+            cls.forward = _originals[name]
 
 
 def fast_installed() -> bool:

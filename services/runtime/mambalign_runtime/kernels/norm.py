@@ -1,0 +1,176 @@
+"""Fused RMSNorm (transformers' MambaRMSNorm, plus MambaBlock's cast of its input) in Triton.
+
+    xr  = round_in(x)                              (the block's `x.to(norm.weight.dtype)`)
+    r   = 1 / sqrt(mean(xr^2) + eps)               (fp32, one value per row)
+    out = round_out(w * round_in(xr * r))          (`self.weight * h.to(input_dtype)`)
+
+`round_in` rounds to `in_dtype` (a no-op for fp32) and `round_out` to
+promote(weight dtype, in_dtype), the dtype torch's `weight * h` gives. The product of two bf16 or
+fp16 values is exact in fp32, so rounding it once reproduces torch's bf16/fp16 multiply; the
+only difference from transformers' code left is the order of the fp32 sum of squares (and the
+last bit of the rsqrt), which moves `round_in(xr * r)` by one unit in rare near-ties.
+
+One program owns one row (the whole hidden dim in registers): the forward reads x once and
+writes out once, instead of the ~8 elementwise/reduction kernels of transformers' code. The
+backward treats both roundings as identity (as autograd of transformers' code does):
+
+    g = dy * w,  dx = r * (g - xhat * mean(g * xhat)),  dw = sum_rows dy * xhat,  xhat = xr * r
+
+It saves only x and r. dw (skipped when the weight is frozen, e.g. under LoRA) is summed in
+registers by each backward program over its rows and the per-program fp32 partials by torch.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+
+from ._launch import interpreting
+
+_TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
+
+
+@triton.jit
+def _round(v, DTYPE: tl.constexpr):
+    """Round fp32 v to DTYPE (round to nearest even) and return it as fp32. bf16 is rounded with
+    integer ops: the same bits as the GPU's cvt.rn.bf16.f32, and also right in Triton's CPU
+    interpreter, whose fp32->bf16 cast truncates."""
+    if DTYPE == tl.bfloat16:
+        bits = v.to(tl.uint32, bitcast=True)
+        bits = (bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000
+        return bits.to(tl.float32, bitcast=True)
+    elif DTYPE == tl.float16:
+        return v.to(tl.float16).to(tl.float32)
+    else:
+        return v
+
+
+@triton.jit
+def _rms_fwd_kernel(
+    x_ptr, w_ptr, out_ptr, r_ptr,
+    hidden, eps,
+    s_x_r, s_x_h,
+    IN_DTYPE: tl.constexpr, BLOCK_H: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    h = tl.arange(0, BLOCK_H)
+    mask = h < hidden
+    xr = _round(tl.load(x_ptr + row * s_x_r + h * s_x_h, mask=mask, other=0.0).to(tl.float32), IN_DTYPE)
+    r = 1.0 / tl.sqrt_rn(tl.sum(xr * xr, axis=0) / hidden + eps)
+    xhat = _round(xr * r, IN_DTYPE)
+    w = tl.load(w_ptr + h, mask=mask, other=0.0).to(tl.float32)
+    # w * xhat is exact in fp32 for 16-bit operands: one rounding, as torch's 16-bit multiply.
+    out = _round(w * xhat, out_ptr.dtype.element_ty)
+    tl.store(out_ptr + row * hidden + h, out.to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(r_ptr + row, r)
+
+
+@triton.jit
+def _rms_bwd_kernel(
+    x_ptr, w_ptr, r_ptr, dy_ptr, dx_ptr, dwp_ptr,
+    n_rows, hidden,
+    s_x_r, s_x_h, s_g_r, s_g_h,
+    IN_DTYPE: tl.constexpr, HAS_DW: tl.constexpr, BLOCK_H: tl.constexpr,
+):
+    """Rows pid, pid + programs, ...; dw partial of those rows in dwp[pid]."""
+    pid = tl.program_id(0).to(tl.int64)  # an int64 loop start makes the row index (and offsets) int64
+    h = tl.arange(0, BLOCK_H)
+    mask = h < hidden
+    w = tl.load(w_ptr + h, mask=mask, other=0.0).to(tl.float32)
+    dw = tl.zeros([BLOCK_H], dtype=tl.float32)
+    for row in range(pid, n_rows, tl.num_programs(0)):
+        xr = _round(tl.load(x_ptr + row * s_x_r + h * s_x_h, mask=mask, other=0.0).to(tl.float32), IN_DTYPE)
+        r = tl.load(r_ptr + row)
+        xhat = xr * r
+        dy = tl.load(dy_ptr + row * s_g_r + h * s_g_h, mask=mask, other=0.0).to(tl.float32)
+        g = dy * w
+        c = tl.sum(g * xhat, axis=0) / hidden
+        tl.store(dx_ptr + row * hidden + h, (r * (g - xhat * c)).to(dx_ptr.dtype.element_ty), mask=mask)
+        if HAS_DW:
+            dw += dy * xhat
+    if HAS_DW:
+        tl.store(dwp_ptr + pid * hidden + h, dw, mask=mask)
+
+
+def _num_warps(block_h: int) -> int:
+    # 8-16 fp32 values per thread: the row stays in registers without spilling.
+    return 1 if block_h <= 256 else 4 if block_h <= 2048 else 8
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+def _bwd_programs(n_rows: int, device: torch.device, need_dw: bool) -> int:
+    """Programs per SM, measured on an H200 at 16384 x 2560 (KERNELS.md): 4 saturate memory
+    (3.9 TB/s); with dw, 2 are ~7% faster (fewer partials to write and sum)."""
+    if interpreting() or device.type != "cuda":
+        return max(1, min(n_rows, 3))  # several rows per program, so the tests cover the loop
+    per_sm = 2 if need_dw else 4
+    return max(1, min(n_rows, per_sm * _sm_count(device.index if device.index is not None else 0)))
+
+
+def rms_forward(x, weight, eps: float, in_dtype: torch.dtype):
+    hidden = x.shape[-1]
+    x2 = x.reshape(-1, hidden)  # a view, unless the leading dims cannot be flattened
+    n_rows = x2.shape[0]
+    out_dtype = torch.promote_types(weight.dtype, in_dtype)
+    out = torch.empty(n_rows, hidden, dtype=out_dtype, device=x.device)
+    r = torch.empty(n_rows, dtype=torch.float32, device=x.device)
+    block = triton.next_power_of_2(hidden)
+    if n_rows:
+        _rms_fwd_kernel[(n_rows,)](
+            x2, weight, out, r, hidden, eps, *x2.stride(),
+            IN_DTYPE=_TL_DTYPES[in_dtype], BLOCK_H=block, num_warps=_num_warps(block),
+        )
+    return out.view(*x.shape[:-1], hidden), x2, r
+
+
+def rms_backward(dy, x2, weight, r, in_dtype: torch.dtype, need_dw: bool):
+    n_rows, hidden = x2.shape
+    dy2 = dy.reshape(-1, hidden)
+    dx = torch.empty(n_rows, hidden, dtype=x2.dtype, device=x2.device)
+    programs = _bwd_programs(n_rows, x2.device, need_dw)
+    dwp = torch.empty(programs if need_dw else 0, hidden, dtype=torch.float32, device=x2.device)
+    block = triton.next_power_of_2(hidden)
+    if n_rows:
+        _rms_bwd_kernel[(programs,)](
+            x2, weight, r, dy2, dx, dwp, n_rows, hidden, *x2.stride(), *dy2.stride(),
+            IN_DTYPE=_TL_DTYPES[in_dtype], HAS_DW=need_dw, BLOCK_H=block, num_warps=_num_warps(block),
+        )
+    dw = dwp.sum(0).to(weight.dtype) if need_dw else None
+    return dx, dw
+
+
+class RMSNormFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, eps, in_dtype):
+        out, x2, r = rms_forward(x, weight, eps, in_dtype)
+        ctx.save_for_backward(x2, weight, r)
+        ctx.in_dtype = in_dtype
+        ctx.x_shape = x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        x2, weight, r = ctx.saved_tensors
+        dx, dw = rms_backward(dout, x2, weight, r, ctx.in_dtype, ctx.needs_input_grad[1])
+        return dx.view(ctx.x_shape), dw, None, None
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, in_dtype: torch.dtype | None = None):
+    """RMSNorm over the last dim of x (any float dtype, any strides), as transformers' MambaBlock
+    computes `norm(x.to(in_dtype))`: x is rounded to `in_dtype` (default x.dtype) first, the
+    normalised value is rounded to `in_dtype` before the weight multiply, and the result has
+    dtype promote(weight.dtype, in_dtype). Gradients: x (in x's dtype) and weight."""
+    in_dtype = in_dtype or x.dtype
+    if in_dtype not in _TL_DTYPES or x.dtype not in _TL_DTYPES or weight.dtype not in _TL_DTYPES:
+        raise ValueError(f"rms_norm: x, weight and in_dtype must be fp32/bf16/fp16, got {x.dtype}, "
+                         f"{weight.dtype}, {in_dtype}")
+    if weight.shape != (x.shape[-1],):
+        raise ValueError(f"rms_norm: weight must be (hidden={x.shape[-1]},), got {tuple(weight.shape)}")
+    return RMSNormFn.apply(x, weight.contiguous(), float(eps), in_dtype)
