@@ -188,14 +188,18 @@ def collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, t
     return {"input_ids": input_ids, "attention_mask": attention, "loss_mask": loss_mask * attention}
 
 
+def next_token_logps(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """(batch, seq-1): log-probability, in fp32, that position t gives token t+1."""
+    logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return torch.gather(logps, 2, input_ids[:, 1:].long().unsqueeze(-1)).squeeze(-1)
+
+
 def token_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each next token and whether it counts: both (batch, seq-1).
 
     Position t scores token t+1; it counts when token t+1 is real and in the loss mask.
     """
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    targets = batch["input_ids"][:, 1:]
-    picked = torch.gather(logps, 2, targets.unsqueeze(-1)).squeeze(-1)
+    picked = next_token_logps(logits, batch["input_ids"])
     weights = batch["loss_mask"][:, 1:].to(picked.dtype)
     return picked, weights

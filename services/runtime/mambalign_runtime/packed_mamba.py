@@ -27,6 +27,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .data import next_token_logps
+
 
 def document_starts(seq_idx: torch.Tensor) -> torch.Tensor:
     """(b, L) bool: True where a token starts a document (position 0 always does)."""
@@ -164,8 +166,7 @@ def target_weights(loss_mask: torch.Tensor, seq_idx: torch.Tensor) -> torch.Tens
 def per_document_nll(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,
                      seq_idx: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
     """Summed next-token NLL per (row, document) over loss-masked targets within the document."""
-    logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    picked = torch.gather(logps, 2, input_ids[:, 1:].long().unsqueeze(-1)).squeeze(-1)
+    picked = next_token_logps(logits, input_ids)
     weights = target_weights(loss_mask, seq_idx)
     out: dict[tuple[int, int], torch.Tensor] = {}
     for r in range(input_ids.shape[0]):

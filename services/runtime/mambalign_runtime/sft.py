@@ -16,11 +16,11 @@ from contextlib import nullcontext
 import torch
 
 from . import distributed, kernels
-from .data import ChatEncoder, collate, parse_messages, read_jsonl, token_logps
+from .data import ChatEncoder, collate, next_token_logps, parse_messages, read_jsonl, token_logps
 from .errors import InvalidInput, RuntimeFailure
+from .events import EventWriter
 from .packed_mamba import target_weights
 from .packing import pack_documents
-from .events import EventWriter
 from .spec import RuntimeSpec
 from .throughput import Meter
 from .training import BatchSchedule, build_optimizer, end_of_step, finish, open_session, optimizer_step, save
@@ -64,7 +64,8 @@ class PaddedRows:
 
     @staticmethod
     def nll(model, batch) -> torch.Tensor:
-        return sum_nll(model, batch)[0]
+        logps, weights = token_logps(model, batch)
+        return -(logps * weights).sum()  # no token count here: it would sync the GPU every micro-batch
 
     @staticmethod
     def real_tokens(batch) -> int:
@@ -98,9 +99,7 @@ class PackedSftRows:
 
     @staticmethod
     def nll(model, batch) -> torch.Tensor:
-        logits = model(input_ids=batch["input_ids"]).logits
-        logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        picked = torch.gather(logps, 2, batch["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
+        picked = next_token_logps(model(input_ids=batch["input_ids"]).logits, batch["input_ids"])
         return -(picked * target_weights(batch["loss_mask"], batch["seq_idx"])).sum()
 
     @staticmethod

@@ -34,6 +34,15 @@ def tiny_mamba(seed: int = 0, hidden: int = 32, layers: int = 2):
     return MambaForCausalLM(config), tokenizer
 
 
+@pytest.fixture
+def restore_reference():
+    """For tests that install the fast kernels: transformers' own Mamba code again afterwards."""
+    yield
+    from mambalign_runtime import kernels
+
+    kernels.install("reference")
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-mamba")

@@ -26,11 +26,6 @@ def tiny_mamba(seed=0):
     return MambaForCausalLM(cfg).to(DEVICE).eval()
 
 
-@pytest.fixture
-def restore_reference():
-    yield
-    kernels.install("reference")
-
 
 def rel_err(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()

@@ -6,7 +6,6 @@ interpreter (chosen before the kernels are imported)."""
 import math
 import os
 
-import pytest
 import torch
 
 if not torch.cuda.is_available():
@@ -20,11 +19,6 @@ from conftest import of_kind, run_inprocess, sft_spec, tiny_mamba, write_spec  #
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
-
-@pytest.fixture
-def restore_reference():
-    yield
-    kernels.install("reference")
 
 
 def conversations(tokenizer, words):
