@@ -366,7 +366,12 @@ def _profile_record(prof, **fields) -> dict:
     ops = sorted((e for e in rows if e.device_type == torch.autograd.DeviceType.CPU and e.self_device_time_total > 0),
                  key=lambda e: -e.self_device_time_total)
     total = sum(e.device_time_total for e in rows if e.device_type == torch.autograd.DeviceType.CUDA)
+    by_shape = sorted((e for e in prof.key_averages(group_by_input_shape=True)
+                       if e.device_type == torch.autograd.DeviceType.CPU and e.self_device_time_total > 0),
+                      key=lambda e: -e.self_device_time_total)
     return {**fields, "card": _card(), "kernel_launches": len(kernels), "device_ms_total": round(total / 1e3, 1),
+            "top_ops_by_shape": [[e.key[:40], str(e.input_shapes)[:160], round(e.self_device_time_total / 1e3, 2),
+                                  e.count] for e in by_shape][:30],
             "top_kernels": [[e.key[:80], round(e.device_time_total / 1e3, 2), e.count] for e in rows
                             if e.device_type == torch.autograd.DeviceType.CUDA][:25],
             "top_ops_self": [[e.key[:60], round(e.self_device_time_total / 1e3, 2), e.count] for e in ops][:25]}
@@ -386,7 +391,7 @@ def bench_profile(args, device) -> list[dict]:
     step = _train_step_fn(model, args.batch, args.seq, model.config.vocab_size, device, opt)
     step()
     torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
         step()
         torch.cuda.synchronize()
     return [_profile_record(prof, bench="profile", shape=args.shape, seq=args.seq, batch=args.batch,

@@ -76,9 +76,10 @@ class FusedLoraLinear(lora_layer.Linear):
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         if not self._fusable(args, kwargs):
             return super().forward(x, *args, **kwargs)
-        result = self.base_layer(x)
-        out = result.view(-1, result.shape[-1])
+        # 2-D throughout: an in-place op on a view of the output would make autograd copy the
+        # whole gradient (as_strided backward) for every layer.
         flat = x.reshape(-1, x.shape[-1])
+        out = self.base_layer(flat)
         for name in self.active_adapters:
             if name not in self.lora_A:
                 continue
@@ -86,7 +87,7 @@ class FusedLoraLinear(lora_layer.Linear):
             up = (self.lora_B[name].weight * self.scaling[name]).to(out.dtype)
             # In place is safe: the base GEMM's backward needs x and W, not its output.
             out.addmm_(down, up.t())
-        return result
+        return out.view(*x.shape[:-1], out.shape[-1])
 
 
 class DtProjLoraLinear(FusedLoraLinear):

@@ -116,6 +116,23 @@ def test_fused_lora_forward_matches_peft_outputs_and_gradients():
         assert rel(fused_bf16[1][name], peft_fp32[1][name]) < 4e-2, name
 
 
+def test_fused_lora_output_needs_no_gradient_copies():
+    # An in-place add into a view of the output would put CopySlices/AsStrided nodes in the graph:
+    # a full copy of the output's gradient per layer and step.
+    model, _ = tiny_mamba(seed=6)
+    peft_model = add_lora(model, lora_config(model, 4, 8, 0.0, ["in_proj"], [], "lora"), "lora")
+    layer = peft_model.get_submodule("base_model.model.backbone.layers.0.mixer.in_proj")
+    out = layer(torch.randn(2, 5, layer.in_features, requires_grad=True))
+    seen, stack = set(), [out.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            stack.extend(next_fn for next_fn, _ in fn.next_functions)
+    names = {type(fn).__name__ for fn in seen}
+    assert "AddmmBackward0" in names and not {n for n in names if "AsStrided" in n or "CopySlices" in n}, names
+
+
 def test_fused_lora_falls_back_to_peft_when_merged_or_disabled():
     model, tokenizer = tiny_mamba(seed=5)
     peft_model = add_lora(model, lora_config(model, 4, 8, 0.0, ["in_proj"], [], "lora"), "lora").eval()

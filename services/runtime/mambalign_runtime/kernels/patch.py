@@ -231,7 +231,11 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
         x_in = x
     if cache_params is not None:
         cache_params.update_conv_state(x.transpose(1, 2), self.layer_idx, conv_kernel_size=self.conv_kernel_size)
-    xc = causal_conv1d(x_in.transpose(1, 2), weight, conv_bias, silu, seq_idx)[..., -seq_len:]  # (b, D, L) on (b, L, D)
+    xc = causal_conv1d(x_in.transpose(1, 2), weight, conv_bias, silu, seq_idx)  # (b, D, L) on (b, L, D)
+    if has_state:
+        # Only a continued prefill has cached inputs in front to drop. Slicing otherwise would cost
+        # the backward a zero-filled (b, D, L) gradient and two transposing copies per layer.
+        xc = xc[..., -seq_len:]
     xc = apply_mask_to_padding_states(xc.transpose(1, 2), attention_mask)  # (b, L, D)
     ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
     dt, dt_bias = _time_step(self, ts)
