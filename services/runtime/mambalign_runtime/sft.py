@@ -20,7 +20,7 @@ from .data import ChatEncoder, collate, next_token_logps, parse_messages, read_j
 from .errors import InvalidInput, RuntimeFailure
 from .events import EventWriter
 from .packed_mamba import target_weights
-from .packing import pack_documents
+from .packing import PackedRows, as_tensors, pack_documents
 from .spec import RuntimeSpec
 from .throughput import Meter
 from .training import BatchSchedule, build_optimizer, end_of_step, finish, open_session, optimizer_step, save
@@ -59,7 +59,8 @@ class PaddedRows:
     def collate(self, idx) -> dict[str, torch.Tensor]:
         return collate([self.rows[i] for i in idx], self.pad_id)
 
-    def boundaries(self, model, batch):
+    @staticmethod
+    def boundaries(model, batch):
         return nullcontext()
 
     @staticmethod
@@ -87,10 +88,8 @@ class PackedSftRows:
         return int(self._targets[i])
 
     def collate(self, idx) -> dict[str, torch.Tensor]:
-        idx = list(idx)
-        return {"input_ids": torch.from_numpy(self.packed.input_ids[idx]).long(),
-                "loss_mask": torch.from_numpy(self.packed.loss_mask[idx]),
-                "seq_idx": torch.from_numpy(self.packed.seq_idx[idx])}
+        p, idx = self.packed, list(idx)
+        return as_tensors(PackedRows(p.input_ids[idx], p.loss_mask[idx], p.seq_idx[idx]))
 
     @staticmethod
     def boundaries(model, batch):
@@ -162,6 +161,7 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
         n_tokens = sum(train_rows.targets(i) for idx in schedule.step_all(step) for i in idx)
         loss_share = 0.0
         for k, batch in enumerate(micro):
+            real_tokens = train_rows.real_tokens(batch)  # counted on the host: no GPU sync
             batch = {key: v.to(s.device) for key, v in batch.items()}
             with s.micro_batch(k, len(micro)), train_rows.boundaries(s.train_model, batch):
                 with s.autocast():
@@ -169,7 +169,7 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
                 loss = nll / max(n_tokens, 1)
                 s.backward(loss)
             loss_share += float(loss.detach())
-            meter.tokens += train_rows.real_tokens(batch)
+            meter.tokens += real_tokens
         lr = s.scheduler.get_last_lr()[0]
         grad_norm = optimizer_step(s)
         step += 1
