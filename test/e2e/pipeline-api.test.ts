@@ -219,4 +219,46 @@ describe("pipeline API", () => {
     await assert.rejects(getRun("no-such-run"), (err: ApiError) => err.code === 5);
     await assert.rejects(getRun(""), (err: ApiError) => err.code === 3 && err.details.field === "id");
   });
+
+  test("request records are not runs: GetRun/CancelRun of req.<request_id> are refused, and StartRun with that request id still works", async () => {
+    const first = await startRun(recipe(data, "# request record"), "probe-1");
+    for (const id of ["req.probe-1", "req.probe-2"]) {
+      await assert.rejects(getRun(id), (err: ApiError) => err.code === 3 && err.details.field === "id", `GetRun ${id}`);
+      await assert.rejects(callUnary(client.cancelRun.bind(client), { id }), (err: ApiError) => err.code === 3, `CancelRun ${id}`);
+    }
+    // The idempotency record is intact: the same request id gives the same run, a new one a new run.
+    assert.equal((await startRun(recipe(data, "# request record"), "probe-1")).run!.id, first.run!.id);
+    const second = await startRun(recipe(data, "# request record"), "probe-2");
+    assert.notEqual(second.run!.id, first.run!.id);
+    assert.ok(!(await callUnary(client.listRuns.bind(client), {})).runs.some((r) => !r.id || r.id.startsWith("req.")), "ListRuns lists runs only");
+    for (const r of [first, second]) await callUnary(client.cancelRun.bind(client), { id: r.run!.id });
+  });
+
+  test("a recipe over the size limit is INVALID_ARGUMENT naming its size and the limit, and writes nothing", async () => {
+    const runsBefore = await runsKvKeys();
+    // A 1.2 MB chat template: a valid recipe whose run record would exceed NATS' 1 MiB message limit.
+    const big = recipe(data, `chat_template: "${"{{ m }}".repeat(170_000)}"\n`);
+    const err = await rejected(big, "big-1");
+    assert.equal(err.code, 3, err.message);
+    assert.equal(err.details.field, "recipe_yaml");
+    assert.match(err.message, new RegExp(`${Buffer.byteLength(big)} bytes.*limit is \\d+ bytes`));
+    assert.deepEqual(await runsKvKeys(), runsBefore, "no run record");
+    // (Other runs' background work may still write: what matters is that no object lacks its run.)
+    const orphans = (await allKeys(h.deps)).filter((k) => k.startsWith("runs/") && !runsBefore.includes(k.split("/")[1]!));
+    assert.deepEqual(orphans, [], "no recipe.yaml or other object of a run that does not exist");
+    // The request id was not used up.
+    const { run } = await startRun(recipe(data, "# small again"), "big-1");
+    await callUnary(client.cancelRun.bind(client), { id: run!.id });
+  });
+
+  test("the stored recipe.yaml keeps the recipe but not its hub_token or URL passwords", async () => {
+    const yaml = recipe(data, "hub_token: hf_SENTINEL_tok3n_77\n# judge: https://me:SENTINEL_pw_88@judge.example/v1\n");
+    const { run } = await startRun(yaml, "secret-1");
+    await callUnary(client.cancelRun.bind(client), { id: run!.id });
+    const stored = (await h.deps.store.get(`runs/${run!.id}/recipe.yaml`)).toString("utf8");
+    assert.ok(!stored.includes("SENTINEL"), stored);
+    assert.match(stored, /hub_token: <redacted>/);
+    assert.match(stored, /name: itest/, "the rest of the recipe is kept");
+    assert.ok(!JSON.stringify(await getRun(run!.id)).includes("SENTINEL"), "nor does the run record hold it");
+  });
 });

@@ -14,3 +14,4 @@ export * from "./service-deps.js";
 export * from "./runtime/index.js";
 export * from "./free-port.js";
 export * from "./nats-server-process.js";
+export { REDACTED, redactUrlCredentials } from "./redact.js";

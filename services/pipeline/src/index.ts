@@ -2,7 +2,7 @@
 export { startPipelineService, type PipelineServiceOptions } from "./pipeline-service.js";
 export { Pipeline } from "./pipeline.js";
 export { acceptRecipe } from "./recipe-guard.js";
-export { jobId, newRunId, requestKey, runObjectKeys, validateRequestId } from "./run-ids.js";
+export { isRunId, jobId, newRunId, requestKey, runObjectKeys, validateRequestId, validateRunId } from "./run-ids.js";
 export {
   applyEvent,
   beginRun,
@@ -18,4 +18,4 @@ export {
   runLevelEvent,
   subjectOf,
 } from "./run-machine.js";
-export { RUNS_BUCKET, RunStore } from "./run-store.js";
+export { RUN_REQUESTS_BUCKET, RUNS_BUCKET, RunStore } from "./run-store.js";

@@ -7,20 +7,20 @@ import {
   type Logger,
   type Metrics,
   type ObjectStore,
-  BusInvalidArgumentError,
   callUnary,
   EvaluatorServiceClient,
   StageStatus,
   toApiError,
   Recipe,
-  type Run,
+  redactRecipeSecrets,
+  Run,
   RunStatus,
   type RunEvent,
   Stage,
 } from "@mambalign/core";
 import { DatasetPrepError, prepareRunDatasets } from "./dataset-prep.js";
 import { acceptRecipe } from "./recipe-guard.js";
-import { newRunId, runObjectKeys, validateRequestId } from "./run-ids.js";
+import { isRunId, newRunId, runObjectKeys, validateRequestId, validateRunId } from "./run-ids.js";
 import { applyEvent, beginRun, cancelRun, failRun, isLiveEvalJob, isTerminal, newRun, type RunDatasets, type Step } from "./run-machine.js";
 import { RunStore } from "./run-store.js";
 
@@ -97,12 +97,18 @@ export class Pipeline {
       if (!winner) throw ApiError.unavailable(`request_id ${requestId}: claimed by another call but not readable yet; retry`);
       return this.#claimedRun(winner);
     }
+    // The run record first, then its artifacts: a failure undoes both and gives the request id back,
+    // so nothing is left without a run (nor a run without its recipe).
     const keys = runObjectKeys(run.id);
+    let created = false;
     try {
-      await this.deps.store.put(keys.recipeYaml, recipeYaml, { contentType: "application/yaml" });
+      this.#checkRecordSize(run);
       await this.runs.create(run);
+      created = true;
+      // Stored for audit without its secrets (hub_token, URL passwords): those belong in the environment.
+      await this.deps.store.put(keys.recipeYaml, redactRecipeSecrets(recipeYaml), { contentType: "application/yaml" });
     } catch (err) {
-      // Give the request id back so that a retry can start the run.
+      if (created) await this.runs.delete(run.id).catch(() => undefined);
       await this.runs.releaseRequest(requestId).catch(() => undefined);
       throw err;
     }
@@ -110,6 +116,16 @@ export class Pipeline {
     this.deps.logger.info({ runId: run.id, requestId, stages: recipe.stages.map((s) => Stage[s]) }, "run accepted");
     this.#background(this.#prepare(run.id));
     return run;
+  }
+
+  /** The run record is one NATS message: one the server would refuse is refused here, naming sizes. */
+  #checkRecordSize(run: Run): void {
+    const limit = this.deps.bus.nc.info?.max_payload ?? 1024 * 1024;
+    const size = Buffer.byteLength(JSON.stringify(Run.toJSON(run)), "utf8");
+    // Half: the record grows with the run's progress (stages, metrics, messages).
+    if (size > limit / 2) {
+      throw ApiError.invalidArgument("recipe_yaml", `makes a run record of ${size} bytes; the limit is ${Math.floor(limit / 2)} bytes (half the NATS max_payload ${limit})`);
+    }
   }
 
   async #claimedRun(runId: string): Promise<Run> {
@@ -198,11 +214,8 @@ export class Pipeline {
   /** Handler of the durable "pipeline" consumer over every run's events. */
   async handleEvent(ev: RunEvent): Promise<void> {
     // Our own run-level events, and events of runs this pipeline does not know, change nothing.
-    if (ev.stage === Stage.STAGE_UNSPECIFIED || !ev.jobId) return;
-    const cur = (await this.runs.get(ev.runId).catch((err: unknown) => {
-      if (err instanceof BusInvalidArgumentError) return null; // not a run id of ours
-      throw err;
-    }))?.value;
+    if (ev.stage === Stage.STAGE_UNSPECIFIED || !ev.jobId || !isRunId(ev.runId)) return;
+    const cur = (await this.runs.get(ev.runId))?.value;
     if (!cur) return;
     const datasets = await this.#runDatasets(cur);
     const t = ev.kind?.$case === "transition" ? ev.kind.value : undefined;
@@ -230,11 +243,7 @@ export class Pipeline {
   }
 
   async getRun(runId: string): Promise<Run> {
-    if (!runId) throw ApiError.invalidArgument("id", "is required");
-    const run = (await this.runs.get(runId).catch((err: unknown) => {
-      if (err instanceof BusInvalidArgumentError) throw ApiError.invalidArgument("id", `${JSON.stringify(runId)} is not a run id`);
-      throw err;
-    }))?.value;
+    const run = (await this.runs.get(validateRunId(runId)))?.value;
     if (!run) throw ApiError.notFound("run", runId);
     return run;
   }

@@ -14,8 +14,18 @@ interface Problem {
   message: string;
 }
 
+/**
+ * Largest recipe a run accepts. The run record (recipe inside, plus the run's progress) is one NATS
+ * message (1 MiB by default): a recipe of this size leaves it room. Real recipes are a few KiB.
+ */
+export const MAX_RECIPE_BYTES = 256 * 1024;
+
 /** Parses and checks a recipe for a run; throws INVALID_ARGUMENT naming the first key at fault. */
 export function acceptRecipe(yamlText: string): AcceptedRecipe {
+  const size = Buffer.byteLength(yamlText, "utf8");
+  if (size > MAX_RECIPE_BYTES) {
+    throw ApiError.invalidArgument("recipe_yaml", `is ${size} bytes; the limit is ${MAX_RECIPE_BYTES} bytes (keep data in dataset files, not in the recipe)`);
+  }
   if (!yamlText.trim()) throw ApiError.invalidArgument("recipe_yaml", "is empty: send the recipe's YAML text");
   const { recipe, issues, ok } = checkRecipe(yamlText);
   const problems: Problem[] = ok ? runProblems(recipe) : issues.filter((i) => i.fatal);

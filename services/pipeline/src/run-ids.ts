@@ -14,7 +14,7 @@ export function validateRequestId(requestId: string): string {
 }
 
 /**
- * KV key `req.<request_id>` of the idempotency record. A NATS KV key may not hold an empty token
+ * KV key of the idempotency record in its own bucket. A NATS KV key may not hold an empty token
  * (`..`) or end in `.`, so dots in the id are written as `=2E`; `=` is not a request-id character,
  * so the mapping is one-to-one.
  */
@@ -22,11 +22,30 @@ export function requestKey(requestId: string): string {
   return `req.${validateRequestId(requestId).replaceAll(".", "=2E")}`;
 }
 
-export const REQUEST_KEY_PREFIX = "req.";
+const SLUG_MAX = 40;
+/** Exactly what newRunId makes: anything else (a KV key of another kind, a typo'd subject) is not a run. */
+const RUN_ID = new RegExp(`^[A-Za-z0-9][A-Za-z0-9-]{0,${SLUG_MAX - 1}}-\\d{8}-\\d{6}-[0-9a-f]{6}$`);
+
+export function isRunId(id: string): boolean {
+  return RUN_ID.test(id);
+}
+
+/**
+ * A run id from a caller, checked before any store is read. Characters no run id has (a `.` of
+ * another key space, a wildcard) are INVALID_ARGUMENT naming `field`; an id of run-id characters
+ * but not the run-id form cannot exist, so it is NOT_FOUND like an unknown run. Echoes are bounded.
+ */
+export function validateRunId(id: string, field = "id"): string {
+  if (id === "") throw ApiError.invalidArgument(field, "is required");
+  if (isRunId(id)) return id;
+  const shown = id.length > 80 ? `${JSON.stringify(id.slice(0, 80))}...` : JSON.stringify(id);
+  if (/^[A-Za-z0-9-]{1,80}$/.test(id)) throw ApiError.notFound("run", id);
+  throw ApiError.invalidArgument(field, `${shown} is not a run id (run ids look like demo-20260101-120000-0a1b2c)`, { key: id.slice(0, 80) });
+}
 
 /** `<name>-<yyyymmdd-hhmmss>-<6 hex>`: sortable by time, readable, one NATS subject token. */
 export function newRunId(recipeName: string, now: Date): string {
-  const slug = recipeName.replace(/[^A-Za-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "run";
+  const slug = recipeName.replace(/[^A-Za-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, SLUG_MAX) || "run";
   const ts = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   return `${slug}-${ts}-${randomBytes(3).toString("hex")}`;
 }

@@ -1,8 +1,10 @@
-// The `runs` KV bucket: run id -> Run, and `req.<request_id>` -> run id (the idempotency record).
+// The `runs` KV bucket: run id -> Run; the `run-requests` bucket: `req.<request_id>` -> run id (the
+// idempotency record). Separate buckets, so no run id a caller sends can reach a request record.
 import { type Bus, KvConflictError, type ProtoKv, Run } from "@mambalign/core";
-import { REQUEST_KEY_PREFIX, requestKey } from "./run-ids.js";
+import { isRunId, requestKey } from "./run-ids.js";
 
 export const RUNS_BUCKET = "runs";
+export const RUN_REQUESTS_BUCKET = "run-requests";
 
 const RunCodec = { encode: (r: Run) => Run.toJSON(r), decode: (j: unknown) => Run.fromJSON(j) };
 const RunIdCodec = {
@@ -21,7 +23,7 @@ export class RunStore {
   ) {}
 
   static async open(bus: Bus): Promise<RunStore> {
-    return new RunStore(await bus.kv(RUNS_BUCKET, RunCodec), await bus.kv(RUNS_BUCKET, RunIdCodec));
+    return new RunStore(await bus.kv(RUNS_BUCKET, RunCodec), await bus.kv(RUN_REQUESTS_BUCKET, RunIdCodec));
   }
 
   get(runId: string): Promise<{ value: Run; revision: number } | null> {
@@ -32,6 +34,11 @@ export class RunStore {
     return this.runs.create(run.id, run);
   }
 
+  /** Undoes a create whose artifacts could not be written. */
+  async delete(runId: string): Promise<void> {
+    await this.runs.delete(runId);
+  }
+
   /** The run's current value, then each change (null once deleted), until the signal aborts. */
   async *watch(runId: string, signal: AbortSignal): AsyncGenerator<Run | null> {
     for await (const e of this.runs.watch({ key: runId, signal })) yield e.value;
@@ -39,7 +46,8 @@ export class RunStore {
 
   /** Every run, newest first (run ids start with the recipe name, so sort by creation time). */
   async list(): Promise<Run[]> {
-    const keys = (await this.runs.keys()).filter((k) => !k.startsWith(REQUEST_KEY_PREFIX));
+    // Only run ids: request records that older versions kept in this bucket are skipped.
+    const keys = (await this.runs.keys()).filter(isRunId);
     const runs = (await Promise.all(keys.map((k) => this.runs.get(k)))).flatMap((e) => (e ? [e.value] : []));
     return runs.sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
   }

@@ -8,6 +8,7 @@ import { BusInvalidArgumentError } from "./errors.js";
 import { type EventConsumer, type EventConsumerOptions, consumeEvents } from "./event-consumer.js";
 import { type JobWorker, type JobWorkerOptions, startJobWorker } from "./job-worker.js";
 import { toBusError } from "./nats-errors.js";
+import { redactUrlCredentials } from "../redact.js";
 import { type KvCodec, type ProtoKv, openProtoKv } from "./proto-kv.js";
 import { publishEvent, type WatchEventsOptions, watchEvents } from "./run-events.js";
 import { type EnsureStreamsOptions, ensureStreams } from "./streams.js";
@@ -20,6 +21,13 @@ export interface BusConnectOptions {
   name: string;
   /** Default: a pino logger named after the connection. */
   logger?: Logger;
+}
+
+/** The client's own text (and its cause's) may quote the URL too: redacted in place. */
+function redactedBusError<E extends Error>(err: E): E {
+  err.message = redactUrlCredentials(err.message);
+  if (err.cause instanceof Error) err.cause.message = redactUrlCredentials(err.cause.message);
+  return err;
 }
 
 type Stoppable = { stop(): Promise<void> };
@@ -44,11 +52,13 @@ export class Bus {
     if (servers.length === 0) {
       throw new BusInvalidArgumentError("servers is empty: give at least one NATS URL", { details: { field: "servers" } });
     }
+    // URLs may carry a user:password or a token: errors name the servers without them.
+    const shown = redactUrlCredentials(servers.join(","));
     let nc: NatsConnection;
     try {
       nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1 });
     } catch (err) {
-      throw toBusError(err, `connect to ${servers.join(",")}`);
+      throw redactedBusError(toBusError(err, `connect to ${shown}`));
     }
     try {
       const jsm = await jetstreamManager(nc);
@@ -58,7 +68,7 @@ export class Bus {
       return bus;
     } catch (err) {
       await nc.close().catch(() => undefined);
-      throw toBusError(err, `JetStream on ${servers.join(",")}`);
+      throw redactedBusError(toBusError(err, `JetStream on ${shown}`));
     }
   }
 

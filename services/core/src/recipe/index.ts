@@ -5,3 +5,4 @@ export { parseRecipe } from "./parse-recipe.js";
 export { RecipeError } from "./recipe-error.js";
 export { recipeToYaml } from "./recipe-yaml.js";
 export { STAGE_ORDER, stageName } from "./stages.js";
+export { isSecretKey, redactRecipeSecrets } from "./redact-secrets.js";
