@@ -130,6 +130,31 @@ describe("datasets service — local files on the fs store", () => {
     assert.deepEqual(q.map((r) => [r.source, r.row, r.line]), [[src, 2, "{not json"], [src, 3, text.split("\n")[2]], [src, 6, text.split("\n")[5]]]);
   });
 
+  it("quarantines a row that is not valid UTF-8 by its row number instead of keeping replacement characters", async () => {
+    const latin1 = Buffer.from(`{"messages": [{"role": "user", "content": "caf\xe9"}, {"role": "assistant", "content": "ok"}]}`, "latin1");
+    const src = path.join(env.tmp, "latin1.jsonl");
+    await fsp.writeFile(src, Buffer.concat([Buffer.from(`${sftLine(1)}\n`), latin1, Buffer.from(`\n${sftLine(2)}\n`)]));
+    const v = await svc.call.prepare({ sources: [{ uri: src, fraction: 0 }], seed: 1 });
+    assert.equal(v.quarantinedRows, 1);
+    assert.deepEqual(v.quarantineSample.map((q) => [q.source, q.row, q.reason]), [[src, 2, "not valid UTF-8 text"]]);
+    const train = (await env.deps.store.get(v.splits[0]!.key)).toString("utf8");
+    assert.equal(v.splits[0]!.rows, 2);
+    assert.ok(!train.includes("\ufffd"), "no replacement character in the training rows");
+  });
+
+  it("parse errors name the file and row but never echo the row's content", async () => {
+    const secret = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5SENTINELKEY user@host";
+    const src = await file("id_ed25519.jsonl", `${secret}\n{"SENTINEL2": \n`);
+    await assert.rejects(
+      svc.call.prepare({ sources: [{ uri: src, fraction: 0 }], kind: DatasetKind.DATASET_KIND_UNSPECIFIED }),
+      rejectsWith(status.INVALID_ARGUMENT, (e) => {
+        assert.ok(e.message.includes(src), e.message);
+        assert.match(e.message, /row 1: not JSON.*row 2: not JSON/);
+        assert.ok(!/SENTINEL|AAAA|ssh-/.test(e.message + JSON.stringify(e.details)), e.message);
+      }),
+    );
+  });
+
   it("an unknown format or all-bad source fails with INVALID_ARGUMENT naming source and row, and writes nothing", async () => {
     const before = await listKeys(env.deps, "datasets/");
     const beforeList = await svc.call.list();

@@ -3,7 +3,6 @@
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { status } from "@grpc/grpc-js";
 import { ApiError, type ObjectStore, parseS3Uri, StoreError } from "@mambalign/core";
@@ -64,19 +63,41 @@ export async function checkSourceExists(store: ObjectStore, loc: SourceLocation,
   if (!st.isFile()) throw ApiError.invalidArgument(field, `${uri} is not a regular file`);
 }
 
-/** The source's lines with their 1-based line numbers (CRLF tolerated). */
-export async function* readLines(store: ObjectStore, loc: SourceLocation & { kind: "local" | "store" }): AsyncIterable<{ row: number; line: string }> {
-  const input = loc.kind === "store" ? await store.getStream(loc.key) : createReadStream(loc.path);
-  const rl = createInterface({ input, crlfDelay: Infinity });
-  let row = 0;
+/** One line of a source: its text, or `invalid` when its bytes are not UTF-8 (then `line` is a lossy copy). */
+export type SourceLine = { row: number; line: string; invalidUtf8?: true };
+
+// Per line and strict: a bad byte sequence makes that row bad (quarantined by number) instead of
+// turning silently into U+FFFD inside a training example.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const lossyUtf8 = new TextDecoder("utf-8");
+
+function decodeLine(row: number, bytes: Uint8Array): SourceLine {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length; // CRLF
+  const body = bytes.subarray(0, end);
   try {
-    for await (const line of rl) {
-      row += 1;
-      yield { row, line };
-    }
-  } finally {
-    rl.close();
+    return { row, line: strictUtf8.decode(body) };
+  } catch {
+    return { row, line: lossyUtf8.decode(body), invalidUtf8: true };
   }
+}
+
+/** The source's lines with their 1-based line numbers (CRLF tolerated), split on bytes and decoded one by one. */
+export async function* readLines(store: ObjectStore, loc: SourceLocation & { kind: "local" | "store" }): AsyncIterable<SourceLine> {
+  const input = loc.kind === "store" ? await store.getStream(loc.key) : createReadStream(loc.path);
+  let row = 0;
+  let pending: Buffer[] = [];
+  for await (const data of input as AsyncIterable<Buffer | string>) {
+    const chunk = typeof data === "string" ? Buffer.from(data) : data;
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      yield decodeLine(++row, pending.length > 0 ? Buffer.concat([...pending, piece]) : piece);
+      pending = [];
+      start = nl + 1;
+    }
+    if (start < chunk.length) pending.push(chunk.subarray(start));
+  }
+  if (pending.length > 0) yield decodeLine(++row, Buffer.concat(pending));
 }
 
 /** One record of a source: a JSON object, or why it is not one (with the raw text to quarantine). */
@@ -86,13 +107,22 @@ export function isParquet(uri: string): boolean {
   return /\.parquet$/i.test(uri);
 }
 
-/** Parses one JSONL line into a record. */
+/**
+ * Why a line is not JSON, without its text: V8's messages quote the input (`"ssh-rsa AAAA"... is
+ * not valid JSON`), and reasons travel into errors and cards, so only the position is kept.
+ */
+function jsonSyntaxReason(err: unknown): string {
+  const at = /at position (\d+)/.exec(err instanceof Error ? err.message : "");
+  return at ? `not JSON (syntax error at character ${Number(at[1]) + 1})` : "not JSON (syntax error)";
+}
+
+/** Parses one JSONL line into a record; the reason of a bad one never quotes the line. */
 export function parseJsonLine(row: number, line: string): SourceRecord {
   let obj: unknown;
   try {
     obj = JSON.parse(line);
   } catch (err) {
-    return { row, error: `not JSON: ${err instanceof Error ? err.message : String(err)}`, raw: line };
+    return { row, error: jsonSyntaxReason(err), raw: line };
   }
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return { row, error: "not a JSON object", raw: line };
   return { row, value: obj as Record<string, unknown>, raw: line };
@@ -124,8 +154,8 @@ export async function* readRecords(
     }
     return;
   }
-  for await (const { row, line } of readLines(store, loc)) {
-    if (line.trim() === "") continue;
-    yield parseJsonLine(row, line);
+  for await (const { row, line, invalidUtf8 } of readLines(store, loc)) {
+    if (invalidUtf8) yield { row, error: "not valid UTF-8 text", raw: line };
+    else if (line.trim() !== "") yield parseJsonLine(row, line);
   }
 }
