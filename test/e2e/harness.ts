@@ -42,6 +42,8 @@ export async function startHarness(start: (deps: ServiceDeps) => Promise<Started
       MAMBALIGN_STORE: "fs",
       MAMBALIGN_FS_ROOT: objectsDir,
       MAMBALIGN_WORK_DIR: path.join(tmp, "work"),
+      MAMBALIGN_DATA_ROOTS: tmp,
+      MAMBALIGN_EXPORT_ROOTS: tmp,
       MAMBALIGN_GRPC_HOST: "127.0.0.1",
       MAMBALIGN_GRPC_PORT: String(port),
       ...Object.fromEntries(["DATASETS", "REGISTRY", "TRAINER", "EVALUATOR", "PIPELINE"].map((s) => [`MAMBALIGN_${s}_ADDR`, addr])),

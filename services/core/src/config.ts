@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { LocalRoots } from "./local-roots.js";
 import { ConfigError, parseEnv } from "./parse-env.js";
 
 // Callers import the error with the loader.
@@ -24,6 +25,10 @@ export interface ServiceConfig {
   workDir: string;
   python: string;
   addrs: Record<ServiceName, string>;
+  /** Local files PrepareDataset may read (MAMBALIGN_DATA_ROOTS; none by default). */
+  dataRoots: LocalRoots;
+  /** Local directories ExportVersion may write into (MAMBALIGN_EXPORT_ROOTS; none by default). */
+  exportRoots: LocalRoots;
 }
 
 export const SERVICE_NAMES = ["datasets", "registry", "trainer", "evaluator", "pipeline"] as const;
@@ -60,6 +65,9 @@ const EnvSchema = z.object({
   MAMBALIGN_TRAINER_ADDR: z.string().default("127.0.0.1:50051"),
   MAMBALIGN_EVALUATOR_ADDR: z.string().default("127.0.0.1:50051"),
   MAMBALIGN_PIPELINE_ADDR: z.string().default("127.0.0.1:50051"),
+  // Lists of directories separated by ":" (";" on Windows). Empty: callers cannot name local paths.
+  MAMBALIGN_DATA_ROOTS: z.string().default(""),
+  MAMBALIGN_EXPORT_ROOTS: z.string().default(""),
 });
 
 /** Resolves the service's whole configuration from the environment, failing with the variable at fault. */
@@ -97,5 +105,7 @@ export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env
       evaluator: e.MAMBALIGN_EVALUATOR_ADDR,
       pipeline: e.MAMBALIGN_PIPELINE_ADDR,
     },
+    dataRoots: LocalRoots.parse(e.MAMBALIGN_DATA_ROOTS, "MAMBALIGN_DATA_ROOTS", "read"),
+    exportRoots: LocalRoots.parse(e.MAMBALIGN_EXPORT_ROOTS, "MAMBALIGN_EXPORT_ROOTS", "write"),
   };
 }

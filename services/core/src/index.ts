@@ -15,3 +15,4 @@ export * from "./runtime/index.js";
 export * from "./free-port.js";
 export * from "./nats-server-process.js";
 export { REDACTED, redactUrlCredentials } from "./redact.js";
+export { LocalRoots } from "./local-roots.js";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
@@ -140,6 +141,38 @@ describe("datasets service — local files on the fs store", () => {
     const train = (await env.deps.store.get(v.splits[0]!.key)).toString("utf8");
     assert.equal(v.splits[0]!.rows, 2);
     assert.ok(!train.includes("\ufffd"), "no replacement character in the training rows");
+  });
+
+  it("PrepareDataset reads local files only under the data roots: /proc/self/environ, .. and symbolic links out are refused", async () => {
+    const outside = await fsp.mkdtemp(path.join(os.tmpdir(), "mambalign-not-a-root-"));
+    try {
+      const key = path.join(outside, "id_rsa.jsonl");
+      await fsp.writeFile(key, lines(3, sftLine));
+      await fsp.symlink(key, path.join(env.tmp, "link.jsonl"));
+      await fsp.symlink(outside, path.join(env.tmp, "dir-link"));
+      const before = await listKeys(env.deps, "datasets/");
+      for (const [uri, code] of [
+        ["/proc/self/environ", status.PERMISSION_DENIED],
+        [key, status.PERMISSION_DENIED],
+        [`file://${key}`, status.PERMISSION_DENIED],
+        [`${env.tmp}/../${path.basename(outside)}/id_rsa.jsonl`, status.INVALID_ARGUMENT],
+        [path.join(env.tmp, "link.jsonl"), status.PERMISSION_DENIED],
+        [path.join(env.tmp, "dir-link", "id_rsa.jsonl"), status.PERMISSION_DENIED],
+        [path.join(outside, "absent.jsonl"), status.PERMISSION_DENIED], // outside: not even whether it exists
+      ] as const) {
+        await assert.rejects(
+          svc.call.prepare({ sources: [{ uri, fraction: 0 }], kind: DatasetKind.DATASET_KIND_UNSPECIFIED }),
+          rejectsWith(code, (e) => {
+            assert.equal(e.details.field, "sources[0].uri", e.message);
+            assert.ok(!e.message.includes("reverse"), e.message);
+          }),
+          uri,
+        );
+      }
+      assert.deepEqual(await listKeys(env.deps, "datasets/"), before, "nothing read into the store");
+    } finally {
+      await fsp.rm(outside, { recursive: true, force: true });
+    }
   });
 
   it("parse errors name the file and row but never echo the row's content", async () => {

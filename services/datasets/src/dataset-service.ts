@@ -36,6 +36,7 @@ export async function datasetServiceBinding(deps: ServiceDeps, options: Datasets
     logger,
     metrics: deps.metrics,
     options,
+    dataRoots: deps.config.dataRoots,
     hub: new HubClient(options.hub),
     onProgress: (p: { dataset: string; file: string; bytes: number; totalBytes: number; cached: boolean; message: string }) => {
       if (!p.cached && p.totalBytes >= 0) {

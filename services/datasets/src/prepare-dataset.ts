@@ -9,6 +9,7 @@ import {
   DatasetKind,
   datasetKindToJSON,
   DatasetVersion,
+  type LocalRoots,
   type Metrics,
   type ObjectStore,
   type QuarantinedRow,
@@ -25,7 +26,7 @@ import { histogramPng } from "./histogram-png.js";
 import type { HubClient, ProgressFn } from "./hub-client.js";
 import { stageHubDataset } from "./hub-source.js";
 import type { PrepareParams, ResolvedSource } from "./prepare-request.js";
-import { checkSourceExists, readRecords, type SourceLocation } from "./read-source.js";
+import { checkSource, readRecords, type SourceLocation } from "./read-source.js";
 import { contentOf, normaliseRecord, promptTexts } from "./rows.js";
 import { type HashedRow, isTestRow, mixSource } from "./sampling.js";
 import { tokenizeSplits } from "./tokenize-runner.js";
@@ -42,6 +43,8 @@ export interface PrepareContext {
   logger: Logger;
   metrics: Metrics;
   options: DatasetsOptions;
+  /** Where local source paths may point (MAMBALIGN_DATA_ROOTS). */
+  dataRoots: LocalRoots;
   hub: HubClient;
   /** Download and preparation progress (e.g. relayed as RunEvent log lines). */
   onProgress?: ProgressFn;
@@ -205,7 +208,7 @@ async function tokenizerIdentity(ctx: PrepareContext): Promise<Record<string, un
 }
 
 async function buildContent(ctx: PrepareContext, p: PrepareParams, scratch: string): Promise<Built> {
-  for (const src of p.sources) await checkSourceExists(ctx.store, src.location, src.uri, `${src.field}.uri`);
+  for (const src of p.sources) src.location = await checkSource(ctx.store, ctx.dataRoots, src.location, src.uri, `${src.field}.uri`);
   const decon = await decontaminationIndex(ctx);
   const state = { kind: p.kind };
   const bad: BadRow[] = [];

@@ -5,7 +5,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { status } from "@grpc/grpc-js";
-import { ApiError, type ObjectStore, parseS3Uri, StoreError } from "@mambalign/core";
+import { ApiError, type LocalRoots, type ObjectStore, parseS3Uri, StoreError } from "@mambalign/core";
 import { parseHubId } from "./hub-client.js";
 import { readParquetRows } from "./parquet-rows.js";
 
@@ -43,24 +43,36 @@ export function locateSource(store: ObjectStore, uri: string, field: string): So
   }
   let p: string;
   try {
-    p = uri.startsWith("file://") ? fileURLToPath(uri) : path.resolve(uri);
+    // Not normalised here: the data roots check refuses ".." and resolves the rest (checkSource).
+    p = uri.startsWith("file://") ? fileURLToPath(uri) : uri;
   } catch (err) {
     throw ApiError.invalidArgument(field, `${uri}: ${err instanceof Error ? err.message : String(err)}`);
   }
   return { kind: "local", path: p };
 }
 
-/** Checks the source exists (NOT_FOUND naming the field otherwise), so a typo fails before any work. */
-export async function checkSourceExists(store: ObjectStore, loc: SourceLocation, uri: string, field: string): Promise<void> {
+/**
+ * Checks the source exists (NOT_FOUND naming the field otherwise), so a typo fails before any work;
+ * a local path must lie under the configured data roots (its real path is returned to read from).
+ */
+export async function checkSource(
+  store: ObjectStore,
+  roots: LocalRoots,
+  loc: SourceLocation,
+  uri: string,
+  field: string,
+): Promise<SourceLocation> {
   const missing = () => new ApiError(status.NOT_FOUND, `${field}: ${uri} does not exist`, { field, key: uri });
-  if (loc.kind === "hub") return; // resolved against the Hub when read
+  if (loc.kind === "hub") return loc; // resolved against the Hub when read
   if (loc.kind === "store") {
     if (!(await store.stat(loc.key))) throw missing();
-    return;
+    return loc;
   }
-  const st = await fsp.stat(loc.path).catch(() => null);
+  const real = await roots.existing(loc.path, field);
+  const st = await fsp.stat(real).catch(() => null);
   if (!st) throw missing();
   if (!st.isFile()) throw ApiError.invalidArgument(field, `${uri} is not a regular file`);
+  return { kind: "local", path: real };
 }
 
 /** One line of a source: its text, or `invalid` when its bytes are not UTF-8 (then `line` is a lossy copy). */

@@ -1,6 +1,8 @@
 // ExportVersion: the version's weights directory (PEFT layout: adapter_config.json +
 // adapter_model.safetensors + tokenizer files; or a model directory) written to a local
 // directory or an s3:// prefix of our bucket, every file checked against the manifest's sha256.
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -10,6 +12,7 @@ import {
   type AdapterVersion,
   ApiError,
   downloadVerified,
+  LocalRoots,
   type ObjectStore,
   sha256File,
   uploadDirWithManifest,
@@ -21,8 +24,9 @@ import { prefixFromUri } from "./store-uris.js";
 // Prefixes owned by the services (docs/architecture.md): an export must not write into them.
 const OWNED_PREFIXES = ["datasets", "checkpoints", "adapters", "evals", "runs"];
 
-type Destination = { kind: "local"; dir: string } | { kind: "store"; prefix: string };
+type Destination = { kind: "local"; path: string } | { kind: "store"; prefix: string };
 
+/** Where an export goes; a local directory is only a request here (checked against the export roots later). */
 export function resolveDestination(store: ObjectStore, destination: string): Destination {
   const field = "destination";
   if (destination === "") throw ApiError.invalidArgument(field, "must not be empty");
@@ -39,19 +43,29 @@ export function resolveDestination(store: ObjectStore, destination: string): Des
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(destination) && !destination.startsWith("file://")) {
     throw ApiError.invalidArgument(field, `${destination}: expected a local directory, a file:// URI or an s3:// prefix`);
   }
-  return { kind: "local", dir: path.resolve(destination.startsWith("file://") ? fileURLToPath(destination) : destination) };
+  try {
+    return { kind: "local", path: destination.startsWith("file://") ? fileURLToPath(destination) : destination };
+  } catch (err) {
+    throw ApiError.invalidArgument(field, `not a local file URI (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+/** The local directory to export into: under an export root (MAMBALIGN_EXPORT_ROOTS), created if missing. */
+async function localDirectory(roots: LocalRoots, p: string): Promise<string> {
+  const st = await fsp.lstat(path.resolve(p)).catch(() => null);
+  if (st && !st.isDirectory() && !st.isSymbolicLink()) throw ApiError.invalidArgument("destination", `${p} exists and is not a directory`);
+  return roots.directory(p, "destination");
 }
 
 export async function exportVersion(
   store: ObjectStore,
+  exportRoots: LocalRoots,
   v: AdapterVersion,
   destination: string,
 ): Promise<{ destination: string; files: string[] }> {
-  const dest = resolveDestination(store, destination);
-  if (dest.kind === "local") {
-    const st = await fsp.stat(dest.dir).catch(() => null);
-    if (st && !st.isDirectory()) throw ApiError.invalidArgument("destination", `${dest.dir} exists and is not a directory`);
-  }
+  const requested = resolveDestination(store, destination);
+  // Confined before any work: the caller's path, symbolic links followed, must be under a root.
+  const dest = requested.kind === "local" ? { kind: "local" as const, dir: await localDirectory(exportRoots, requested.path) } : requested;
   const layout = detectLayout(v.manifest.map((f) => f.path));
   if (!layout) throw ApiError.failedPrecondition(`${v.id} holds no adapter or model files`, { key: v.id });
   const files = exportedFiles(v.manifest.map((f) => f.path), layout);
@@ -72,8 +86,13 @@ export async function exportVersion(
     for (const f of files) {
       const target = path.join(dest.dir, f.to);
       await fsp.mkdir(path.dirname(target), { recursive: true });
-      const tmp = `${target}.tmp-${process.pid}`;
-      await fsp.copyFile(path.join(out, f.to), tmp);
+      // A subdirectory that is a symbolic link out of the destination is not followed.
+      if (!(await LocalRoots.stillInside(path.dirname(target), dest.dir))) {
+        throw new ApiError(status.PERMISSION_DENIED, `destination: ${path.dirname(f.to)}/ in ${dest.dir} is a symbolic link out of it`, { field: "destination" });
+      }
+      // A fresh name, created exclusively: an existing file or link there is never written through.
+      const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`;
+      await fsp.copyFile(path.join(out, f.to), tmp, fsConstants.COPYFILE_EXCL);
       // Re-check the copy on the destination's disk, then rename: a bad file never appears.
       const got = await sha256File(tmp);
       const m = want.get(f.from);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
@@ -268,5 +269,31 @@ describe("registry service — embedded fs store", () => {
       reg.call.register({ name: "local", sourceUri: path.join(env.tmp, "elsewhere") }),
       rejectsWith(status.INVALID_ARGUMENT, (e) => assert.equal(e.details.field, "source_uri")),
     );
+  });
+
+  it("ExportVersion writes only under the export roots: outside, through .. or a symbolic link out is refused and nothing is written", async () => {
+    const src = path.join(env.tmp, "ckpt-confined");
+    await writeCheckpoint(src, 3);
+    await uploadDirWithManifest(env.deps.store, "checkpoints/confined/sft/3", src);
+    const v = await reg.call.register({ name: "confined", sourceUri: `${env.deps.store.uri("checkpoints/confined/sft/3")}/` });
+    // A directory of the host outside the service's export root (env.tmp), e.g. someone's ~/.ssh.
+    const outside = await fsp.mkdtemp(path.join(os.tmpdir(), "mambalign-not-a-root-"));
+    try {
+      await fsp.symlink(outside, path.join(env.tmp, "link-out"));
+      for (const [destination, code] of [
+        [path.join(outside, ".ssh"), status.PERMISSION_DENIED],
+        [`file://${path.join(outside, "x")}`, status.PERMISSION_DENIED],
+        [`${env.tmp}/../${path.basename(outside)}/y`, status.INVALID_ARGUMENT],
+        [path.join(env.tmp, "link-out"), status.PERMISSION_DENIED],
+        [path.join(env.tmp, "link-out", "deeper"), status.PERMISSION_DENIED],
+      ] as const) {
+        await assert.rejects(reg.call.export(v.id, destination), rejectsWith(code, (e) => assert.equal(e.details.field, "destination", e.message)), destination);
+      }
+      assert.deepEqual(await fsp.readdir(outside), [], "nothing written outside the root");
+      const inside = await reg.call.export(v.id, path.join(env.tmp, "exports", "confined"));
+      assert.ok(inside.files.includes("adapter_model.safetensors"));
+    } finally {
+      await fsp.rm(outside, { recursive: true, force: true });
+    }
   });
 });

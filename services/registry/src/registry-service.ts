@@ -108,7 +108,7 @@ export async function registryServiceBinding(deps: ServiceDeps): Promise<Service
       }),
       exportVersion: unary(hctx, "ExportVersion", async (req: ExportVersionRequest) => {
         const v = await lookup(req.id);
-        const out = await exportVersion(deps.store, v, req.destination);
+        const out = await exportVersion(deps.store, deps.config.exportRoots, v, req.destination);
         deps.metrics.counter("mambalign_registry_exports_total", "versions exported", ["service"]).inc({ service: "registry" });
         logger.info({ id: v.id, destination: out.destination, files: out.files.length }, "version exported");
         return out;

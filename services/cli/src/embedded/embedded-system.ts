@@ -88,6 +88,10 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       MAMBALIGN_GRPC_PORT: String(grpcPort),
       MAMBALIGN_METRICS_PORT: String(metricsPort),
       MAMBALIGN_PYTHON: defaultPython(env),
+      // On one machine a user's own files are data: the directory `up` started in and the state dir
+      // (the demo's data), unless set. A cluster sets none (docs/architecture.md).
+      MAMBALIGN_DATA_ROOTS: env.MAMBALIGN_DATA_ROOTS ?? [process.cwd(), stateDir].join(path.delimiter),
+      MAMBALIGN_EXPORT_ROOTS: env.MAMBALIGN_EXPORT_ROOTS ?? [process.cwd(), stateDir].join(path.delimiter),
       // Every service is in this process: they call each other on its own port.
       ...Object.fromEntries(["DATASETS", "REGISTRY", "TRAINER", "EVALUATOR", "PIPELINE"].map((s) => [`MAMBALIGN_${s}_ADDR`, addr])),
     };

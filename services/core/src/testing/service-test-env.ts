@@ -14,7 +14,7 @@ import { testServerEnv } from "./server-env.js";
 
 export interface ServiceTestEnv {
   deps: ServiceDeps;
-  /** A scratch directory for input files (removed by stop()). */
+  /** A scratch directory for input files (removed by stop()); the data and export root of the service. */
   tmp: string;
   stop(): Promise<void>;
 }
@@ -25,7 +25,8 @@ export async function startServiceTestEnv(service: string, store: "fs" | "s3"): 
   let minio: MinioServer | undefined;
   try {
     nats = await startNatsServer();
-    const env: NodeJS.ProcessEnv = { MAMBALIGN_NATS_URL: nats.url, LOG_LEVEL: "silent" };
+    // Input files live in tmp: the one directory the service may read from and export into.
+    const env: NodeJS.ProcessEnv = { MAMBALIGN_NATS_URL: nats.url, LOG_LEVEL: "silent", MAMBALIGN_DATA_ROOTS: tmp, MAMBALIGN_EXPORT_ROOTS: tmp };
     if (store === "s3") {
       minio = await startMinioServer();
       Object.assign(env, testServerEnv(nats, minio));

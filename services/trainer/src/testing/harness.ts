@@ -57,6 +57,8 @@ export async function startHarness(): Promise<Harness> {
     MAMBALIGN_GRPC_PORT: "0",
     MAMBALIGN_METRICS_PORT: "0",
     MAMBALIGN_WORK_DIR: workDir,
+    MAMBALIGN_DATA_ROOTS: workDir,
+    MAMBALIGN_EXPORT_ROOTS: workDir,
     MAMBALIGN_PYTHON: PYTHON,
     PYTHONPATH: RUNTIME_DIR,
     LOG_LEVEL: "warn",
