@@ -4,7 +4,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { InvalidKeyError, StoreError } from "./errors.js";
+import { makeUnwritable } from "../testing/unwritable-dir.js";
+import { InvalidKeyError, isRetryable, StoreError, StoreUnavailableError } from "./errors.js";
 import { FsObjectStore } from "./fs-object-store.js";
 import { objectStoreContract } from "./object-store.contract.js";
 
@@ -16,6 +17,37 @@ async function tempStore() {
 objectStoreContract("FsObjectStore", tempStore);
 
 describe("FsObjectStore — filesystem specifics", () => {
+  it("an unwritable store directory fails writes as retryable (unavailable), and the same writes succeed once it is writable again", async (t) => {
+    const { root, store, cleanup } = await tempStore();
+    try {
+      await store.put("runs/r1/a.txt", "a"); // the staging area and a prefix exist
+      const restore = await makeUnwritable([root, path.join(root, ".staging"), path.join(root, "runs"), path.join(root, "runs", "r1")]);
+      if (!restore) return t.skip("cannot make a directory unwritable here (root without chattr +i)");
+      try {
+        for (const write of [() => store.put("runs/r1/b.txt", "b"), () => store.put("checkpoints/new/x", Buffer.from("x")), () => store.copy("runs/r1/a.txt", "runs/r1/c.txt")]) {
+          await assert.rejects(write(), (e: unknown) => e instanceof StoreUnavailableError && isRetryable(e) && /not usable now|staging/.test(e.message));
+        }
+      } finally {
+        await restore();
+      }
+      await store.put("runs/r1/b.txt", "b");
+      await store.put("checkpoints/new/x", Buffer.from("x"));
+      await store.copy("runs/r1/a.txt", "runs/r1/c.txt");
+      assert.equal((await store.get("runs/r1/c.txt")).toString(), "a");
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a missing source file of putFile is the caller's error, not a missing object or a store outage", async () => {
+    const { store, cleanup } = await tempStore();
+    try {
+      await assert.rejects(store.putFile("k", "/nonexistent/mambalign-src"), (e: unknown) => !(e instanceof StoreError) && (e as { code?: string }).code === "ENOENT");
+    } finally {
+      await cleanup();
+    }
+  });
+
   it("keeps in-progress writes out of list() and refuses keys in the staging area", async () => {
     const { root, store, cleanup } = await tempStore();
     try {

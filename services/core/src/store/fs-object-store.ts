@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { InvalidKeyError, ObjectExistsError, ObjectNotFoundError, StoreError } from "./errors.js";
+import { InvalidKeyError, ObjectExistsError, ObjectNotFoundError, StoreError, StoreUnavailableError } from "./errors.js";
 import { compareKeys, validateKey, validatePrefix } from "./keys.js";
 import type { ObjectInfo, ObjectStore, PutOptions } from "./object-store.js";
 import { writeFileAtomic } from "./local-files.js";
@@ -17,6 +17,15 @@ const STAGING_DIR = ".staging";
 function errno(err: unknown): string | undefined {
   return err && typeof err === "object" && "code" in err ? String(err.code) : undefined;
 }
+
+/**
+ * The directory cannot be written (or read) right now: permissions changed, a read-only remount,
+ * a full disk or quota, an I/O error of the device. Nothing about the key; an operator or the
+ * filesystem recovering fixes it, so the job is retried with backoff instead of failing for good.
+ */
+const OUTAGE_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "EIO"]);
+/** Transient shortages of the process. */
+const TRANSIENT_CODES = new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY"]);
 
 /**
  * Object store on a local directory (the embedded default and tests). Writes go to a
@@ -40,21 +49,38 @@ export class FsObjectStore implements ObjectStore {
     return path.join(this.root, ...key.split("/"));
   }
 
-  private async stagingPath(): Promise<string> {
+  private async stagingPath(key: string): Promise<string> {
     const dir = path.join(this.root, STAGING_DIR);
-    await fsp.mkdir(dir, { recursive: true });
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw this.mapError(err, key, "stage");
+    }
     return path.join(dir, randomBytes(8).toString("hex"));
+  }
+
+  /** Runs a write into the staging file; the store's failures are mapped, a source stream's pass as they are. */
+  private async stage(key: string, tmp: string, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      const at = err && typeof err === "object" && "path" in err ? String(err.path) : undefined;
+      if (at !== undefined && path.relative(this.root, path.resolve(at)).startsWith("..")) throw err; // the caller's file
+      throw this.mapError(err, key, "stage");
+    }
   }
 
   async put(key: string, body: Buffer | string | NodeJS.ReadableStream, opts: PutOptions = {}): Promise<void> {
     const target = this.pathOf(key);
-    const tmp = await this.stagingPath();
+    const tmp = await this.stagingPath(key);
     try {
-      if (typeof body === "string" || Buffer.isBuffer(body)) await fsp.writeFile(tmp, body);
-      else await pipeline(body as Readable, createWriteStream(tmp));
+      await this.stage(key, tmp, async () => {
+        if (typeof body === "string" || Buffer.isBuffer(body)) await fsp.writeFile(tmp, body);
+        else await pipeline(body as Readable, createWriteStream(tmp));
+      });
       await this.commit(key, tmp, target, opts);
     } finally {
-      await fsp.rm(tmp, { force: true });
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
     }
   }
 
@@ -161,14 +187,14 @@ export class FsObjectStore implements ObjectStore {
   async copy(srcKey: string, dstKey: string): Promise<void> {
     const src = this.pathOf(srcKey, "srcKey");
     const dst = this.pathOf(dstKey, "dstKey");
-    const tmp = await this.stagingPath();
+    const tmp = await this.stagingPath(dstKey);
     try {
       await fsp.copyFile(src, tmp).catch((err: unknown) => {
         throw this.mapError(err, srcKey, "copy");
       });
       await this.commit(dstKey, tmp, dst, {});
     } finally {
-      await fsp.rm(tmp, { force: true });
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
     }
   }
 
@@ -199,6 +225,16 @@ export class FsObjectStore implements ObjectStore {
   private mapError(err: unknown, key: string, op: string): StoreError {
     if (err instanceof StoreError) return err;
     const code = errno(err);
+    const why = err instanceof Error ? err.message : String(err);
+    if (code !== undefined && OUTAGE_CODES.has(code)) {
+      return new StoreUnavailableError(`fs ${op} ${key} failed: the store directory ${this.root} is not usable now (${why}); retry when it is writable again`, {
+        key,
+        cause: err,
+      });
+    }
+    // The staging area is ours, not the key's: a staging directory that vanished or was replaced
+    // (an unmounted volume, a file in its place) is an outage of the store too.
+    if (op === "stage") return new StoreUnavailableError(`fs put ${key} failed while staging: ${why}`, { key, cause: err });
     if (op === "put" && (code === "ENOTDIR" || code === "EISDIR" || code === "EEXIST" || code === "ENOTEMPTY")) {
       // A filesystem cannot hold both "a" and "a/b"; S3 can. Say so instead of ENOTDIR.
       return new StoreError(`fs ${op} ${key} failed: a parent of the key is an object, or the key is a prefix of others`, {
@@ -207,8 +243,8 @@ export class FsObjectStore implements ObjectStore {
       });
     }
     if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return new ObjectNotFoundError(key, { cause: err });
-    const retryable = code === "EMFILE" || code === "ENFILE" || code === "EAGAIN" || code === "EBUSY";
-    return new StoreError(`fs ${op} ${key} failed: ${err instanceof Error ? err.message : String(err)}`, {
+    const retryable = code !== undefined && TRANSIENT_CODES.has(code);
+    return new StoreError(`fs ${op} ${key} failed: ${why}`, {
       key,
       retryable,
       cause: err,

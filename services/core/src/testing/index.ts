@@ -3,3 +3,4 @@ export * from "./nats-server.js";
 export * from "./minio-server.js";
 export * from "./server-env.js";
 export * from "./service-test-env.js";
+export * from "./unwritable-dir.js";
