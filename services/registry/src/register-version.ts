@@ -1,5 +1,7 @@
 // RegisterVersion: copy a complete artifact from our store into adapters/<name>/v<N>/ (manifest
-// last) and record an immutable version with its lineage. Idempotent by (name, content).
+// last) and record an immutable version with its lineage. Idempotent by (name, content, lineage):
+// a retried registration gets its version back; the same bytes from another run or parent get a
+// new version recording that lineage (as MLflow or the Hub record every registration).
 import { status } from "@grpc/grpc-js";
 import {
   AdapterVersion,
@@ -12,6 +14,7 @@ import {
   type ObjectStore,
   readManifest,
   type RegisterVersionRequest,
+  sha256Hex,
   Stage,
   StoreError,
 } from "@mambalign/core";
@@ -76,6 +79,15 @@ async function readSource(store: ObjectStore, prefix: string, uri: string): Prom
   return manifest;
 }
 
+/**
+ * What makes two registrations one: the content and where it came from (run, parent, base model).
+ * A merge that reproduces bytes already registered by another run must still record THIS run's
+ * parent, or the next stage's lineage would point at the other run's versions.
+ */
+function registrationKey(contentSha: string, req: RegisterVersionRequest): string {
+  return sha256Hex(JSON.stringify([contentSha, req.runId, req.parent, req.baseModel?.uri ?? "", req.baseModel?.revision ?? ""]));
+}
+
 export async function registerVersion(ctx: RegistryContext, req: RegisterVersionRequest): Promise<AdapterVersion> {
   await checkRequest(ctx, req);
   const src = prefixFromUri(ctx.store, req.sourceUri, "source_uri");
@@ -91,11 +103,11 @@ export async function registerVersion(ctx: RegistryContext, req: RegisterVersion
     throw ApiError.invalidArgument("kind", `is ${artifactKindToJSON(req.kind)} but ${req.sourceUri} holds an ${artifactKindToJSON(layout.kind)}`);
   }
   const sha = canonicalManifestSha(manifest.files);
-  const { version, existing } = await ctx.catalog.reserve(req.name, sha);
+  const { version, existing } = await ctx.catalog.reserve(req.name, registrationKey(sha, req));
   if (existing) {
     const found = await ctx.catalog.get(req.name, version);
     if (found) {
-      ctx.logger.info({ id: found.value.id, source: req.sourceUri }, "content already registered; returning the existing version");
+      ctx.logger.info({ id: found.value.id, source: req.sourceUri }, "registration already recorded (same content, run and parent); returning its version");
       return found.value;
     }
     // Reserved by a registration still running (or one that died before recording it):

@@ -1,7 +1,8 @@
 // The `adapters` KV bucket:
 //   versions/<name>/<N>    -> AdapterVersion (immutable but for attached evals)
-//   heads/<name>           -> {latest, bySha}: the version counter and the content index, one CAS
-//                             record, so numbers are unique and one content gets one number
+//   heads/<name>           -> {latest, bySha}: the version counter and the registration index
+//                             (content + lineage), one CAS record, so numbers are unique and one
+//                             registration gets one number
 //   aliases/<name>/<alias> -> Alias (movable)
 import { Alias, AdapterVersion, ApiError, type Bus, KvConflictError, type ProtoKv } from "@mambalign/core";
 import { status } from "@grpc/grpc-js";
@@ -43,8 +44,9 @@ export class RegistryCatalog {
   }
 
   /**
-   * The version number for content `sha` of `name`: the one it already has, or previous + 1,
-   * claimed atomically (concurrent registrations never share a number).
+   * The version number of registration `sha` (content + lineage, see register-version.ts) of
+   * `name`: the one it already has, or previous + 1, claimed atomically (concurrent registrations
+   * never share a number).
    */
   async reserve(name: string, sha: string): Promise<{ version: number; existing: boolean }> {
     const key = `heads/${name}`;

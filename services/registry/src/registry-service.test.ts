@@ -141,6 +141,28 @@ describe("registry service — on MinIO over gRPC", () => {
     );
   });
 
+  it("identical bytes registered by another run get a new version with that run's lineage; a retry of one registration gets its version back", async () => {
+    // Run A: sft/v1 -> merged/v1. Run B trains sft/v2, and its merge reproduces run A's bytes.
+    const sftA = await reg.call.register({ name: "lin-sft", runId: "run-a", sourceUri: await checkpoint("checkpoints/run-a/sft/1", 41) });
+    const mergedA = await reg.call.register({ name: "lin-merged", runId: "run-a", stage: Stage.STAGE_MERGE, parent: sftA.id, sourceUri: await checkpoint("checkpoints/run-a/merge/1", 42) });
+    const sftB = await reg.call.register({ name: "lin-sft", runId: "run-b", sourceUri: await checkpoint("checkpoints/run-b/sft/1", 43) });
+    const mergeB = { name: "lin-merged", runId: "run-b", stage: Stage.STAGE_MERGE, parent: sftB.id, sourceUri: await checkpoint("checkpoints/run-b/merge/1", 42) };
+    const mergedB = await reg.call.register(mergeB);
+    assert.equal(sftB.id, "lin-sft/v2");
+    assert.equal(mergedB.id, "lin-merged/v2", "a new version, not run A's");
+    assert.deepEqual([mergedB.parent, mergedB.runId], ["lin-sft/v2", "run-b"], "lineage of this run");
+    assert.equal(mergedB.manifestSha256, mergedA.manifestSha256, "same content");
+    const files = async (v: string) => (await readManifest(env.deps.store, `adapters/lin-merged/${v}`))?.files;
+    assert.deepEqual(await files("v2"), await files("v1"), "its own complete copy of the files");
+    assert.equal((await reg.call.resolve("lin-merged", "latest")).id, "lin-merged/v2");
+    // The next stage of run B records a parent whose chain is run B's: dpo -> merged/v2 -> sft/v2.
+    const dpoB = await reg.call.register({ name: "lin-dpo", runId: "run-b", stage: Stage.STAGE_DPO, parent: mergedB.id, sourceUri: await checkpoint("checkpoints/run-b/dpo/1", 44) });
+    assert.equal((await reg.call.get((await reg.call.get(dpoB.parent)).parent)).id, "lin-sft/v2");
+    // A retried registration (same run, parent and bytes; job redelivered) is the same version.
+    assert.equal((await reg.call.register({ ...mergeB, sourceUri: await checkpoint("checkpoints/run-b/merge/1-retry", 42) })).id, "lin-merged/v2");
+    assert.deepEqual((await reg.call.list("lin-merged")).map((v) => v.id), ["lin-merged/v1", "lin-merged/v2"]);
+  });
+
   it("a source without a manifest is rejected with FAILED_PRECONDITION naming the uri; bad names and keys with INVALID_ARGUMENT", async () => {
     await env.deps.store.put("checkpoints/run2/sft/20/adapter/adapter_config.json", "{}");
     const uri = `${env.deps.store.uri("checkpoints/run2/sft/20")}/`;

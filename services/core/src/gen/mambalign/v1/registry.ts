@@ -2462,7 +2462,8 @@ export type RegistryServiceService = typeof RegistryServiceService;
 export const RegistryServiceService = {
   /**
    * Copies the artifact from source_uri into the registry's own prefix, writes its sha256
-   * manifest and creates an immutable version. Idempotent by (name, source manifest sha256).
+   * manifest and creates an immutable version. Idempotent by (name, source manifest sha256, run_id,
+   * parent, base_model): the same bytes from another run or parent are a new version with that lineage.
    */
   registerVersion: {
     path: "/mambalign.v1.RegistryService/RegisterVersion" as const,
@@ -2540,7 +2541,8 @@ export const RegistryServiceService = {
 export interface RegistryServiceServer extends UntypedServiceImplementation {
   /**
    * Copies the artifact from source_uri into the registry's own prefix, writes its sha256
-   * manifest and creates an immutable version. Idempotent by (name, source manifest sha256).
+   * manifest and creates an immutable version. Idempotent by (name, source manifest sha256, run_id,
+   * parent, base_model): the same bytes from another run or parent are a new version with that lineage.
    */
   registerVersion: handleUnaryCall<RegisterVersionRequest, RegisterVersionResponse>;
   getVersion: handleUnaryCall<GetVersionRequest, GetVersionResponse>;
@@ -2557,7 +2559,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
 export interface RegistryServiceClient extends Client {
   /**
    * Copies the artifact from source_uri into the registry's own prefix, writes its sha256
-   * manifest and creates an immutable version. Idempotent by (name, source manifest sha256).
+   * manifest and creates an immutable version. Idempotent by (name, source manifest sha256, run_id,
+   * parent, base_model): the same bytes from another run or parent are a new version with that lineage.
    */
   registerVersion(
     request: RegisterVersionRequest,
