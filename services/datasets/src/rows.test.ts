@@ -27,7 +27,8 @@ describe("datasets rows — SFT", () => {
     assert.equal(reason(`{"messages": []}`, SFT), "messages: must not be empty");
     assert.equal(reason(`{"text": "hello"}`, SFT), "messages: missing");
     assert.equal(reason(`{"messages": [{"role": "user", "content": "q"}]}`, SFT), "messages: has no assistant turn");
-    assert.match(reason(`{"messages": [`, SFT), /^not JSON: /);
+    assert.match(reason(`{"messages": [`, SFT), /^not JSON \(syntax error/);
+    assert.equal(reason(`{secret: 1}`, SFT), "not JSON (syntax error at character 2)", "the position, not the text");
     assert.equal(reason(`[1, 2]`, SFT), "not a JSON object");
   });
 });
