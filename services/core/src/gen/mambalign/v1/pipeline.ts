@@ -141,7 +141,10 @@ export interface Run {
 }
 
 export interface StartRunRequest {
-  /** Recipe YAML as the user wrote it. */
+  /**
+   * Recipe YAML as the user wrote it (at most 256 KiB). Stored as runs/<id>/recipe.yaml with
+   * secrets (hub_token, passwords, api keys, URL credentials) redacted.
+   */
   recipeYaml: string;
   /** Client-chosen idempotency key (1-128 chars of [A-Za-z0-9._-]). */
   requestId: string;
