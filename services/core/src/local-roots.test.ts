@@ -31,6 +31,8 @@ test("local roots — configured roots admit their own files and directories onl
     await assert.rejects(config.dataRoots.existing(path.join(b, "x.jsonl"), "f"), denied);
     // A sibling whose name starts like the root is not inside it.
     await assert.rejects(config.dataRoots.existing(`${a}x/y.jsonl`, "f"), denied);
+    await assert.rejects(config.exportRoots.directory(path.join(a, "x.jsonl", "sub"), "f"), (e: ApiError) => e.code === status.INVALID_ARGUMENT && e.details.field === "f");
+    await assert.rejects(config.exportRoots.directory(path.join(a, "x.jsonl"), "f"), (e: ApiError) => e.code === status.INVALID_ARGUMENT);
     const made = await config.exportRoots.directory(path.join(a, "out", "deep"), "f");
     assert.ok((await fsp.stat(made)).isDirectory());
     await fsp.symlink(b, path.join(a, "to-b"));

@@ -82,17 +82,29 @@ export class LocalRoots {
     // The deepest existing ancestor decides where mkdir would really write.
     let probe = abs;
     for (;;) {
-      const real = await fsp.realpath(probe).catch((err: unknown) => (errno(err) === "ENOENT" ? null : Promise.reject(err)));
-      if (real !== null) {
+      const real = await fsp.realpath(probe).catch((err: unknown) => (errno(err) === "ENOENT" ? null : err));
+      if (typeof real === "string") {
         if (!realRoots.some((r) => isInside(real, r))) throw this.#outside(field, p, "leads (through a symbolic link)");
         break;
       }
+      if (real !== null) throw this.#unusable(field, p, real);
       probe = path.dirname(probe);
     }
-    await fsp.mkdir(abs, { recursive: true });
+    try {
+      await fsp.mkdir(abs, { recursive: true });
+    } catch (err) {
+      throw this.#unusable(field, p, err);
+    }
     const real = await fsp.realpath(abs);
     if (!realRoots.some((r) => isInside(real, r))) throw this.#outside(field, p, "leads (through a symbolic link)");
     return real;
+  }
+
+  /** A path under a root that cannot be a directory (a file in the way) or cannot be created. */
+  #unusable(field: string, p: string, err: unknown): ApiError {
+    const code = errno(err);
+    if (code === "EEXIST" || code === "ENOTDIR") return ApiError.invalidArgument(field, `${shown(p)} (or a parent of it) exists and is not a directory`);
+    return ApiError.failedPrecondition(`${field}: ${shown(p)} cannot be created (${code ?? "error"})`, { field });
   }
 
   /** Whether `p` (a path already resolved by this object, or below one) is still inside `dir` in reality. */

@@ -50,13 +50,6 @@ export function resolveDestination(store: ObjectStore, destination: string): Des
   }
 }
 
-/** The local directory to export into: under an export root (MAMBALIGN_EXPORT_ROOTS), created if missing. */
-async function localDirectory(roots: LocalRoots, p: string): Promise<string> {
-  const st = await fsp.lstat(path.resolve(p)).catch(() => null);
-  if (st && !st.isDirectory() && !st.isSymbolicLink()) throw ApiError.invalidArgument("destination", `${p} exists and is not a directory`);
-  return roots.directory(p, "destination");
-}
-
 export async function exportVersion(
   store: ObjectStore,
   exportRoots: LocalRoots,
@@ -65,7 +58,7 @@ export async function exportVersion(
 ): Promise<{ destination: string; files: string[] }> {
   const requested = resolveDestination(store, destination);
   // Confined before any work: the caller's path, symbolic links followed, must be under a root.
-  const dest = requested.kind === "local" ? { kind: "local" as const, dir: await localDirectory(exportRoots, requested.path) } : requested;
+  const dest = requested.kind === "local" ? { kind: "local" as const, dir: await exportRoots.directory(requested.path, "destination") } : requested;
   const layout = detectLayout(v.manifest.map((f) => f.path));
   if (!layout) throw ApiError.failedPrecondition(`${v.id} holds no adapter or model files`, { key: v.id });
   const files = exportedFiles(v.manifest.map((f) => f.path), layout);
