@@ -19,6 +19,7 @@ import {
 } from "@mambalign/core";
 import { startDatasetsService } from "@mambalign/datasets";
 import { RUNS_BUCKET, startPipelineService } from "@mambalign/pipeline";
+import { makeUnwritable } from "@mambalign/core/testing";
 import { allKeys, type Harness, startHarness } from "./harness.js";
 
 const SFT_ROWS = Array.from({ length: 40 }, (_, i) => ({
@@ -260,5 +261,25 @@ describe("pipeline API", () => {
     assert.match(stored, /hub_token: <redacted>/);
     assert.match(stored, /name: itest/, "the rest of the recipe is kept");
     assert.ok(!JSON.stringify(await getRun(run!.id)).includes("SENTINEL"), "nor does the run record hold it");
+  });
+
+  test("a store that cannot take the recipe leaves no run and no object; the request id starts the run once the store is back", async (t) => {
+    const runsBefore = await runsKvKeys();
+    await fsp.mkdir(path.join(h.objectsDir, "runs"), { recursive: true });
+    const blocked = [h.objectsDir, path.join(h.objectsDir, ".staging"), path.join(h.objectsDir, "runs")];
+    await fsp.mkdir(blocked[1]!, { recursive: true });
+    const restore = await makeUnwritable(blocked);
+    if (!restore) return t.skip("cannot make a directory unwritable here (root without chattr +i)");
+    let err: ApiError;
+    try {
+      err = await rejected(recipe(data, "# store down"), "store-down-1");
+    } finally {
+      await restore();
+    }
+    assert.equal(err.code, 14, `UNAVAILABLE: retry later (${err.message})`);
+    assert.deepEqual(await runsKvKeys(), runsBefore, "the run record was undone");
+    const { run } = await startRun(recipe(data, "# store down"), "store-down-1");
+    assert.equal((await getRun(run!.id)).requestId, "store-down-1");
+    await callUnary(client.cancelRun.bind(client), { id: run!.id });
   });
 });
