@@ -1,17 +1,15 @@
 // evaluation — a full MT-Bench + AlpacaEval v1/v2 run of the demo model against the deterministic
 // local judge, through the pipeline: every service in this process (as `mambalign up` runs them),
-// the evaluator's judge configured by MAMBALIGN_JUDGE_* only. All 80 MT-Bench questions x 2 turns and
+// the evaluator's judge configured by MAMBALIGN_JUDGE_* only, its benchmark files the ones it ships (no setting). All 80 MT-Bench questions x 2 turns and
 // all 805 AlpacaEval instructions; answers are capped at a few tokens so CPU generation stays short.
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { callUnary, createClient, RegistryServiceClient, RunStatus, Stage, StageStatus } from "@mambalign/core";
-import { REPO_ROOT } from "@mambalign/cli";
 import { type LocalJudgeServer, startLocalJudgeServer } from "../../services/evaluator/src/judging/local-judge-server.js";
 import { allKeys, startSystem, type System } from "./harness.js";
 
-const BENCH_DATA = path.resolve(REPO_ROOT, "../shared/data");
 const LIMIT_S = 8 * 60;
 /** Wall time counts from here: system start-up included. */
 const T0 = performance.now();
@@ -36,7 +34,6 @@ seed: 1
 sft: { dataset_mixer: { chat: 1.0 }, max_steps: 2, per_device_train_batch_size: 8 }
 eval:
   benchmarks: [mt_bench, alpaca_eval_v1, alpaca_eval_v2]
-  bench_data_dir: ${BENCH_DATA}
   bench_max_new_tokens: 8
   batch_size: 64
 `;

@@ -11,7 +11,7 @@ import { runCli } from "./program.js";
 import { collect } from "./testing/collect-output.js";
 
 const REPO = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
-const SHARED_RECIPES = path.resolve(REPO, "../shared/data/recipes");
+const HANDBOOK_RECIPES = path.join(REPO, "examples/recipes/handbook");
 
 async function cli(args: string[], cwd = REPO) {
   const out = collect();
@@ -37,8 +37,8 @@ describe("mambalign recipe check", () => {
   });
 
   test("accepts every alignment-handbook Zephyr recipe and prints the normalised form", async () => {
-    const files = yamlFiles(SHARED_RECIPES);
-    assert.ok(files.length >= 6, `recipes in ${SHARED_RECIPES}`);
+    const files = yamlFiles(HANDBOOK_RECIPES);
+    assert.ok(files.length >= 6, `recipes in ${HANDBOOK_RECIPES}`);
     for (const f of files) {
       const r = await cli(["recipe", "check", f]);
       assert.equal(r.code, 0, `${f}: ${r.err}`);
@@ -49,7 +49,7 @@ describe("mambalign recipe check", () => {
   });
 
   test("--json prints {ok, recipe, issues} with proto3-JSON recipe", async () => {
-    const f = path.join(SHARED_RECIPES, "zephyr-7b-beta/dpo/config_qlora.yaml");
+    const f = path.join(HANDBOOK_RECIPES, "zephyr-7b-beta/dpo/config_qlora.yaml");
     const r = await cli(["recipe", "check", "--json", f]);
     assert.equal(r.code, 0);
     const doc = JSON.parse(r.out) as { ok: boolean; recipe: { stages: string[]; dpo: { dpo: { beta: number } } }; issues: { key: string; fatal?: boolean }[] };

@@ -1,5 +1,5 @@
 // Preparation throughput, side by side with `datasets` in one run:
-//   node --conditions=development --import tsx services/datasets/scripts/bench-prepare.ts [rows] [shared-data-dir]
+//   node --conditions=development --import tsx services/datasets/scripts/bench-prepare.ts [rows] [bench-data-dir]
 // Ours: PrepareDataset on an UltraChat-layout Parquet file (read, normalise, de-duplicate,
 // decontaminate against MT-Bench + AlpacaEval, split, tokenise with the Zephyr template,
 // pack to 2048, store). Theirs: datasets.load_dataset("parquet") + .map(apply_chat_template +
@@ -10,6 +10,7 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DatasetKind } from "@mambalign/core";
+import { BENCH_DATA_DIR, NEOX_TOKENIZER_DIR } from "@mambalign/core/testing";
 import { DatasetCatalog } from "../src/dataset-catalog.js";
 import { loadDatasetCard } from "../src/dataset-card.js";
 import { datasetsOptionsFromEnv } from "../src/datasets-options.js";
@@ -20,12 +21,12 @@ import { startTestEnv } from "../src/test-support.js";
 import { ultrachatParquet } from "../src/testing/parquet-fixtures.js";
 
 const rows = Number(process.argv[2] ?? 20000);
-const shared = path.resolve(process.argv[3] ?? path.join(import.meta.dirname, "../../../../shared/data"));
+const shared = path.resolve(process.argv[3] ?? BENCH_DATA_DIR);
 const repo = path.resolve(import.meta.dirname, "../../..");
 const python = process.env.MAMBALIGN_PYTHON ?? path.join(repo, ".venv/bin/python");
 process.env.PYTHONPATH = path.join(repo, "services/runtime");
 
-// Conversations from the shared reference answers: prompt = one model's answer, reply = another's.
+// Conversations from the benchmarks' reference answers: prompt = one model's answer, reply = another's.
 // (The eval instructions themselves would all be removed by decontamination.)
 const a = JSON.parse(await fsp.readFile(path.join(shared, "alpaca_eval/reference_text_davinci_003.json"), "utf8")) as { output: string }[];
 const b = JSON.parse(await fsp.readFile(path.join(shared, "alpaca_eval/reference_gpt4_1106_preview.json"), "utf8")) as { output: string }[];
@@ -42,7 +43,7 @@ try {
   const options = {
     ...datasetsOptionsFromEnv({}),
     benchDataDir: shared,
-    tokenize: { tokenizer: path.join(shared, "tokenizer/gpt-neox-20b/tokenizer.json"), chatTemplate: "", maxSeqLength: 2048, packing: true, assistantOnlyLoss: false },
+    tokenize: { tokenizer: path.join(NEOX_TOKENIZER_DIR, "tokenizer.json"), chatTemplate: "", maxSeqLength: 2048, packing: true, assistantOnlyLoss: false },
     python,
     workDir: path.join(env.tmp, "work"),
   };

@@ -1,13 +1,14 @@
 // Contamination counts of the decontamination rule on known sets:
-//   node --conditions=development --import tsx services/datasets/scripts/decontamination-counts.ts [shared-data-dir] [clean.jsonl]
+//   node --conditions=development --import tsx services/datasets/scripts/decontamination-counts.ts [bench-data-dir] [clean.jsonl]
 // Rows checked: the eval prompts themselves (all should be found), each benchmark against the
 // other, the benchmarks' reference answers, and a clean SFT JSONL (e.g. the runtime's demo data).
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
+import { BENCH_DATA_DIR } from "@mambalign/core/testing";
 import { EvalIndex, loadEvalPrompts } from "../src/decontaminate.js";
 import { promptTexts } from "../src/rows.js";
 
-const shared = path.resolve(process.argv[2] ?? path.join(import.meta.dirname, "../../../../shared/data"));
+const shared = path.resolve(process.argv[2] ?? BENCH_DATA_DIR);
 const cleanFile = process.argv[3];
 const { prompts } = await loadEvalPrompts(shared);
 const mt = prompts.filter((p) => p.id.startsWith("mt_bench:"));

@@ -3,22 +3,22 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import { BENCH_DATA_DIR } from "@mambalign/core/testing";
 import { EvalIndex, loadEvalIndex, loadEvalPrompts, words } from "./decontaminate.js";
 
-// The real benchmark texts (MT-Bench questions, AlpacaEval instructions) from the shared data.
-const SHARED = path.resolve(import.meta.dirname, "../../../../shared/data");
+// The real benchmark texts (MT-Bench questions, AlpacaEval instructions): the evaluator's shipped copy.
 
 describe("datasets decontamination — word n-gram overlap with eval prompts", () => {
   it("reads every MT-Bench turn and each AlpacaEval instruction once", async () => {
-    const { prompts, files } = await loadEvalPrompts(SHARED);
+    const { prompts, files } = await loadEvalPrompts(BENCH_DATA_DIR);
     assert.deepEqual(files, ["mt_bench/question.jsonl", "alpaca_eval/reference_gpt4_1106_preview.json", "alpaca_eval/reference_text_davinci_003.json"]);
     assert.equal(prompts.filter((p) => p.id.startsWith("mt_bench:")).length, 160);
     assert.equal(prompts.filter((p) => p.id.startsWith("alpaca_eval:")).length, 805);
   });
 
   it("finds every eval prompt in itself, even re-cased and re-punctuated, and nothing in a clean set", async () => {
-    const { index } = await loadEvalIndex({ dir: SHARED, ngram: 8, threshold: 0.5 });
-    const { prompts } = await loadEvalPrompts(SHARED);
+    const { index } = await loadEvalIndex({ dir: BENCH_DATA_DIR, ngram: 8, threshold: 0.5 });
+    const { prompts } = await loadEvalPrompts(BENCH_DATA_DIR);
     const self = prompts.filter((p) => index.match([p.text.toUpperCase().replace(/[.,]/g, " ; ")]) !== null);
     assert.equal(self.length, prompts.length);
     // Wrapped in a longer training prompt it is still found.
@@ -45,8 +45,8 @@ describe("datasets decontamination — word n-gram overlap with eval prompts", (
     const empty = await fsp.mkdtemp(path.join(os.tmpdir(), "decon-"));
     try {
       await assert.rejects(loadEvalIndex({ dir: empty, ngram: 8, threshold: 0.5 }), /no eval prompts in .*mt_bench\/question\.jsonl/);
-      await assert.rejects(loadEvalIndex({ dir: SHARED, ngram: 0, threshold: 0.5 }), /decontamination\.ngram: must be a whole number >= 1/);
-      await assert.rejects(loadEvalIndex({ dir: SHARED, ngram: 8, threshold: 1.5 }), /decontamination\.threshold: must be in \(0, 1\]/);
+      await assert.rejects(loadEvalIndex({ dir: BENCH_DATA_DIR, ngram: 0, threshold: 0.5 }), /decontamination\.ngram: must be a whole number >= 1/);
+      await assert.rejects(loadEvalIndex({ dir: BENCH_DATA_DIR, ngram: 8, threshold: 1.5 }), /decontamination\.threshold: must be in \(0, 1\]/);
     } finally {
       await fsp.rm(empty, { recursive: true });
     }

@@ -15,6 +15,7 @@ import {
   type GrpcServerHandle,
   type PrepareDatasetRequest,
 } from "@mambalign/core";
+import { BENCH_DATA_DIR, NEOX_TOKENIZER_DIR } from "@mambalign/core/testing";
 import { type DatasetCard, loadDatasetCard, showDatasetCard } from "./dataset-card.js";
 import { datasetServiceBinding } from "./dataset-service.js";
 import { type DatasetsOptions, datasetsOptionsFromEnv } from "./datasets-options.js";
@@ -23,8 +24,7 @@ import { listKeys, serveBindings, startTestEnv, type TestEnv } from "./test-supp
 import { startHubStandIn, type HubStandIn } from "./testing/hub-stand-in.js";
 import { type Msg, ultrachatParquet, ultrafeedbackParquet } from "./testing/parquet-fixtures.js";
 
-const SHARED = path.resolve(import.meta.dirname, "../../../../shared/data");
-const TOKENIZER = path.join(SHARED, "tokenizer/gpt-neox-20b/tokenizer.json");
+const TOKENIZER = path.join(NEOX_TOKENIZER_DIR, "tokenizer.json");
 const PYTHON = process.env.MAMBALIGN_PYTHON ?? path.resolve(import.meta.dirname, "../../../.venv/bin/python");
 const RUNTIME_DIR = path.resolve(import.meta.dirname, "../../runtime");
 
@@ -103,7 +103,7 @@ describe("datasets — Hugging Face Hub sources through a local stand-in", () =>
     options = {
       ...datasetsOptionsFromEnv({}),
       hub: { endpoint: hub.url, token: "hf_secret", attempts: 3, backoffMs: 10 },
-      benchDataDir: SHARED,
+      benchDataDir: BENCH_DATA_DIR,
       tokenize: { tokenizer: TOKENIZER, chatTemplate: "", maxSeqLength: 64, packing: true, assistantOnlyLoss: true },
       python: PYTHON,
       workDir: path.join(env.tmp, "work"),

@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import path from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { JOB_SUBJECTS, Stage, StageJob, StageStatus } from "@mambalign/core";
 import { type LocalJudgeServer, MT_BENCH_TEMPERATURES, startLocalJudgeServer } from "./judging/index.js";
 import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, untilStageEnds } from "./testing/eval-test-env.js";
 
-// Question files come from the shared data folder the user names; they are never copied into the repo.
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const BENCH_DATA_DIR = process.env.MAMBALIGN_BENCH_DATA_DIR || path.resolve(REPO, "../shared/data");
+// No benchDataDir given: the evaluator must find the question files it ships (services/evaluator/benchmarks).
 const LIMIT = 4;
 
 let env: EvalTestEnv;
@@ -16,7 +12,7 @@ let judge: LocalJudgeServer;
 
 before(async () => {
   judge = await startLocalJudgeServer();
-  env = await startEvalTestEnv({ judge: { baseUrl: judge.baseUrl, model: undefined, concurrency: 4 }, benchDataDir: BENCH_DATA_DIR });
+  env = await startEvalTestEnv({ judge: { baseUrl: judge.baseUrl, model: undefined, concurrency: 4 } });
 });
 
 after(async () => {

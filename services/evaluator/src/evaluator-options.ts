@@ -1,4 +1,11 @@
+import { fileURLToPath } from "node:url";
 import { judgeInputFromEnv, type JudgeClientInput } from "./judging/index.js";
+
+/**
+ * MT-Bench and AlpacaEval files shipped with this package (services/evaluator/benchmarks, in the
+ * image too): one level above src/ and dist/ alike, so the evaluator finds them with no setting.
+ */
+export const SHIPPED_BENCH_DATA_DIR = fileURLToPath(new URL("../benchmarks", import.meta.url));
 
 /** Judge endpoint settings; the model is chosen per benchmark (override, else the benchmark's own judge). */
 export type JudgeSettings = Omit<JudgeClientInput, "model" | "cache" | "logger"> & {
@@ -8,7 +15,7 @@ export type JudgeSettings = Omit<JudgeClientInput, "model" | "cache" | "logger">
 
 /** Everything the evaluator needs besides ServiceDeps, resolved once at start-up (loadEvaluatorOptions). */
 export interface EvaluatorOptions {
-  /** MAMBALIGN_BENCH_DATA_DIR: folder with mt_bench/ and alpaca_eval/ question files ("" = none; EvalArgs may name one). */
+  /** MAMBALIGN_BENCH_DATA_DIR: folder with mt_bench/ and alpaca_eval/ files (default: SHIPPED_BENCH_DATA_DIR; EvalArgs may name another). */
   benchDataDir: string;
   /** Judge endpoint; undefined when none is configured (benchmarks are then skipped with a warning). */
   judge: JudgeSettings | undefined;
@@ -32,7 +39,7 @@ export const EVALUATOR_DEFAULTS = {
 } as const;
 
 /**
- * Reads the evaluator's environment: MAMBALIGN_BENCH_DATA_DIR, MAMBALIGN_CHROMIUM and the judge
+ * Reads the evaluator's environment: MAMBALIGN_BENCH_DATA_DIR (unset: the shipped files), MAMBALIGN_CHROMIUM and the judge
  * (MAMBALIGN_JUDGE_BASE_URL, MAMBALIGN_JUDGE_MODEL, MAMBALIGN_JUDGE_API_KEY or OPENAI_API_KEY,
  * MAMBALIGN_JUDGE_CONCURRENCY, MAMBALIGN_JUDGE_MAX_RETRIES). A judge counts as configured when a
  * base URL or an API key is set.
@@ -45,7 +52,7 @@ export function loadEvaluatorOptions(env: NodeJS.ProcessEnv = process.env): Eval
     judge = { ...rest, model: model || undefined };
   }
   return {
-    benchDataDir: env.MAMBALIGN_BENCH_DATA_DIR ?? "",
+    benchDataDir: env.MAMBALIGN_BENCH_DATA_DIR || SHIPPED_BENCH_DATA_DIR,
     judge,
     chromiumPath: env.MAMBALIGN_CHROMIUM || EVALUATOR_DEFAULTS.chromiumPath,
     runtimeEnv: {},

@@ -1,8 +1,8 @@
 """Tokenisation throughput: our `tokenize` path next to `datasets.map` + the Rust tokenizer, in one run.
 
-    python scripts/bench_tokenize.py [--data ../../../shared/data] [--rows 20000] [--max-length 2048]
+    python scripts/bench_tokenize.py [--data ../evaluator/benchmarks] [--tokenizer ../../test/data/tokenizer/gpt-neox-20b/tokenizer.json] [--rows 20000] [--max-length 2048]
 
-Rows are SFT conversations made from the shared MT-Bench and AlpacaEval texts (question ->
+Rows are SFT conversations made from the MT-Bench and AlpacaEval texts the evaluator ships (question ->
 reference answer), repeated to --rows. Both sides render the same chat template and tokenise
 with the same tokenizer.json; the script checks that they produce the same ids, then prints
 rows/s for each. `datasets` is needed only here (pip install datasets), not by the runtime.
@@ -41,13 +41,15 @@ def conversations(data: Path) -> list[dict]:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default=str(HERE.parents[3] / "shared" / "data"))
+    repo = HERE.parents[2]
+    p.add_argument("--data", default=str(repo / "services" / "evaluator" / "benchmarks"), help="mt_bench/ and alpaca_eval/")
+    p.add_argument("--tokenizer", default=str(repo / "test" / "data" / "tokenizer" / "gpt-neox-20b" / "tokenizer.json"))
     p.add_argument("--rows", type=int, default=20000)
     p.add_argument("--max-length", type=int, default=2048)
     p.add_argument("--num-proc", type=int, default=os.cpu_count() or 1, help="datasets.map processes")
     ns = p.parse_args()
     data = Path(ns.data)
-    tok_path = str(data / "tokenizer" / "gpt-neox-20b" / "tokenizer.json")
+    tok_path = ns.tokenizer
     base = conversations(data)
     rows = (base * (ns.rows // len(base) + 1))[: ns.rows]
     tmp = Path(tempfile.mkdtemp(prefix="bench-tokenize-"))

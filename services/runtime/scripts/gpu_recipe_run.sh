@@ -13,8 +13,7 @@
 # Environment: STAGES ("sft dpo"; "sft" alone for a scaling run), STEPS (50), BATCH per GPU (SFT 4 sequences; DPO BATCH/2 pairs = BATCH sequences),
 # NPROC (1; the global batch is BATCH × NPROC, so tokens/s of 1 and N GPUs compare directly),
 # SEQ (2048), MODEL (preset:mamba-2.8b-random; a small local model makes a CPU smoke run), WORK (a temp dir; or $OUT/work when $OUT is set), PYTHON (python3),
-# MAMBALIGN_TOKENIZER_DIR (default: ../shared/data/tokenizer/gpt-neox-20b beside the repo, or
-# shared/data/tokenizer/gpt-neox-20b inside it). Events and logs go to $WORK; the summary to
+# MAMBALIGN_TOKENIZER_DIR (default: the repo's test/data/tokenizer/gpt-neox-20b). Events and logs go to $WORK; the summary to
 # stdout and, when $OUT is set, to $OUT/summary-<NPROC>gpu.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,13 +28,9 @@ STAGES=${STAGES:-sft dpo}
 MODEL=${MODEL:-preset:mamba-2.8b-random}
 if [[ -n "${OUT:-}" ]]; then WORK=${WORK:-$OUT/work}; else WORK=${WORK:-$(mktemp -d -t mambalign-gpu-XXXXXX)}; fi
 mkdir -p "$WORK"
-if [[ -z "${MAMBALIGN_TOKENIZER_DIR:-}" ]]; then
-  for candidate in "$repo/../shared/data/tokenizer/gpt-neox-20b" "$repo/shared/data/tokenizer/gpt-neox-20b"; do
-    if [[ -f "$candidate/tokenizer.json" ]]; then MAMBALIGN_TOKENIZER_DIR=$candidate; break; fi
-  done
-fi
-if [[ -z "${MAMBALIGN_TOKENIZER_DIR:-}" ]]; then
-  echo "gpu_recipe_run: set MAMBALIGN_TOKENIZER_DIR to a directory holding GPT-NeoX's tokenizer.json" >&2
+MAMBALIGN_TOKENIZER_DIR=${MAMBALIGN_TOKENIZER_DIR:-$repo/test/data/tokenizer/gpt-neox-20b}
+if [[ ! -f "$MAMBALIGN_TOKENIZER_DIR/tokenizer.json" ]]; then
+  echo "gpu_recipe_run: no tokenizer.json in $MAMBALIGN_TOKENIZER_DIR: set MAMBALIGN_TOKENIZER_DIR to GPT-NeoX's tokenizer folder" >&2
   exit 2
 fi
 export MAMBALIGN_TOKENIZER_DIR

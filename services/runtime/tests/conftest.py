@@ -24,6 +24,9 @@ RUNTIME_DIR = Path(__file__).resolve().parents[1]
 # Tiny models on a shared 2-core machine: one thread avoids oversubscription (10x slower under load).
 torch.set_num_threads(1)
 REPO_ROOT = RUNTIME_DIR.parents[1]
+# Reference files inside the repository (READMEs beside them give source and licence).
+BENCH_DATA_DIR = REPO_ROOT / "services" / "evaluator" / "benchmarks"
+NEOX_TOKENIZER_DIR = REPO_ROOT / "test" / "data" / "tokenizer" / "gpt-neox-20b"
 
 
 def tiny_mamba(seed: int = 0, hidden: int = 32, layers: int = 2):

@@ -9,9 +9,7 @@ from mambalign_runtime.model_source import weights_sha256
 from mambalign_runtime.preset import build_random_mamba, gpt_neox_tokenizer, mamba_2_8b_config
 from mambalign_runtime.throughput import flops_per_token, mfu, peak_flops
 
-from conftest import REPO_ROOT, of_kind, run_inprocess, write_spec
-
-NEOX = REPO_ROOT.parent / "shared" / "data" / "tokenizer" / "gpt-neox-20b"
+from conftest import NEOX_TOKENIZER_DIR as NEOX, of_kind, run_inprocess, write_spec
 
 
 def test_started_records_the_weights_sha256_and_cpu_metrics_are_zero(sft_run, model_dir):
@@ -54,7 +52,6 @@ def test_the_2_8b_preset_needs_a_tokenizer(tmp_path, monkeypatch):
     assert code == 2 and error["field"] == "tokenizer" and "MAMBALIGN_TOKENIZER_DIR" in error["message"]
 
 
-@pytest.mark.skipif(not (NEOX / "tokenizer.json").is_file(), reason="GPT-NeoX tokenizer not in ../shared/data")
 def test_a_small_variant_of_the_preset_runs_with_the_gpt_neox_tokenizer():
     tokenizer = gpt_neox_tokenizer(str(NEOX))
     assert tokenizer.eos_token_id == tokenizer.pad_token_id == 0 and len(tokenizer) <= 50280

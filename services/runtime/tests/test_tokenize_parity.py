@@ -1,5 +1,5 @@
 """Token-for-token parity with Hugging Face on GPT-NeoX-20B over every MT-Bench and AlpacaEval
-text in the shared data: plain texts against `tokenizers.Tokenizer.encode`, and whole
+text the evaluator ships: plain texts against `tokenizers.Tokenizer.encode`, and whole
 conversations (rendered with the chat template, then tokenised) against transformers'
 `apply_chat_template(..., tokenize=True)` on a fast tokenizer over the same tokenizer.json."""
 
@@ -13,13 +13,14 @@ from tokenizers import Tokenizer
 
 from mambalign_runtime.tokenize import encode_texts, load_tokenizer
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-TOKENIZER = SHARED / "tokenizer" / "gpt-neox-20b" / "tokenizer.json"
+from conftest import BENCH_DATA_DIR as SHARED, NEOX_TOKENIZER_DIR
+
+TOKENIZER = NEOX_TOKENIZER_DIR / "tokenizer.json"
 
 
 def shared_texts() -> list[str]:
     if not TOKENIZER.exists():
-        pytest.fail(f"shared test data missing: {TOKENIZER} (the repo expects ../shared/data beside it)")
+        pytest.fail(f"test data missing from the repository: {TOKENIZER}")
     texts: list[str] = []
     mt = SHARED / "mt_bench"
     for line in (mt / "question.jsonl").read_text().splitlines():

@@ -9,7 +9,7 @@ import { checkRecipe } from "./check-recipe.js";
 import { draftOf, STAGE_KEY_BY_NAME } from "./stage-keys.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
-const recipesDir = path.resolve(repoRoot, "../shared/data/recipes");
+const recipesDir = path.join(repoRoot, "examples/recipes/handbook");
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -21,7 +21,7 @@ function yamlFiles(dir: string): string[] {
 const files = yamlFiles(recipesDir).sort();
 
 describe("recipe — alignment-handbook Zephyr recipes", () => {
-  test("the shared recipes are there to check", () => {
+  test("the handbook recipes are there to check", () => {
     assert.ok(files.length >= 6, `expected the handbook recipes under ${recipesDir}`);
   });
 

@@ -4,3 +4,4 @@ export * from "./minio-server.js";
 export * from "./server-env.js";
 export * from "./service-test-env.js";
 export * from "./unwritable-dir.js";
+export * from "./test-data.js";

@@ -13,7 +13,7 @@ export interface AlpacaEvalConfig {
   annotator: string;
   /** The judge the leaderboard used; callers may pick another OpenAI-compatible model. */
   defaultJudgeModel: string;
-  /** File names in AlpacaEval's data folder (`../shared/data/alpaca_eval` in development). */
+  /** File names in AlpacaEval's data folder (`services/evaluator/benchmarks/alpaca_eval` as shipped). */
   promptFile: string;
   referenceFile: string;
   /** `generator` of the reference outputs. */

@@ -2,8 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import {
   ALPACA_EVAL_V1,
   ALPACA_EVAL_V2,
@@ -20,9 +19,9 @@ import {
   ValidationError,
   type AlpacaEvalReferenceRow,
 } from "./index.js";
+import { SHIPPED_BENCH_DATA_DIR } from "../evaluator-options.js";
 
-const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../../..");
-const data = resolve(repoRoot, "../shared/data/alpaca_eval");
+const data = join(SHIPPED_BENCH_DATA_DIR, "alpaca_eval");
 let tmp: string;
 
 before(async () => {

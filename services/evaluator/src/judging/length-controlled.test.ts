@@ -1,7 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import {
   ALPACA_EVAL_V2,
   fitLogisticRegression,
@@ -15,9 +14,9 @@ import {
   startLocalJudgeServer,
   type LengthControlRow,
 } from "./index.js";
+import { SHIPPED_BENCH_DATA_DIR } from "../evaluator-options.js";
 
-const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../../..");
-const data = resolve(repoRoot, "../shared/data/alpaca_eval");
+const data = join(SHIPPED_BENCH_DATA_DIR, "alpaca_eval");
 
 /** Small seeded PRNG (mulberry32) so the synthetic judges are the same every run. */
 function prng(seed: number): () => number {

@@ -2,8 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import {
   buildMtBenchJudgeRequest,
   JudgeClient,
@@ -23,9 +22,9 @@ import {
   type MtBenchQuestion,
   type MtBenchReference,
 } from "./index.js";
+import { SHIPPED_BENCH_DATA_DIR } from "../evaluator-options.js";
 
-const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../../..");
-const data = resolve(repoRoot, "../shared/data/mt_bench");
+const data = join(SHIPPED_BENCH_DATA_DIR, "mt_bench");
 
 let questions: MtBenchQuestion[];
 let prompts: Map<string, MtBenchJudgePrompt>;
