@@ -30,11 +30,15 @@ RUN apt-get update \
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY services/runtime services/runtime
-RUN pip install --no-cache-dir -r services/runtime/requirements.txt \
+# requirements-gpu.txt: bitsandbytes for QLoRA and the paged/8-bit optimisers (`recipe check` trusts
+# that this image carries what services/core/src/recipe/worker-capabilities.ts declares).
+RUN pip install --no-cache-dir -r services/runtime/requirements.txt -r services/runtime/requirements-gpu.txt \
  && pip install --no-cache-dir --no-deps ./services/runtime
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/services services
+# MT-Bench and AlpacaEval files: the evaluator (on this image) reads them here with no setting.
+COPY services/evaluator/benchmarks services/evaluator/benchmarks
 ENV NODE_ENV=production \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -126,8 +126,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .command("check")
     .argument("<file>", "recipe YAML file")
     .option("--json", "print {ok, recipe, issues} as JSON")
+    .option("--worker <name>", "the worker it will run on: gpu-image (the chart's trainer image, with bitsandbytes) or cpu (base runtime, no GPU)", "gpu-image")
     .description("print the normalised recipe and its warnings; exit 1 on errors (each names its key). Works offline")
-    .action(act((file: string, o: { json?: boolean }) => recipeCheckCommand(io, file, o)));
+    .action(act((file: string, o: { json?: boolean; worker?: string }) => recipeCheckCommand(io, file, o)));
 
   const evalCmd = program.command("eval").description("score judge outputs offline");
   evalCmd

@@ -50,13 +50,27 @@ describe("mambalign recipe check", () => {
 
   test("--json prints {ok, recipe, issues} with proto3-JSON recipe", async () => {
     const f = path.join(HANDBOOK_RECIPES, "zephyr-7b-beta/dpo/config_qlora.yaml");
-    const r = await cli(["recipe", "check", "--json", f]);
+    const r = await cli(["recipe", "check", "--json", "--worker", "cpu", f]);
     assert.equal(r.code, 0);
     const doc = JSON.parse(r.out) as { ok: boolean; recipe: { stages: string[]; dpo: { dpo: { beta: number } } }; issues: { key: string; fatal?: boolean }[] };
     assert.equal(doc.ok, true);
     assert.deepEqual(doc.recipe.stages, ["STAGE_DPO"]);
     assert.equal(doc.recipe.dpo.dpo.beta, 0.01);
     assert.ok(doc.issues.some((i) => i.key === "load_in_4bit"), "warnings are listed with their keys");
+  });
+
+  test("--worker: a QLoRA recipe names bitsandbytes only for a worker that lacks it", async () => {
+    const f = path.join(HANDBOOK_RECIPES, "zephyr-7b-beta/dpo/config_qlora.yaml");
+    const image = await cli(["recipe", "check", f]);
+    assert.equal(image.code, 0, image.err);
+    assert.doesNotMatch(image.err, /bitsandbytes/, "the GPU trainer image (default) carries bitsandbytes");
+    const cpu = await cli(["recipe", "check", "--worker", "cpu", f]);
+    assert.equal(cpu.code, 0);
+    assert.match(cpu.err, /^warning: load_in_4bit: .*needs bitsandbytes and CUDA, which a CPU worker with the base runtime lacks/m);
+    assert.match(cpu.err, /^warning: optim: paged_adamw_32bit needs bitsandbytes and CUDA/m);
+    const unknown = await cli(["recipe", "check", "--worker", "tpu", f]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /--worker: unknown worker "tpu"; known: gpu-image, cpu/);
   });
 
   test("the project's example recipes (original Mamba project style) pass with warnings", async () => {

@@ -1,11 +1,11 @@
 // `mambalign recipe check FILE [--json]`: offline; the normalised recipe and its issues, exit 1 on fatal ones.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { checkRecipe, Recipe, type RecipeCheck, RecipeIssue, recipeToYaml } from "@mambalign/core";
+import { checkRecipe, Recipe, type RecipeCheck, RecipeIssue, recipeToYaml, type WorkerCapabilities, WORKERS } from "@mambalign/core";
 import { type CliIo, CliError } from "../cli-io.js";
 
 /** Reads and checks a recipe file; relative paths inside resolve against the file's directory. */
-export async function checkRecipeFile(file: string, cwd: string): Promise<RecipeCheck> {
+export async function checkRecipeFile(file: string, cwd: string, worker?: WorkerCapabilities): Promise<RecipeCheck> {
   const abs = path.resolve(cwd, file);
   let text: string;
   try {
@@ -13,15 +13,22 @@ export async function checkRecipeFile(file: string, cwd: string): Promise<Recipe
   } catch (err) {
     throw new CliError(`cannot read recipe ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`, 2);
   }
-  return checkRecipe(text, { baseDir: path.dirname(abs), source: abs });
+  return checkRecipe(text, { baseDir: path.dirname(abs), source: abs, worker });
 }
 
 export function formatIssue(i: RecipeIssue): string {
   return `${i.fatal ? "error" : "warning"}: ${i.key}: ${i.message}`;
 }
 
-export async function recipeCheckCommand(io: CliIo, file: string, opts: { json?: boolean }): Promise<number> {
-  const check = await checkRecipeFile(file, io.cwd);
+/** The worker named by `--worker` (gpu-image, cpu); a name it does not know is a usage error listing the known ones. */
+export function workerNamed(name: string): WorkerCapabilities {
+  const worker = Object.hasOwn(WORKERS, name) ? WORKERS[name] : undefined;
+  if (!worker) throw new CliError(`--worker: unknown worker ${JSON.stringify(name.slice(0, 40))}; known: ${Object.keys(WORKERS).join(", ")}`, 2);
+  return worker;
+}
+
+export async function recipeCheckCommand(io: CliIo, file: string, opts: { json?: boolean; worker?: string }): Promise<number> {
+  const check = await checkRecipeFile(file, io.cwd, workerNamed(opts.worker ?? "gpu-image"));
   if (opts.json) {
     io.out.write(JSON.stringify({ ok: check.ok, recipe: Recipe.toJSON(check.recipe), issues: check.issues.map((i) => RecipeIssue.toJSON(i)) }, null, 2) + "\n");
     return check.ok ? 0 : 1;

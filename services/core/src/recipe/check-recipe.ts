@@ -21,12 +21,15 @@ import { DPO_MARKER_KEYS, MAP_TO_MAMBA_KEY, STAGE_KEYS } from "./stage-keys.js";
 import { parseStages, STAGE_ORDER } from "./stages.js";
 import { didYouMean } from "./suggest.js";
 import { int, nameList, text, validate } from "./values.js";
+import { GPU_IMAGE_WORKER, type WorkerCapabilities } from "./worker-capabilities.js";
 
 export interface RecipeOptions {
   /** Directory that relative local paths (datasets, model) are resolved against: usually the recipe file's. */
   baseDir?: string;
   /** Where the text came from (a file path): names the recipe when it has no `name`. */
   source?: string;
+  /** The worker the recipe will run on (default: the GPU trainer image the chart deploys). */
+  worker?: WorkerCapabilities;
 }
 
 export interface RecipeCheck {
@@ -195,7 +198,7 @@ function normalise(root: Mapping, opts: RecipeOptions, issues: IssueList): Recip
   const resolved = new Map<StageKind, ResolvedStage>();
   for (const [kind, entries] of stageEntries) {
     const known = new Set([...STAGE_SUGGESTIONS, ...(multi ? [...SECTION_KEYS, ...COMMON_ROOT_KEYS] : COMMON_ROOT_KEYS)]);
-    const stage = resolveStage(entries, { kind, prefix: multi ? kind : "", model: model?.source, issues, known });
+    const stage = resolveStage(entries, { kind, prefix: multi ? kind : "", model: model?.source, issues, known, worker: opts.worker ?? GPU_IMAGE_WORKER });
     resolved.set(kind, stage);
     resolveMixerSources(stage, datasets, usedDatasets, recipe, baseDir, issues);
   }

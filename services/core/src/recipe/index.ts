@@ -6,3 +6,4 @@ export { RecipeError } from "./recipe-error.js";
 export { recipeToYaml } from "./recipe-yaml.js";
 export { STAGE_ORDER, stageName } from "./stages.js";
 export { isSecretKey, redactRecipeSecrets } from "./redact-secrets.js";
+export { CPU_WORKER, GPU_IMAGE_WORKER, type WorkerCapabilities, WORKERS } from "./worker-capabilities.js";

@@ -10,6 +10,7 @@ import type { Resolver, StageDraft, StageKind } from "./stage-keys.js";
 import { disabledLora, emptyDraft, MAP_TO_MAMBA_KEY, STAGE_KEY_BY_NAME, STAGE_KEYS } from "./stage-keys.js";
 import { didYouMean } from "./suggest.js";
 import { bool, validate } from "./values.js";
+import type { WorkerCapabilities } from "./worker-capabilities.js";
 
 /** A key's value and where the user wrote it ("lora_r" at the top level, "sft.lora_r" in a section). */
 export interface Entry {
@@ -27,6 +28,8 @@ export interface StageContext {
   issues: IssueList;
   /** Keys to suggest from when a key is unknown. */
   known: ReadonlySet<string>;
+  /** The worker the stage is checked for. */
+  worker: WorkerCapabilities;
 }
 
 export interface ResolvedStage {
@@ -107,7 +110,7 @@ export function resolveStage(entries: ReadonlyMap<string, Entry>, ctx: StageCont
   }
 
   checkCrossKeys(draft, kind, given, invalid, pathOf, issues);
-  const warnCtx = { kind, preset: resolver.preset, mapToMamba, given, pathOf, issues };
+  const warnCtx = { kind, preset: resolver.preset, mapToMamba, given, pathOf, issues, worker: ctx.worker };
   warnForPipeline(draft, warnCtx);
   if (mamba) warnForMamba(draft, warnCtx);
   else noteForOtherModel(draft, warnCtx);

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import YAML from "yaml";
 import type { RecipeIssue } from "../gen/mambalign/v1/recipe.js";
 import { checkRecipe } from "./check-recipe.js";
+import { CPU_WORKER, GPU_IMAGE_WORKER, type WorkerCapabilities } from "./worker-capabilities.js";
 
 /** A Mamba SFT+DPO recipe with LoRA; each test adds the value under scrutiny. */
 function mamba(): Record<string, any> {
@@ -122,5 +123,39 @@ describe("recipe — warnings for values that hurt Mamba or the pipeline", () =>
     const doc = mamba();
     doc.sft.beta = 0.1;
     assert.match(at(check(doc).issues, "sft.beta")[0]!.message, /sft stage does not read it/);
+  });
+});
+
+describe("recipe — what the worker lacks is named, what it has is not", () => {
+  /** SFT with QLoRA and a paged optimiser, checked for `worker`. */
+  function qlora(worker?: WorkerCapabilities) {
+    const doc = mamba();
+    doc.stages = ["sft"];
+    doc.load_in_4bit = true;
+    doc.optim = "paged_adamw_32bit";
+    delete doc.dpo;
+    return checkRecipe(YAML.stringify(doc), { baseDir: "/srv", ...(worker ? { worker } : {}) });
+  }
+
+  test("on the GPU trainer image (the default), which carries bitsandbytes, QLoRA and paged optimisers draw no warning", () => {
+    for (const r of [qlora(), qlora(GPU_IMAGE_WORKER)]) {
+      assert.equal(r.ok, true);
+      assert.deepEqual(r.issues.filter((i) => /bitsandbytes|CUDA/.test(i.message)), [], JSON.stringify(r.issues));
+    }
+  });
+
+  test("on a CPU worker with the base runtime, both keys name bitsandbytes and CUDA as missing", () => {
+    const r = qlora(CPU_WORKER);
+    assert.equal(r.ok, true, "a warning: the recipe may still be sent to a GPU worker");
+    for (const key of ["load_in_4bit", "optim"]) {
+      const [issue] = at(r.issues, key);
+      assert.ok(issue, `${key} warned`);
+      assert.match(issue.message, /needs bitsandbytes and CUDA, which a CPU worker with the base runtime lacks/);
+    }
+  });
+
+  test("a CUDA worker without bitsandbytes is told only about bitsandbytes", () => {
+    const r = qlora({ name: "a CUDA worker without the gpu extras", cuda: true, packages: [] });
+    assert.match(at(r.issues, "load_in_4bit")[0]!.message, /needs bitsandbytes, which a CUDA worker without the gpu extras lacks/);
   });
 });

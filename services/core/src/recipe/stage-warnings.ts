@@ -4,6 +4,7 @@ import { keyPath } from "./issues.js";
 import type { StageDraft, StageKind } from "./stage-keys.js";
 import { HANDBOOK_LR, MAMBA_LORA_TARGETS } from "./stage-keys.js";
 import { didYouMean } from "./suggest.js";
+import { type WorkerCapabilities, type WorkerNeeds, workerLacks } from "./worker-capabilities.js";
 
 export interface WarnContext {
   kind: StageKind;
@@ -12,6 +13,8 @@ export interface WarnContext {
   given: ReadonlyMap<string, unknown>;
   pathOf(key: string): string;
   issues: IssueList;
+  /** The worker the recipe is checked for: what it lacks is named, what it has is not. */
+  worker: WorkerCapabilities;
 }
 
 /** Module names a Mamba (transformers MambaForCausalLM) model has for LoRA to target. */
@@ -34,6 +37,14 @@ function mambaEquivalent(target: string): string | undefined {
 }
 
 const BNB_OPTIMIZERS = /(8bit|paged_)/;
+const BITSANDBYTES: WorkerNeeds = { cuda: true, packages: ["bitsandbytes"] };
+
+/** Warns at `key` when the worker lacks what `what` needs; silent when it has it all. */
+function warnIfWorkerLacks(c: WarnContext, key: string, what: string, needs: WorkerNeeds): void {
+  const lacking = workerLacks(c.worker, needs);
+  if (lacking.length === 0) return;
+  c.issues.warn(c.pathOf(key), `${what} needs ${lacking.join(" and ")}, which ${c.worker.name} lacks: the runtime would stop with an error naming it`);
+}
 
 export function warnForPipeline(d: StageDraft, c: WarnContext): void {
   const { args, lora } = d;
@@ -51,12 +62,8 @@ export function warnForPipeline(d: StageDraft, c: WarnContext): void {
       "the global batch is 1 example on one GPU: each step follows a single example's gradient; raise gradient_accumulation_steps or set global_batch_size",
     );
   }
-  if (BNB_OPTIMIZERS.test(args.optim)) {
-    c.issues.warn(c.pathOf("optim"), `${args.optim} needs bitsandbytes on a CUDA worker; the runtime stops with an error naming it when missing`);
-  }
-  if (lora.loadIn4bit) {
-    c.issues.warn(c.pathOf("load_in_4bit"), "QLoRA needs bitsandbytes on a CUDA worker; the runtime stops with an error naming it when missing");
-  }
+  if (BNB_OPTIMIZERS.test(args.optim)) warnIfWorkerLacks(c, "optim", args.optim, BITSANDBYTES);
+  if (lora.loadIn4bit) warnIfWorkerLacks(c, "load_in_4bit", "QLoRA (a 4-bit base)", BITSANDBYTES);
 }
 
 export function warnForMamba(d: StageDraft, c: WarnContext): void {
