@@ -20,3 +20,14 @@ test("config — bad values and missing S3 credentials name the variable", () =>
     return true;
   });
 });
+
+test("config — MAMBALIGN_S3_AUTH=workload-identity needs no static keys; an unknown mode names the variable", () => {
+  const cfg = loadConfig("x", { MAMBALIGN_STORE: "s3", MAMBALIGN_S3_ENDPOINT: "https://s3.eu-west-1.amazonaws.com", MAMBALIGN_S3_AUTH: "workload-identity" });
+  assert.equal(cfg.store.s3.auth, "workload-identity");
+  assert.equal(cfg.store.s3.accessKey, "");
+  assert.equal(loadConfig("x", { MAMBALIGN_STORE: "fs" }).store.s3.auth, "keys");
+  assert.throws(() => loadConfig("x", { MAMBALIGN_STORE: "s3", MAMBALIGN_S3_ENDPOINT: "http://h:9000", MAMBALIGN_S3_AUTH: "irsa" }), (e: ConfigError) => {
+    assert.equal(e.variable, "MAMBALIGN_S3_AUTH");
+    return true;
+  });
+});

@@ -2,6 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { LocalRoots } from "./local-roots.js";
 import { ConfigError, parseEnv } from "./parse-env.js";
+import type { S3Auth } from "./store/s3-object-store.js";
 
 // Callers import the error with the loader.
 export { ConfigError };
@@ -10,7 +11,7 @@ export { ConfigError };
 export interface StoreConfig {
   kind: "s3" | "fs";
   fsRoot: string;
-  s3: { endPoint: string; region: string; bucket: string; accessKey: string; secretKey: string };
+  s3: { endPoint: string; region: string; bucket: string; auth: S3Auth; accessKey: string; secretKey: string };
 }
 
 /** Everything a service needs, resolved once at start-up. Nothing downstream reads the environment. */
@@ -52,6 +53,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "MAMBALIGN_BUCKET must be a valid S3 bucket name")
     .default("mambalign"),
+  MAMBALIGN_S3_AUTH: z.enum(["keys", "workload-identity"], { error: "MAMBALIGN_S3_AUTH must be 'keys' or 'workload-identity'" }).default("keys"),
   AWS_ACCESS_KEY_ID: z.string().default(""),
   AWS_SECRET_ACCESS_KEY: z.string().default(""),
   MAMBALIGN_GRPC_HOST: z.string().default("0.0.0.0"),
@@ -74,8 +76,10 @@ const EnvSchema = z.object({
 export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const e = parseEnv(EnvSchema, env);
   if (e.MAMBALIGN_STORE === "s3") {
-    for (const v of ["MAMBALIGN_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] as const) {
-      if (!e[v]) throw new ConfigError(`${v} is required when MAMBALIGN_STORE=s3`, v);
+    // Workload identity (IRSA, EKS Pod Identity) replaces the static keys.
+    const keys = e.MAMBALIGN_S3_AUTH === "keys" ? (["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] as const) : [];
+    for (const v of ["MAMBALIGN_S3_ENDPOINT", ...keys] as const) {
+      if (!e[v]) throw new ConfigError(`${v} is required when MAMBALIGN_STORE=s3${keys.length ? " (or MAMBALIGN_S3_AUTH=workload-identity)" : ""}`, v);
     }
   }
   return {
@@ -88,6 +92,7 @@ export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env
         endPoint: e.MAMBALIGN_S3_ENDPOINT,
         region: e.MAMBALIGN_S3_REGION,
         bucket: e.MAMBALIGN_BUCKET,
+        auth: e.MAMBALIGN_S3_AUTH,
         accessKey: e.AWS_ACCESS_KEY_ID,
         secretKey: e.AWS_SECRET_ACCESS_KEY,
       },

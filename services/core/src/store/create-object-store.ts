@@ -20,7 +20,8 @@ export function createObjectStore(cfg: ObjectStoreConfig): ObjectStore {
   if (cfg.kind === "s3") {
     const s3 = cfg.s3;
     if (!s3) throw new StoreError('object store kind "s3" needs s3 settings (MAMBALIGN_S3_ENDPOINT, ...)');
-    const missing = (["endPoint", "bucket", "accessKey", "secretKey"] as const).filter((f) => !s3[f]);
+    const required = s3.auth === "workload-identity" ? (["endPoint", "bucket"] as const) : (["endPoint", "bucket", "accessKey", "secretKey"] as const);
+    const missing = required.filter((f) => !s3[f]);
     if (missing.length) throw new StoreError(`object store kind "s3" is missing s3.${missing.join(", s3.")}`);
     return new S3ObjectStore(s3);
   }

@@ -3,7 +3,8 @@ export * from "./errors.js";
 export { validateKey, validatePrefix, joinKey, parseS3Uri } from "./keys.js";
 export type { ObjectInfo, ObjectStore, PutOptions } from "./object-store.js";
 export { FsObjectStore } from "./fs-object-store.js";
-export { S3ObjectStore, type S3ObjectStoreOptions } from "./s3-object-store.js";
+export { type S3Auth, S3ObjectStore, type S3ObjectStoreOptions } from "./s3-object-store.js";
+export { WorkloadIdentityCredentials } from "./workload-identity.js";
 export { createObjectStore, type ObjectStoreConfig } from "./create-object-store.js";
 export { DEFAULT_RETRY, type RetryPolicy, withRetry } from "./retry.js";
 export {

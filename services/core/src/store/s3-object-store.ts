@@ -8,6 +8,10 @@ import { writeFileAtomic } from "./local-files.js";
 import type { ObjectInfo, ObjectStore, PutOptions } from "./object-store.js";
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from "./retry.js";
 import { isTransientStoreError, mapS3Error } from "./s3-errors.js";
+import { WorkloadIdentityCredentials } from "./workload-identity.js";
+
+/** keys: accessKey/secretKey. workload-identity: the pod's identity (IRSA or EKS Pod Identity), no keys. */
+export type S3Auth = "keys" | "workload-identity";
 
 export interface S3ObjectStoreOptions {
   /** Endpoint URL, e.g. "http://127.0.0.1:9000" or "https://s3.eu-west-1.amazonaws.com". */
@@ -15,6 +19,9 @@ export interface S3ObjectStoreOptions {
   /** Default "us-east-1". */
   region?: string;
   bucket: string;
+  /** Default "keys". */
+  auth?: S3Auth;
+  /** Static keys (auth "keys"; ignored for "workload-identity"). */
   accessKey: string;
   secretKey: string;
   sessionToken?: string;
@@ -65,9 +72,9 @@ export class S3ObjectStore implements ObjectStore {
       port: url.port ? Number(url.port) : useSSL ? 443 : 80,
       useSSL,
       region: this.region,
-      accessKey: opts.accessKey,
-      secretKey: opts.secretKey,
-      ...(opts.sessionToken ? { sessionToken: opts.sessionToken } : {}),
+      ...(opts.auth === "workload-identity"
+        ? { credentialsProvider: new WorkloadIdentityCredentials() }
+        : { accessKey: opts.accessKey, secretKey: opts.secretKey, ...(opts.sessionToken ? { sessionToken: opts.sessionToken } : {}) }),
       ...(opts.pathStyle !== undefined ? { pathStyle: opts.pathStyle } : {}),
       retryOptions: { disableRetry: true },
       // Fixed 64 MiB parts: otherwise a stream of unknown size is cut into ~550 MiB
