@@ -256,8 +256,9 @@ test("helm chart — contradictory values fail with a message naming them", () =
     [{ "nats.bundled": false }, /nats\.bundled=false requires nats\.external\.url/],
     [{ "minio.bundled": false }, /minio\.bundled=false requires s3\.external\.endpoint/],
     [{ "keda.enabled": true }, /keda\.enabled=true needs trainer\.mode=pool/],
-    [{ "trainer.mode": "batch" }, /trainer\.mode must be job or pool/],
-    [{ "trainer.gpu.preset": "v100" }, /trainer\.gpu\.preset must be a100, h100 or none/],
+    // values.schema.json refuses these first (its message names the key).
+    [{ "trainer.mode": "batch" }, /trainer\/mode': value must be one of 'job', 'pool'/],
+    [{ "trainer.gpu.preset": "v100" }, /trainer\/gpu\/preset': value must be one of 'a100', 'h100', 'none'/],
     [{ "trainer.terminationGracePeriodSeconds": 60 }, /terminationGracePeriodSeconds \(60\) must exceed trainer\.checkpointGraceSeconds \(120\)/],
     [{ "trainer.pool.minReplicas": 5, "trainer.pool.maxReplicas": 2 }, /minReplicas must not exceed/],
     [{ "s3.auth.existingSecret": "" }, /s3\.auth: set existingSecret, or both accessKeyId and secretAccessKey/],

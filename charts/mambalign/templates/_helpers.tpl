@@ -112,7 +112,7 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- if and $v.s3.auth.existingSecret (or $v.s3.auth.accessKeyId $v.s3.auth.secretAccessKey) -}}
 {{- fail "s3.auth: set either existingSecret or accessKeyId/secretAccessKey, not both" -}}
 {{- end -}}
-{{- if and (not $v.s3.auth.existingSecret) (not (and $v.s3.auth.accessKeyId $v.s3.auth.secretAccessKey)) -}}
+{{- if and (not $v.s3.auth.existingSecret) (not (and $v.s3.auth.accessKeyId $v.s3.auth.secretAccessKey)) (not (include "mambalign.s3WorkloadIdentity" .)) -}}
 {{- fail "s3.auth: set existingSecret, or both accessKeyId and secretAccessKey" -}}
 {{- end -}}
 {{- if and $v.judge.auth.existingSecret $v.judge.auth.apiKey -}}
@@ -158,16 +158,7 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
   value: {{ .Values.s3.region | quote }}
 - name: MAMBALIGN_BUCKET
   value: {{ .Values.s3.bucket | quote }}
-- name: AWS_ACCESS_KEY_ID
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "mambalign.s3SecretName" . }}
-      key: {{ .Values.s3.auth.accessKeyIdKey }}
-- name: AWS_SECRET_ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "mambalign.s3SecretName" . }}
-      key: {{ .Values.s3.auth.secretAccessKeyKey }}
+{{- include "mambalign.s3CredentialsEnv" . }}
 - name: MAMBALIGN_GRPC_PORT
   value: "50051"
 - name: MAMBALIGN_METRICS_PORT
@@ -189,7 +180,7 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 - name: MAMBALIGN_PYTHON
   value: python3
 - name: HF_HOME
-  value: /var/lib/mambalign/work/.cache/huggingface
+  value: {{ include "mambalign.hfHome" . }}
 - name: TRITON_CACHE_DIR
   value: /tmp/triton
 {{- if .Values.huggingface.auth.existingSecret }}
@@ -284,6 +275,7 @@ containers:
       {{- with $t.extraEnv }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
+    {{- include "mambalign.envFrom" $t | nindent 4 }}
     ports:
       - name: metrics
         containerPort: 9464
@@ -298,6 +290,8 @@ containers:
       - { name: tmp, mountPath: /tmp }
       - { name: work, mountPath: /var/lib/mambalign/work }
       - { name: dshm, mountPath: /dev/shm }
+      {{- include "mambalign.modelCacheMount" $ | nindent 6 }}
+      {{- include "mambalign.extraVolumeMounts" $t | nindent 6 }}
 volumes:
   - name: tmp
     emptyDir: {}
@@ -308,6 +302,8 @@ volumes:
     emptyDir:
       medium: Memory
       sizeLimit: {{ $t.shmSizeLimit }}
+  {{- include "mambalign.modelCacheVolume" $ | nindent 2 }}
+  {{- include "mambalign.extraVolumes" $t | nindent 2 }}
 {{- end -}}
 
 {{/* The trainer Job the launcher creates per queued stage (rendered into a ConfigMap as JSON). */}}
@@ -345,6 +341,7 @@ spec:
       labels:
         {{- include "mambalign.labels" (list . "trainer-job") | nindent 8 }}
         mambalign.io/trainer: "true"
+      {{- include "mambalign.podAnnotations" (list . .Values.trainer (dict)) | nindent 6 }}
     spec:
       restartPolicy: Never
       {{- with $j.priorityClassName }}
@@ -423,6 +420,9 @@ spec:
         {{- end }}
       ports:
         - { protocol: TCP, port: {{ include "mambalign.urlPort" (list $.Values.s3.external.endpoint "443") }} }
+    {{- end }}
+    {{- if include "mambalign.s3WorkloadIdentity" $ }}
+    {{- include "mambalign.podIdentityAgentEgress" $ | nindent 4 }}
     {{- end }}
     {{- end }}
     {{- if .grpc }}
