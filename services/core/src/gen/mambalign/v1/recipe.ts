@@ -94,7 +94,7 @@ export interface EvalArgs {
    * 0 keeps the benchmark's. For CPU smoke runs only: capped scores are not comparable.
    */
   benchMaxNewTokens: number;
-  /** Directory holding mt_bench/ and alpaca_eval/ question files; empty = MAMBALIGN_BENCH_DATA_DIR. */
+  /** Directory holding mt_bench/ and alpaca_eval/ question files; empty = MAMBALIGN_BENCH_DATA_DIR, else the evaluator's shipped files. */
   benchDataDir: string;
   /**
    * Judge model for every benchmark; empty = MAMBALIGN_JUDGE_MODEL, else each benchmark's own
