@@ -1,6 +1,7 @@
 // Generates the chart's values.schema.json and the values table of its README from values.yaml:
 // every value carries a `# --` comment (its description); types come from the defaults, refined by
-// TYPE_OVERRIDES below. Fails when a value has no `# --` comment.
+// TYPE_OVERRIDES below; keys values.yaml does not have are refused. Fails when a value has no `# --`
+// comment. Re-run it after adding a value (the test in test/helm says so when the files are stale).
 //   node --import tsx scripts/chart-docs.ts           # write both files
 //   node --import tsx scripts/chart-docs.ts --check   # exit 1 when either is stale (test/helm runs this)
 //   ... [--chart DIR]                                 # another chart folder (default charts/mambalign)
@@ -88,7 +89,8 @@ function walk(map: YAMLMap, prefix: string, rows: Row[], errors: string[]): Sche
     properties[name] = schema;
     rows.push({ key, type: typeName(schema), default: value, description: desc ?? "" });
   });
-  return { type: "object", properties };
+  // A misspelt key is refused rather than silently ignored (free-form maps such as resources have no properties list).
+  return { type: "object", properties, additionalProperties: false };
 }
 
 function cell(text: string): string {

@@ -52,6 +52,8 @@ test("helm chart — values.schema.json: helm template, lint and install refuse 
     [["--set", "trainer.mode=batch"], /trainer\/mode': value must be one of 'job', 'pool'/],
     [["--set", "s3.auth.mode=iam"], /s3\/auth\/mode': value must be one of 'keys', 'workloadIdentity'/],
     [["--set", "networkPolicy.kubeApiServerPorts[0]=https"], /networkPolicy\/kubeApiServerPorts\/0': got string, want integer/],
+    // A misspelt key is refused rather than ignored.
+    [["--set", "trainer.gpu.cout=8"], /trainer\/gpu': additional properties 'cout' not allowed/],
   ];
   for (const [args, message] of cases) {
     for (const cmd of [["template", "r1", CHART], ["lint", CHART], ["install", "r1", CHART, "--dry-run=client", "--namespace", "ml"]]) {
