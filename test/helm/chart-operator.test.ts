@@ -63,7 +63,7 @@ test("helm chart — values.schema.json: helm template, lint and install refuse 
     }
   }
   // Numbers where a string is documented (and the reverse for quantities) stay accepted.
-  render({ "judge.concurrency": 8, "image.trainer.tag": "1.2", "trainer.workDirSizeLimit": "100Gi", "keda.lagThreshold": 2 });
+  render({ "judge.concurrency": 8, "image.trainer.tag": "1.2", "trainer.workDirSizeLimit": "100Gi", "keda.lagThreshold": 2, "trainer.gpu.products": "{NVIDIA-A100-SXM4-80GB}" });
 });
 
 test("helm chart — README and values.schema.json are generated from values.yaml's # -- comments and not stale", () => {

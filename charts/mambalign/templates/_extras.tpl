@@ -68,6 +68,9 @@ envFrom:
 {{- if include "mambalign.s3WorkloadIdentity" . }}
 - name: MAMBALIGN_S3_AUTH
   value: workload-identity
+# IRSA's token exchange goes to the regional STS endpoint of this region.
+- name: AWS_REGION
+  value: {{ .Values.s3.region | quote }}
 {{- else }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
