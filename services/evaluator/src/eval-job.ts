@@ -34,6 +34,7 @@ import { lineageEntries } from "./lineage-comparison.js";
 import { ModelRunner } from "./model-runner.js";
 import { stageLabel, stageModel } from "./model-staging.js";
 import { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
+import { LC_DATA_PREFIX, loadLcReference } from "./alpaca-eval-lc-data.js";
 import type { RegistryAccess } from "./registry-access.js";
 import { RunEventPublisher } from "./run-event-publisher.js";
 
@@ -52,7 +53,7 @@ const EVAL_ID_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 /** The eval id is the job id ("<run>.<stage>.<attempt>"): a redelivered job finds its own evaluation. */
 export function evalIdOf(job: StageJob): string {
   const id = job.jobId;
-  if (!EVAL_ID_RE.test(id) || id.length > 200 || `evals/${id}` === JUDGE_CACHE_PREFIX) {
+  if (!EVAL_ID_RE.test(id) || id.length > 200 || `evals/${id}` === JUDGE_CACHE_PREFIX || `evals/${id}` === LC_DATA_PREFIX) {
     throw new InvalidEvalJobError("jobId", `${JSON.stringify(id)} cannot name an evaluation (use A-Z a-z 0-9 _ - and single dots)`);
   }
   return id;
@@ -211,7 +212,7 @@ async function runEval(
         ...(p.benchmarks.includes("alpaca_eval_v2") ? { v2: judgeFor(ALPACA_EVAL_V2.defaultJudgeModel) } : {}),
       };
       if (Object.keys(versions).length) {
-        alpaca = await runAlpacaEval(bench, versions);
+        alpaca = await runAlpacaEval(bench, versions, (instructions) => loadLcReference(deps.store, options.alpacaEvalLc, instructions));
         generations.push(...alpaca.generations);
         countGenerated("alpaca_eval", alpaca.generations.length);
       }

@@ -74,7 +74,8 @@ describe("report — results JSON", () => {
     const parsed = parseEvalResults(JSON.parse(JSON.stringify(results)));
     const flat = flattenEvalMetrics(parsed.entries[2]!);
     assert.equal(flat["mt_bench/overall"], parsed.entries[2]!.mtBench!.overall);
-    assert.equal(flat["alpaca_eval_v2/lc_win_rate"], parsed.entries[2]!.alpacaEval.v2!.scores.lengthControlled!.winRate);
+    assert.equal(flat["alpaca_eval_v2/length_adjusted_win_rate_no_difficulty"], parsed.entries[2]!.alpacaEval.v2!.scores.lengthAdjustedNoDifficulty!.winRate);
+    assert.equal(flat["alpaca_eval_v2/lc_win_rate"], undefined, "no LC without AlpacaEval's difficulty data");
     assert.equal(flat["mt_bench/n_unparsable"], 8);
     assert.equal(flat["eval/preference_accuracy"], 0.8);
     assert.throws(() => parseEvalResults({ ...results, entries: [] }), /entries/);
