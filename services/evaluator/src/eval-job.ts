@@ -15,6 +15,7 @@ import {
   type StageJob,
   StageStatus,
 } from "@mambalign/core";
+import { LC_DATA_PREFIX, loadLcReference } from "./alpaca-eval-lc-data.js";
 import { type AlpacaEvalRunResult, BENCHMARKS, type Benchmark, type BenchRun, type GenerationRecord, type MtBenchRunResult, runAlpacaEval, runMtBench } from "./benchmarks.js";
 import { InvalidEvalJobError } from "./errors.js";
 import type { EvaluatorOptions } from "./evaluator-options.js";
@@ -26,6 +27,7 @@ import {
   type EvalEntry,
   flattenEvalMetrics,
   JudgeClient,
+  LENGTH_ADJUSTED_METRIC,
   parseEvalResults,
   renderEvalReportHtml,
   writeEvalReport,
@@ -34,7 +36,6 @@ import { lineageEntries } from "./lineage-comparison.js";
 import { ModelRunner } from "./model-runner.js";
 import { stageLabel, stageModel } from "./model-staging.js";
 import { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
-import { LC_DATA_PREFIX, loadLcReference } from "./alpaca-eval-lc-data.js";
 import type { RegistryAccess } from "./registry-access.js";
 import { RunEventPublisher } from "./run-event-publisher.js";
 
@@ -374,7 +375,8 @@ function contentType(name: string): string {
   return "application/x-ndjson";
 }
 
-const HEADLINE = ["eval/exact_match", "eval/preference_accuracy", "eval/perplexity", "mt_bench/score", "alpaca_eval_v1/win_rate", "alpaca_eval_v2/lc_win_rate"];
+// Either AlpacaEval's LC or, without its data, the differently named length adjustment (never both).
+const HEADLINE = ["eval/exact_match", "eval/preference_accuracy", "eval/perplexity", "mt_bench/score", "alpaca_eval_v1/win_rate", "alpaca_eval_v2/lc_win_rate", `alpaca_eval_v2/${LENGTH_ADJUSTED_METRIC}`];
 
 function summary(metrics: Record<string, number>): string {
   const parts = HEADLINE.filter((k) => metrics[k] !== undefined).map((k) => `${k} ${Number(metrics[k]!.toFixed(4))}`);
