@@ -211,6 +211,15 @@ export class Pipeline {
     return step;
   }
 
+  /** Whether `runId` is a run of this pipeline (events may name anything). */
+  async knowsRun(runId: string): Promise<boolean> {
+    const entry = await this.runs.get(runId).catch((err: unknown) => {
+      if (err instanceof BusInvalidArgumentError) return null; // not a run id of ours
+      throw err;
+    });
+    return Boolean(entry?.value);
+  }
+
   /** Handler of the durable "pipeline" consumer over every run's events. */
   async handleEvent(ev: RunEvent): Promise<void> {
     // Our own run-level events, and events of runs this pipeline does not know, change nothing.
