@@ -86,6 +86,9 @@ describe("report — results JSON", () => {
     assert.ok(!/<script|<link|src=|href=|@import|url\(/i.test(html), "no external or scripted resources");
     assert.ok(html.includes("&lt;check escaping&gt;"));
     assert.equal((html.match(/<figure class="chart"/g) ?? []).length, 3);
+    // Without AlpacaEval's difficulty data the page shows the adjustment under its own name, never as LC.
+    assert.ok(!html.includes("LC win rate"), "no LC chart group");
+    assert.match(html, /no LC \(AlpacaEval&#39;s instruction difficulty and gamed baselines were not given\); length-adjusted win rate without instruction difficulty [0-9.]+ \(not comparable/);
   });
 });
 
