@@ -18,9 +18,11 @@ import {
   StageStatus,
   type WatchRunResponse,
 } from "@mambalign/core";
+import { runCli } from "@mambalign/cli";
 import { startDatasetsService } from "@mambalign/datasets";
 import { RUNS_BUCKET, startPipelineService } from "@mambalign/pipeline";
 import { makeUnwritable } from "@mambalign/core/testing";
+import { collect } from "../../services/cli/src/testing/collect-output.js";
 import { allKeys, type Harness, startHarness } from "./harness.js";
 
 const SFT_ROWS = Array.from({ length: 40 }, (_, i) => ({
@@ -210,6 +212,12 @@ describe("pipeline API", () => {
       assert.deepEqual(summary(replayed), summary(stream));
       assert.equal(replayed.at(-1)!.run?.status, RunStatus.RUN_STATUS_SUCCEEDED);
       assert.equal(replayed.find((r) => r.event?.kind?.$case === "runtime")!.event!.kind!.$case, "runtime");
+      // ... and `mambalign logs -f` (WatchRun underneath) prints that history and the run's end.
+      const out = collect();
+      const err = collect();
+      assert.equal(await runCli(["--addr", h.addr, "logs", "-f", run!.id], { out, err, env: {}, cwd: h.tmp }), 0, err.text());
+      assert.match(out.text(), /\[sft\] step 1\/2 +loss 2\.5000/, "a progress event from the history");
+      assert.match(out.text(), /\[dpo\] succeeded -> itest-dpo\/v1[\s\S]*run succeeded/);
     } finally {
       await trainer.stop();
       await evaluator.stop();
