@@ -49,7 +49,8 @@ export async function loadLcReference(store: ObjectStore, settings: LcDataSettin
   }
   try {
     const reference = buildLcReference(texts[0]!, texts[1]!, instructions, `${repo}@${commit}`);
-    return note ? { reference, note } : { reference };
+    const notes = [note, reference.note].filter(Boolean).join("; ");
+    return notes ? { reference, note: notes } : { reference };
   } catch (err) {
     return { reference: null, reason: `AlpacaEval's LC data is unusable: ${describe(err)}` };
   }

@@ -134,7 +134,8 @@ function scoreGroup(baseline: string, model: string, rows: AlpacaEvalAnnotationR
   const isBaseline = model === baseline;
   const lc = lengthControlledFor(baseline, glmRows, options, isBaseline);
   if (lc.result) {
-    out.lengthControlled = { ...lc.result, source: options.lcReference!.source };
+    const ref = options.lcReference!;
+    out.lengthControlled = { ...lc.result, source: ref.note ? `${ref.source} (${ref.note})` : ref.source };
     return out;
   }
   out.lengthControlledSkipped = lc.skipped;

@@ -16,6 +16,8 @@ export interface LcReference {
   gamed: GamedBaselineRow[];
   /** e.g. "tatsu-lab/alpaca_eval@<commit>"; shown beside the figure. */
   source: string;
+  /** Something about the files worth showing beside the figure. */
+  note?: string;
 }
 
 const MAX_ECHO = 120;
@@ -55,8 +57,14 @@ export function parseInstructionDifficultyCsv(text: string, source: string): Map
   return out;
 }
 
-/** Gamed-baseline rows with a preference (AlpacaEval leaves rows without one out of the fit), and how many lacked one. */
-export function parseGamedCsv(text: string, source: string): { rows: (GamedBaselineRow & { index: number })[]; nNoPreference: number } {
+/**
+ * Gamed-baseline rows with a preference (AlpacaEval leaves rows without one out of the fit), how many lacked one, and
+ * the difficulty of each index as first listed (AlpacaEval's fit reads it from here: `drop_duplicates("index")`).
+ */
+export function parseGamedCsv(
+  text: string,
+  source: string,
+): { rows: (GamedBaselineRow & { index: number })[]; nNoPreference: number; difficultyByIndex: Map<number, number> } {
   const { header, rows } = csvLines(text, source);
   const col = (name: string): number => {
     const i = header.indexOf(name);
@@ -65,8 +73,12 @@ export function parseGamedCsv(text: string, source: string): { rows: (GamedBasel
   };
   const [ci, cp, cs, cd] = [col("index"), col("preference"), col("std_delta_len"), col("instruction_difficulty")];
   const out: (GamedBaselineRow & { index: number })[] = [];
+  const difficultyByIndex = new Map<number, number>();
   let nNoPreference = 0;
   for (const { line, cells } of rows) {
+    const index = numberAt(cells, ci, "index", line, source);
+    const difficulty = numberAt(cells, cd, "instruction_difficulty", line, source);
+    if (!difficultyByIndex.has(index)) difficultyByIndex.set(index, difficulty);
     const p = (cells[cp] ?? "").trim();
     if (p === "" || p.toLowerCase() === "nan") {
       nNoPreference++;
@@ -74,40 +86,35 @@ export function parseGamedCsv(text: string, source: string): { rows: (GamedBasel
     }
     const preference = numberAt(cells, cp, "preference", line, source);
     if (preference < 0 || preference > 1) throw new ValidationError(`${source}: line ${line}: preference ${preference} is outside [0, 1]`, { key: source, row: line, field: "preference" });
-    out.push({
-      index: numberAt(cells, ci, "index", line, source),
-      preference,
-      stdDeltaLen: numberAt(cells, cs, "std_delta_len", line, source),
-      difficulty: numberAt(cells, cd, "instruction_difficulty", line, source),
-    });
+    out.push({ index, preference, stdDeltaLen: numberAt(cells, cs, "std_delta_len", line, source), difficulty });
   }
   if (!out.length) throw new ValidationError(`${source}: no rows with a preference`, { key: source });
-  return { rows: out, nNoPreference };
+  return { rows: out, nNoPreference, difficultyByIndex };
 }
 
 /**
  * Joins the two files into an LcReference, keyed by instruction text through the eval set's order (`instructions`,
- * the reference outputs' instructions). The difficulty in df_gamed.csv must agree with the table: AlpacaEval's fit
- * reads it from there and its predictions from the table, so a disagreement means mismatched files.
+ * the reference outputs' instructions). Each instruction's difficulty is df_gamed.csv's, as AlpacaEval's fit reads it
+ * (`get_length_controlled_winrate`); `instruction_difficulty.csv` (what its `predict_winrate` reads) fills an index
+ * df_gamed.csv lacks, and a disagreement between the two is reported in `note`.
  */
 export function buildLcReference(difficultyCsv: string, gamedCsv: string, instructions: string[], source: string): LcReference {
-  const byIndex = parseInstructionDifficultyCsv(difficultyCsv, `${source}/${LC_DATASET.difficultyFile}`);
-  const gamedSource = `${source}/${LC_DATASET.gamedFile}`;
-  const { rows } = parseGamedCsv(gamedCsv, gamedSource);
-  for (const r of rows) {
-    const d = byIndex.get(r.index);
-    if (d === undefined || Math.abs(d - r.difficulty) > 1e-9 * Math.max(1, Math.abs(d))) {
-      throw new ValidationError(`${gamedSource}: index ${r.index}: instruction_difficulty ${r.difficulty} differs from ${LC_DATASET.difficultyFile} (${d ?? "absent"})`, { key: gamedSource, field: "instruction_difficulty" });
-    }
-  }
-  if (byIndex.size !== instructions.length) {
-    throw new ValidationError(`${source}/${LC_DATASET.difficultyFile}: ${byIndex.size} instructions, the eval set has ${instructions.length}`, { key: source });
+  const table = parseInstructionDifficultyCsv(difficultyCsv, `${source}/${LC_DATASET.difficultyFile}`);
+  const { rows, difficultyByIndex } = parseGamedCsv(gamedCsv, `${source}/${LC_DATASET.gamedFile}`);
+  if (table.size !== instructions.length) {
+    throw new ValidationError(`${source}/${LC_DATASET.difficultyFile}: ${table.size} instructions, the eval set has ${instructions.length}`, { key: source });
   }
   const difficultyByInstruction = new Map<string, number>();
+  let disagree = 0;
   instructions.forEach((instruction, i) => {
-    const d = byIndex.get(i);
+    const fromGamed = difficultyByIndex.get(i);
+    const fromTable = table.get(i);
+    if (fromGamed !== undefined && fromTable !== undefined && Math.abs(fromGamed - fromTable) > 1e-9 * Math.max(1, Math.abs(fromTable))) disagree++;
+    const d = fromGamed ?? fromTable;
     if (d === undefined) throw new ValidationError(`${source}/${LC_DATASET.difficultyFile}: no row for index ${i}`, { key: source, row: i });
     difficultyByInstruction.set(instruction, d);
   });
-  return { difficultyByInstruction, gamed: rows.map(({ preference, stdDeltaLen, difficulty }) => ({ preference, stdDeltaLen, difficulty })), source };
+  const reference: LcReference = { difficultyByInstruction, gamed: rows.map(({ preference, stdDeltaLen, difficulty }) => ({ preference, stdDeltaLen, difficulty })), source };
+  if (disagree) reference.note = `${LC_DATASET.difficultyFile} differs from ${LC_DATASET.gamedFile}'s instruction_difficulty at ${disagree} instruction(s); ${LC_DATASET.gamedFile}'s used, as AlpacaEval's fit does`;
+  return reference;
 }

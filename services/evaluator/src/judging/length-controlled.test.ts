@@ -216,7 +216,10 @@ describe("length-controlled win rate — AlpacaEval's data files", () => {
     assert.deepEqual([...ref.difficultyByInstruction], [["a", -0.5], ["b", 1.25]]);
     assert.equal(ref.gamed.length, 2, "the row without a preference is left out, as AlpacaEval filters it");
     assert.throws(() => parseGamedCsv(gamed.replace("0,0.7,", "0,x,"), "g.csv"), (e: unknown) => e instanceof ValidationError && e.row === 2 && e.field === "preference");
-    assert.throws(() => buildLcReference(diff, gamed.replace("-1.2,-0.5", "-1.2,-0.4"), ["a", "b"], "hub@1"), /differs from instruction_difficulty.csv/);
+    assert.equal(ref.note, undefined);
+    const differing = buildLcReference(diff, gamed.replace("-1.2,-0.5", "-1.2,-0.4"), ["a", "b"], "hub@1");
+    assert.equal(differing.difficultyByInstruction.get("a"), -0.4, "df_gamed.csv's difficulty, as AlpacaEval's fit reads it");
+    assert.match(differing.note!, /differs from df_gamed.csv's instruction_difficulty at 1 instruction/);
     assert.throws(() => buildLcReference(diff, gamed, ["a", "b", "c"], "hub@1"), /2 instructions, the eval set has 3/);
   });
 });
