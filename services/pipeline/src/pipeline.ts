@@ -213,11 +213,7 @@ export class Pipeline {
 
   /** Whether `runId` is a run of this pipeline (events may name anything). */
   async knowsRun(runId: string): Promise<boolean> {
-    const entry = await this.runs.get(runId).catch((err: unknown) => {
-      if (err instanceof BusInvalidArgumentError) return null; // not a run id of ours
-      throw err;
-    });
-    return Boolean(entry?.value);
+    return isRunId(runId) && Boolean((await this.runs.get(runId))?.value);
   }
 
   /** Handler of the durable "pipeline" consumer over every run's events. */
