@@ -87,6 +87,27 @@ describe("length-controlled win rate — L1 logistic regression", () => {
   });
 });
 
+describe("length-controlled win rate — against scikit-learn", () => {
+  it("agrees with LogisticRegressionCV configured as AlpacaEval's length_controlled_v1 on a simulated judge", () => {
+    // Expected values: scikit-learn 1.5.2 on exactly these rows (exported once): LogisticRegressionCV(penalty="l1",
+    // solver="liblinear", fit_intercept=False, Cs=10, cv=GroupKFold(5), the weighted soft log loss as scoring, soft
+    // labels by row duplication, gamed rows at weight 0.1); the length-only GLM likewise without difficulty and
+    // gamed rows. liblinear stops at tolerance 1e-4, so agreement is to about 0.01 point.
+    const difficulty = (i: number) => ((i * 37) % 11) / 5 - 1;
+    const rows = simulate(21, (b, m) => sigmoid(1.5 * Math.tanh((m - b) / 500) - 0.8), true).map((x, i) => ({
+      ...x,
+      preference: i % 97 === 5 ? null : 1 + sigmoid(Math.log((x.preference! - 1 + 1e-9) / (2 - x.preference! + 1e-9)) - 0.6 * difficulty(i)),
+      difficulty: difficulty(i),
+    }));
+    const lc = lengthControlledWinRate(rows, gamedRows(22, difficulty)).result!;
+    const adjusted = lengthAdjustedWinRate(rows).result!;
+    assert.equal(lc.nFitted, 796);
+    assert.ok(Math.abs(lc.winRate - 30.24556) < 0.01, `LC ${lc.winRate}`);
+    assert.ok(Math.abs(lc.coefficients.length - -1.62595) < 1e-3 && Math.abs(lc.coefficients.instructionDifficulty - -0.51977) < 1e-3);
+    assert.ok(Math.abs(adjusted.winRate - 31.46518) < 0.01, `adjusted ${adjusted.winRate}`);
+  });
+});
+
 describe("length-controlled win rate — sanity", () => {
   const difficulty = (i: number) => ((i * 37) % 11) / 5 - 1;
 
