@@ -52,6 +52,8 @@ describe("evaluation", () => {
       MAMBALIGN_JUDGE_BASE_URL: judge.baseUrl,
       MAMBALIGN_JUDGE_MODEL: "local-judge",
       MAMBALIGN_JUDGE_API_KEY: "not-a-real-key",
+      // No Hub here: AlpacaEval 2.0 then reports the length adjustment without instruction difficulty, not LC.
+      MAMBALIGN_ALPACA_EVAL_LC_DATASET: "off",
       OMP_NUM_THREADS: "1",
     });
   });
@@ -80,11 +82,11 @@ describe("evaluation", () => {
     const evaluation = version.version!.evals.find((e) => e.evalId === evalStage.output);
     assert.ok(evaluation, `version ${versionId} lists eval ${evalStage.output}: ${JSON.stringify(version.version!.evals.map((e) => e.evalId))}`);
     const m = evaluation.metrics;
-    for (const k of ["mt_bench/score", "alpaca_eval_v1/win_rate", "alpaca_eval_v2/lc_win_rate"]) {
+    for (const k of ["mt_bench/score", "alpaca_eval_v1/win_rate", "alpaca_eval_v2/length_adjusted_win_rate_no_difficulty"]) {
       assert.ok(Number.isFinite(m[k]), `${k} on the version: ${JSON.stringify(m)}`);
     }
     assert.ok(m["mt_bench/score"]! >= 1 && m["mt_bench/score"]! <= 10, `MT-Bench score on the 1-10 scale: ${m["mt_bench/score"]}`);
-    for (const k of ["alpaca_eval_v1/win_rate", "alpaca_eval_v2/win_rate", "alpaca_eval_v2/lc_win_rate"]) {
+    for (const k of ["alpaca_eval_v1/win_rate", "alpaca_eval_v2/win_rate", "alpaca_eval_v2/length_adjusted_win_rate_no_difficulty"]) {
       assert.ok(m[k]! >= 0 && m[k]! <= 100, `${k} is a percentage: ${m[k]}`);
     }
     assert.equal(m["alpaca_eval_v1/n_total"], 805);
@@ -129,13 +131,13 @@ describe("evaluation", () => {
       [
         `benchmarks e2e: run ${id} ${RunStatus[run.status]} in ${wallS.toFixed(1)} s (limit ${LIMIT_S} s)`,
         `  judge: ${stats.requests} request(s), ${stats.succeeded} answered`,
-        `  ${"model".padEnd(6)} ${"mt_bench/score".padStart(15)} ${"turn_1".padStart(7)} ${"turn_2".padStart(7)} ${"v1 win".padStart(7)} ${"v2 win".padStart(7)} ${"v2 LC".padStart(7)}`,
+        `  ${"model".padEnd(6)} ${"mt_bench/score".padStart(15)} ${"turn_1".padStart(7)} ${"turn_2".padStart(7)} ${"v1 win".padStart(7)} ${"v2 win".padStart(7)} ${"v2 adj".padStart(7)}`,
         ...[
           ["base", base.metrics],
           ["sft", m],
         ].map(([label, x]) => {
           const r = x as Record<string, number>;
-          return `  ${String(label).padEnd(6)} ${fmt(r["mt_bench/score"]).padStart(15)} ${fmt(r["mt_bench/turn_1"]).padStart(7)} ${fmt(r["mt_bench/turn_2"]).padStart(7)} ${fmt(r["alpaca_eval_v1/win_rate"]).padStart(7)} ${fmt(r["alpaca_eval_v2/win_rate"]).padStart(7)} ${fmt(r["alpaca_eval_v2/lc_win_rate"]).padStart(7)}`;
+          return `  ${String(label).padEnd(6)} ${fmt(r["mt_bench/score"]).padStart(15)} ${fmt(r["mt_bench/turn_1"]).padStart(7)} ${fmt(r["mt_bench/turn_2"]).padStart(7)} ${fmt(r["alpaca_eval_v1/win_rate"]).padStart(7)} ${fmt(r["alpaca_eval_v2/win_rate"]).padStart(7)} ${fmt(r["alpaca_eval_v2/length_adjusted_win_rate_no_difficulty"]).padStart(7)}`;
         }),
       ].join("\n"),
     );

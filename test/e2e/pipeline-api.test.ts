@@ -8,6 +8,7 @@ import {
   ApiError,
   callUnary,
   createClient,
+  EVENTS_STREAM,
   JOB_SUBJECTS,
   PipelineServiceClient,
   type Run,
@@ -17,9 +18,11 @@ import {
   StageStatus,
   type WatchRunResponse,
 } from "@mambalign/core";
+import { runCli } from "@mambalign/cli";
 import { startDatasetsService } from "@mambalign/datasets";
 import { RUNS_BUCKET, startPipelineService } from "@mambalign/pipeline";
 import { makeUnwritable } from "@mambalign/core/testing";
+import { collect } from "../../services/cli/src/testing/collect-output.js";
 import { allKeys, type Harness, startHarness } from "./harness.js";
 
 const SFT_ROWS = Array.from({ length: 40 }, (_, i) => ({
@@ -195,6 +198,26 @@ describe("pipeline API", () => {
       assert.ok(keys.includes(`runs/${run!.id}/recipe.yaml`) && keys.includes(`runs/${run!.id}/recipe.json`));
       // Watching a finished run replays it and ends.
       assert.equal((await watch(run!.id)).at(-1)!.run?.status, RunStatus.RUN_STATUS_SUCCEEDED);
+
+      // History that lasts: once the run's events are in the store, a purged EVENTS stream (retention, a NATS
+      // wipe) still replays every one of them, in order, per stage file under the pipeline's prefix.
+      const historyFiles = async () => (await allKeys(h.deps)).filter((k) => k.startsWith(`runs/${run!.id}/events/`));
+      // The history consumer runs beside the one that ended the run: wait (bounded) until it has filed the end.
+      const deadline = Date.now() + 10_000;
+      while (!(await historyFiles()).includes(`runs/${run!.id}/events/run.jsonl`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      assert.deepEqual((await historyFiles()).sort(), ["dpo.1", "eval-base.1", "eval-sft.1", "eval.1", "merge.1", "run", "sft.1"].map((f) => `runs/${run!.id}/events/${f}.jsonl`));
+      await h.deps.bus.jsm.streams.purge(EVENTS_STREAM);
+      const replayed = await watch(run!.id);
+      const summary = (rs: WatchRunResponse[]) => rs.map((r) => `${r.seq} ${r.event?.jobId} ${r.event?.kind?.$case}`);
+      assert.deepEqual(summary(replayed), summary(stream));
+      assert.equal(replayed.at(-1)!.run?.status, RunStatus.RUN_STATUS_SUCCEEDED);
+      assert.equal(replayed.find((r) => r.event?.kind?.$case === "runtime")!.event!.kind!.$case, "runtime");
+      // ... and `mambalign logs -f` (WatchRun underneath) prints that history and the run's end.
+      const out = collect();
+      const err = collect();
+      assert.equal(await runCli(["--addr", h.addr, "logs", "-f", run!.id], { out, err, env: {}, cwd: h.tmp }), 0, err.text());
+      assert.match(out.text(), /\[sft\] step 1\/2 +loss 2\.5000/, "a progress event from the history");
+      assert.match(out.text(), /\[dpo\] succeeded -> itest-dpo\/v1[\s\S]*run succeeded/);
     } finally {
       await trainer.stop();
       await evaluator.stop();

@@ -134,8 +134,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   evalCmd
     .command("alpaca-score")
     .requiredOption("--annotations <file>", "AlpacaEval annotations (JSON array or JSONL)")
-    .description("AlpacaEval win rate and length-controlled win rate")
-    .action(act((o: { annotations: string }) => alpacaScoreCommand(io, o.annotations)));
+    .option("--lc-data <dir>", "folder with instruction_difficulty.csv and df_gamed.csv of the Hub dataset tatsu-lab/alpaca_eval (needed for LC)")
+    .description("AlpacaEval win rate and length-controlled win rate (LC needs --lc-data; without it a length adjustment under another name)")
+    .action(act((o: { annotations: string; lcData?: string }) => alpacaScoreCommand(io, o.annotations, o)));
   evalCmd
     .command("mt-bench-score")
     .requiredOption("--judgments <file>", "MT-Bench single-answer judgments (JSONL)")

@@ -66,12 +66,7 @@ function num(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
 export function datasetsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DatasetsOptions {
   const tokenizer = env.MAMBALIGN_DATASETS_TOKENIZER ?? "";
   return {
-    hub: {
-      endpoint: (env.MAMBALIGN_HF_ENDPOINT || "https://huggingface.co").replace(/\/+$/, ""),
-      token: env.HF_TOKEN ?? "",
-      attempts: num(env, "MAMBALIGN_HF_ATTEMPTS", 4),
-      backoffMs: 500,
-    },
+    hub: hubOptionsFromEnv(env),
     benchDataDir: env.MAMBALIGN_BENCH_DATA_DIR ?? "",
     ngram: num(env, "MAMBALIGN_DECONTAM_NGRAM", DEFAULT_NGRAM),
     threshold: num(env, "MAMBALIGN_DECONTAM_THRESHOLD", DEFAULT_THRESHOLD),
@@ -87,5 +82,15 @@ export function datasetsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Da
       : null,
     python: env.MAMBALIGN_PYTHON || "python3",
     workDir: path.resolve(env.MAMBALIGN_WORK_DIR || "./.mambalign/work"),
+  };
+}
+
+/** The Hub client's settings (MAMBALIGN_HF_ENDPOINT, HF_TOKEN, MAMBALIGN_HF_ATTEMPTS); also read by the evaluator. */
+export function hubOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): HubOptions {
+  return {
+    endpoint: (env.MAMBALIGN_HF_ENDPOINT || "https://huggingface.co").replace(/\/+$/, ""),
+    token: env.HF_TOKEN ?? "",
+    attempts: num(env, "MAMBALIGN_HF_ATTEMPTS", 4),
+    backoffMs: 500,
   };
 }

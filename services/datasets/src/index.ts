@@ -7,7 +7,7 @@ export { DatasetCatalog, DATASETS_BUCKET } from "./dataset-catalog.js";
 export { DATASET_PREFIX } from "./prepare-dataset.js";
 export { DATASET_SERVICE_NAME } from "./dataset-service.js";
 export { normaliseLine, normalisePreference, normaliseRecord, normaliseSft } from "./rows.js";
-export { type DatasetsOptions, datasetsOptionsFromEnv, DEFAULT_SPLITS, type TokenizeOptions } from "./datasets-options.js";
+export { type DatasetsOptions, datasetsOptionsFromEnv, DEFAULT_SPLITS, hubOptionsFromEnv, type TokenizeOptions } from "./datasets-options.js";
 export {
   CARD_FILE,
   type DatasetCard,
@@ -17,7 +17,7 @@ export {
   showDatasetCard,
 } from "./dataset-card.js";
 export { CACHE_PREFIX } from "./hub-source.js";
-export { type DownloadProgress, HubClient, parseHubId } from "./hub-client.js";
+export { type DownloadProgress, HubClient, type HubOptions, parseHubId } from "./hub-client.js";
 
 /**
  * The datasets service: stateless handlers over the `datasets` KV bucket and the `datasets/`

@@ -6,6 +6,7 @@ import {
   ALPACA_EVAL_GENERATION,
   type AlpacaEvalAnnotation,
   type AlpacaEvalResult,
+  type AlpacaEvalScoreOptions,
   type AlpacaEvalVersion,
   categoriesById,
   judgeAlpacaEval,
@@ -16,6 +17,9 @@ import {
   loadMtBenchJudgePrompts,
   loadMtBenchQuestions,
   loadMtBenchReferences,
+  LC_BASELINE,
+  type LcReference,
+  LENGTH_ADJUSTED_METRIC,
   MT_BENCH_MAX_NEW_TOKENS,
   type MtBenchAnswer,
   type MtBenchJudgment,
@@ -134,15 +138,20 @@ export interface AlpacaEvalRunResult {
   generations: GenerationRecord[];
 }
 
-/** AlpacaEval: greedy answers to the instructions (once for both versions), then each version's judge against its baseline. */
-export async function runAlpacaEval(b: BenchRun, judges: Partial<Record<AlpacaEvalVersion, JudgeClient>>): Promise<AlpacaEvalRunResult> {
+/** AlpacaEval's LC data for its eval set (given in order), or why there is none. */
+export type LcDataLoader = (evalSetInstructions: string[]) => Promise<{ reference: LcReference; note?: string } | { reference: null; reason: string }>;
+
+/**
+ * AlpacaEval: greedy answers to the instructions (once for both versions), then each version's judge against its
+ * baseline. `lcData` supplies AlpacaEval's instruction difficulty and gamed baselines for 2.0's LC.
+ */
+export async function runAlpacaEval(b: BenchRun, judges: Partial<Record<AlpacaEvalVersion, JudgeClient>>, lcData?: LcDataLoader): Promise<AlpacaEvalRunResult> {
   const dir = join(b.dataDir, "alpaca_eval");
   const versions = (Object.keys(judges) as AlpacaEvalVersion[]).sort();
-  const references = new Map(
-    await Promise.all(
-      versions.map(async (v) => [v, take(await loadAlpacaEvalReference(join(dir, ALPACA_EVAL_CONFIGS[v].referenceFile)), b.limit)] as const),
-    ),
+  const fullReferences = new Map(
+    await Promise.all(versions.map(async (v) => [v, await loadAlpacaEvalReference(join(dir, ALPACA_EVAL_CONFIGS[v].referenceFile))] as const)),
   );
+  const references = new Map([...fullReferences].map(([v, rows]) => [v, take(rows, b.limit)] as const));
   const instructions = [...new Set([...references.values()].flatMap((rows) => rows.map((r) => r.instruction)))];
   await b.log(`AlpacaEval: generating ${instructions.length} answer(s), greedy`);
   const out = await b.runner.generate(
@@ -178,7 +187,18 @@ export async function runAlpacaEval(b: BenchRun, judges: Partial<Record<AlpacaEv
     });
     const snapshots = [...new Set(annotations.map((a) => a.judge_snapshot).filter((s): s is string => !!s))].sort();
     result.annotations[v] = annotations;
-    result.results[v] = { scores: scoreAlpacaEval(annotations)[0]!, judgeModel: client.model, judgeSnapshots: snapshots, orderSeed: ALPACA_ORDER_SEED };
+    const scoreOptions: AlpacaEvalScoreOptions = {};
+    if (config.baseline === LC_BASELINE) {
+      const lc = lcData ? await lcData(fullReferences.get(v)!.map((r) => r.instruction)) : { reference: null, reason: "no source of AlpacaEval's LC data was configured" };
+      if (lc.reference) {
+        scoreOptions.lcReference = lc.reference;
+        await b.log(`AlpacaEval ${v}: LC with instruction difficulty and gamed baselines from ${lc.reference.source}${lc.note ? ` (${lc.note})` : ""}`);
+      } else {
+        scoreOptions.lcUnavailable = lc.reason;
+        await b.log(`AlpacaEval ${v}: no LC win rate: ${lc.reason}; reporting ${LENGTH_ADJUSTED_METRIC} instead (not comparable with AlpacaEval's LC)`);
+      }
+    }
+    result.results[v] = { scores: scoreAlpacaEval(annotations, scoreOptions)[0]!, judgeModel: client.model, judgeSnapshots: snapshots, orderSeed: ALPACA_ORDER_SEED };
   }
   return result;
 }

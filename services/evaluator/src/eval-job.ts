@@ -15,6 +15,7 @@ import {
   type StageJob,
   StageStatus,
 } from "@mambalign/core";
+import { LC_DATA_PREFIX, loadLcReference } from "./alpaca-eval-lc-data.js";
 import { type AlpacaEvalRunResult, BENCHMARKS, type Benchmark, type BenchRun, type GenerationRecord, type MtBenchRunResult, runAlpacaEval, runMtBench } from "./benchmarks.js";
 import { InvalidEvalJobError } from "./errors.js";
 import type { EvaluatorOptions } from "./evaluator-options.js";
@@ -26,6 +27,7 @@ import {
   type EvalEntry,
   flattenEvalMetrics,
   JudgeClient,
+  LENGTH_ADJUSTED_METRIC,
   parseEvalResults,
   renderEvalReportHtml,
   writeEvalReport,
@@ -52,7 +54,7 @@ const EVAL_ID_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 /** The eval id is the job id ("<run>.<stage>.<attempt>"): a redelivered job finds its own evaluation. */
 export function evalIdOf(job: StageJob): string {
   const id = job.jobId;
-  if (!EVAL_ID_RE.test(id) || id.length > 200 || `evals/${id}` === JUDGE_CACHE_PREFIX) {
+  if (!EVAL_ID_RE.test(id) || id.length > 200 || `evals/${id}` === JUDGE_CACHE_PREFIX || `evals/${id}` === LC_DATA_PREFIX) {
     throw new InvalidEvalJobError("jobId", `${JSON.stringify(id)} cannot name an evaluation (use A-Z a-z 0-9 _ - and single dots)`);
   }
   return id;
@@ -211,7 +213,7 @@ async function runEval(
         ...(p.benchmarks.includes("alpaca_eval_v2") ? { v2: judgeFor(ALPACA_EVAL_V2.defaultJudgeModel) } : {}),
       };
       if (Object.keys(versions).length) {
-        alpaca = await runAlpacaEval(bench, versions);
+        alpaca = await runAlpacaEval(bench, versions, (instructions) => loadLcReference(deps.store, options.alpacaEvalLc, instructions));
         generations.push(...alpaca.generations);
         countGenerated("alpaca_eval", alpaca.generations.length);
       }
@@ -373,7 +375,8 @@ function contentType(name: string): string {
   return "application/x-ndjson";
 }
 
-const HEADLINE = ["eval/exact_match", "eval/preference_accuracy", "eval/perplexity", "mt_bench/score", "alpaca_eval_v1/win_rate", "alpaca_eval_v2/lc_win_rate"];
+// Either AlpacaEval's LC or, without its data, the differently named length adjustment (never both).
+const HEADLINE = ["eval/exact_match", "eval/preference_accuracy", "eval/perplexity", "mt_bench/score", "alpaca_eval_v1/win_rate", "alpaca_eval_v2/lc_win_rate", `alpaca_eval_v2/${LENGTH_ADJUSTED_METRIC}`];
 
 function summary(metrics: Record<string, number>): string {
   const parts = HEADLINE.filter((k) => metrics[k] !== undefined).map((k) => `${k} ${Number(metrics[k]!.toFixed(4))}`);

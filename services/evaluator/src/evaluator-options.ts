@@ -1,5 +1,7 @@
 import { fileURLToPath } from "node:url";
-import { judgeInputFromEnv, type JudgeClientInput } from "./judging/index.js";
+import { hubOptionsFromEnv, parseHubId } from "@mambalign/datasets";
+import type { LcDataSettings } from "./alpaca-eval-lc-data.js";
+import { judgeInputFromEnv, type JudgeClientInput, LC_DATASET } from "./judging/index.js";
 
 /**
  * MT-Bench and AlpacaEval files shipped with this package (services/evaluator/benchmarks, in the
@@ -29,6 +31,12 @@ export interface EvaluatorOptions {
   maxDeliver: number;
   /** Redelivery delay after a retryable failure (default 5 s doubling to 60 s). */
   retryBackoff: { initialMs: number; maxMs: number };
+  /**
+   * MAMBALIGN_ALPACA_EVAL_LC_DATASET (default tatsu-lab/alpaca_eval, `org/name@revision` allowed, "off" = null):
+   * the Hub dataset with AlpacaEval's instruction difficulty and gamed baselines, fetched through the Hub settings
+   * (MAMBALIGN_HF_ENDPOINT, HF_TOKEN). Without it AlpacaEval 2.0 gets no LC, only a differently named adjustment.
+   */
+  alpacaEvalLc: LcDataSettings | null;
 }
 
 export const EVALUATOR_DEFAULTS = {
@@ -59,5 +67,14 @@ export function loadEvaluatorOptions(env: NodeJS.ProcessEnv = process.env): Eval
     ackWaitMs: EVALUATOR_DEFAULTS.ackWaitMs,
     maxDeliver: EVALUATOR_DEFAULTS.maxDeliver,
     retryBackoff: { ...EVALUATOR_DEFAULTS.retryBackoff },
+    alpacaEvalLc: lcDataFromEnv(env),
   };
+}
+
+function lcDataFromEnv(env: NodeJS.ProcessEnv): LcDataSettings | null {
+  const raw = (env.MAMBALIGN_ALPACA_EVAL_LC_DATASET ?? LC_DATASET.repo).trim();
+  if (raw === "off") return null;
+  const id = parseHubId(raw);
+  if (!id) throw new Error(`MAMBALIGN_ALPACA_EVAL_LC_DATASET: expected org/name[@revision] or "off", got ${JSON.stringify(raw.slice(0, 120))}`);
+  return { hub: hubOptionsFromEnv(env), repo: id.repo, revision: id.revision };
 }

@@ -22,6 +22,7 @@ import {
   type WatchRunResponse,
 } from "@mambalign/core";
 import { Pipeline } from "./pipeline.js";
+import { RunHistory } from "./run-history.js";
 import { watchRun } from "./run-watch.js";
 
 export interface PipelineServiceOptions {
@@ -41,9 +42,18 @@ export async function startPipelineService(deps: ServiceDeps, opts: PipelineServ
     evaluatorAddr: deps.config.addrs.evaluator,
     ...(opts.now ? { now: opts.now } : {}),
   });
+  const durable = opts.durable ?? "pipeline";
   const consumer = deps.bus.consumeEvents({
-    durable: opts.durable ?? "pipeline",
+    durable,
     handler: (_seq, ev) => pipeline.handleEvent(ev),
+  });
+  // A second durable over the same events writes each run's history to the store, acked once written.
+  const history = new RunHistory(deps.store);
+  const historyConsumer = deps.bus.consumeEvents({
+    durable: `${durable}-history`,
+    handler: async (seq, ev) => {
+      if (await pipeline.knowsRun(ev.runId)) await history.record(seq, ev);
+    },
   });
   await pipeline.resumePending();
 
@@ -59,7 +69,7 @@ export async function startPipelineService(deps: ServiceDeps, opts: PipelineServ
       await pipeline.getRun(req.id);
       const fromSeq = req.fromSeq > 0n ? Number(req.fromSeq) : undefined;
       if (fromSeq !== undefined && !Number.isSafeInteger(fromSeq)) throw ApiError.invalidArgument("from_seq", "is too large");
-      yield* watchRun(deps.bus, pipeline.runs, req.id, fromSeq, signal);
+      yield* watchRun(deps.bus, pipeline.runs, history, req.id, fromSeq, signal);
     }),
     checkRecipe: unary<CheckRecipeRequest, CheckRecipeResponse>(ctx, "CheckRecipe", async (req) => {
       const { recipe, issues } = checkRecipe(req.recipeYaml);
@@ -72,6 +82,7 @@ export async function startPipelineService(deps: ServiceDeps, opts: PipelineServ
     bindings: [{ name: "mambalign.v1.PipelineService", definition: PipelineServiceService, implementation }],
     async stop() {
       await consumer.stop();
+      await historyConsumer.stop();
       await pipeline.drain();
     },
   };

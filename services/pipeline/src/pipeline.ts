@@ -211,6 +211,11 @@ export class Pipeline {
     return step;
   }
 
+  /** Whether `runId` is a run of this pipeline (events may name anything). */
+  async knowsRun(runId: string): Promise<boolean> {
+    return isRunId(runId) && Boolean((await this.runs.get(runId))?.value);
+  }
+
   /** Handler of the durable "pipeline" consumer over every run's events. */
   async handleEvent(ev: RunEvent): Promise<void> {
     // Our own run-level events, and events of runs this pipeline does not know, change nothing.

@@ -1,8 +1,11 @@
 // WatchRun: a run's events from the start (or from_seq), with a Run snapshot on each transition,
-// ending after the run's end event. If that event is missing (expired by the stream's limits), the
-// run's terminal state in KV ends the stream after a short grace period instead.
+// ending after the run's end event. A finished run whose history in the store is complete (it holds
+// the end event) is replayed from there, so it outlives the stream. Otherwise the stream: if the end
+// event is missing (expired by the stream's limits), the run's terminal state in KV ends the stream
+// after a short grace period instead.
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Bus, type Run, type RunEvent, type WatchRunResponse } from "@mambalign/core";
+import type { RunHistory } from "./run-history.js";
 import { isRunEndEvent, isTerminal, runLevelEvent } from "./run-machine.js";
 import type { RunStore } from "./run-store.js";
 
@@ -11,10 +14,22 @@ export const WATCH_END_GRACE_MS = 3_000;
 export async function* watchRun(
   bus: Bus,
   runs: RunStore,
+  history: RunHistory,
   runId: string,
   fromSeq: number | undefined,
   signal: AbortSignal,
 ): AsyncGenerator<WatchRunResponse> {
+  const finished = (await runs.get(runId))?.value;
+  if (finished && isTerminal(finished.status)) {
+    const kept = await history.read(runId);
+    if (kept.some((e) => isRunEndEvent(e.event))) {
+      for (const { seq, event } of kept) {
+        if (fromSeq !== undefined && seq < fromSeq) continue;
+        yield { seq: BigInt(seq), event, run: event.kind?.$case === "transition" ? finished : undefined };
+      }
+      return;
+    }
+  }
   const events = new AbortController();
   const stopEvents = () => events.abort();
   signal.addEventListener("abort", stopEvents, { once: true });

@@ -3,8 +3,8 @@
 import { scoreAlpacaEvalAnnotationsFile, scoreMtBenchJudgmentsFile } from "@mambalign/evaluator/judging";
 import type { CliIo } from "../cli-io.js";
 
-export async function alpacaScoreCommand(io: CliIo, annotations: string): Promise<number> {
-  const { summary } = await scoreAlpacaEvalAnnotationsFile(annotations);
+export async function alpacaScoreCommand(io: CliIo, annotations: string, opts: { lcData?: string } = {}): Promise<number> {
+  const { summary } = await scoreAlpacaEvalAnnotationsFile(annotations, opts.lcData ? { lcDataDir: opts.lcData } : {});
   io.out.write(summary.endsWith("\n") ? summary : `${summary}\n`);
   return 0;
 }

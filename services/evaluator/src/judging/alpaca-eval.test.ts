@@ -152,14 +152,16 @@ describe("alpaca-eval — score arithmetic", () => {
     assert.ok(Math.abs(s!.discreteWinRate! - ((3 + 0.5 * 2) / 6) * 100) < 1e-12);
   });
 
-  it("keeps an annotation with a missing output in the win rate but out of the length-controlled fit", () => {
-    const rows = [ann(2, null), ann(2, "long model answer here"), ann(1, "x"), ann(1.5, "medium one")];
+  it("keeps an annotation with a missing output in the win rate but out of the length-adjustment fit", () => {
+    const outputs = ["long model answer here", "x", "medium one", "a fairly long answer, longer still", "mid", "tiny!"];
+    const rows = [ann(2, null), ...outputs.map((o, i) => ann([2, 1, 1.5, 2, 1, 1.2][i]!, o))];
     const [s] = scoreAlpacaEval(rows as never);
     assert.equal(s!.nMissingOutputs, 1);
-    assert.equal(s!.nTotal, 4);
-    assert.equal(s!.winRate, ((1 + 1 + 0 + 0.5) / 4) * 100);
-    assert.equal(s!.lengthControlled!.n, 3);
-    assert.equal(s!.avgLength, ("long model answer here".length + 1 + "medium one".length) / 3);
+    assert.equal(s!.nTotal, 7);
+    assert.equal(s!.winRate, ((1 + 1 + 0 + 0.5 + 1 + 0 + 0.2) / 7) * 100);
+    assert.equal(s!.lengthAdjustedNoDifficulty!.nFitted, 6);
+    assert.equal(s!.lengthAdjustedNoDifficulty!.nPredicted, 7);
+    assert.equal(s!.avgLength, outputs.join("").length / 6);
   });
 
   it("scores an annotations file (JSON array or lines) per model and names a bad row", async () => {

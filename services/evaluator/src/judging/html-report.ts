@@ -51,8 +51,9 @@ function judgesSection(results: EvalResults): string {
       if (!r) continue;
       const s = r.scores;
       const lc = s.lengthControlled
-        ? `LC fitted on ${s.lengthControlled.n} annotations${s.lengthControlled.usedInstructionDifficulty ? " with instruction difficulty" : " without instruction difficulty"}`
-        : `no LC (${s.lengthControlledSkipped ?? "not computed"})`;
+        ? `LC (AlpacaEval length_controlled_v1) fitted on ${s.lengthControlled.nFitted} annotations and ${s.lengthControlled.nGamed} gamed-baseline rows, difficulty from ${s.lengthControlled.source}`
+        : `no LC (${s.lengthControlledSkipped ?? "not computed"})` +
+          (s.lengthAdjustedNoDifficulty ? `; length-adjusted win rate without instruction difficulty ${s.lengthAdjustedNoDifficulty.winRate.toFixed(2)} (not comparable with AlpacaEval's LC)` : "");
       lines.push(
         `${e.label} AlpacaEval ${v}: judge ${[r.judgeModel, ...r.judgeSnapshots].filter(Boolean).join(", ") || "-"}; baseline ${s.baseline}; ${s.nTotal} judged, ${s.nDropped} dropped, ${s.nMissingOutputs} missing outputs; ${lc}`,
       );

@@ -74,7 +74,8 @@ describe("report — results JSON", () => {
     const parsed = parseEvalResults(JSON.parse(JSON.stringify(results)));
     const flat = flattenEvalMetrics(parsed.entries[2]!);
     assert.equal(flat["mt_bench/overall"], parsed.entries[2]!.mtBench!.overall);
-    assert.equal(flat["alpaca_eval_v2/lc_win_rate"], parsed.entries[2]!.alpacaEval.v2!.scores.lengthControlled!.winRate);
+    assert.equal(flat["alpaca_eval_v2/length_adjusted_win_rate_no_difficulty"], parsed.entries[2]!.alpacaEval.v2!.scores.lengthAdjustedNoDifficulty!.winRate);
+    assert.equal(flat["alpaca_eval_v2/lc_win_rate"], undefined, "no LC without AlpacaEval's difficulty data");
     assert.equal(flat["mt_bench/n_unparsable"], 8);
     assert.equal(flat["eval/preference_accuracy"], 0.8);
     assert.throws(() => parseEvalResults({ ...results, entries: [] }), /entries/);
@@ -85,6 +86,9 @@ describe("report — results JSON", () => {
     assert.ok(!/<script|<link|src=|href=|@import|url\(/i.test(html), "no external or scripted resources");
     assert.ok(html.includes("&lt;check escaping&gt;"));
     assert.equal((html.match(/<figure class="chart"/g) ?? []).length, 3);
+    // Without AlpacaEval's difficulty data the page shows the adjustment under its own name, never as LC.
+    assert.ok(!html.includes("LC win rate"), "no LC chart group");
+    assert.match(html, /no LC \(AlpacaEval&#39;s instruction difficulty and gamed baselines were not given\); length-adjusted win rate without instruction difficulty [0-9.]+ \(not comparable/);
   });
 });
 

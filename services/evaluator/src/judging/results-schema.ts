@@ -2,6 +2,9 @@ import { z } from "zod";
 import type { AlpacaEvalScores } from "./alpaca-eval-score.js";
 import type { MtBenchScores } from "./mt-bench-score.js";
 
+/** Metric name of the length-only adjustment reported when AlpacaEval's LC cannot be computed. */
+export const LENGTH_ADJUSTED_METRIC = "length_adjusted_win_rate_no_difficulty";
+
 /** Identifies the results format in `evals/<eval_id>/results.json`. */
 export const EVAL_RESULTS_SCHEMA_ID = "mambalign.eval-results.v1";
 
@@ -22,30 +25,55 @@ export const mtBenchScoresSchema = z.object({
 
 export const lengthControlledSchema = z.object({
   winRate: num,
-  coefficients: z.object({ length: num, model: num, instructionDifficulty: num.optional() }),
-  n: num,
+  coefficients: z.object({ length: num, model: num, instructionDifficulty: num }),
+  C: num,
+  nFitted: num,
+  nPredicted: num,
+  nGamed: num,
   lengthDifferenceSd: num,
-  l2: num,
-  usedInstructionDifficulty: z.boolean(),
-  converged: z.boolean(),
+  source: z.string(),
 });
 
-export const alpacaEvalScoresSchema = z.object({
-  model: z.string(),
-  baseline: z.string(),
-  winRate: nullableNum,
-  standardError: nullableNum,
-  discreteWinRate: nullableNum,
-  nWins: num,
-  nWinsBase: num,
-  nDraws: num,
-  nTotal: num,
-  nDropped: num,
-  nMissingOutputs: num,
-  avgLength: nullableNum,
-  lengthControlled: lengthControlledSchema.nullable(),
-  lengthControlledSkipped: z.string().optional(),
+export const lengthAdjustedSchema = z.object({
+  winRate: num,
+  coefficients: z.object({ length: num, model: num }),
+  C: num,
+  nFitted: num,
+  nPredicted: num,
+  lengthDifferenceSd: num,
 });
+
+const LEGACY_LC_NOTE = "the stored figure came from an earlier mambalign fit (ridge, no instruction difficulty), which was not AlpacaEval's LC";
+
+export const alpacaEvalScoresSchema = z.preprocess(
+  (v) => {
+    // Results written before LC followed AlpacaEval (marked by `usedInstructionDifficulty`): that figure is not LC.
+    const s = v as { lengthControlled?: { usedInstructionDifficulty?: unknown } | null } | null;
+    if (s && typeof s === "object" && s.lengthControlled && typeof s.lengthControlled === "object" && "usedInstructionDifficulty" in s.lengthControlled) {
+      return { ...s, lengthControlled: null, lengthControlledSkipped: LEGACY_LC_NOTE };
+    }
+    return v;
+  },
+  z.object({
+    model: z.string(),
+    baseline: z.string(),
+    winRate: nullableNum,
+    standardError: nullableNum,
+    discreteWinRate: nullableNum,
+    nWins: num,
+    nWinsBase: num,
+    nDraws: num,
+    nTotal: num,
+    nDropped: num,
+    nMissingOutputs: num,
+    avgLength: nullableNum,
+    /** AlpacaEval's length-controlled win rate; null unless computed as AlpacaEval does. */
+    lengthControlled: lengthControlledSchema.nullable(),
+    lengthControlledSkipped: z.string().optional(),
+    /** Length-only GLM adjustment when LC could not be computed; not comparable with AlpacaEval's LC. */
+    lengthAdjustedNoDifficulty: lengthAdjustedSchema.nullable().optional(),
+  }),
+);
 
 export const alpacaEvalResultSchema = z.object({
   scores: alpacaEvalScoresSchema,
@@ -93,6 +121,8 @@ export function parseEvalResults(value: unknown): EvalResults {
 /**
  * Flat `<group>/<quantity>` metrics of one entry, for the registry's Evaluation.metrics map:
  * mt_bench/overall, mt_bench/turn_1, mt_bench/<category>, alpaca_eval_v1/win_rate, alpaca_eval_v2/lc_win_rate, ...
+ * `lc_win_rate` is only ever AlpacaEval's LC; without its difficulty data the length-only adjustment is stored as
+ * `length_adjusted_win_rate_no_difficulty`.
  */
 export function flattenEvalMetrics(entry: EvalEntry): Record<string, number> {
   const out: Record<string, number> = { ...entry.metrics };
@@ -110,6 +140,7 @@ export function flattenEvalMetrics(entry: EvalEntry): Record<string, number> {
     if (s.winRate !== null) out[`${g}/win_rate`] = s.winRate;
     if (s.standardError !== null) out[`${g}/standard_error`] = s.standardError;
     if (s.lengthControlled) out[`${g}/lc_win_rate`] = s.lengthControlled.winRate;
+    else if (s.lengthAdjustedNoDifficulty) out[`${g}/${LENGTH_ADJUSTED_METRIC}`] = s.lengthAdjustedNoDifficulty.winRate;
     if (s.avgLength !== null) out[`${g}/avg_length`] = s.avgLength;
     out[`${g}/n_total`] = s.nTotal;
     out[`${g}/n_dropped`] = s.nDropped;

@@ -83,6 +83,7 @@ function winRateGroups(results: EvalResults): WinRateGroup[] {
   add("AlpacaEval 1.0 win rate", (e) => e.alpacaEval.v1 && { value: e.alpacaEval.v1.scores.winRate, se: e.alpacaEval.v1.scores.standardError });
   add("AlpacaEval 2.0 win rate", (e) => e.alpacaEval.v2 && { value: e.alpacaEval.v2.scores.winRate, se: e.alpacaEval.v2.scores.standardError });
   add("AlpacaEval 2.0 LC win rate", (e) => e.alpacaEval.v2 && { value: e.alpacaEval.v2.scores.lengthControlled?.winRate ?? null, se: null });
+  add("AlpacaEval 2.0 length-adjusted, no difficulty (not LC)", (e) => e.alpacaEval.v2 && { value: e.alpacaEval.v2.scores.lengthAdjustedNoDifficulty?.winRate ?? null, se: null });
   return groups;
 }
 
@@ -142,6 +143,7 @@ export function versionComparisonChart(results: EvalResults): Chart | null {
   add("MT-Bench (1-10)", 10, (e) => e.mtBench?.overall);
   add("AlpacaEval 1.0 win %", 100, (e) => e.alpacaEval.v1?.scores.winRate);
   add("AlpacaEval 2.0 LC win %", 100, (e) => e.alpacaEval.v2?.scores.lengthControlled?.winRate);
+  add("AlpacaEval 2.0 length-adj. win % (no difficulty, not LC)", 100, (e) => e.alpacaEval.v2?.scores.lengthAdjustedNoDifficulty?.winRate);
   add("AlpacaEval 2.0 win %", 100, (e) => e.alpacaEval.v2?.scores.winRate);
   if (!panels.length) return null;
   const n = results.entries.length;

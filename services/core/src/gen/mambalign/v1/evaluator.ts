@@ -24,6 +24,11 @@ export interface Evaluation {
   id: string;
   versionId: string;
   runId: string;
+  /**
+   * Flat "<group>/<quantity>" metrics: mt_bench/overall, alpaca_eval_v2/win_rate, ... . alpaca_eval_v2/lc_win_rate is
+   * only ever AlpacaEval's length-controlled win rate (length_controlled_v1 with its instruction difficulty and gamed
+   * baselines); without that data the length-only adjustment is alpaca_eval_v2/length_adjusted_win_rate_no_difficulty.
+   */
   metrics: { [key: string]: number };
   /** Object key of results.json. */
   resultsKey: string;
