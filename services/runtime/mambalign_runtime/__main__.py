@@ -121,9 +121,9 @@ def _command(ns, argv: list[str], events: EventWriter, world) -> int:
         if ns.command not in ("sft", "dpo"):
             raise InvalidInput(f"--nproc: only sft and dpo run data-parallel, not {ns.command}", field="--nproc")
         from .launch import launch
-        from .train_args import resolve_train_args
+        from .train_args import validate_train_args
 
-        resolve_train_args(spec, world_size=ns.nproc)  # a global batch that does not divide fails here, fast
+        validate_train_args(spec, world_size=ns.nproc)  # a global batch that does not divide fails here, fast
         return launch(ns.nproc, _without_nproc(argv), events)
     return _dispatch(ns.command, spec, events, ns.resume)
 

@@ -22,7 +22,7 @@ from .errors import RuntimeFailure
 from .events import EventWriter
 from .spec import RuntimeSpec
 from .throughput import Meter
-from .training import BatchSchedule, build_optimizer, end_of_step, finish, open_session, optimizer_step, save
+from .training import BatchSchedule, build_optimizer, end_of_step, finish, open_session, optimizer_step, save_if_due
 from .train_args import total_steps as count_steps
 
 log = logging.getLogger("mambalign_runtime")
@@ -181,7 +181,8 @@ def run_dpo(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
         lr = s.scheduler.get_last_lr()[0]
         grad_norm = optimizer_step(s)
         step += 1
-        loss_value, stopped = end_of_step(s, loss_share)
+        end = end_of_step(s, loss_share)
+        loss_value, stopped = end.loss, end.stop
         if not math.isfinite(loss_value):
             raise RuntimeFailure(f"loss is {loss_value} at step {step}; lower train.args.learningRate")
         if step % a.logging_steps == 0 or step == total:
@@ -193,8 +194,7 @@ def run_dpo(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
                             extra=reward_metrics_from_sums(sums))
         if eval_pairs and a.eval_steps and step % a.eval_steps == 0 and step < total:
             events.metrics("eval", step, evaluate(s, eval_pairs, refs["eval"], pad_id))
-        if step % a.save_steps == 0 and step < total and not stopped:
-            save(s, step, "interval", total, extra)
+        save_if_due(s, step, total, end, extra)
     if eval_pairs and not stopped:
         events.metrics("eval", step, evaluate(s, eval_pairs, refs["eval"], pad_id))
     return finish(s, step, total, extra, stopped=stopped)

@@ -23,7 +23,7 @@ from .packed_mamba import target_weights
 from .packing import PackedRows, as_tensors, pack_documents
 from .spec import RuntimeSpec
 from .throughput import Meter
-from .training import BatchSchedule, build_optimizer, end_of_step, finish, open_session, optimizer_step, save
+from .training import BatchSchedule, build_optimizer, end_of_step, finish, open_session, optimizer_step, save_if_due
 from .train_args import total_steps as count_steps
 
 log = logging.getLogger("mambalign_runtime")
@@ -173,7 +173,8 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
         lr = s.scheduler.get_last_lr()[0]
         grad_norm = optimizer_step(s)
         step += 1
-        loss_value, stopped = end_of_step(s, loss_share)
+        end = end_of_step(s, loss_share)
+        loss_value, stopped = end.loss, end.stop
         if not math.isfinite(loss_value):
             raise RuntimeFailure(f"loss is {loss_value} at step {step}; lower train.args.learningRate")
         if step % a.logging_steps == 0 or step == total:
@@ -183,8 +184,7 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
         log.debug("step %d took %.3fs", step, time.time() - step_start)
         if eval_rows and a.eval_steps and step % a.eval_steps == 0 and step < total:
             events.metrics("eval", step, evaluate())
-        if step % a.save_steps == 0 and step < total and not stopped:
-            save(s, step, "interval", total)
+        save_if_due(s, step, total, end)
     if eval_rows and not stopped:
         events.metrics("eval", step, evaluate())
     return finish(s, step, total, stopped=stopped)

@@ -1,7 +1,8 @@
 """RuntimeSpec (proto/mambalign/v1/runtime.proto) read from proto3 JSON.
 
-proto3 JSON omits default values, so every field is optional and 0 / "" / false mean
-"use the default"; `resolve_*` below turn those into the values the runtime uses, once.
+proto3 JSON omits default values, so every field is optional here; training arguments come
+resolved from the recipe and `train_args.validate_train_args` refuses a missing required one.
+tests/test_spec_proto.py checks these classes against the proto's descriptors.
 Parsers accept the lowerCamelCase JSON name and the original snake_case name, reject
 unknown keys, and name the field at fault in proto3 JSON spelling ("train.args.lora.r").
 """
@@ -62,6 +63,7 @@ class TrainingArgs:
     lora: LoraArgs = field(default_factory=LoraArgs)
     chat_template: str = ""
     assistant_only_loss: bool = False
+    save_every_minutes: float = 0.0
 
 
 @dataclass

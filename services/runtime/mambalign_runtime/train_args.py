@@ -1,4 +1,6 @@
-"""Training arguments with every default resolved once (0 / "" / false in the spec = default)."""
+"""Training arguments as the spec carries them, validated. Defaults are resolved once, in the recipe
+(core/src/recipe/stage-keys.ts); the runtime fills no gap: a required value missing is an error
+naming the field (proto3 JSON omits zeros, so 0 / "" is "missing" where 0 is not a valid value)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from .spec import RuntimeSpec
 
 log = logging.getLogger("mambalign_runtime")
 
-SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+# transformers' schedulers that need no extra arguments; the recipe offers the same list (LR_SCHEDULERS).
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt")
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge")
 
 A = "train.args"
@@ -52,6 +56,8 @@ class TrainArgs:
     adam_epsilon: float
     max_grad_norm: float
     save_steps: int
+    # Also checkpoint when this many seconds passed since the last one (0 = by save_steps only).
+    save_every_s: float
     eval_steps: int
     logging_steps: int
     seed: int
@@ -59,8 +65,8 @@ class TrainArgs:
     packing: bool  # SFT: conversations packed into max_seq_length rows with document boundaries
     chat_template: str
     lora: LoraResolved
-    dpo_beta: float = 0.1
-    dpo_loss_type: str = "sigmoid"
+    dpo_beta: float = 0.0
+    dpo_loss_type: str = ""
     # NLL on chosen completions added to the DPO loss (TRL's rpo_alpha); 0 = plain DPO.
     dpo_rpo_alpha: float = 0.0
     dpo_max_length: int = 0
@@ -68,85 +74,110 @@ class TrainArgs:
     extra: dict = field(default_factory=dict)
 
 
-def _positive(value: float, where: str) -> None:
+def _not_negative(value: float, where: str) -> None:
     if value < 0:
         raise InvalidInput(f"{where}: must not be negative, got {value}", field=where)
 
 
-def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None, world_size: int = 1) -> TrainArgs:
-    """`world_size` = data-parallel processes: the global batch stays as the spec says and the
-    gradient accumulation adapts to it."""
+def _required(value: float | int | str, where: str, what: str) -> None:
+    """A value the recipe resolves (core/src/recipe/stage-keys.ts); 0 / "" here means the spec lacks it."""
+    if not value or (not isinstance(value, str) and value < 0):
+        raise InvalidInput(f"{where}: required ({what}), got {value!r}; the recipe resolves every default, so a "
+                           "spec without it was not written by `recipe check`'s resolution", field=where)
+
+
+def validate_train_args(spec: RuntimeSpec, world_size: int = 1) -> TrainArgs:
+    """The spec's training arguments, checked. Every default is resolved once, in the recipe
+    (TypeScript); a spec missing a required value is an error naming the field. `world_size` =
+    data-parallel processes: the global batch stays as the spec says and the gradient
+    accumulation adapts to it."""
     a = spec.train.args
     lora = a.lora
-    for name in ("learning_rate", "warmup_ratio", "num_train_epochs", "weight_decay", "max_grad_norm", "adam_epsilon"):
-        _positive(getattr(a, name), f"{A}.{_camel(name)}")
-    if a.warmup_ratio > 1:
-        raise InvalidInput(f"{A}.warmupRatio: must be within [0, 1], got {a.warmup_ratio}", field=f"{A}.warmupRatio")
-    scheduler = a.lr_scheduler_type or "linear"
-    if scheduler not in SCHEDULERS:
-        raise InvalidInput(f"{A}.lrSchedulerType: unknown {scheduler!r} (valid: {', '.join(SCHEDULERS)})",
+    _required(a.learning_rate, f"{A}.learningRate", "a number > 0")
+    _required(a.num_train_epochs, f"{A}.numTrainEpochs", "a number > 0")
+    _required(a.adam_epsilon, f"{A}.adamEpsilon", "a number > 0")
+    for name in ("warmup_ratio", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "save_every_minutes"):
+        _not_negative(getattr(a, name), f"{A}.{_camel(name)}")
+    for name in ("warmup_ratio", "adam_beta1", "adam_beta2"):
+        if getattr(a, name) > 1:
+            where = f"{A}.{_camel(name)}"
+            raise InvalidInput(f"{where}: must be within [0, 1], got {getattr(a, name)}", field=where)
+    _required(a.lr_scheduler_type, f"{A}.lrSchedulerType", ", ".join(SCHEDULERS))
+    if a.lr_scheduler_type not in SCHEDULERS:
+        raise InvalidInput(f"{A}.lrSchedulerType: unknown {a.lr_scheduler_type!r} (valid: {', '.join(SCHEDULERS)})",
                            field=f"{A}.lrSchedulerType")
+    _required(a.optim, f"{A}.optim", "an optimiser name")
     optim = check_optim_name(a.optim)
-    if a.torch_dtype and a.torch_dtype not in TORCH_DTYPES:
+    _required(a.torch_dtype, f"{A}.torchDtype", ", ".join(TORCH_DTYPES))
+    if a.torch_dtype not in TORCH_DTYPES:
         raise InvalidInput(f"{A}.torchDtype: unknown dtype {a.torch_dtype!r} (valid: {', '.join(TORCH_DTYPES)})",
                            field=f"{A}.torchDtype")
-    if a.max_steps < -1:
-        raise InvalidInput(f"{A}.maxSteps: must be -1, 0 or positive", field=f"{A}.maxSteps")
-    batch = a.per_device_train_batch_size or 8
+    if a.max_steps == 0 or a.max_steps < -1:
+        raise InvalidInput(f"{A}.maxSteps: required: -1 (train for numTrainEpochs) or a positive step count, "
+                           f"got {a.max_steps}", field=f"{A}.maxSteps")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "max_seq_length", "save_steps",
+                 "logging_steps"):
+        _required(getattr(a, name), f"{A}.{_camel(name)}", "an integer >= 1")
+    batch = a.per_device_train_batch_size
     accum = _accumulation(a.global_batch_size, batch, a.gradient_accumulation_steps, world_size)
     if lora.load_in_4bit and not lora.enabled:
         raise InvalidInput(f"{A}.lora.loadIn4bit: 4-bit base weights need lora.enabled",
                            field=f"{A}.lora.loadIn4bit")
-    _positive(lora.dropout, f"{A}.lora.dropout")
+    if lora.enabled:
+        _required(lora.r, f"{A}.lora.r", "an integer >= 1")
+        _required(lora.alpha, f"{A}.lora.alpha", "a number > 0")
+    _not_negative(lora.dropout, f"{A}.lora.dropout")
     if lora.dropout >= 1:
         raise InvalidInput(f"{A}.lora.dropout: must be below 1", field=f"{A}.lora.dropout")
-    max_len = a.max_seq_length or min(model_max_length or 2048, 2048)
     dpo = spec.train.dpo
-    loss_type = dpo.loss_type or "sigmoid"
-    if loss_type not in DPO_LOSS_TYPES:
-        raise InvalidInput(f"train.dpo.lossType: unknown {loss_type!r} (valid: {', '.join(DPO_LOSS_TYPES)})",
+    if spec.command == "dpo":
+        _required(dpo.beta, "train.dpo.beta", "a number > 0")
+        _required(dpo.loss_type, "train.dpo.lossType", ", ".join(DPO_LOSS_TYPES))
+        _required(dpo.max_length, "train.dpo.maxLength", "an integer >= 1")
+        _required(dpo.max_prompt_length, "train.dpo.maxPromptLength", "an integer >= 1")
+    if dpo.loss_type and dpo.loss_type not in DPO_LOSS_TYPES:
+        raise InvalidInput(f"train.dpo.lossType: unknown {dpo.loss_type!r} (valid: {', '.join(DPO_LOSS_TYPES)})",
                            field="train.dpo.lossType")
-    _positive(dpo.beta, "train.dpo.beta")
-    _positive(dpo.rpo_alpha, "train.dpo.rpoAlpha")
-    dpo_max = dpo.max_length or max_len
-    r = lora.r or 16
+    _not_negative(dpo.beta, "train.dpo.beta")
+    _not_negative(dpo.rpo_alpha, "train.dpo.rpoAlpha")
     resolved = TrainArgs(
-        learning_rate=a.learning_rate or (2e-4 if lora.enabled else 2e-5),
-        lr_scheduler_type=scheduler,
+        learning_rate=a.learning_rate,
+        lr_scheduler_type=a.lr_scheduler_type,
         warmup_ratio=a.warmup_ratio,
-        num_train_epochs=a.num_train_epochs or 1.0,
-        max_steps=a.max_steps if a.max_steps > 0 else -1,
+        num_train_epochs=a.num_train_epochs,
+        max_steps=a.max_steps,
         batch_size=batch,
-        eval_batch_size=a.per_device_eval_batch_size or batch,
+        eval_batch_size=a.per_device_eval_batch_size,
         gradient_accumulation_steps=accum,
         world_size=world_size,
         global_batch_size=batch * accum * world_size,
         gradient_checkpointing=a.gradient_checkpointing,
-        max_seq_length=max_len,
+        max_seq_length=a.max_seq_length,
         torch_dtype=a.torch_dtype,
         bf16=a.bf16,
         optim=optim,
         weight_decay=a.weight_decay,
-        adam_betas=(a.adam_beta1 or 0.9, a.adam_beta2 or 0.999),
-        adam_epsilon=a.adam_epsilon or 1e-8,
-        max_grad_norm=a.max_grad_norm or 1.0,
-        save_steps=a.save_steps or 500,
+        adam_betas=(a.adam_beta1, a.adam_beta2),
+        adam_epsilon=a.adam_epsilon,
+        max_grad_norm=a.max_grad_norm,
+        save_steps=a.save_steps,
+        save_every_s=a.save_every_minutes * 60,
         eval_steps=a.eval_steps,
-        logging_steps=a.logging_steps or 1,
-        seed=a.seed or 42,
+        logging_steps=a.logging_steps,
+        seed=a.seed,
         assistant_only_loss=a.assistant_only_loss,
         packing=a.packing,
         chat_template=a.chat_template,
         lora=LoraResolved(
-            enabled=lora.enabled, r=r, alpha=lora.alpha or float(r), dropout=lora.dropout,
+            enabled=lora.enabled, r=lora.r, alpha=lora.alpha, dropout=lora.dropout,
             target_modules=list(lora.target_modules), modules_to_save=list(lora.modules_to_save),
             load_in_4bit=lora.load_in_4bit,
         ),
-        dpo_beta=dpo.beta or 0.1,
-        dpo_loss_type=loss_type,
+        dpo_beta=dpo.beta,
+        dpo_loss_type=dpo.loss_type,
         dpo_rpo_alpha=dpo.rpo_alpha,
-        dpo_max_length=dpo_max,
-        dpo_max_prompt_length=dpo.max_prompt_length or max(1, dpo_max // 2),
+        dpo_max_length=dpo.max_length,
+        dpo_max_prompt_length=dpo.max_prompt_length,
     )
     if a.dataset_mixer or a.dataset_splits:
         log.info("datasetMixer/datasetSplits are resolved by the datasets service; the runtime reads train.trainFile")
@@ -155,9 +186,10 @@ def resolve_train_args(spec: RuntimeSpec, model_max_length: int | None = None, w
 
 def _accumulation(global_batch: int, batch: int, accum: int, world: int) -> int:
     """Gradient accumulation steps: `global / (per-device batch × world size)` when the global batch
-    is set (0 accumulation = derive it), else the spec's (default 1)."""
+    is set (0 accumulation = derive it), else the spec's."""
     if not global_batch:
-        return accum or 1
+        _required(accum, f"{A}.gradientAccumulationSteps", "an integer >= 1, or 0 with globalBatchSize set")
+        return accum
     per_step = batch * world
     if global_batch % per_step:
         raise InvalidInput(

@@ -36,9 +36,12 @@ from .modeling import (add_lora, install_kernels, load_adapter, load_model, lora
                        resolve_device, save_model)
 from .precision import Precision, resolve_precision
 from .spec import RuntimeSpec, to_json
-from .train_args import TrainArgs, resolve_train_args
+from .train_args import TrainArgs, validate_train_args
 
 log = logging.getLogger("mambalign_runtime")
+
+# What time-based checkpoints are measured with; tests replace it to pass time without sleeping.
+clock = time.monotonic
 
 
 class StopFlag:
@@ -120,6 +123,8 @@ class Session:
     scheduler: Any = None
     stop: StopFlag | None = None
     started_at: float = field(default_factory=time.time)
+    # When the last checkpoint was saved (or training began), on `clock`.
+    last_save_at: float = field(default_factory=lambda: clock())
 
     @property
     def resolved_spec(self) -> dict[str, Any]:
@@ -175,7 +180,7 @@ def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session
     if not spec.output_dir:
         raise InvalidInput("outputDir: required", field="outputDir")
     device = _train_device(spec.device, world)
-    args = resolve_train_args(spec, world_size=world.size)
+    args = validate_train_args(spec, world_size=world.size)
     precision = resolve_precision(args.torch_dtype, args.bf16, device)
     quant = _quantization(device) if args.lora.load_in_4bit else None
     distributed.init(world, device)
@@ -186,7 +191,6 @@ def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session
     # fp32 master weights: what trains is float32 whatever the checkpoint's dtype; autocast does the rest.
     model, tokenizer = load_model(model_ref, device, torch.float32, quant, tokenizer_dir=spec.tokenizer)
     identity = distributed.broadcast_object(model_versions(spec.model, model, spec.adapter) if world.is_main else None)
-    args = resolve_train_args(spec, getattr(tokenizer, "model_max_length", None), world.size)
     if args.chat_template:
         tokenizer.chat_template = args.chat_template
     if spec.adapter and not (resume_dir and not args.lora.enabled):
@@ -267,7 +271,9 @@ def optimizer_step(session: Session) -> float:
     """Clip, step, schedule; returns the gradient norm before clipping."""
     if session.scaler is not None:
         session.scaler.unscale_(session.optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(session.trainable(), session.args.max_grad_norm)
+    # maxGradNorm 0 = no clipping (the recipe's meaning); the norm is still measured for progress events.
+    limit = session.args.max_grad_norm if session.args.max_grad_norm > 0 else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(session.trainable(), limit)
     if session.scaler is not None:
         session.scaler.step(session.optimizer)
         session.scaler.update()
@@ -278,11 +284,31 @@ def optimizer_step(session: Session) -> float:
     return float(grad_norm)
 
 
-def end_of_step(session: Session, loss_share: float) -> tuple[float, bool]:
-    """(the step's loss over all ranks, whether any rank got SIGTERM): one collective per step, so
-    every rank stops at the same step and sees the same loss."""
-    loss, stop = distributed.all_sum([loss_share, 1.0 if session.stop.requested else 0.0], session.device)
-    return loss, stop > 0
+@dataclass
+class StepEnd:
+    loss: float  # the step's loss over all ranks
+    stop: bool  # some rank got SIGTERM
+    save_due: bool  # saveEveryMinutes passed since the last checkpoint (rank 0's clock)
+
+
+def end_of_step(session: Session, loss_share: float) -> StepEnd:
+    """One collective per step, so every rank stops, and checkpoints, at the same step and sees the same loss."""
+    a = session.args
+    due = session.world.is_main and a.save_every_s > 0 and clock() - session.last_save_at >= a.save_every_s
+    loss, stop, save_due = distributed.all_sum(
+        [loss_share, 1.0 if session.stop.requested else 0.0, 1.0 if due else 0.0], session.device)
+    return StepEnd(loss, stop > 0, save_due > 0)
+
+
+def save_if_due(session: Session, step: int, total: int, end: StepEnd, extra_tensors: dict[str, Any] | None = None) -> None:
+    """A checkpoint every saveSteps, and also after saveEveryMinutes of wall time, so a stage shorter
+    than saveSteps still leaves one to resume from. Not at the last step or when stopping: those save anyway."""
+    if step >= total or end.stop:
+        return
+    if step % session.args.save_steps == 0:
+        save(session, step, "interval", total, extra_tensors)
+    elif end.save_due:
+        save(session, step, "time", total, extra_tensors)
 
 
 def save(session: Session, step: int, reason: str, total: int, extra_tensors: dict[str, Any] | None = None) -> Path:
@@ -301,6 +327,7 @@ def save(session: Session, step: int, reason: str, total: int, extra_tensors: di
                                                extra, rng)
         session.events.checkpoint_saved(step, str(directory), reason)
     distributed.barrier()
+    session.last_save_at = clock()
     return directory
 
 

@@ -52,7 +52,8 @@ stage, path = sys.argv[1], sys.argv[2]
 lora = {"enabled": True, "r": 16, "alpha": 32, "targetModules": ["in_proj", "x_proj", "dt_proj", "out_proj"]}
 args = {"maxSteps": $STEPS, "gradientCheckpointing": True, "torchDtype": "bfloat16", "maxSeqLength": $SEQ,
         "lrSchedulerType": "cosine", "warmupRatio": 0.05, "saveSteps": 100000, "loggingSteps": 1, "seed": 1,
-        "lora": lora}
+        "lora": lora, "numTrainEpochs": 1, "perDeviceEvalBatchSize": $BATCH, "gradientAccumulationSteps": 0,
+        "optim": "adamw_torch", "adamBeta1": 0.9, "adamBeta2": 0.999, "adamEpsilon": 1e-8, "maxGradNorm": 1.0}
 spec = {"command": stage, "model": "$MODEL", "outputDir": "$WORK/" + stage, "kernels": "auto",
         "train": {"trainFile": "$WORK/data/" + stage + "_train.jsonl", "args": args}}
 if stage == "sft":
@@ -61,7 +62,7 @@ else:
     pairs = max(1, $BATCH // 2)  # each pair is two sequences
     args.update(learningRate=5e-5, perDeviceTrainBatchSize=pairs, globalBatchSize=pairs * $NPROC)
     spec["adapter"] = "$WORK/sft/adapter"
-    spec["train"]["dpo"] = {"beta": 0.1, "maxLength": $SEQ, "maxPromptLength": $SEQ // 2}
+    spec["train"]["dpo"] = {"beta": 0.1, "lossType": "sigmoid", "maxLength": $SEQ, "maxPromptLength": $SEQ // 2}
 json.dump(spec, open(path, "w"), indent=1)
 EOF
 }

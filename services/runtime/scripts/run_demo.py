@@ -18,14 +18,18 @@ from pathlib import Path
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1]
 
-SFT_ARGS = {"learningRate": 0.004, "lrSchedulerType": "cosine", "warmupRatio": 0.05, "perDeviceTrainBatchSize": 32,
+# The runtime fills no default (the recipe resolves them in mambalign's control plane): every value is spelled out.
+COMMON = {"numTrainEpochs": 1, "perDeviceEvalBatchSize": 32, "gradientAccumulationSteps": 1, "maxSeqLength": 256,
+          "torchDtype": "auto", "optim": "adamw_torch", "adamBeta1": 0.9, "adamBeta2": 0.999, "adamEpsilon": 1e-8,
+          "maxGradNorm": 1.0, "saveEveryMinutes": 10}
+SFT_ARGS = {**COMMON, "learningRate": 0.004, "lrSchedulerType": "cosine", "warmupRatio": 0.05, "perDeviceTrainBatchSize": 32,
             "assistantOnlyLoss": True, "loggingSteps": 25, "saveSteps": 1000, "seed": 1,
             "lora": {"enabled": True, "r": 64, "alpha": 64,
                      "targetModules": ["in_proj", "x_proj", "dt_proj", "out_proj", "embeddings"]}}
-DPO_ARGS = {"learningRate": 0.002, "lrSchedulerType": "cosine", "warmupRatio": 0.05, "perDeviceTrainBatchSize": 16,
+DPO_ARGS = {**COMMON, "learningRate": 0.002, "lrSchedulerType": "cosine", "warmupRatio": 0.05, "perDeviceTrainBatchSize": 16,
             "loggingSteps": 25, "saveSteps": 1000, "seed": 1,
             "lora": {"enabled": True, "r": 16, "alpha": 32}}
-DPO = {"beta": 0.2, "lossType": "sigmoid"}
+DPO = {"beta": 0.2, "lossType": "sigmoid", "maxLength": 256, "maxPromptLength": 128}
 
 
 def stage(work: Path, name: str, command: str, spec: dict) -> tuple[list[dict], float]:

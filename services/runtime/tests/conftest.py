@@ -3,6 +3,7 @@ helpers to run the runtime's CLI in-process or as a subprocess and read its even
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -89,9 +90,27 @@ def of_kind(events: list[dict], kind: str) -> list[dict]:
     return [e[kind] for e in events if kind in e]
 
 
+# The recipe's resolution of every default (core/src/recipe; recipe-defaults.test.ts keeps it in step):
+# the runtime fills no gap, so test specs start from what the control plane would send.
+RECIPE_DEFAULTS = json.loads((Path(__file__).parent / "fixtures" / "recipe-defaults.json").read_text())
+
+
+def train_args(kind: str = "sft", **over) -> dict:
+    """Resolved training arguments of an SFT or DPO stage with `over` on top (proto3 JSON names);
+    per-step logging, a linear schedule without warm-up unless a test says otherwise. As in the
+    recipe, a global batch leaves the accumulation to the runtime (0)."""
+    derived = {"gradientAccumulationSteps": 0} if over.get("globalBatchSize") else {}
+    return {**copy.deepcopy(RECIPE_DEFAULTS[kind]["args"]), "loggingSteps": 1, "lrSchedulerType": "linear",
+            "warmupRatio": 0.0, **derived, **over}
+
+
+def dpo_args(**over) -> dict:
+    return {**RECIPE_DEFAULTS["dpo"]["dpo"], **over}
+
+
 def sft_spec(model: str, data: Path, out: Path, **args) -> dict:
-    base = {"learningRate": 0.01, "maxSteps": 6, "perDeviceTrainBatchSize": 8, "saveSteps": 1000, "seed": 3}
-    base.update(args)
+    base = train_args("sft", **{"learningRate": 0.01, "maxSteps": 6, "perDeviceTrainBatchSize": 8, "saveSteps": 1000,
+                                "seed": 3, **args})
     return {"command": "sft", "model": model, "outputDir": str(out),
             "train": {"trainFile": str(data / "sft_train.jsonl"), "args": base}}
 

@@ -18,10 +18,10 @@ import torch
 from mambalign_runtime.distributed import World
 from mambalign_runtime.errors import InvalidInput
 from mambalign_runtime.spec import parse_spec
-from mambalign_runtime.train_args import resolve_train_args
+from mambalign_runtime.train_args import validate_train_args
 from mambalign_runtime.training import BatchSchedule
 
-from conftest import of_kind, run_inprocess, sft_spec, spawn, write_spec
+from conftest import of_kind, run_inprocess, sft_spec, spawn, train_args, write_spec
 
 STEPS = 24
 
@@ -80,7 +80,7 @@ def test_two_processes_match_one_and_resume_after_sigterm(tmp_path, model_dir, d
 
 
 def resolve(world_size: int, **args):
-    return resolve_train_args(parse_spec({"train": {"args": args}}), world_size=world_size)
+    return validate_train_args(parse_spec({"train": {"args": train_args(**args)}}), world_size=world_size)
 
 
 def test_global_batch_is_kept_when_the_world_size_changes():

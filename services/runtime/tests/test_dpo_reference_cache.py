@@ -5,16 +5,16 @@ import torch
 
 from mambalign_runtime.reference_cache import PREFIX
 
-from conftest import of_kind, run_inprocess, write_spec
+from conftest import dpo_args, of_kind, run_inprocess, train_args, write_spec
 
 
 def dpo_spec(model_dir, demo_dir, out, cache_dir, **dpo):
     return {"command": "dpo", "model": str(model_dir), "outputDir": str(out),
             "train": {"trainFile": str(demo_dir / "dpo_train.jsonl"), "evalFile": str(demo_dir / "heldout_prefs.jsonl"),
                       "referenceCacheDir": str(cache_dir),
-                      "args": {"learningRate": 0.02, "maxSteps": 4, "perDeviceTrainBatchSize": 8, "seed": 1,
-                               "evalSteps": 2, "lora": {"enabled": True, "r": 4, "alpha": 8}},
-                      "dpo": {"beta": 0.5, **dpo}}}
+                      "args": train_args("dpo", learningRate=0.02, maxSteps=4, perDeviceTrainBatchSize=8, seed=1,
+                                         evalSteps=2, lora={"enabled": True, "r": 4, "alpha": 8}),
+                      "dpo": dpo_args(beta=0.5, **dpo)}}
 
 
 def run(tmp_path, name, spec):

@@ -7,7 +7,7 @@ import torch
 
 from mambalign_runtime.checkpoint import load_tensors
 
-from conftest import of_kind, run_inprocess, write_spec
+from conftest import dpo_args, of_kind, run_inprocess, train_args, write_spec
 
 METRICS = {"rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
            "logps/rejected"}
@@ -30,9 +30,9 @@ def test_dpo_trains_on_preferences_and_score_sees_it(tmp_path, model_dir, demo_d
     out = tmp_path / "dpo"
     spec = {"command": "dpo", "model": str(model_dir), "outputDir": str(out),
             "train": {"trainFile": str(demo_dir / "dpo_train.jsonl"),
-                      "args": {"learningRate": 0.02, "maxSteps": 12, "perDeviceTrainBatchSize": 8, "seed": 1,
-                               "lora": {"enabled": True, "r": 4, "alpha": 8}},
-                      "dpo": {"beta": 0.5}}}
+                      "args": train_args("dpo", learningRate=0.02, maxSteps=12, perDeviceTrainBatchSize=8, seed=1,
+                                         lora={"enabled": True, "r": 4, "alpha": 8}),
+                      "dpo": dpo_args(beta=0.5)}}
     code, events = run_inprocess(["dpo", "--spec", str(write_spec(tmp_path / "dpo.json", spec))])
     assert code == 0, events
     progress = of_kind(events, "progress")
@@ -58,15 +58,16 @@ def test_rpo_alpha_adds_the_chosen_nll_to_the_first_step_loss(tmp_path, model_di
         out = tmp_path / f"rpo-{alpha}"
         spec = {"command": "dpo", "model": str(model_dir), "outputDir": str(out),
                 "train": {"trainFile": str(demo_dir / "dpo_train.jsonl"),
-                          "args": {"learningRate": 0.01, "maxSteps": 1, "perDeviceTrainBatchSize": 8, "seed": 1,
-                                   "loggingSteps": 1, "lora": {"enabled": True, "r": 4, "alpha": 8}},
-                          "dpo": {"beta": 0.5, "rpoAlpha": alpha}}}
+                          "args": train_args("dpo", learningRate=0.01, maxSteps=1, perDeviceTrainBatchSize=8, seed=1,
+                                             lora={"enabled": True, "r": 4, "alpha": 8}),
+                          "dpo": dpo_args(beta=0.5, rpoAlpha=alpha)}}
         code, events = run_inprocess(["dpo", "--spec", str(write_spec(tmp_path / f"rpo-{alpha}.json", spec))])
         assert code == 0, events
         losses[alpha] = of_kind(events, "progress")[0]["loss"]
     assert abs(losses[0.0] - 0.6931472) < 1e-4
     assert losses[1.0] > losses[0.0] + 0.5  # a random tiny model's per-token NLL is several nats
     bad = {"command": "dpo", "model": str(model_dir), "outputDir": str(tmp_path / "bad"),
-           "train": {"trainFile": str(demo_dir / "dpo_train.jsonl"), "dpo": {"rpoAlpha": -1}}}
+           "train": {"trainFile": str(demo_dir / "dpo_train.jsonl"), "args": train_args("dpo"),
+                     "dpo": dpo_args(rpoAlpha=-1)}}
     code, events = run_inprocess(["dpo", "--spec", str(write_spec(tmp_path / "bad.json", bad))])
     assert code == 2 and of_kind(events, "error")[0]["field"] == "train.dpo.rpoAlpha"

@@ -1,7 +1,9 @@
 """resume — SIGTERM mid-run checkpoints and exits 75; --resume continues with the same losses."""
 
+import itertools
 import json
 import signal
+import time
 
 from conftest import of_kind, run_inprocess, sft_spec, spawn, write_spec
 
@@ -49,5 +51,34 @@ def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, m
     expected = {p["step"]: p["loss"] for p in of_kind(straight, "progress")}
     got = {p["step"]: p["loss"] for p in of_kind(resumed, "progress")}
     assert sorted(got) == list(range(stopped_at + 1, STEPS + 1))
+    for step, loss in got.items():
+        assert abs(loss - expected[step]) <= 1e-6, (step, loss, expected[step])
+
+
+def test_stage_shorter_than_save_steps_checkpoints_by_time_and_resumes_from_it(tmp_path, model_dir, demo_dir,
+                                                                                 monkeypatch):
+    """saveSteps 1000 on a 6-step stage: before saveEveryMinutes, a kill before the end lost every step.
+    The clock is driven by the loop (40 s per reading), not by sleeping."""
+    from mambalign_runtime import training
+
+    ticks = itertools.count(0, 40)
+    monkeypatch.setattr(training, "clock", lambda: float(next(ticks)))
+    out = tmp_path / "timed"
+    spec = write_spec(tmp_path / "timed.json", sft_spec(str(model_dir), demo_dir, out, maxSteps=6, saveSteps=1000,
+                                                         saveEveryMinutes=1.0,
+                                                         lora={"enabled": True, "r": 4, "alpha": 8, "dropout": 0.1}))
+    code, events = run_inprocess(["sft", "--spec", str(spec)])
+    assert code == 0, events
+    saved = [(c["step"], c["reason"]) for c in of_kind(events, "checkpointSaved")]
+    assert saved == [(2, "time"), (4, "time"), (6, "final")]
+
+    # As after a SIGKILL past step 4: the next delivery resumes from the newest checkpoint.
+    monkeypatch.setattr(training, "clock", time.monotonic)
+    code, resumed = run_inprocess(["sft", "--spec", str(spec), "--resume", str(out / "checkpoints" / "step-4")])
+    assert code == 0, resumed
+    assert of_kind(resumed, "started")[0]["startStep"] == 4
+    expected = {p["step"]: p["loss"] for p in of_kind(events, "progress")}
+    got = {p["step"]: p["loss"] for p in of_kind(resumed, "progress")}
+    assert sorted(got) == [5, 6]
     for step, loss in got.items():
         assert abs(loss - expected[step]) <= 1e-6, (step, loss, expected[step])

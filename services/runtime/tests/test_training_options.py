@@ -11,7 +11,7 @@ from transformers.models.mamba import modeling_mamba
 from mambalign_runtime.errors import InvalidInput
 from mambalign_runtime.precision import resolve_precision
 
-from conftest import of_kind, run_inprocess, sft_spec, write_spec
+from conftest import dpo_args, of_kind, run_inprocess, sft_spec, write_spec
 
 CPU = torch.device("cpu")
 LORA = {"enabled": True, "r": 4, "alpha": 8}
@@ -22,6 +22,7 @@ def run(tmp_path, model_dir, demo_dir, name, command="sft", **args):
     spec["command"] = command
     if command == "dpo":
         spec["train"]["trainFile"] = str(demo_dir / "dpo_train.jsonl")
+        spec["train"]["dpo"] = dpo_args()
     return run_inprocess([command, "--spec", str(write_spec(tmp_path / f"{name}.json", spec))])
 
 

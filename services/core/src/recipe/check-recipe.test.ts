@@ -85,6 +85,22 @@ describe("recipe — multi-stage form", () => {
     assert.equal(recipe.sft!.args!.lora!.r, 16);
   });
 
+  test("a stage without learning_rate gets the handbook's rate for SFT/DPO × full/LoRA/QLoRA", () => {
+    // alignment-handbook zephyr-7b-beta: sft/config_full 2e-5, sft/config_qlora 2e-4, dpo/config_full 5e-7, dpo/config_qlora 5e-6.
+    const cases: { peft: Record<string, boolean>; sft: number; dpo: number }[] = [
+      { peft: {}, sft: 2e-5, dpo: 5e-7 },
+      { peft: { use_peft: true }, sft: 2e-4, dpo: 5e-6 },
+      { peft: { use_peft: true, load_in_4bit: true }, sft: 2e-4, dpo: 5e-6 },
+    ];
+    for (const c of cases) {
+      const doc: Record<string, any> = { ...demo(), ...c.peft };
+      delete doc.sft.learning_rate;
+      const { recipe } = check(doc);
+      assert.equal(recipe.sft!.args!.learningRate, c.sft, JSON.stringify(c.peft));
+      assert.equal(recipe.dpo!.args!.learningRate, c.dpo, JSON.stringify(c.peft));
+    }
+  });
+
   test("stage order is enforced and the entry at fault is named", () => {
     const doc = demo();
     doc.stages = ["sft", "dpo", "merge"];

@@ -67,13 +67,11 @@ export const LR_SCHEDULERS = [
   "linear",
   "cosine",
   "cosine_with_restarts",
-  "cosine_with_min_lr",
   "polynomial",
   "constant",
   "constant_with_warmup",
   "inverse_sqrt",
-  "warmup_stable_decay",
-] as const;
+] as const; // transformers' schedulers that need no extra arguments (the runtime's SCHEDULERS)
 
 export const OPTIMIZERS = [
   "adamw_torch",
@@ -98,6 +96,9 @@ const uint = (min = 0) => int({ ge: min });
 
 /** Handbook learning rates (Zephyr recipes): full fine-tuning vs LoRA, per stage. */
 export const HANDBOOK_LR = { sft: { full: 2e-5, lora: 2e-4 }, dpo: { full: 5e-7, lora: 5e-6 } } as const;
+
+/** Default wall-time between checkpoints: a preemption loses at most this much work. */
+export const SAVE_EVERY_MINUTES = 10;
 
 export const STAGE_KEYS: readonly StageKey[] = [
   // data
@@ -131,6 +132,8 @@ export const STAGE_KEYS: readonly StageKey[] = [
   field("args", "max_grad_norm", float({ ge: 0 }), () => 1),
   // bookkeeping
   field("args", "save_steps", uint(1), () => 500),
+  // By time too, so a stage shorter than save_steps (or a slow one) still leaves a checkpoint to resume.
+  field("args", "save_every_minutes", float({ ge: 0 }), () => SAVE_EVERY_MINUTES),
   field("args", "eval_steps", uint(0), () => 0),
   field("args", "logging_steps", uint(1), () => 10),
   field("args", "seed", uint(0), () => 42),
@@ -189,6 +192,7 @@ export function emptyDraft(): StageDraft {
       seed: 0,
       chatTemplate: "",
       assistantOnlyLoss: false,
+      saveEveryMinutes: 0,
     },
     lora: disabledLora(),
     dpo: { beta: 0, lossType: "", maxLength: 0, maxPromptLength: 0, rpoAlpha: 0 },

@@ -5,3 +5,4 @@ export * from "./server-env.js";
 export * from "./service-test-env.js";
 export * from "./unwritable-dir.js";
 export * from "./test-data.js";
+export { resolvedStage, resolvedTrainingArgs } from "./resolved-args.js";

@@ -24,9 +24,10 @@ import {
   type StartedService,
   startGrpcServer,
   StageStatus,
+  TrainingArgs,
   uploadDirWithManifest,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 import { type StartEvaluatorOptions, startEvaluatorService } from "../index.js";
 import { startRegistryService } from "@mambalign/registry";
 
@@ -127,7 +128,7 @@ export async function registerTinyAdapter(env: EvalTestEnv, name: string, runId:
       command: "sft",
       model: "preset:tiny-mamba-char",
       outputDir: dir,
-      train: { trainFile, args: { learningRate: 0.01, maxSteps: 2, perDeviceTrainBatchSize: 8, saveSteps: 1000, seed: 3, lora: { enabled: true, r: 4, alpha: 8 } } },
+      train: { trainFile, args: TrainingArgs.toJSON(resolvedTrainingArgs("sft", { learningRate: 0.01, maxSteps: 2, perDeviceTrainBatchSize: 8, saveSteps: 1000, seed: 3, lora: { enabled: true, r: 4, alpha: 8, dropout: 0, targetModules: [], modulesToSave: [], loadIn4bit: false } })) },
     }),
   );
   await run(PYTHON, ["-m", "mambalign_runtime", "sft", "--spec", spec], { env: { ...process.env, ...RUNTIME_ENV } });

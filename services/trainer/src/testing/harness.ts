@@ -24,7 +24,7 @@ import {
   StageJob,
   type TrainingArgs,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 import { startDatasetsService } from "@mambalign/datasets";
 import { startRegistryService } from "@mambalign/registry";
 import type { Peers } from "../stage-inputs.js";
@@ -140,8 +140,9 @@ export async function versionsOfRun(h: Harness, runId: string) {
   return res.versions.filter((v) => v.runId === runId);
 }
 
+/** The recipe's resolved SFT arguments (the runtime fills no default) with short-run settings and `over` on top. */
 export function sftArgs(over: Partial<TrainingArgs> = {}): Partial<TrainingArgs> {
-  return {
+  return resolvedTrainingArgs("sft", {
     maxSteps: 8,
     saveSteps: 4,
     perDeviceTrainBatchSize: 4,
@@ -150,7 +151,7 @@ export function sftArgs(over: Partial<TrainingArgs> = {}): Partial<TrainingArgs>
     seed: 1,
     lora: { enabled: true, r: 4, alpha: 8, dropout: 0, targetModules: [], modulesToSave: [], loadIn4bit: false },
     ...over,
-  };
+  });
 }
 
 export function sftJob(runId: string, trainDataset: string, args: Partial<TrainingArgs>): StageJob {

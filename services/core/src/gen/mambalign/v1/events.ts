@@ -117,7 +117,7 @@ export interface RuntimeEvent_CheckpointSaved {
   step: number;
   /** Local directory holding the complete checkpoint. */
   dir: string;
-  /** Why it was saved: "interval", "sigterm", "final". */
+  /** Why it was saved: "interval" (save_steps), "time" (save_every_minutes), "sigterm", "final". */
   reason: string;
 }
 

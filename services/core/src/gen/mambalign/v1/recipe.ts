@@ -52,6 +52,11 @@ export interface TrainingArgs {
   lora: LoraArgs | undefined;
   chatTemplate: string;
   assistantOnlyLoss: boolean;
+  /**
+   * Also checkpoint when this many minutes passed since the last checkpoint, whatever save_steps
+   * says (0 = by save_steps only), so a preemption loses at most this much work.
+   */
+  saveEveryMinutes: number;
 }
 
 export interface TrainingArgs_DatasetMixerEntry {
@@ -350,6 +355,7 @@ function createBaseTrainingArgs(): TrainingArgs {
     lora: undefined,
     chatTemplate: "",
     assistantOnlyLoss: false,
+    saveEveryMinutes: 0,
   };
 }
 
@@ -441,6 +447,9 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
     }
     if (message.assistantOnlyLoss !== false) {
       writer.uint32(232).bool(message.assistantOnlyLoss);
+    }
+    if (message.saveEveryMinutes !== 0) {
+      writer.uint32(241).double(message.saveEveryMinutes);
     }
     return writer;
   },
@@ -693,6 +702,14 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
             message.assistantOnlyLoss = reader.bool();
             continue;
           }
+          case 30: {
+            if (tag !== 241) {
+              break;
+            }
+
+            message.saveEveryMinutes = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -854,6 +871,11 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
         : isSet(object.assistant_only_loss)
         ? globalThis.Boolean(object.assistant_only_loss)
         : false,
+      saveEveryMinutes: isSet(object.saveEveryMinutes)
+        ? globalThis.Number(object.saveEveryMinutes)
+        : isSet(object.save_every_minutes)
+        ? globalThis.Number(object.save_every_minutes)
+        : 0,
     };
   },
 
@@ -952,6 +974,9 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
     if (message.assistantOnlyLoss !== false) {
       obj.assistantOnlyLoss = message.assistantOnlyLoss;
     }
+    if (message.saveEveryMinutes !== 0) {
+      obj.saveEveryMinutes = floatToJson(message.saveEveryMinutes);
+    }
     return obj;
   },
 
@@ -997,6 +1022,7 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
     message.lora = (object.lora !== undefined && object.lora !== null) ? LoraArgs.fromPartial(object.lora) : undefined;
     message.chatTemplate = object.chatTemplate ?? "";
     message.assistantOnlyLoss = object.assistantOnlyLoss ?? false;
+    message.saveEveryMinutes = object.saveEveryMinutes ?? 0;
     return message;
   },
 };
