@@ -23,6 +23,8 @@ lora_dropout: 0.0
 lr_scheduler_type: cosine
 warmup_ratio: 0.05
 seed: 1
+# A checkpoint every 50 steps: a stage stopped part-way resumes from the last one, not from step 0.
+save_steps: 50
 sft:
   dataset_mixer: { demo-sft: 1.0 }
   lora_r: 64

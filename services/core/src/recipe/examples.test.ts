@@ -28,7 +28,7 @@ test("examples — mamba-2.8b-zephyr.yaml is a clean SFT -> merge -> DPO recipe 
   assert.deepEqual(Object.keys(recipe.dpo!.args!.datasetMixer), ["HuggingFaceH4/ultrafeedback_binarized"]);
 });
 
-test("examples — mamba-original-project.yaml passes on the GPU image, warning about DPO on the base model", () => {
+test("examples — mamba-original-project.yaml passes on the GPU image, warning about DPO on the base model and its learning rate", () => {
   const { recipe, issues, ok } = checkExample("mamba-original-project.yaml");
   assert.equal(ok, true);
   assert.deepEqual(recipe.stages, [Stage.STAGE_DPO]);
@@ -36,8 +36,8 @@ test("examples — mamba-original-project.yaml passes on the GPU image, warning 
   assert.deepEqual(lora.targetModules, ["x_proj", "embeddings", "in_proj", "out_proj"]);
   assert.equal(lora.loadIn4bit, true);
   assert.equal(recipe.dpo!.args!.torchDtype, "float32");
-  // Exactly these findings: the unused output_dir, DPO from the base model (the GPU image carries bitsandbytes for QLoRA).
-  assert.deepEqual(issues.map((i) => i.key).sort(), ["model_name_or_path", "output_dir"]);
+  // Exactly these findings: 10× the handbook's rate, the unused output_dir, DPO from the base model (the GPU image carries bitsandbytes for QLoRA).
+  assert.deepEqual(issues.map((i) => i.key).sort(), ["learning_rate", "model_name_or_path", "output_dir"]);
   assert.ok(issues.every((i) => !i.fatal));
   assert.match(issues.find((i) => i.key === "model_name_or_path")!.message, /base model/);
 });

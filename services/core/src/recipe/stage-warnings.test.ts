@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import YAML from "yaml";
 import type { RecipeIssue } from "../gen/mambalign/v1/recipe.js";
@@ -81,14 +82,66 @@ describe("recipe — warnings for values that hurt Mamba or the pipeline", () =>
     assert.deepEqual(at(check(doc).issues, "model_name_or_path"), []);
   });
 
-  test("a full fine-tuning learning rate far above the handbook's warns", () => {
+  test("a learning rate 10× or more from the handbook's warns with the handbook's value for the stage and method", () => {
+    // The original Mamba project: mamba-chat's full SFT at 5e-4, mamba-2.8b DPO with QLoRA at 5e-5.
     const doc = mamba();
     doc.use_peft = false;
-    doc.sft.learning_rate = 1e-3;
+    doc.sft.learning_rate = 5e-4;
     doc.dpo.learning_rate = 5e-7;
-    const r = check(doc);
-    assert.match(at(r.issues, "sft.learning_rate")[0]!.message, /10× the handbook's 0.00002/);
+    let r = check(doc);
+    assert.deepEqual(
+      at(r.issues, "sft.learning_rate").map((i) => i.message),
+      ["0.0005 is 25× the handbook's 0.00002 for full SFT (zephyr-7b-beta): a pretrained model forgets what it knew"],
+    );
     assert.deepEqual(at(r.issues, "dpo.learning_rate"), []);
+
+    const qlora = mamba();
+    qlora.load_in_4bit = true;
+    qlora.sft.learning_rate = 2e-4;
+    qlora.dpo.learning_rate = 5e-5;
+    r = check(qlora);
+    assert.deepEqual(at(r.issues, "sft.learning_rate"), []);
+    assert.match(at(r.issues, "dpo.learning_rate")[0]!.message, /^0\.00005 is 10× the handbook's 0\.000005 for QLoRA DPO .*collapses/);
+
+    const low = mamba();
+    low.sft.learning_rate = 1e-6;
+    assert.match(at(check(low).issues, "sft.learning_rate")[0]!.message, /is 1\/200 the handbook's 0\.0002 for LoRA SFT .*barely move/);
+  });
+
+  test("the original project's recipe warns about its learning rate", () => {
+    const r = checkRecipe(readFileSync(new URL("../../../../examples/recipes/mamba-original-project.yaml", import.meta.url), "utf8"), { baseDir: "/srv" });
+    assert.match(at(r.issues, "learning_rate")[0]!.message, /10× the handbook's 0\.000005 for QLoRA DPO/);
+  });
+
+  test("DPO's beta far outside the usual range warns; the handbook's 0.01 does not", () => {
+    const doc = mamba();
+    for (const [beta, warns] of [[0.001, true], [0.01, false], [0.5, false], [2, true]] as const) {
+      doc.dpo.beta = beta;
+      const issues = at(check(doc).issues, "dpo.beta");
+      assert.equal(issues.length, warns ? 1 : 0, `beta ${beta}`);
+      if (warns) assert.match(issues[0]!.message, /outside the usual 0\.01-1 \(the handbook's DPO uses 0\.01/);
+    }
+  });
+
+  test("a LoRA alpha/r ratio far from the usual warns", () => {
+    const doc = mamba();
+    doc.sft.lora_r = 64;
+    doc.sft.lora_alpha = 8;
+    doc.dpo.lora_r = 4;
+    doc.dpo.lora_alpha = 64;
+    const r = check(doc);
+    assert.match(at(r.issues, "sft.lora_alpha")[0]!.message, /^lora_alpha\/lora_r = 0\.125 \(8\/64\) is outside the usual 0\.25-4/);
+    assert.match(at(r.issues, "dpo.lora_alpha")[0]!.message, /= 16 \(64\/4\)/);
+  });
+
+  test("a checkpoint interval not shorter than the stage warns", () => {
+    const doc = mamba();
+    doc.sft.max_steps = 150;
+    doc.dpo.max_steps = 200;
+    doc.dpo.save_steps = 50;
+    const r = check(doc);
+    assert.match(at(r.issues, "sft.save_steps")[0]!.message, /500 is not below max_steps 150: .*save_every_minutes \(10 min\)/);
+    assert.deepEqual(at(r.issues, "dpo.save_steps"), []);
   });
 
   test("a global batch of one example warns", () => {

@@ -46,16 +46,57 @@ function warnIfWorkerLacks(c: WarnContext, key: string, what: string, needs: Wor
   c.issues.warn(c.pathOf(key), `${what} needs ${lacking.join(" and ")}, which ${c.worker.name} lacks: the runtime would stop with an error naming it`);
 }
 
-export function warnForPipeline(d: StageDraft, c: WarnContext): void {
-  const { args, lora } = d;
-  const full = HANDBOOK_LR[c.kind].full;
+/** DPO's beta and LoRA's alpha/r outside these are rarely intended (handbook: beta 0.01-0.1; alpha = r now,
+ * alpha 16 with r 64 in its first Zephyr QLoRA recipe). */
+const USUAL_BETA = { min: 0.01, max: 1 } as const;
+const USUAL_ALPHA_PER_RANK = { min: 0.25, max: 4 } as const;
+/** A learning rate this many times above or below the handbook's for the stage and method. */
+const LR_FACTOR = 10;
+
+const STAGE_NAME = { sft: "SFT", dpo: "DPO" } as const;
+
+function ratioText(ratio: number): string {
+  return ratio >= 1 ? `${Number(ratio.toPrecision(3))}×` : `1/${Number((1 / ratio).toPrecision(3))}`;
+}
+
+/** Values known to wreck an alignment run: far from the handbook's learning rate, beta, alpha/r; checkpoints too rare. */
+function warnForHandbookRanges(d: StageDraft, c: WarnContext): void {
+  const { args, lora, dpo } = d;
+  const method = !lora.enabled ? "full" : lora.loadIn4bit ? "QLoRA" : "LoRA";
+  const handbook = HANDBOOK_LR[c.kind][lora.enabled ? "lora" : "full"];
+  const ratio = args.learningRate / handbook;
   // Presets are tiny models trained from scratch; the handbook's rates are for pretrained 7B models.
-  if (!lora.enabled && !c.preset && args.learningRate > 10 * full) {
+  if (!c.preset && (ratio >= LR_FACTOR || ratio <= 1 / LR_FACTOR)) {
+    const effect = ratio > 1 ? (c.kind === "sft" ? "a pretrained model forgets what it knew" : "the policy collapses away from the reference") : "the stage will barely move the model";
     c.issues.warn(
       c.pathOf("learning_rate"),
-      `${args.learningRate} is over 10× the handbook's ${full} for full fine-tuning in ${c.kind}: a pretrained model forgets (SFT) or collapses (DPO) at such rates`,
+      `${args.learningRate} is ${ratioText(ratio)} the handbook's ${handbook} for ${method} ${STAGE_NAME[c.kind]} (zephyr-7b-beta): ${effect}`,
     );
   }
+  if (c.kind === "dpo" && (dpo.beta < USUAL_BETA.min || dpo.beta > USUAL_BETA.max)) {
+    c.issues.warn(
+      c.pathOf("beta"),
+      `${dpo.beta} is outside the usual ${USUAL_BETA.min}-${USUAL_BETA.max} (the handbook's DPO uses 0.01, TRL's default 0.1): ${dpo.beta < USUAL_BETA.min ? "the policy may drift far from the reference" : "the policy hardly moves from the reference"}`,
+    );
+  }
+  const perRank = lora.enabled ? lora.alpha / lora.r : 1;
+  if (perRank < USUAL_ALPHA_PER_RANK.min || perRank > USUAL_ALPHA_PER_RANK.max) {
+    c.issues.warn(
+      c.pathOf("lora_alpha"),
+      `lora_alpha/lora_r = ${Number(perRank.toPrecision(3))} (${lora.alpha}/${lora.r}) is outside the usual ${USUAL_ALPHA_PER_RANK.min}-${USUAL_ALPHA_PER_RANK.max} (the handbook's ${method} uses alpha = r): the adapter's update is scaled by alpha/r, so the effective learning rate is off by that much`,
+    );
+  }
+  if (args.maxSteps > 0 && args.saveSteps >= args.maxSteps) {
+    c.issues.warn(
+      c.pathOf("save_steps"),
+      `${args.saveSteps} is not below max_steps ${args.maxSteps}: no step checkpoint before the stage ends, so a preempted stage resumes from ${args.saveEveryMinutes > 0 ? `its last save_every_minutes (${args.saveEveryMinutes} min) checkpoint` : "the start (save_every_minutes is 0)"}; set save_steps below max_steps`,
+    );
+  }
+}
+
+export function warnForPipeline(d: StageDraft, c: WarnContext): void {
+  const { args, lora } = d;
+  warnForHandbookRanges(d, c);
   if (args.globalBatchSize === 1 || (args.globalBatchSize === 0 && args.perDeviceTrainBatchSize * args.gradientAccumulationSteps === 1)) {
     c.issues.warn(
       c.pathOf(args.globalBatchSize === 1 ? "global_batch_size" : "gradient_accumulation_steps"),
