@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 
+from .cpu_threads import apply_cpu_threads
 from .distributed import env_world, record_exit, register_pid, shutdown
 from .errors import EXIT_ERROR, EXIT_INVALID, InvalidInput, RuntimeFailure
 from .events import EventWriter
@@ -100,6 +101,7 @@ def _run(ns, argv: list[str], events: EventWriter, world) -> tuple[int, str]:
 
 
 def _command(ns, argv: list[str], events: EventWriter, world) -> int:
+    apply_cpu_threads()
     if ns.command == "demo-data":
         from .demo_data import write_demo_data
 

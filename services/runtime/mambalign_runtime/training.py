@@ -97,7 +97,7 @@ class BatchSchedule:
 
 def versions(kernel_mode: str) -> dict[str, str]:
     return {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
-            "peft": peft.__version__, "kernels": kernel_mode}
+            "peft": peft.__version__, "kernels": kernel_mode, "cpu_threads": str(torch.get_num_threads())}
 
 
 @dataclass

@@ -56,9 +56,8 @@ async function writeDemoData(python: string, dir: string, env: NodeJS.ProcessEnv
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now();
-  // One thread per runtime process: ~10x faster for this tiny model on a small, busy CPU (runtime README).
+  // Threads per runtime process: the runtime's own default (one, unless OMP_NUM_THREADS says otherwise), as under `up`.
   const env = { ...(opts.env ?? process.env) };
-  env.OMP_NUM_THREADS ??= "1";
   const stateDir = path.resolve(opts.stateDir);
   const demoDir = path.join(stateDir, "demo");
   await mkdir(demoDir, { recursive: true });
@@ -66,9 +65,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const say = (line: string) => opts.out.write(`${line}\n`);
   const logger = createLogger("mambalign", env.LOG_LEVEL ?? "info", pino.destination({ dest: logFile, sync: false, mkdir: true }));
 
-  // Child processes (the runtime) inherit the thread setting through the environment.
-  const savedOmp = process.env.OMP_NUM_THREADS;
-  process.env.OMP_NUM_THREADS = env.OMP_NUM_THREADS;
   say(`starting mambalign (all services in this process; state in ${stateDir}, logs in ${logFile})`);
   const system = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger, env });
   try {
@@ -106,8 +102,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     return { run: last, rows, versions, wallS, logFile };
   } finally {
     await system.stop();
-    if (savedOmp === undefined) delete process.env.OMP_NUM_THREADS;
-    else process.env.OMP_NUM_THREADS = savedOmp;
     logger.flush();
   }
 }
