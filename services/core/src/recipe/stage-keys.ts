@@ -73,21 +73,16 @@ export const LR_SCHEDULERS = [
   "inverse_sqrt",
 ] as const; // transformers' schedulers that need no extra arguments (the runtime's SCHEDULERS)
 
+// What the runtime builds (runtime/mambalign_runtime/optim.py): torch's AdamW and bitsandbytes' paged/8-bit AdamW.
 export const OPTIMIZERS = [
   "adamw_torch",
+  "adamw_hf",
+  "adamw",
   "adamw_torch_fused",
-  "adafactor",
-  "sgd",
-  "adagrad",
-  "rmsprop",
-  "adamw_8bit",
-  "adamw_bnb_8bit",
   "paged_adamw_32bit",
   "paged_adamw_8bit",
-  "lion_32bit",
-  "lion_8bit",
-  "paged_lion_32bit",
-  "paged_lion_8bit",
+  "adamw_8bit",
+  "adamw_bnb_8bit",
 ] as const;
 
 export const DPO_LOSSES = ["sigmoid", "ipo", "hinge"] as const;
