@@ -27,6 +27,9 @@ step "TypeScript build"
 npm run --silent build
 
 step "Python runtime venv (.venv)"
+# CUDA torch even without a GPU: PyPI's only Linux x86_64 torch 2.11.0 wheel is the CUDA 13 build, and its
+# libtorch.so needs libtorch_cuda.so, which links cudart, cublas, cudnn, nccl ... (the nvidia-* wheels,
+# ~2.7 GB); installed without them, `import torch` fails. The CPU wheels live only on download.pytorch.org.
 py=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
 req=services/runtime/requirements.txt
