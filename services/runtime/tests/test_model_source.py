@@ -9,7 +9,7 @@ from mambalign_runtime.model_source import weights_sha256
 from mambalign_runtime.preset import build_random_mamba, gpt_neox_tokenizer, mamba_2_8b_config
 from mambalign_runtime.throughput import flops_per_token, mfu, peak_flops
 
-from conftest import NEOX_TOKENIZER_DIR as NEOX, of_kind, run_inprocess, write_spec
+from conftest import NEOX_TOKENIZER_DIR as NEOX, of_kind, run_inprocess, train_args, write_spec
 
 
 def test_started_records_the_weights_sha256_and_cpu_metrics_are_zero(sft_run, model_dir):
@@ -24,7 +24,7 @@ def test_started_records_the_weights_sha256_and_cpu_metrics_are_zero(sft_run, mo
 
 def test_s3_model_is_left_to_the_trainer(tmp_path):
     spec = write_spec(tmp_path / "s.json", {"model": "s3://bucket/models/m", "outputDir": str(tmp_path),
-                                            "train": {"trainFile": "x.jsonl"}})
+                                            "train": {"trainFile": "x.jsonl", "args": train_args()}})
     code, events = run_inprocess(["sft", "--spec", str(spec)])
     (error,) = of_kind(events, "error")
     assert code == 2 and error["field"] == "model" and "stages" in error["message"]
@@ -46,7 +46,7 @@ def test_the_2_8b_preset_has_mamba_2_8b_hf_shape():
 def test_the_2_8b_preset_needs_a_tokenizer(tmp_path, monkeypatch):
     monkeypatch.delenv("MAMBALIGN_TOKENIZER_DIR", raising=False)
     spec = write_spec(tmp_path / "s.json", {"model": "preset:mamba-2.8b-random", "outputDir": str(tmp_path),
-                                            "train": {"trainFile": "x.jsonl"}})
+                                            "train": {"trainFile": "x.jsonl", "args": train_args()}})
     code, events = run_inprocess(["sft", "--spec", str(spec)])
     (error,) = of_kind(events, "error")
     assert code == 2 and error["field"] == "tokenizer" and "MAMBALIGN_TOKENIZER_DIR" in error["message"]
