@@ -81,9 +81,11 @@ def _not_negative(value: float, where: str) -> None:
 
 def _required(value: float | int | str, where: str, what: str) -> None:
     """A value the recipe resolves (core/src/recipe/stage-keys.ts); 0 / "" here means the spec lacks it."""
-    if not value or (not isinstance(value, str) and value < 0):
-        raise InvalidInput(f"{where}: required ({what}), got {value!r}; the recipe resolves every default, so a "
-                           "spec without it was not written by `recipe check`'s resolution", field=where)
+    if not isinstance(value, str) and value < 0:
+        raise InvalidInput(f"{where}: must be {what}, got {value}", field=where)
+    if not value:
+        raise InvalidInput(f"{where}: required ({what}) but missing from the spec; training defaults are resolved "
+                           "by the recipe (`mambalign recipe check` shows them), not by the runtime", field=where)
 
 
 def validate_train_args(spec: RuntimeSpec, world_size: int = 1) -> TrainArgs:
@@ -98,10 +100,12 @@ def validate_train_args(spec: RuntimeSpec, world_size: int = 1) -> TrainArgs:
     _required(a.adam_epsilon, f"{A}.adamEpsilon", "a number > 0")
     for name in ("warmup_ratio", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "save_every_minutes"):
         _not_negative(getattr(a, name), f"{A}.{_camel(name)}")
-    for name in ("warmup_ratio", "adam_beta1", "adam_beta2"):
-        if getattr(a, name) > 1:
+    if a.warmup_ratio > 1:
+        raise InvalidInput(f"{A}.warmupRatio: must be within [0, 1], got {a.warmup_ratio}", field=f"{A}.warmupRatio")
+    for name in ("adam_beta1", "adam_beta2"):
+        if getattr(a, name) >= 1:
             where = f"{A}.{_camel(name)}"
-            raise InvalidInput(f"{where}: must be within [0, 1], got {getattr(a, name)}", field=where)
+            raise InvalidInput(f"{where}: must be within [0, 1), got {getattr(a, name)}", field=where)
     _required(a.lr_scheduler_type, f"{A}.lrSchedulerType", ", ".join(SCHEDULERS))
     if a.lr_scheduler_type not in SCHEDULERS:
         raise InvalidInput(f"{A}.lrSchedulerType: unknown {a.lr_scheduler_type!r} (valid: {', '.join(SCHEDULERS)})",
