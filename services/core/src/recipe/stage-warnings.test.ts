@@ -105,7 +105,7 @@ describe("recipe — warnings for values that hurt Mamba or the pipeline", () =>
 
     const low = mamba();
     low.sft.learning_rate = 1e-6;
-    assert.match(at(check(low).issues, "sft.learning_rate")[0]!.message, /is 1\/200 the handbook's 0\.0002 for LoRA SFT .*barely move/);
+    assert.match(at(check(low).issues, "sft.learning_rate")[0]!.message, /is 1\/200 of the handbook's 0\.0002 for LoRA SFT .*barely move/);
   });
 
   test("the original project's recipe warns about its learning rate", () => {

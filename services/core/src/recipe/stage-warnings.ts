@@ -56,7 +56,7 @@ const LR_FACTOR = 10;
 const STAGE_NAME = { sft: "SFT", dpo: "DPO" } as const;
 
 function ratioText(ratio: number): string {
-  return ratio >= 1 ? `${Number(ratio.toPrecision(3))}×` : `1/${Number((1 / ratio).toPrecision(3))}`;
+  return ratio >= 1 ? `${Number(ratio.toPrecision(3))}×` : `1/${Number((1 / ratio).toPrecision(3))} of`;
 }
 
 /** Values known to wreck an alignment run: far from the handbook's learning rate, beta, alpha/r; checkpoints too rare. */
