@@ -3,11 +3,14 @@
 import { ApiError, toApiError } from "@mambalign/core";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { apiAddr, type CliIo, CliError } from "./cli-io.js";
+import { readFileSync } from "node:fs";
 import { adaptersAliasCommand, adaptersListCommand, adaptersShowCommand } from "./commands/adapters.js";
 import { datasetsListCommand, datasetsShowCommand } from "./commands/datasets.js";
 import { alpacaScoreCommand, mtBenchScoreCommand } from "./commands/eval-score.js";
 import { recipeCheckCommand } from "./commands/recipe-check.js";
-import { followCommand, runCommand, statusCommand } from "./commands/runs.js";
+import { cancelCommand, followCommand, runCommand, statusCommand } from "./commands/runs.js";
+import { bashCompletion, zshCompletion } from "./completion.js";
+import { type OutputFormat, outputFormat } from "./output-format.js";
 import { upCommand } from "./commands/up.js";
 import { runDemo } from "./demo/run-demo.js";
 
@@ -17,14 +20,22 @@ function portOption(v: string): number {
   return n;
 }
 
+/** services/cli/package.json, one level above src/ and dist/. */
+export const CLI_VERSION = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command("mambalign")
     .description("Align Mamba language models with the Zephyr recipe (SFT -> merge -> DPO -> eval)")
+    .version(`mambalign ${CLI_VERSION} (node ${process.versions.node})`, "-V, --version", "print the version and exit")
     .option("--addr <host:port>", "API address for client commands (env MAMBALIGN_ADDR; default 127.0.0.1:50051)")
+    .option("-o, --output <format>", "how commands print data: text, json or yaml (proto3 JSON field names)", outputFormat, "text")
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
     .exitOverride()
     .showHelpAfterError();
   const addr = () => apiAddr(program.opts<{ addr?: string }>().addr, io.env);
+  const output = () => program.opts<{ output: OutputFormat }>().output;
+  /** `--json` on the commands that had it before -o: the same as -o json. */
+  const outputOr = (o: { json?: boolean }): OutputFormat => (o.json ? "json" : output());
   const act =
     <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
     async (...args: A) =>
@@ -66,13 +77,19 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .argument("<recipe>", "recipe YAML file")
     .option("--request-id <id>", "idempotency key: submitting again with it returns the same run (default: a new UUID)")
     .option("--watch", "follow the run's progress until it ends")
-    .action(act((file: string, o: { requestId?: string; watch?: boolean }) => runCommand(io, addr(), file, o)));
+    .action(act((file: string, o: { requestId?: string; watch?: boolean }) => runCommand(io, addr(), file, { ...o, output: output() })));
 
   program
     .command("status")
-    .description("list runs, or show one run's stages, outputs and metrics")
     .argument("[run]", "run id")
-    .action(act((run: string | undefined) => statusCommand(io, addr(), run)));
+    .description("list runs, or show one run's stages, outputs and metrics; exit 1 when the run failed or was cancelled")
+    .action(act((run: string | undefined) => statusCommand(io, addr(), run, output())));
+
+  program
+    .command("cancel")
+    .description("cancel a run: its queued and running stages stop and nothing more is registered")
+    .argument("<run>", "run id")
+    .action(act((run: string) => cancelCommand(io, addr(), run, output())));
 
   program
     .command("logs")
@@ -82,9 +99,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .action(
       act(async (run: string, o: { follow?: boolean }) => {
         if (!o.follow) {
-          await statusCommand(io, addr(), run);
+          const code = await statusCommand(io, addr(), run);
           io.out.write(`(stream its events with: mambalign logs -f ${run})\n`);
-          return 0;
+          return code;
         }
         return followCommand(io, addr(), run, {});
       }),
@@ -95,55 +112,73 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .command("list")
     .description("every version with its lineage (parent chain and base model)")
     .option("--name <name>", "only versions of this name")
-    .action(act((o: { name?: string }) => adaptersListCommand(io, addr(), o)));
+    .action(act((o: { name?: string }) => adaptersListCommand(io, addr(), { ...o, output: output() })));
   adapters
     .command("show")
     .argument("<id>", "version id, e.g. demo-dpo/v1")
     .description("one version: lineage, files, metrics, evaluations")
-    .action(act((id: string) => adaptersShowCommand(io, addr(), id)));
+    .action(act((id: string) => adaptersShowCommand(io, addr(), id, output())));
   adapters
     .command("alias")
     .argument("<name>", "registry name")
     .argument("<alias>", "alias, e.g. prod")
     .argument("<version>", "version: 3, v3 or name/v3")
     .description("point an alias at a version")
-    .action(act((name: string, alias: string, version: string) => adaptersAliasCommand(io, addr(), name, alias, version)));
+    .action(act((name: string, alias: string, version: string) => adaptersAliasCommand(io, addr(), name, alias, version, output())));
 
   const datasets = program.command("datasets").description("prepared, versioned datasets");
   datasets
     .command("list")
     .description("every prepared version with its row counts")
-    .action(act(() => datasetsListCommand(io, addr())));
+    .action(act(() => datasetsListCommand(io, addr(), output())));
   datasets
     .command("show")
     .argument("<version>", "dataset version id (sha256) or name")
     .option("--png <file>", "where to write the token-length histogram")
     .description("the version's card: sources, revisions, counts, cleaning, token lengths")
-    .action(act((id: string, o: { png?: string }) => datasetsShowCommand(io, addr(), id, { ...o, cwd: io.cwd })));
+    .action(act((id: string, o: { png?: string }) => datasetsShowCommand(io, addr(), id, { ...o, cwd: io.cwd, output: output() })));
 
   const recipe = program.command("recipe").description("recipes (alignment-handbook YAML keys)");
   recipe
     .command("check")
     .argument("<file>", "recipe YAML file")
-    .option("--json", "print {ok, recipe, issues} as JSON")
+    .option("--json", "print {ok, recipe, issues} as JSON (same as -o json)")
     .option("--worker <name>", "the worker it will run on: gpu-image (the chart's trainer image, with bitsandbytes) or cpu (base runtime, no GPU)", "gpu-image")
     .description("print the normalised recipe and its warnings; exit 1 on errors (each names its key). Works offline")
-    .action(act((file: string, o: { json?: boolean; worker?: string }) => recipeCheckCommand(io, file, o)));
+    .action(act((file: string, o: { json?: boolean; worker?: string }) => recipeCheckCommand(io, file, { output: outputOr(o), ...(o.worker ? { worker: o.worker } : {}) })));
 
   const evalCmd = program.command("eval").description("score judge outputs offline");
   evalCmd
     .command("alpaca-score")
     .requiredOption("--annotations <file>", "AlpacaEval annotations (JSON array or JSONL)")
     .option("--lc-data <dir>", "folder with instruction_difficulty.csv and df_gamed.csv of the Hub dataset tatsu-lab/alpaca_eval (needed for LC)")
+    .option("--json", "print the scores as JSON (same as -o json)")
     .description("AlpacaEval win rate and length-controlled win rate (LC needs --lc-data; without it a length adjustment under another name)")
-    .action(act((o: { annotations: string; lcData?: string }) => alpacaScoreCommand(io, o.annotations, o)));
+    .action(act((o: { annotations: string; lcData?: string; json?: boolean }) => alpacaScoreCommand(io, o.annotations, { ...o, output: outputOr(o) })));
   evalCmd
     .command("mt-bench-score")
     .requiredOption("--judgments <file>", "MT-Bench single-answer judgments (JSONL)")
     .option("--questions <file>", "question.jsonl, for per-category scores")
     .option("--model <name...>", "only these models")
+    .option("--json", "print the scores as JSON (same as -o json)")
     .description("MT-Bench scores (mean of the [[n]] ratings), per turn and category")
-    .action(act((o: { judgments: string; questions?: string; model?: string[] }) => mtBenchScoreCommand(io, o.judgments, o)));
+    .action(
+      act((o: { judgments: string; questions?: string; model?: string[]; json?: boolean }) =>
+        mtBenchScoreCommand(io, o.judgments, { ...o, output: outputOr(o) }),
+      ),
+    );
+
+  program
+    .command("completion")
+    .description("print a shell completion script: source <(mambalign completion bash), or zsh")
+    .argument("<shell>", "bash or zsh")
+    .action(
+      act(async (shell: string) => {
+        if (shell !== "bash" && shell !== "zsh") throw new CliError(`completion: unknown shell ${JSON.stringify(shell.slice(0, 40))}; use bash or zsh`, 2);
+        io.out.write(shell === "bash" ? bashCompletion(program) : zshCompletion(program));
+        return 0;
+      }),
+    );
 
   return program;
 }
@@ -163,7 +198,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const api = err instanceof ApiError ? err : toApiError(err);
     if (api.code === 14 /* UNAVAILABLE */) {
-      io.err.write(`mambalign: cannot reach the API at ${apiAddr(program.opts<{ addr?: string }>().addr, io.env)}: is \`mambalign up\` running? (${api.message})\n`);
+      const where = apiAddr(program.opts<{ addr?: string }>().addr, io.env);
+      io.err.write(
+        `mambalign: cannot reach the API at ${where} (${api.message}): start it with \`mambalign up\`, point --addr or MAMBALIGN_ADDR at it, or retry once it has restarted\n`,
+      );
       return 1;
     }
     io.err.write(`mambalign: ${api.message}\n`);

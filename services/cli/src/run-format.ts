@@ -10,6 +10,12 @@ export function stageStatusName(s: StageStatus): string {
   return (StageStatus[s] ?? "UNKNOWN").replace("STAGE_STATUS_", "").toLowerCase();
 }
 
+/** "run failed: sft failed: ..."; a message that only repeats the status ("run succeeded") is not printed twice. */
+export function runEndLine(status: StageStatus, message: string): string {
+  const head = `run ${stageStatusName(status)}`;
+  return message && message !== head ? `${head}: ${message}` : head;
+}
+
 /** "sft:succeeded merge:running dpo:pending eval:pending" */
 export function stagesLine(run: Run): string {
   return run.stages.map((s) => `${stageName(s.stage)}:${stageStatusName(s.status)}`).join(" ");

@@ -3,13 +3,20 @@
 import type { Writable } from "node:stream";
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import {
+  fromServiceError,
   type PipelineServiceClient,
   type Run,
   type RunEvent,
   StageStatus,
   type WatchRunResponse,
 } from "@mambalign/core";
-import { fmtNumber, stageLabel, stageStatusName } from "./run-format.js";
+import { fmtNumber, runEndLine, stageLabel, stageStatusName } from "./run-format.js";
+
+type ServiceError = Parameters<typeof fromServiceError>[0];
+
+function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number" && "metadata" in err;
+}
 
 export interface ProgressOptions {
   out: Writable;
@@ -78,7 +85,7 @@ export async function showRunProgress(client: PipelineServiceClient, runId: stri
       const ev = res.event;
       if (!ev) continue;
       if (!ev.jobId) {
-        if (ev.kind?.$case === "transition") print(`run ${stageStatusName(ev.kind.value.status)}${ev.kind.value.message ? `: ${ev.kind.value.message}` : ""}`);
+        if (ev.kind?.$case === "transition") print(runEndLine(ev.kind.value.status, ev.kind.value.message));
         else if (ev.kind?.$case === "log") print(`run ${ev.kind.value.level}: ${ev.kind.value.message}`);
         continue;
       }
@@ -124,8 +131,9 @@ export async function showRunProgress(client: PipelineServiceClient, runId: stri
       }
     }
   } catch (err) {
-    // Cancelling our own call (signal) ends the view quietly.
-    if (!opts.signal?.aborted) throw err;
+    // Cancelling our own call (signal) ends the view quietly; a stream's error is a gRPC
+    // ServiceError, turned into the ApiError the server sent (status code kept).
+    if (!opts.signal?.aborted) throw isServiceError(err) ? fromServiceError(err) : err;
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
     bars?.stop();

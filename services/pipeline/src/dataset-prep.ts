@@ -37,6 +37,20 @@ function mixerSources(recipe: Recipe, mixer: Record<string, number>): DatasetSou
   return Object.entries(mixer).map(([name, fraction]) => ({ uri: recipe.datasetSources[name] ?? name, fraction }));
 }
 
+/**
+ * The datasets service names `sources[i]...`, a field of our request the user never wrote: name the
+ * recipe key that source came from instead (`sft.dataset_mixer.<name>`, `eval.exact_match_dataset`).
+ */
+function inRecipeTerms(err: ApiError, which: "sft" | "dpo" | "eval", names: readonly string[]): ApiError {
+  const field = err.details.field ?? "";
+  const m = /^sources\[(\d+)\]/.exec(field);
+  const name = m ? names[Number(m[1])] : undefined;
+  if (name === undefined) return err;
+  const key = which === "eval" ? "eval.exact_match_dataset" : `${which}.dataset_mixer.${name}`;
+  const text = err.message.startsWith(`${field}: `) ? err.message.slice(field.length + 2) : err.message;
+  return new ApiError(err.code, `${key}: ${text}`, { ...err.details, field: key }, { cause: err });
+}
+
 /** Dataset names are lower-case `[a-z0-9][a-z0-9._-]{0,62}` (they become KV keys). */
 export function datasetName(recipeName: string, which: string): string {
   const name = `${recipeName}-${which}`.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/\.{2,}/g, ".").replace(/^[^a-z0-9]+/, "");
@@ -50,7 +64,15 @@ export function datasetName(recipeName: string, which: string): string {
  */
 export async function prepareRunDatasets(client: DatasetServiceClient, store: ObjectStore, recipe: Recipe): Promise<RunDatasets> {
   const out: RunDatasets = { sft: "", dpo: "", evalQuestions: "" };
-  const prepare = async (which: "sft" | "dpo" | "eval", sources: DatasetSource[], kind: DatasetKind, testFraction: number, seed: number, splits: string[] = []) => {
+  const prepare = async (
+    which: "sft" | "dpo" | "eval",
+    names: readonly string[],
+    sources: DatasetSource[],
+    kind: DatasetKind,
+    testFraction: number,
+    seed: number,
+    splits: string[] = [],
+  ) => {
     try {
       const res = await withRetry(
         () => callUnary(client.prepareDataset.bind(client), { sources, kind, testFraction, seed, name: datasetName(recipe.name, which), splits }),
@@ -61,20 +83,20 @@ export async function prepareRunDatasets(client: DatasetServiceClient, store: Ob
       if (!version?.id) throw new Error("the datasets service returned no dataset version");
       return version;
     } catch (err) {
-      throw new DatasetPrepError(which, toApiError(err));
+      throw new DatasetPrepError(which, inRecipeTerms(toApiError(err), which, names));
     }
   };
   if (recipe.stages.includes(Stage.STAGE_SFT) && recipe.sft?.args) {
     const args = recipe.sft.args;
-    out.sft = (await prepare("sft", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
+    out.sft = (await prepare("sft", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
   }
   if (recipe.stages.includes(Stage.STAGE_DPO) && recipe.dpo?.args) {
     const args = recipe.dpo.args;
-    out.dpo = (await prepare("dpo", mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
+    out.dpo = (await prepare("dpo", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
   }
   const em = recipe.eval?.exactMatchDataset ?? "";
   if (recipe.stages.includes(Stage.STAGE_EVAL) && em) {
-    const version = await prepare("eval", [{ uri: em, fraction: 1 }], DatasetKind.DATASET_KIND_SFT, DATASET_PREP.evalTestFraction, 0);
+    const version = await prepare("eval", [em], [{ uri: em, fraction: 1 }], DatasetKind.DATASET_KIND_SFT, DATASET_PREP.evalTestFraction, 0);
     const train = version.splits.find((s) => s.name === "train");
     if (!train?.key) throw new DatasetPrepError("eval", toApiError(new Error(`dataset ${version.id} has no train split`)));
     out.evalQuestions = store.uri(train.key);

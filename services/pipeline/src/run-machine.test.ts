@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { checkRecipe, JOB_SUBJECTS, type Run, type RunEvent, RunStatus, Stage, StageStatus } from "@mambalign/core";
-import { applyEvent, beginRun, cancelRun, isRunEndEvent, newRun, type RunDatasets, type Step } from "./run-machine.js";
+import { applyEvent, beginRun, cancelRun, failRun, isRunEndEvent, newRun, type RunDatasets, type Step } from "./run-machine.js";
 
 const RECIPE = `
 name: demo
@@ -210,5 +210,27 @@ eval: { exact_match_dataset: /data/heldout.jsonl }
     assert.equal(job.stage, Stage.STAGE_EVAL);
     assert.equal(job.inputVersion, "");
     assert.equal(job.evalDataset, "");
+  });
+  test("a run that fails before its stages run (dataset preparation) ends with every stage cancelled, none pending", () => {
+    const step = failRun(fresh(), "preparing the sft dataset failed: sft.dataset_mixer.s: no such file", T0);
+    assert.equal(step.run.status, RunStatus.RUN_STATUS_FAILED);
+    assert.deepEqual(step.run.stages.map((s) => s.status), step.run.stages.map(() => StageStatus.STAGE_STATUS_CANCELLED));
+    assert.ok(step.run.baselines.every((b) => b.status === StageStatus.STAGE_STATUS_CANCELLED));
+    assert.ok(step.events.some(isRunEndEvent));
+  });
+
+  test("a stage delivered again shows the current delivery and why the last one did not finish", () => {
+    let run = beginRun(fresh(), DATASETS, T0).run;
+    const running = (msg: string) => applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_RUNNING, "", msg), DATASETS, T0);
+    run = running("delivery 1 on w1").run;
+    assert.equal(run.stages[0]!.message, "delivery 1 on w1");
+    assert.equal(running("delivery 1 on w1").changed, false, "a replayed event changes nothing");
+    // The worker died: the next delivery starts without a hand-back.
+    run = running("delivery 2 on w2").run;
+    assert.match(run.stages[0]!.message, /^delivery 2 on w2 \(redelivered: .*worker crash/);
+    // A worker that hands the job back says why; the next delivery repeats it.
+    run = applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_PENDING, "", "preempted: node drained"), DATASETS, T0).run;
+    run = running("delivery 3 on w1").run;
+    assert.equal(run.stages[0]!.message, "delivery 3 on w1 (redelivered: preempted: node drained)");
   });
 });

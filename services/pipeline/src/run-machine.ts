@@ -123,10 +123,20 @@ export function beginRun(run: Run, datasets: RunDatasets, now: Date): Step {
   return step;
 }
 
-/** Ends a run that never got going or broke outside a stage (dataset preparation, a bad job). */
+/**
+ * Ends a run that never got going or broke outside a stage (dataset preparation, a bad job). Its
+ * unfinished stages and baselines end CANCELLED: they will never run, and must not read "pending".
+ */
 export function failRun(run: Run, message: string, now: Date): Step {
   if (isTerminal(run.status)) return unchanged(run);
   const step: Step = { run: clone(run), changed: true, jobs: [], events: [] };
+  for (const s of step.run.stages) {
+    if (isStageDone(s.status)) continue;
+    s.status = StageStatus.STAGE_STATUS_CANCELLED;
+    s.message = "not run: the run failed";
+    if (s.attempt > 0) s.finishedAt = now;
+  }
+  for (const b of step.run.baselines) if (!isStageDone(b.status)) b.status = StageStatus.STAGE_STATUS_CANCELLED;
   return finish(step, RunStatus.RUN_STATUS_FAILED, message, now);
 }
 
@@ -191,6 +201,12 @@ export function applyEvent(run: Run, ev: RunEvent, datasets: RunDatasets, now: D
   return unchanged(run);
 }
 
+/** Why a started stage is delivered again: the worker's hand-back message, else a crash or lost lease. */
+function redeliveryReason(s: StageState): string {
+  if (s.status === StageStatus.STAGE_STATUS_PENDING && s.message) return s.message;
+  return "the previous delivery stopped without reporting (worker crash, restart or lost lease)";
+}
+
 function markRunning(s: StageState, at: Date): void {
   if (s.status === StageStatus.STAGE_STATUS_PENDING) s.status = StageStatus.STAGE_STATUS_RUNNING;
   s.startedAt ??= at;
@@ -217,9 +233,12 @@ function applyTransition(
       s.message = t.message;
       return step;
     case StageStatus.STAGE_STATUS_RUNNING:
-      if (s.status === StageStatus.STAGE_STATUS_RUNNING) return unchanged(run);
+      if (s.status === StageStatus.STAGE_STATUS_RUNNING && s.message.startsWith(t.message)) return unchanged(run);
+      // A worker sends RUNNING once per delivery: a second one while started is a redelivery, and the
+      // stage says which delivery runs now and why the last one did not finish.
+      if (s.startedAt) s.message = `${t.message} (redelivered: ${redeliveryReason(s)})`;
+      else s.message = t.message;
       markRunning(s, at);
-      s.message = t.message;
       return step;
     case StageStatus.STAGE_STATUS_SUCCEEDED: {
       if (!t.output) {

@@ -1,4 +1,5 @@
 // gRPC face of the registry: versions, aliases, evals and export.
+import { status } from "@grpc/grpc-js";
 import {
   type AdapterVersion,
   type Alias,
@@ -55,7 +56,15 @@ export async function registryServiceBinding(deps: ServiceDeps): Promise<Service
     if (id === "") throw ApiError.invalidArgument("id", "must not be empty");
     if (id.includes("/")) return byId(id);
     const [name, alias] = id.split("@", 2) as [string, string | undefined];
-    return byAlias(validateName(name, "id"), alias === undefined ? LATEST : validateName(alias, "id"));
+    if (alias === undefined) {
+      // A bare word: the user means a registry name (its latest version); never talk of an alias they did not type.
+      const latest = await catalog.getAlias(validateName(name, "id"), LATEST);
+      if (!latest) {
+        throw new ApiError(status.NOT_FOUND, `no adapter or alias named ${JSON.stringify(name)} (ids look like name/v3, name@alias or name)`, { key: id });
+      }
+      return byId(latest.versionId);
+    }
+    return byAlias(validateName(name, "id"), validateName(alias, "id"));
   }
 
   return {

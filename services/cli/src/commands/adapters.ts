@@ -1,6 +1,7 @@
 // `mambalign adapters list|show|alias`: the registry's versions with their lineage.
-import { type AdapterVersion, callUnary } from "@mambalign/core";
+import { AdapterVersion, Alias, callUnary } from "@mambalign/core";
 import type { CliIo } from "../cli-io.js";
+import { type OutputFormat, printData } from "../output-format.js";
 import { versionDetails, versionRef, versionsTable } from "../adapters-format.js";
 import { registryClient } from "../clients.js";
 
@@ -13,13 +14,13 @@ export async function listVersions(addr: string, name = ""): Promise<AdapterVers
   }
 }
 
-export async function adaptersListCommand(io: CliIo, addr: string, opts: { name?: string }): Promise<number> {
+export async function adaptersListCommand(io: CliIo, addr: string, opts: { name?: string; output: OutputFormat }): Promise<number> {
   const versions = await listVersions(addr, opts.name ?? "");
-  io.out.write(versions.length ? versionsTable(versions) + "\n" : "no versions registered yet\n");
+  printData(io, opts.output, versions.map((v) => AdapterVersion.toJSON(v)), () => (versions.length ? versionsTable(versions) : "no versions registered yet"));
   return 0;
 }
 
-export async function adaptersShowCommand(io: CliIo, addr: string, id: string): Promise<number> {
+export async function adaptersShowCommand(io: CliIo, addr: string, id: string, output: OutputFormat): Promise<number> {
   const client = registryClient(addr);
   try {
     const { version } = await callUnary(client.getVersion.bind(client), { id });
@@ -30,18 +31,18 @@ export async function adaptersShowCommand(io: CliIo, addr: string, id: string): 
       byId.set(p, parent);
       p = parent.parent;
     }
-    io.out.write(versionDetails(version!, byId) + "\n");
+    printData(io, output, AdapterVersion.toJSON(version!), () => versionDetails(version!, byId));
     return 0;
   } finally {
     client.close();
   }
 }
 
-export async function adaptersAliasCommand(io: CliIo, addr: string, name: string, alias: string, version: string): Promise<number> {
+export async function adaptersAliasCommand(io: CliIo, addr: string, name: string, alias: string, version: string, output: OutputFormat): Promise<number> {
   const client = registryClient(addr);
   try {
     const res = await callUnary(client.setAlias.bind(client), { name, alias, versionId: versionRef(name, version) });
-    io.out.write(`${res.alias!.name}@${res.alias!.alias} -> ${res.alias!.versionId}\n`);
+    printData(io, output, Alias.toJSON(res.alias!), () => `${res.alias!.name}@${res.alias!.alias} -> ${res.alias!.versionId}`);
     return 0;
   } finally {
     client.close();

@@ -1,15 +1,20 @@
 // `mambalign datasets list|show`: prepared dataset versions and their cards.
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { callUnary } from "@mambalign/core";
+import { callUnary, DatasetVersion } from "@mambalign/core";
 import type { CliIo } from "../cli-io.js";
+import { type OutputFormat, printData } from "../output-format.js";
 import { datasetsClient } from "../clients.js";
 import { textTable } from "../text-table.js";
 
-export async function datasetsListCommand(io: CliIo, addr: string): Promise<number> {
+export async function datasetsListCommand(io: CliIo, addr: string, output: OutputFormat): Promise<number> {
   const client = datasetsClient(addr);
   try {
     const { datasets } = await callUnary(client.listDatasets.bind(client), {});
+    if (output !== "text") {
+      printData(io, output, datasets.map((d) => DatasetVersion.toJSON(d)), () => "");
+      return 0;
+    }
     if (datasets.length === 0) {
       io.out.write("no datasets prepared yet\n");
       return 0;
@@ -28,9 +33,14 @@ export async function datasetsListCommand(io: CliIo, addr: string): Promise<numb
 }
 
 /** Prints the card; the token-length histogram PNG is written next to the working directory (or --png). */
-export async function datasetsShowCommand(io: CliIo, addr: string, id: string, opts: { png?: string; cwd: string }): Promise<number> {
+export async function datasetsShowCommand(io: CliIo, addr: string, id: string, opts: { png?: string; cwd: string; output: OutputFormat }): Promise<number> {
   const client = datasetsClient(addr);
   try {
+    if (opts.output !== "text") {
+      const { dataset } = await callUnary(client.getDataset.bind(client), { id });
+      printData(io, opts.output, DatasetVersion.toJSON(dataset!), () => "");
+      return 0;
+    }
     const card = await callUnary(client.getDatasetCard.bind(client), { id });
     io.out.write(card.text.endsWith("\n") ? card.text : `${card.text}\n`);
     if (card.histogramPng.length > 0) {

@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { checkRecipe, Recipe, type RecipeCheck, RecipeIssue, recipeToYaml, type WorkerCapabilities, WORKERS } from "@mambalign/core";
 import { type CliIo, CliError } from "../cli-io.js";
+import { type OutputFormat, printData } from "../output-format.js";
 
 /** Reads and checks a recipe file; relative paths inside resolve against the file's directory. */
 export async function checkRecipeFile(file: string, cwd: string, worker?: WorkerCapabilities): Promise<RecipeCheck> {
@@ -27,10 +28,10 @@ export function workerNamed(name: string): WorkerCapabilities {
   return worker;
 }
 
-export async function recipeCheckCommand(io: CliIo, file: string, opts: { json?: boolean; worker?: string }): Promise<number> {
+export async function recipeCheckCommand(io: CliIo, file: string, opts: { output: OutputFormat; worker?: string }): Promise<number> {
   const check = await checkRecipeFile(file, io.cwd, workerNamed(opts.worker ?? "gpu-image"));
-  if (opts.json) {
-    io.out.write(JSON.stringify({ ok: check.ok, recipe: Recipe.toJSON(check.recipe), issues: check.issues.map((i) => RecipeIssue.toJSON(i)) }, null, 2) + "\n");
+  if (opts.output !== "text") {
+    printData(io, opts.output, { ok: check.ok, recipe: Recipe.toJSON(check.recipe), issues: check.issues.map((i) => RecipeIssue.toJSON(i)) }, () => "");
     return check.ok ? 0 : 1;
   }
   const fatal = check.issues.filter((i) => i.fatal);

@@ -1,8 +1,9 @@
-// `mambalign run`, `status`, `logs`: runs through the PipelineService API.
+// `mambalign run`, `status`, `logs`, `cancel`: runs through the PipelineService API.
 import { randomUUID } from "node:crypto";
-import { callUnary, type Run, recipeToYaml, RunStatus } from "@mambalign/core";
+import { ApiError, callUnary, Run, recipeToYaml, RunStatus } from "@mambalign/core";
 import { type CliIo, CliError } from "../cli-io.js";
 import { pipelineClient } from "../clients.js";
+import { type OutputFormat, printData } from "../output-format.js";
 import { runDetails, runStatusName, runsTable } from "../run-format.js";
 import { showRunProgress } from "../run-progress.js";
 import { checkRecipeFile, formatIssue } from "./recipe-check.js";
@@ -26,11 +27,20 @@ export async function submitRun(io: CliIo, addr: string, file: string, requestId
   }
 }
 
-export async function runCommand(io: CliIo, addr: string, file: string, opts: { requestId?: string; watch?: boolean }): Promise<number> {
+/** Exit code of a command that shows a run: 1 once it failed or was cancelled, so scripts can tell. */
+export function runExitCode(run: Run): number {
+  return run.status === RunStatus.RUN_STATUS_FAILED || run.status === RunStatus.RUN_STATUS_CANCELLED ? 1 : 0;
+}
+
+export async function runCommand(io: CliIo, addr: string, file: string, opts: { requestId?: string; watch?: boolean; output: OutputFormat }): Promise<number> {
   const requestId = opts.requestId ?? randomUUID();
   const run = await submitRun(io, addr, file, requestId);
-  io.out.write(`run ${run.id} ${runStatusName(run.status)} (request id ${requestId}; submitting again with --request-id ${requestId} returns this run)\n`);
   for (const w of run.warnings) io.err.write(`warning: ${w}\n`);
+  if (opts.output !== "text") {
+    printData(io, opts.output, Run.toJSON(run), () => "");
+    return opts.watch ? followCommand({ ...io, out: io.err }, addr, run.id, {}) : 0;
+  }
+  io.out.write(`run ${run.id} ${runStatusName(run.status)} (request id ${requestId}; submitting again with --request-id ${requestId} returns this run)\n`);
   if (!opts.watch) {
     io.out.write(`follow it with: mambalign logs -f ${run.id}\n`);
     return 0;
@@ -38,21 +48,38 @@ export async function runCommand(io: CliIo, addr: string, file: string, opts: { 
   return followCommand(io, addr, run.id, {});
 }
 
-export async function statusCommand(io: CliIo, addr: string, runId: string | undefined): Promise<number> {
+export async function statusCommand(io: CliIo, addr: string, runId: string | undefined, output: OutputFormat = "text"): Promise<number> {
   const client = pipelineClient(addr);
   try {
     if (!runId) {
       const { runs } = await callUnary(client.listRuns.bind(client), {});
-      io.out.write(runs.length ? runsTable(runs) + "\n" : "no runs yet: start one with `mambalign run RECIPE`\n");
+      printData(io, output, runs.map((r) => Run.toJSON(r)), () => (runs.length ? runsTable(runs) : "no runs yet: start one with `mambalign run RECIPE`"));
       return 0;
     }
     const { run } = await callUnary(client.getRun.bind(client), { id: runId });
-    io.out.write(runDetails(run!) + "\n");
-    return 0;
+    printData(io, output, Run.toJSON(run!), () => runDetails(run!));
+    return runExitCode(run!);
   } finally {
     client.close();
   }
 }
+
+/** `mambalign cancel RUN`: stops its queued and running stages; cancelling a cancelled run again is fine. */
+export async function cancelCommand(io: CliIo, addr: string, runId: string, output: OutputFormat): Promise<number> {
+  const client = pipelineClient(addr);
+  try {
+    const { run } = await callUnary(client.cancelRun.bind(client), { id: runId });
+    const cancelled = run!.status === RunStatus.RUN_STATUS_CANCELLED;
+    printData(io, output, Run.toJSON(run!), () =>
+      cancelled ? `run ${run!.id} cancelled` : `run ${run!.id} had already ended (${runStatusName(run!.status)}); nothing to cancel`,
+    );
+    return cancelled ? 0 : 1;
+  } finally {
+    client.close();
+  }
+}
+
+const UNAVAILABLE = 14; // gRPC status code
 
 /** Streams the run's progress until it ends; exit 0 when it succeeded. */
 export async function followCommand(io: CliIo, addr: string, runId: string, opts: { tty?: boolean; signal?: AbortSignal }): Promise<number> {
@@ -62,6 +89,15 @@ export async function followCommand(io: CliIo, addr: string, runId: string, opts
     if (!last) return 1;
     io.out.write("\n" + runDetails(last) + "\n");
     return last.status === RunStatus.RUN_STATUS_SUCCEEDED ? 0 : 1;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === UNAVAILABLE) {
+      // The stream broke mid-run: the run itself goes on in the control plane.
+      throw new CliError(
+        `no connection to the API at ${addr} (${err.message}): the control plane is not running, or stopped or restarted. ` +
+          `A run goes on once it is back; follow it again with \`mambalign logs -f ${runId}\``,
+      );
+    }
+    throw err;
   } finally {
     client.close();
   }

@@ -71,7 +71,9 @@ export function serverStream<Req, Res>(
       },
       (err: unknown) => {
         record(ctx, method, started, err);
-        if (!abort.signal.aborted) call.destroy(toServiceError(err) as Error);
+        // grpc-js sends a stream's status from its 'error' handler (which ends the call);
+        // destroy(err) would skip that and leave the client waiting for ever.
+        if (!abort.signal.aborted) call.emit("error", toServiceError(err));
       },
     );
   };

@@ -57,6 +57,19 @@ describe("recipe — multi-stage form", () => {
     assert.equal(recipe.dpo!.args!.learningRate, 5e-7);
   });
 
+  test("a dataset_mixer name that is not declared, not a path and not a Hub org/name id is an error at sft.dataset_mixer", () => {
+    const doc = demo();
+    doc.sft.dataset_mixer = { "no-such-dataset": 1.0 };
+    const r = check(doc);
+    assert.equal(r.ok, false);
+    const [issue] = at(fatal(r.issues), "sft.dataset_mixer.no-such-dataset");
+    assert.ok(issue, JSON.stringify(r.issues));
+    assert.match(issue.message, /unknown dataset "no-such-dataset".*datasets:.*org\/name/);
+    // A Hub id keeps passing: it is checked when the data is prepared.
+    doc.sft.dataset_mixer = { "HuggingFaceH4/ultrachat_200k": 1.0 };
+    assert.equal(check(doc).ok, true);
+  });
+
   test("stages default to all four in order", () => {
     const doc = demo();
     delete doc.stages;

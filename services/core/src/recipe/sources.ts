@@ -103,8 +103,12 @@ export function looksLikeDatasetSource(name: string): boolean {
 
 /** Checks a dataset_mixer name that is neither in `datasets:` nor a path: it must be a Hub id. */
 export function checkHubDataset(name: string, key: string, issues: IssueList): void {
-  if (!isHubId(name)) {
-    issues.fatal(key, `"${name}" is not a Hub dataset id, a path, an s3:// URI, or a name under datasets:`);
+  // Hub datasets are named org/name; a bare word is almost always a typo of a datasets: entry.
+  if (!isHubId(name) || !name.split("@")[0]!.includes("/")) {
+    issues.fatal(
+      key,
+      `unknown dataset "${name}": not a name under datasets:, a path (./, ../ or /), an s3:// URI or a Hub dataset id (org/name)`,
+    );
   }
 }
 

@@ -1,0 +1,42 @@
+// Test helper: the whole control plane as `mambalign up` runs it (real NATS, fs store) in a temp
+// state directory, for running CLI commands in-process against it.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createLogger } from "@mambalign/core";
+import { runCli } from "../program.js";
+import { type EmbeddedSystem, startEmbedded } from "../embedded/embedded-system.js";
+import { collect } from "./collect-output.js";
+
+export interface CliResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export interface TestSystem {
+  system: EmbeddedSystem;
+  stateDir: string;
+  /** Runs `mambalign ARGS` in this process against the system. */
+  cli(args: string[], cwd?: string): Promise<CliResult>;
+  stop(): Promise<void>;
+}
+
+export async function startTestSystem(): Promise<TestSystem> {
+  const stateDir = await mkdtemp(path.join(tmpdir(), "mambalign-cli-system-"));
+  const system = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent") });
+  return {
+    system,
+    stateDir,
+    cli: async (args, cwd = stateDir) => {
+      const out = collect();
+      const err = collect();
+      const code = await runCli(["--addr", system.addr, ...args], { out, err, env: {}, cwd });
+      return { code, out: out.text(), err: err.text() };
+    },
+    stop: async () => {
+      await system.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
