@@ -21,7 +21,12 @@ if (!loader) {
   await import(dist.href);
 } else {
   // Workspace packages resolve to their sources under the "development" condition.
-  const child = spawn(process.execPath, ["--conditions=development", "--import", loader, src, ...process.argv.slice(2)], { stdio: "inherit" });
+  // fd 3 is a pipe whose end closes when this process dies, even by SIGKILL: the child then stops
+  // (src/main.ts), so a killed `mambalign up` never leaves its services and NATS running.
+  const child = spawn(process.execPath, ["--conditions=development", "--import", loader, src, ...process.argv.slice(2)], {
+    stdio: ["inherit", "inherit", "inherit", "pipe"],
+    env: { ...process.env, MAMBALIGN_PARENT_PIPE_FD: "3" },
+  });
   // The terminal sends SIGINT to both processes; the child decides how to stop, we wait for it.
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => {

@@ -13,6 +13,7 @@ import {
   Metrics,
   serveUntilSignal,
   type ServiceDeps,
+  type NatsProcess,
   type StartedService,
   startNatsProcess,
 } from "@mambalign/core";
@@ -21,6 +22,7 @@ import { loadEvaluatorOptions, startEvaluatorService } from "@mambalign/evaluato
 import { startPipelineService } from "@mambalign/pipeline";
 import { startRegistryService } from "@mambalign/registry";
 import { loadTrainerOptions, startTrainerService } from "@mambalign/trainer";
+import { lockStateDir } from "./state-dir-lock.js";
 
 /** services/cli/{src,dist}/embedded/ sits four levels below the repository root. */
 export const REPO_ROOT = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
@@ -73,7 +75,15 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
   exposeRuntimeSources();
   const stateDir = path.resolve(opts.stateDir);
   await mkdir(stateDir, { recursive: true });
-  const nats = await startNatsProcess({ port: await freePort(), storeDir: path.join(stateDir, "nats") });
+  const storeDir = path.join(stateDir, "nats");
+  const lock = await lockStateDir(stateDir, storeDir);
+  let nats: NatsProcess;
+  try {
+    nats = await startNatsProcess({ port: await freePort(), storeDir });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   try {
     const grpcPort = opts.grpcPort || (await freePort());
     const metricsPort = opts.metricsPort || (await freePort());
@@ -108,6 +118,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       services.push(await startPipelineService(deps));
       // No signal handlers here: `up` and `demo` decide what a signal means.
       const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000 });
+      await lock.setAddr(addr);
       let stopping: Promise<void> | undefined;
       return {
         addr,
@@ -118,6 +129,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
           (stopping ??= (async () => {
             await served.shutdown();
             await nats.stop();
+            await lock.release();
           })()),
       };
     } catch (err) {
@@ -127,6 +139,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     }
   } catch (err) {
     await nats.stop();
+    await lock.release();
     throw err;
   }
 }

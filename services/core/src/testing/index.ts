@@ -6,3 +6,4 @@ export * from "./service-test-env.js";
 export * from "./unwritable-dir.js";
 export * from "./test-data.js";
 export { resolvedStage, resolvedTrainingArgs } from "./resolved-args.js";
+export { processGone } from "./process-gone.js";

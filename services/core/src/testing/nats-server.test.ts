@@ -1,11 +1,19 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { freePort } from "../free-port.js";
+import { natsServersOnStore, startNatsProcess } from "../nats-server-process.js";
 import { findNatsServerBinary, startNatsServer } from "./nats-server.js";
+import { processGone } from "./process-gone.js";
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((ok) => {
@@ -45,4 +53,34 @@ test("nats-server — a missing binary names the install command", () => {
     () => findNatsServerBinary({ NATS_SERVER_BIN: "/nonexistent/nats-server" }),
     (err: Error) => err.message.includes("NATS_SERVER_BIN") && err.message.includes("bash scripts/nats.sh install"),
   );
+});
+
+test("nats-server — dies with the process that started it, even after SIGKILL", { skip: process.platform !== "linux" }, async () => {
+  const store = await mkdtemp(join(tmpdir(), "mambalign-nats-orphan-"));
+  const module = pathToFileURL(fileURLToPath(new URL("../nats-server-process.ts", import.meta.url))).href;
+  const script = `const { startNatsProcess } = await import(${JSON.stringify(module)}); const n = await startNatsProcess({ port: ${await freePort()}, storeDir: ${JSON.stringify(store)} }); console.log(n.pid); setInterval(() => {}, 1000);`;
+  const parent = spawn(process.execPath, [...process.execArgv, "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const [line] = (await once(parent.stdout!.setEncoding("utf8"), "data")) as [string];
+    const natsPid = Number.parseInt(line, 10);
+    assert.deepEqual(await natsServersOnStore(store), [natsPid]);
+    parent.kill("SIGKILL");
+    assert.equal(await processGone(natsPid), true, "the nats-server exits when its parent is killed");
+  } finally {
+    parent.kill("SIGKILL");
+    await rm(store, { recursive: true, force: true });
+  }
+});
+
+test("nats-server — a store directory served by a running server is refused, naming its pid", async () => {
+  const store = await mkdtemp(join(tmpdir(), "mambalign-nats-one-"));
+  const first = await startNatsProcess({ port: await freePort(), storeDir: store });
+  try {
+    if (process.platform === "linux") {
+      await assert.rejects(startNatsProcess({ port: await freePort(), storeDir: store }), new RegExp(`pid ${first.pid}.*already serves`));
+    }
+  } finally {
+    await first.stop();
+    await rm(store, { recursive: true, force: true });
+  }
 });

@@ -1,0 +1,90 @@
+// One `mambalign up` (or demo) per state directory: `<state>/up.lock` holds the owner's pid and API
+// address. A live owner makes the next start refuse, naming it; a dead one's lock is reclaimed,
+// and any nats-server it left on the store is stopped first (one store, one server).
+import { link, readFile, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { natsServersOnStore } from "@mambalign/core";
+import { CliError } from "../cli-io.js";
+
+export interface LockInfo {
+  pid: number;
+  startedAt: string;
+  /** gRPC address, once the API listens. */
+  addr?: string;
+}
+
+export interface StateDirLock {
+  /** Records the API address for whoever finds the directory in use. */
+  setAddr(addr: string): Promise<void>;
+  release(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function readLock(file: string): Promise<LockInfo | undefined> {
+  try {
+    const info = JSON.parse(await readFile(file, "utf8")) as Partial<LockInfo>;
+    return Number.isInteger(info.pid) && (info.pid as number) > 0 ? (info as LockInfo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (!alive(pid)) return true;
+  return !alive(pid);
+}
+
+/** Stops nats-servers a dead owner left on `storeDir` (SIGTERM, then SIGKILL after 10 s). */
+async function stopLeftoverServers(storeDir: string): Promise<void> {
+  for (const pid of await natsServersOnStore(storeDir)) {
+    process.kill(pid, "SIGTERM");
+    if (!(await waitGone(pid, 10_000))) process.kill(pid, "SIGKILL");
+    if (!(await waitGone(pid, 5_000))) throw new CliError(`nats-server pid ${pid} left on ${storeDir} does not stop; stop it by hand`);
+  }
+}
+
+export async function lockStateDir(stateDir: string, storeDir: string): Promise<StateDirLock> {
+  const file = path.join(stateDir, "up.lock");
+  const mine: LockInfo = { pid: process.pid, startedAt: new Date().toISOString() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      // O_EXCL: of two starts racing for a free directory exactly one creates the file.
+      await writeFile(file, JSON.stringify(mine), { flag: "wx" });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 2) throw err;
+    }
+    const owner = await readLock(file);
+    if (owner && owner.pid !== process.pid && alive(owner.pid)) {
+      throw new CliError(
+        `state directory ${stateDir} is in use by mambalign pid ${owner.pid}${owner.addr ? ` (API at ${owner.addr})` : ""}: ` +
+          `use that one (MAMBALIGN_ADDR=${owner.addr ?? "its address"}), stop it, or pick another --state-dir`,
+      );
+    }
+    // The owner died without cleaning up: move its lock aside, then take the directory as if it
+    // were free. Had a racing start already replaced the stale lock with its own, put that back.
+    const aside = `${file}.stale-${process.pid}`;
+    if (await rename(file, aside).then(() => true, () => false)) {
+      const moved = await readLock(aside);
+      if (moved && moved.pid !== owner?.pid && alive(moved.pid)) await link(aside, file).catch(() => undefined);
+      await rm(aside, { force: true });
+    }
+  }
+  // No live owner now: a nats-server still on the store is a leftover of a crash.
+  await stopLeftoverServers(storeDir);
+  const write = (info: LockInfo) => writeFile(`${file}.tmp-${process.pid}`, JSON.stringify(info)).then(() => rename(`${file}.tmp-${process.pid}`, file));
+  return {
+    setAddr: (addr) => write({ ...mine, addr }),
+    release: async () => {
+      if ((await readLock(file))?.pid === process.pid) await rm(file, { force: true });
+    },
+  };
+}
