@@ -31,3 +31,21 @@ test("mambalign eval alpaca-score — prints the win rate of an annotations file
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("mambalign eval alpaca-score --json — prints the scores as data", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "mambalign-alpaca-json-"));
+  try {
+    const rows = [2, 1].map((preference, i) => ({ instruction: `q${i}`, output_1: "a", output_2: "b", generator_1: "ref", generator_2: "demo-dpo", preference }));
+    const file = path.join(dir, "annotations.json");
+    await writeFile(file, JSON.stringify(rows));
+    const out = collect();
+    const err = collect();
+    const code = await runCli(["eval", "alpaca-score", "--annotations", file, "--json"], { out, err, env: {}, cwd: dir });
+    assert.equal(code, 0, err.text());
+    const [scores] = JSON.parse(out.text()) as { model: string; winRate: number }[];
+    assert.equal(scores!.model, "demo-dpo");
+    assert.equal(scores!.winRate, 50);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
