@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { apiAddr, type CliIo, CliError } from "./cli-io.js";
 import { readFileSync } from "node:fs";
 import { adaptersAliasCommand, adaptersListCommand, adaptersShowCommand } from "./commands/adapters.js";
+import { adaptersExportCommand } from "./commands/adapters-export.js";
 import { datasetsListCommand, datasetsShowCommand } from "./commands/datasets.js";
 import { alpacaScoreCommand, mtBenchScoreCommand } from "./commands/eval-score.js";
 import { recipeCheckCommand } from "./commands/recipe-check.js";
@@ -125,6 +126,14 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .argument("<version>", "version: 3, v3 or name/v3")
     .description("point an alias at a version")
     .action(act((name: string, alias: string, version: string) => adaptersAliasCommand(io, addr(), name, alias, version, output())));
+
+  adapters
+    .command("export")
+    .argument("<version>", "version: name/v3, name@alias or name (latest)")
+    .argument("<dir>", "new or empty directory on this machine")
+    .option("--merged", "fold an adapter into its base model (with the Python runtime here): a full model directory")
+    .description("write a version here: a PEFT adapter directory (PeftModel.from_pretrained) or, --merged, a model directory (from_pretrained)")
+    .action(act((id: string, dir: string, o: { merged?: boolean }) => adaptersExportCommand(io, addr(), id, dir, { ...o, output: output() })));
 
   const datasets = program.command("datasets").description("prepared, versioned datasets");
   datasets

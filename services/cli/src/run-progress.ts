@@ -3,20 +3,16 @@
 import type { Writable } from "node:stream";
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import {
-  fromServiceError,
   type PipelineServiceClient,
   type Run,
   type RunEvent,
   StageStatus,
+  streamResponses,
   type WatchRunResponse,
 } from "@mambalign/core";
 import { fmtNumber, runEndLine, stageLabel, stageStatusName } from "./run-format.js";
 
-type ServiceError = Parameters<typeof fromServiceError>[0];
 
-function isServiceError(err: unknown): err is ServiceError {
-  return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number" && "metadata" in err;
-}
 
 export interface ProgressOptions {
   out: Writable;
@@ -80,7 +76,7 @@ export async function showRunProgress(client: PipelineServiceClient, runId: stri
   const onAbort = () => call.cancel();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    for await (const res of call as AsyncIterable<WatchRunResponse>) {
+    for await (const res of streamResponses<WatchRunResponse>(call)) {
       if (res.run) last = res.run;
       const ev = res.event;
       if (!ev) continue;
@@ -131,9 +127,8 @@ export async function showRunProgress(client: PipelineServiceClient, runId: stri
       }
     }
   } catch (err) {
-    // Cancelling our own call (signal) ends the view quietly; a stream's error is a gRPC
-    // ServiceError, turned into the ApiError the server sent (status code kept).
-    if (!opts.signal?.aborted) throw isServiceError(err) ? fromServiceError(err) : err;
+    // Cancelling our own call (signal) ends the view quietly.
+    if (!opts.signal?.aborted) throw err;
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
     bars?.stop();

@@ -5,6 +5,8 @@ import {
   type Alias,
   ApiError,
   type AttachEvalRequest,
+  type DownloadVersionRequest,
+  type DownloadVersionResponse,
   type ExportVersionRequest,
   type GetVersionRequest,
   type HandlerContext,
@@ -15,9 +17,11 @@ import {
   type ServiceBinding,
   type ServiceDeps,
   type SetAliasRequest,
+  serverStream,
   unary,
   validateKey,
 } from "@mambalign/core";
+import { downloadVersion } from "./download-version.js";
 import { exportVersion } from "./export-version.js";
 import { LATEST, parseVersionId, validateAlias, validateName } from "./names.js";
 import { RegistryCatalog } from "./registry-catalog.js";
@@ -121,6 +125,9 @@ export async function registryServiceBinding(deps: ServiceDeps): Promise<Service
         deps.metrics.counter("mambalign_registry_exports_total", "versions exported", ["service"]).inc({ service: "registry" });
         logger.info({ id: v.id, destination: out.destination, files: out.files.length }, "version exported");
         return out;
+      }),
+      downloadVersion: serverStream<DownloadVersionRequest, DownloadVersionResponse>(hctx, "DownloadVersion", async function* (req, signal) {
+        yield* downloadVersion(deps.store, await lookup(req.id), signal);
       }),
     },
   };

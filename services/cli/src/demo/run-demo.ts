@@ -1,6 +1,5 @@
 // `mambalign demo`: the whole system in this process, the synthetic task's data, the demo recipe
 // through the real API, live progress of every stage, then the before/after table and the registry.
-import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Writable } from "node:stream";
@@ -11,7 +10,8 @@ import { submitRun } from "../commands/runs.js";
 import { versionsTable } from "../adapters-format.js";
 import { CliError } from "../cli-io.js";
 import { pipelineClient } from "../clients.js";
-import { REPO_ROOT, startEmbedded } from "../embedded/embedded-system.js";
+import { startEmbedded } from "../embedded/embedded-system.js";
+import { runPythonRuntime } from "../python-runtime.js";
 import { runDetails } from "../run-format.js";
 import { formatDuration, showRunProgress } from "../run-progress.js";
 import { type DemoRow, demoRows, demoTable } from "./demo-results.js";
@@ -38,20 +38,7 @@ export interface DemoResult {
 /** Writes the synthetic task with the runtime (`python -m mambalign_runtime demo-data --out DIR`). */
 async function writeDemoData(python: string, dir: string, env: NodeJS.ProcessEnv): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const pythonPath = [path.join(REPO_ROOT, "services", "runtime"), env.PYTHONPATH].filter(Boolean).join(path.delimiter);
-  const child = spawn(python, ["-m", "mambalign_runtime", "demo-data", "--out", dir], {
-    env: { ...env, PYTHONPATH: pythonPath },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr = (stderr + c).slice(-4000)));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", resolve);
-  }).catch((err: Error) => {
-    throw new CliError(`cannot run ${python}: ${err.message} (run scripts/demo.sh, which installs the Python runtime, or set MAMBALIGN_PYTHON)`);
-  });
-  if (code !== 0) throw new CliError(`generating the demo data failed (${python} -m mambalign_runtime demo-data, exit ${code}): ${stderr.trim()}`);
+  await runPythonRuntime(python, ["demo-data", "--out", dir], env);
 }
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {

@@ -45,3 +45,16 @@ export function waitForReady(client: Client, timeoutMs = 10_000): Promise<void> 
     client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())),
   );
 }
+
+function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number" && "metadata" in err;
+}
+
+/** Iterates a server stream's responses; a failed stream throws the ApiError the server sent (status kept). */
+export async function* streamResponses<Res>(call: AsyncIterable<unknown>): AsyncGenerator<Res> {
+  try {
+    for await (const res of call) yield res as Res;
+  } catch (err) {
+    throw isServiceError(err) ? fromServiceError(err) : err;
+  }
+}

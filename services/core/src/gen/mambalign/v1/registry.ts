@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -170,6 +172,22 @@ export interface ExportVersionRequest {
   id: string;
   /** Local directory (embedded mode) or s3:// prefix. */
   destination: string;
+}
+
+export interface DownloadVersionRequest {
+  /** name/vN, name@alias or name (its latest version). */
+  id: string;
+}
+
+/** One chunk of one file; a file's chunks come in order, one file after the other. */
+export interface DownloadVersionResponse {
+  /** Path inside the exported directory, on every chunk of the file. */
+  path: string;
+  /** Size and sha256 (hex) of the whole file, from the version's manifest: the client checks its copy. */
+  size: bigint;
+  sha256: string;
+  /** The next bytes of the file (an empty file has one empty chunk). */
+  data: Buffer;
 }
 
 export interface ExportVersionResponse {
@@ -2030,6 +2048,193 @@ export const ExportVersionRequest: MessageFns<ExportVersionRequest> = {
   },
 };
 
+function createBaseDownloadVersionRequest(): DownloadVersionRequest {
+  return { id: "" };
+}
+
+export const DownloadVersionRequest: MessageFns<DownloadVersionRequest> = {
+  encode(message: DownloadVersionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadVersionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadVersionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadVersionRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: DownloadVersionRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DownloadVersionRequest>, I>>(base?: I): DownloadVersionRequest {
+    return DownloadVersionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DownloadVersionRequest>, I>>(object: I): DownloadVersionRequest {
+    const message = createBaseDownloadVersionRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseDownloadVersionResponse(): DownloadVersionResponse {
+  return { path: "", size: 0n, sha256: "", data: Buffer.alloc(0) };
+}
+
+export const DownloadVersionResponse: MessageFns<DownloadVersionResponse> = {
+  encode(message: DownloadVersionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.size !== 0n) {
+      if (BigInt.asUintN(64, message.size) !== message.size) {
+        throw new globalThis.Error("value provided for field message.size of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.size);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(26).string(message.sha256);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(34).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadVersionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadVersionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.size = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadVersionResponse {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      size: isSet(object.size) ? BigInt(object.size) : 0n,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: DownloadVersionResponse): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.size !== 0n) {
+      obj.size = message.size.toString();
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DownloadVersionResponse>, I>>(base?: I): DownloadVersionResponse {
+    return DownloadVersionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DownloadVersionResponse>, I>>(object: I): DownloadVersionResponse {
+    const message = createBaseDownloadVersionResponse();
+    message.path = object.path ?? "";
+    message.size = (object.size !== undefined && object.size !== null) ? BigInt(object.size) : 0n;
+    message.sha256 = object.sha256 ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseExportVersionResponse(): ExportVersionResponse {
   return { destination: "", files: [] };
 }
@@ -2536,6 +2741,21 @@ export const RegistryServiceService = {
       Buffer.from(ExportVersionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportVersionResponse => ExportVersionResponse.decode(value),
   },
+  /**
+   * Streams the files of the version's exported directory (what ExportVersion writes: a PEFT
+   * adapter directory or a model directory) to the caller, which writes them where it runs.
+   */
+  downloadVersion: {
+    path: "/mambalign.v1.RegistryService/DownloadVersion" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DownloadVersionRequest): Buffer =>
+      Buffer.from(DownloadVersionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DownloadVersionRequest => DownloadVersionRequest.decode(value),
+    responseSerialize: (value: DownloadVersionResponse): Buffer =>
+      Buffer.from(DownloadVersionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DownloadVersionResponse => DownloadVersionResponse.decode(value),
+  },
 } as const;
 
 export interface RegistryServiceServer extends UntypedServiceImplementation {
@@ -2554,6 +2774,11 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   attachEval: handleUnaryCall<AttachEvalRequest, AttachEvalResponse>;
   /** Writes the version in the PEFT directory layout to a local directory or s3:// prefix. */
   exportVersion: handleUnaryCall<ExportVersionRequest, ExportVersionResponse>;
+  /**
+   * Streams the files of the version's exported directory (what ExportVersion writes: a PEFT
+   * adapter directory or a model directory) to the caller, which writes them where it runs.
+   */
+  downloadVersion: handleServerStreamingCall<DownloadVersionRequest, DownloadVersionResponse>;
 }
 
 export interface RegistryServiceClient extends Client {
@@ -2670,6 +2895,19 @@ export interface RegistryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExportVersionResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams the files of the version's exported directory (what ExportVersion writes: a PEFT
+   * adapter directory or a model directory) to the caller, which writes them where it runs.
+   */
+  downloadVersion(
+    request: DownloadVersionRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadVersionResponse>;
+  downloadVersion(
+    request: DownloadVersionRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadVersionResponse>;
 }
 
 export const RegistryServiceClient = makeGenericClientConstructor(
@@ -2680,6 +2918,14 @@ export const RegistryServiceClient = makeGenericClientConstructor(
   service: typeof RegistryServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
