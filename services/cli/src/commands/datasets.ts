@@ -36,12 +36,11 @@ export async function datasetsListCommand(io: CliIo, addr: string, output: Outpu
 export async function datasetsShowCommand(io: CliIo, addr: string, id: string, opts: { png?: string; cwd: string; output: OutputFormat }): Promise<number> {
   const client = datasetsClient(addr);
   try {
+    const card = await callUnary(client.getDatasetCard.bind(client), { id });
     if (opts.output !== "text") {
-      const { dataset } = await callUnary(client.getDataset.bind(client), { id });
-      printData(io, opts.output, DatasetVersion.toJSON(dataset!), () => "");
+      printData(io, opts.output, JSON.parse(card.cardJson) as unknown, () => "");
       return 0;
     }
-    const card = await callUnary(client.getDatasetCard.bind(client), { id });
     io.out.write(card.text.endsWith("\n") ? card.text : `${card.text}\n`);
     if (card.histogramPng.length > 0) {
       const file = path.resolve(opts.cwd, opts.png ?? `dataset-${id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 24)}-token-lengths.png`);
