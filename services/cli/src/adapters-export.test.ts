@@ -8,6 +8,10 @@ import { after, before, describe, test } from "node:test";
 import { defaultPython, REPO_ROOT } from "./embedded/embedded-system.js";
 import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
 
+const WORDS = ["abc", "hello", "mamba", "lora", "peft", "xyz", "run", "zephyr"];
+const reverse = (w: string) => [...w].reverse().join("");
+const PREF = (w: string) =>
+  JSON.stringify({ prompt: [{ role: "user", content: w }], chosen: [{ role: "assistant", content: reverse(w) }], rejected: [{ role: "assistant", content: w }] });
 const ROW = (w: string) => JSON.stringify({ messages: [{ role: "user", content: w }, { role: "assistant", content: [...w].reverse().join("") }] });
 
 // The adapter applied to the preset base and the merged model give the same logits.
@@ -36,17 +40,29 @@ describe("mambalign adapters export", () => {
     sys = await startTestSystem();
     dir = path.join(sys.stateDir, "export-test");
     await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, "sft.jsonl"), ["abc", "hello", "mamba", "lora", "peft", "xyz", "run", "zephyr"].map(ROW).join("\n") + "\n");
+    await writeFile(path.join(dir, "sft.jsonl"), WORDS.map(ROW).join("\n") + "\n");
+    await writeFile(path.join(dir, "prefs.jsonl"), WORDS.map(PREF).join("\n") + "\n");
     await writeFile(
       path.join(dir, "recipe.yaml"),
-      "name: exp\nmodel_name_or_path: preset:tiny-mamba-char\nstages: [sft]\ndatasets: { d: ./sft.jsonl }\nuse_peft: true\nlora_r: 4\nlora_alpha: 8\nsft: { dataset_mixer: { d: 1.0 }, max_steps: 2, per_device_train_batch_size: 4, learning_rate: 1.0e-2 }\n",
+      [
+        "name: exp",
+        "model_name_or_path: preset:tiny-mamba-char",
+        "stages: [sft, merge, dpo]",
+        "datasets: { d: ./sft.jsonl, p: ./prefs.jsonl }",
+        "use_peft: true",
+        "lora_r: 4",
+        "lora_alpha: 8",
+        "sft: { dataset_mixer: { d: 1.0 }, max_steps: 2, per_device_train_batch_size: 4, learning_rate: 1.0e-2 }",
+        "dpo: { dataset_mixer: { p: 1.0 }, max_steps: 2, per_device_train_batch_size: 4, learning_rate: 1.0e-2, beta: 0.1 }",
+        "",
+      ].join("\n"),
     );
   });
   after(async () => {
     await sys?.stop();
   });
 
-  test("an adapter exports as a PEFT directory PeftModel.from_pretrained loads, and --merged as a model from_pretrained loads with the same logits", { timeout: 10 * 60_000 }, async () => {
+  test("an adapter exports as a PEFT directory PeftModel.from_pretrained loads, and --merged (also a DPO adapter onto its merged SFT parent) as a model from_pretrained loads with the same logits", { timeout: 10 * 60_000 }, async () => {
     const run = await sys.cli(["run", path.join(dir, "recipe.yaml"), "--watch"]);
     assert.equal(run.code, 0, run.out + run.err);
     const peftDir = path.join(dir, "peft");
@@ -70,6 +86,15 @@ describe("mambalign adapters export", () => {
     assert.match(peftType!, /^Peft/);
     assert.equal(mergedType, "MambaForCausalLM");
     assert.ok(Number(diff) < 1e-3, `logits differ by ${diff}`);
+
+    // A DPO adapter sits on the merged SFT model (its parent version): --merged folds it into that.
+    const dpoDir = path.join(dir, "dpo-merged");
+    const dpo = await sys.cli(["adapters", "export", "exp-dpo/v1", dpoDir, "--merged"]);
+    assert.equal(dpo.code, 0, dpo.err);
+    const load = spawnSync(defaultPython(process.env), ["-c", "import sys\nfrom transformers import AutoModelForCausalLM\nprint(type(AutoModelForCausalLM.from_pretrained(sys.argv[1])).__name__)", dpoDir], {
+      encoding: "utf8",
+    });
+    assert.equal(load.stdout.trim(), "MambaForCausalLM", load.stderr);
 
     const again = await sys.cli(["adapters", "export", "exp-sft/v1", peftDir]);
     assert.equal(again.code, 1);

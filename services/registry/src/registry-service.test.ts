@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -16,8 +17,11 @@ import {
   RegistryServiceClient,
   sha256File,
   Stage,
+  type DownloadVersionResponse,
+  streamResponses,
   uploadDirWithManifest,
 } from "@mambalign/core";
+import { DOWNLOAD_CHUNK_BYTES } from "./download-version.js";
 import { registryServiceBinding } from "./registry-service.js";
 import { listKeys, serveBindings, startTestEnv, type TestEnv } from "./test-support.js";
 
@@ -78,6 +82,11 @@ async function withRegistry(env: TestEnv) {
         (r) => r.version as AdapterVersion,
       ),
     export: (id: string, destination: string) => callUnary(c.exportVersion.bind(c), { id, destination }),
+    download: async (id: string) => {
+      const out: DownloadVersionResponse[] = [];
+      for await (const r of streamResponses<DownloadVersionResponse>(c.downloadVersion({ id }))) out.push(r);
+      return out;
+    },
   };
   return {
     call,
@@ -257,6 +266,33 @@ describe("registry service — on MinIO over gRPC", () => {
       reg.call.export(v.id, `s3://${env.deps.config.store.s3.bucket}/adapters/x/`),
       rejectsWith(status.INVALID_ARGUMENT, (e) => assert.equal(e.details.field, "destination")),
     );
+  });
+
+  it("DownloadVersion streams the exported directory's files in chunks that add up to the manifest's sha256, without training state", async () => {
+    const src = path.join(env.tmp, "download-src");
+    await writeCheckpoint(src, 9);
+    // Bigger than one message (DOWNLOAD_CHUNK_BYTES), not a multiple of it.
+    const big = Buffer.alloc(DOWNLOAD_CHUNK_BYTES * 2 + 12345, 7);
+    await fsp.writeFile(path.join(src, "adapter", "big.bin"), big);
+    await uploadDirWithManifest(env.deps.store, "checkpoints/dl/sft/9", src);
+    const v = await reg.call.register({ name: "downloaded", sourceUri: `${env.deps.store.uri("checkpoints/dl/sft/9")}/` });
+    const chunks = await reg.call.download("downloaded@latest");
+    const files = new Map<string, { hash: ReturnType<typeof createHash>; bytes: number; size: bigint; sha256: string; chunks: number }>();
+    for (const c of chunks) {
+      const f = files.get(c.path) ?? { hash: createHash("sha256"), bytes: 0, size: c.size, sha256: c.sha256, chunks: 0 };
+      f.hash.update(c.data);
+      f.bytes += c.data.length;
+      f.chunks += 1;
+      files.set(c.path, f);
+    }
+    assert.deepEqual([...files.keys()].sort(), ["adapter_config.json", "adapter_model.safetensors", "big.bin", "tokenizer.json", "tokenizer_config.json"]);
+    for (const [p, f] of files) {
+      assert.equal(BigInt(f.bytes), f.size, p);
+      assert.equal(f.hash.digest("hex"), f.sha256, p);
+      assert.equal(f.sha256, v.manifest.find((m) => m.path === `adapter/${p}`)!.sha256, p);
+    }
+    assert.equal(files.get("big.bin")!.chunks, 3);
+    await assert.rejects(reg.call.download("nobody/v1"), rejectsWith(status.NOT_FOUND));
   });
 });
 
