@@ -201,10 +201,14 @@ export function applyEvent(run: Run, ev: RunEvent, datasets: RunDatasets, now: D
   return unchanged(run);
 }
 
-/** Why a started stage is delivered again: the worker's hand-back message, else a crash or lost lease. */
-function redeliveryReason(s: StageState): string {
+/**
+ * Why a started stage is delivered again: the worker's hand-back message (a PENDING transition), else
+ * what is known: the last delivery did not finish (a retried failure, a worker crash or a lost lease;
+ * the run's events say which).
+ */
+function redeliveryReason(runId: string, s: StageState): string {
   if (s.status === StageStatus.STAGE_STATUS_PENDING && s.message) return s.message;
-  return "the previous delivery stopped without reporting (worker crash, restart or lost lease)";
+  return `the previous delivery did not finish (a retried failure, worker crash or lost lease; \`mambalign logs -f ${runId}\` shows its events)`;
 }
 
 function markRunning(s: StageState, at: Date): void {
@@ -236,7 +240,7 @@ function applyTransition(
       if (s.status === StageStatus.STAGE_STATUS_RUNNING && s.message.startsWith(t.message)) return unchanged(run);
       // A worker sends RUNNING once per delivery: a second one while started is a redelivery, and the
       // stage says which delivery runs now and why the last one did not finish.
-      if (s.startedAt) s.message = `${t.message} (redelivered: ${redeliveryReason(s)})`;
+      if (s.startedAt) s.message = `${t.message} (redelivered: ${redeliveryReason(next.id, s)})`;
       else s.message = t.message;
       markRunning(s, at);
       return step;
