@@ -49,7 +49,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option("--metrics-port <port>", "HTTP port of /metrics", portOption, 9464)
     .option("--host <host>", "interface to listen on", "127.0.0.1")
     .option("--state-dir <dir>", "where objects, NATS data and work files live", ".mambalign")
-    .action(act((o: { port: number; metricsPort: number; host: string; stateDir: string }) => upCommand(io, o)));
+    .action(act((o: { port: number; metricsPort: number; host: string; stateDir: string }) => upCommand(io, { ...o, output: output() })));
 
   program
     .command("demo")
@@ -100,8 +100,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .action(
       act(async (run: string, o: { follow?: boolean }) => {
         if (!o.follow) {
-          const code = await statusCommand(io, addr(), run);
-          io.out.write(`(stream its events with: mambalign logs -f ${run})\n`);
+          const code = await statusCommand(io, addr(), run, output());
+          if (output() === "text") io.out.write(`(stream its events with: mambalign logs -f ${run})\n`);
           return code;
         }
         return followCommand(io, addr(), run, {});

@@ -19,26 +19,30 @@ interface Up {
   proc: ChildProcess;
   /** stdout and stderr so far */
   output(): string;
+  /** stdout alone */
+  stdout(): string;
   /** Resolves with the exit code once `up` printed that it is up (0 = still running) or exited. */
   ready: Promise<number | null>;
 }
 
-function up(stateDir: string): Up {
-  const proc = spawn(process.execPath, [BIN, "up", "--state-dir", stateDir, "--port", "0", "--metrics-port", "0"], {
+function up(stateDir: string, ...extra: string[]): Up {
+  const proc = spawn(process.execPath, [BIN, "up", "--state-dir", stateDir, "--port", "0", "--metrics-port", "0", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LOG_LEVEL: "warn" },
   });
   let text = "";
+  let stdout = "";
+  proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
   const ready = new Promise<number | null>((resolve) => {
     const onData = (c: Buffer) => {
       text += c.toString();
-      if (text.includes("mambalign is up")) resolve(0);
+      if (text.includes("mambalign is up") || /"pid": \d+\n}/.test(text)) resolve(0);
     };
     proc.stdout!.on("data", onData);
     proc.stderr!.on("data", onData);
     proc.once("exit", (code) => resolve(code ?? 1));
   });
-  return { proc, output: () => text, ready };
+  return { proc, output: () => text, stdout: () => stdout, ready };
 }
 
 async function stopUp(u: Up): Promise<void> {
@@ -91,10 +95,12 @@ describe("mambalign up — one control plane per state directory", { skip: proce
 
   test("a second `up` on a directory in use refuses, naming the first; one nats-server serves the store", { timeout: 120_000 }, async () => {
     const state = path.join(dir, "shared");
-    const first = up(state);
+    const first = up(state, "-o", "json");
     try {
       assert.equal(await first.ready, 0, first.output());
       const lock = JSON.parse(await readFile(path.join(state, "up.lock"), "utf8")) as { pid: number; addr: string };
+      const printed = JSON.parse(first.stdout()) as { addr: string; pid: number };
+      assert.deepEqual([printed.addr, printed.pid], [lock.addr, lock.pid], "-o json prints the address and pid");
       const second = up(state);
       assert.equal(await second.ready, 1, second.output());
       assert.match(second.output(), new RegExp(`state directory .* is in use by mambalign pid ${lock.pid} \\(API at ${lock.addr}\\)`));
