@@ -137,4 +137,18 @@ describe("mambalign up — one control plane per state directory", { skip: proce
       leftover.kill("SIGKILL");
     }
   });
+  test("a lock whose pid now belongs to a younger, unrelated process (pids are reused) does not block the directory", { timeout: 120_000 }, async () => {
+    const state = path.join(dir, "reused");
+    await mkdir(state, { recursive: true });
+    const unrelated = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    try {
+      const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      await writeFile(path.join(state, "up.lock"), JSON.stringify({ pid: unrelated.pid, startedAt: hourAgo }));
+      const system = await startEmbedded({ stateDir: state, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent") });
+      await system.stop();
+      assert.equal(unrelated.exitCode, null, "the unrelated process was left alone");
+    } finally {
+      unrelated.kill("SIGKILL");
+    }
+  });
 });

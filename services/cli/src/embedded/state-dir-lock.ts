@@ -28,6 +28,33 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * When `pid` started (ms since the epoch), from Linux /proc; undefined elsewhere. A lock older than
+ * its pid's process was written by another process that had that pid (pids restart at each boot
+ * and in each container).
+ */
+async function processStartMs(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Field 22 (starttime, clock ticks after boot); fields counted after the ")" closing the name.
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const btime = Number(/^btime (\d+)$/m.exec(await readFile("/proc/stat", "utf8"))?.[1]);
+    // USER_HZ is 100 on every Linux architecture Node runs on.
+    return Number.isFinite(ticks) && Number.isFinite(btime) ? btime * 1000 + ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock's owner still runs: its pid is alive and that process is not younger than the lock. */
+async function ownerAlive(owner: LockInfo): Promise<boolean> {
+  if (owner.pid === process.pid || !alive(owner.pid)) return false;
+  const started = await processStartMs(owner.pid);
+  const locked = Date.parse(owner.startedAt);
+  // Start times from /proc are only as exact as btime (1 s): allow that much.
+  return started === undefined || !Number.isFinite(locked) || started <= locked + 2_000;
+}
+
 async function readLock(file: string): Promise<LockInfo | undefined> {
   try {
     const info = JSON.parse(await readFile(file, "utf8")) as Partial<LockInfo>;
@@ -45,7 +72,12 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 /** Stops nats-servers a dead owner left on `storeDir` (SIGTERM, then SIGKILL after 10 s). */
 async function stopLeftoverServers(storeDir: string): Promise<void> {
   for (const pid of await natsServersOnStore(storeDir)) {
-    process.kill(pid, "SIGTERM");
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") continue;
+      throw new CliError(`nats-server pid ${pid} serves ${storeDir} and cannot be stopped from here (${(err as Error).message}); stop it first`);
+    }
     if (!(await waitGone(pid, 10_000))) process.kill(pid, "SIGKILL");
     if (!(await waitGone(pid, 5_000))) throw new CliError(`nats-server pid ${pid} left on ${storeDir} does not stop; stop it by hand`);
   }
@@ -63,7 +95,7 @@ export async function lockStateDir(stateDir: string, storeDir: string): Promise<
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 2) throw err;
     }
     const owner = await readLock(file);
-    if (owner && owner.pid !== process.pid && alive(owner.pid)) {
+    if (owner && (await ownerAlive(owner))) {
       throw new CliError(
         `state directory ${stateDir} is in use by mambalign pid ${owner.pid}${owner.addr ? ` (API at ${owner.addr})` : ""}: ` +
           `use that one (MAMBALIGN_ADDR=${owner.addr ?? "its address"}), stop it, or pick another --state-dir`,
@@ -74,7 +106,7 @@ export async function lockStateDir(stateDir: string, storeDir: string): Promise<
     const aside = `${file}.stale-${process.pid}`;
     if (await rename(file, aside).then(() => true, () => false)) {
       const moved = await readLock(aside);
-      if (moved && moved.pid !== owner?.pid && alive(moved.pid)) await link(aside, file).catch(() => undefined);
+      if (moved && moved.pid !== owner?.pid && (await ownerAlive(moved))) await link(aside, file).catch(() => undefined);
       await rm(aside, { force: true });
     }
   }
