@@ -59,7 +59,7 @@ describe("mambalign up — one control plane per state directory", { skip: proce
   });
   after(async () => {
     // Whatever a failed test left running (an `up` whose lock is still there) must not outlive it.
-    for (const state of ["killed", "shared", "stale"]) {
+    for (const state of ["killed", "shared", "race", "stale"]) {
       const lock = await readFile(path.join(dir, state, "up.lock"), "utf8").catch(() => "");
       const pid = lock ? (JSON.parse(lock) as { pid: number }).pid : 0;
       if (pid && pid !== process.pid) {
@@ -107,6 +107,19 @@ describe("mambalign up — one control plane per state directory", { skip: proce
       assert.equal((await natsServersOnStore(path.join(state, "nats"))).length, 1);
     } finally {
       await stopUp(first);
+    }
+  });
+
+  test("two `up`s started at once on a fresh directory: one runs, the other refuses; one nats-server", { timeout: 120_000 }, async () => {
+    const state = path.join(dir, "race");
+    const ups = [up(state), up(state)];
+    try {
+      const codes = await Promise.all(ups.map((u) => u.ready));
+      assert.deepEqual([...codes].sort(), [0, 1], ups.map((u) => u.output()).join("\n---\n"));
+      assert.match(ups[codes.indexOf(1)]!.output(), /state directory .* is in use by mambalign pid \d+/);
+      assert.equal((await natsServersOnStore(path.join(state, "nats"))).length, 1);
+    } finally {
+      await Promise.all(ups.map(stopUp));
     }
   });
 

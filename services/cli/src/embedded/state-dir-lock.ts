@@ -47,13 +47,18 @@ async function processStartMs(pid: number): Promise<number | undefined> {
 }
 
 /** Whether the lock's owner still runs: its pid is alive and that process is not younger than the lock. */
-async function ownerAlive(owner: LockInfo): Promise<boolean> {
-  if (owner.pid === process.pid || !alive(owner.pid)) return false;
+async function ownerAlive(owner: LockInfo, file: string): Promise<boolean> {
+  // Our own pid: a lock this process holds, or one a previous process with our pid left (a container restarted).
+  if (owner.pid === process.pid) return held.has(file);
+  if (!alive(owner.pid)) return false;
   const started = await processStartMs(owner.pid);
   const locked = Date.parse(owner.startedAt);
   // Start times from /proc are only as exact as btime (1 s): allow that much.
   return started === undefined || !Number.isFinite(locked) || started <= locked + 2_000;
 }
+
+/** Lock files this process holds. */
+const held = new Set<string>();
 
 async function readLock(file: string): Promise<LockInfo | undefined> {
   try {
@@ -86,16 +91,21 @@ async function stopLeftoverServers(storeDir: string): Promise<void> {
 export async function lockStateDir(stateDir: string, storeDir: string): Promise<StateDirLock> {
   const file = path.join(stateDir, "up.lock");
   const mine: LockInfo = { pid: process.pid, startedAt: new Date().toISOString() };
+  const tmp = `${file}.tmp-${process.pid}`;
   for (let attempt = 0; ; attempt++) {
     try {
-      // O_EXCL: of two starts racing for a free directory exactly one creates the file.
-      await writeFile(file, JSON.stringify(mine), { flag: "wx" });
+      // link() fails if the lock exists: of two starts racing for a free directory exactly one
+      // creates it, and it never exists half-written (a reader would take that for a stale lock).
+      await writeFile(tmp, JSON.stringify(mine));
+      await link(tmp, file);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 2) throw err;
+    } finally {
+      await rm(tmp, { force: true });
     }
     const owner = await readLock(file);
-    if (owner && (await ownerAlive(owner))) {
+    if (owner && (await ownerAlive(owner, file))) {
       throw new CliError(
         `state directory ${stateDir} is in use by mambalign pid ${owner.pid}${owner.addr ? ` (API at ${owner.addr})` : ""}: ` +
           `use that one (MAMBALIGN_ADDR=${owner.addr ?? "its address"}), stop it, or pick another --state-dir`,
@@ -106,16 +116,22 @@ export async function lockStateDir(stateDir: string, storeDir: string): Promise<
     const aside = `${file}.stale-${process.pid}`;
     if (await rename(file, aside).then(() => true, () => false)) {
       const moved = await readLock(aside);
-      if (moved && moved.pid !== owner?.pid && (await ownerAlive(moved))) await link(aside, file).catch(() => undefined);
+      if (moved && moved.pid !== owner?.pid && (await ownerAlive(moved, file))) await link(aside, file).catch(() => undefined);
       await rm(aside, { force: true });
     }
   }
+  held.add(file);
   // No live owner now: a nats-server still on the store is a leftover of a crash.
-  await stopLeftoverServers(storeDir);
-  const write = (info: LockInfo) => writeFile(`${file}.tmp-${process.pid}`, JSON.stringify(info)).then(() => rename(`${file}.tmp-${process.pid}`, file));
+  await stopLeftoverServers(storeDir).catch(async (err: unknown) => {
+    held.delete(file);
+    await rm(file, { force: true });
+    throw err;
+  });
+  const write = (info: LockInfo) => writeFile(tmp, JSON.stringify(info)).then(() => rename(tmp, file));
   return {
     setAddr: (addr) => write({ ...mine, addr }),
     release: async () => {
+      if (!held.delete(file)) return;
       if ((await readLock(file))?.pid === process.pid) await rm(file, { force: true });
     },
   };
