@@ -68,6 +68,10 @@ describe("mambalign client commands", () => {
     const id = (JSON.parse(started.out) as { id: string }).id;
     const follow = await sys.cli(["logs", "-f", id]);
     assert.equal(follow.code, 1, "following a failed run exits 1");
+    const events = await sys.cli(["logs", "-f", id, "-o", "json"]);
+    assert.equal(events.code, 1);
+    const lines = events.out.trim().split("\n").map((l) => JSON.parse(l) as { run?: { status: string } });
+    assert.equal(lines.at(-1)!.run!.status, "RUN_STATUS_FAILED", "-o json streams the events, one JSON line each");
     const status = await sys.cli(["status", id]);
     assert.equal(status.code, 1, "status of a failed run exits 1");
     assert.match(status.out, /status +failed: .*sft\.dataset_mixer\.d: /);

@@ -104,7 +104,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
           if (output() === "text") io.out.write(`(stream its events with: mambalign logs -f ${run})\n`);
           return code;
         }
-        return followCommand(io, addr(), run, {});
+        return followCommand(io, addr(), run, { output: output() });
       }),
     );
 

@@ -1,6 +1,7 @@
 // `mambalign run`, `status`, `logs`, `cancel`: runs through the PipelineService API.
 import { randomUUID } from "node:crypto";
-import { ApiError, callUnary, Run, recipeToYaml, RunStatus } from "@mambalign/core";
+import { ApiError, callUnary, type PipelineServiceClient, Run, recipeToYaml, RunStatus, streamResponses, WatchRunResponse } from "@mambalign/core";
+import YAML from "yaml";
 import { type CliIo, CliError } from "../cli-io.js";
 import { pipelineClient } from "../clients.js";
 import { type OutputFormat, printData } from "../output-format.js";
@@ -37,8 +38,13 @@ export async function runCommand(io: CliIo, addr: string, file: string, opts: { 
   const run = await submitRun(io, addr, file, requestId);
   for (const w of run.warnings) io.err.write(`warning: ${w}\n`);
   if (opts.output !== "text") {
-    printData(io, opts.output, Run.toJSON(run), () => "");
-    return opts.watch ? followCommand({ ...io, out: io.err }, addr, run.id, {}) : 0;
+    if (!opts.watch) {
+      printData(io, opts.output, Run.toJSON(run), () => "");
+      return 0;
+    }
+    // The run, then its events, each as one JSON line (or YAML document).
+    io.out.write(opts.output === "json" ? JSON.stringify(Run.toJSON(run)) + "\n" : `---\n${YAML.stringify(Run.toJSON(run))}`);
+    return followCommand(io, addr, run.id, { output: opts.output });
   }
   io.out.write(`run ${run.id} ${runStatusName(run.status)} (request id ${requestId}; submitting again with --request-id ${requestId} returns this run)\n`);
   if (!opts.watch) {
@@ -81,10 +87,30 @@ export async function cancelCommand(io: CliIo, addr: string, runId: string, outp
 
 const UNAVAILABLE = 14; // gRPC status code
 
-/** Streams the run's progress until it ends; exit 0 when it succeeded. */
-export async function followCommand(io: CliIo, addr: string, runId: string, opts: { tty?: boolean; signal?: AbortSignal }): Promise<number> {
+/** Each WatchRun response as one JSON line (or one YAML document) until the run ends; the last run. */
+async function printEvents(io: CliIo, client: PipelineServiceClient, runId: string, output: "json" | "yaml"): Promise<Run | undefined> {
+  let last: Run | undefined;
+  for await (const res of streamResponses<WatchRunResponse>(client.watchRun({ id: runId, fromSeq: 0n }))) {
+    last = res.run ?? last;
+    const data = WatchRunResponse.toJSON(res);
+    io.out.write(output === "json" ? JSON.stringify(data) + "\n" : `---\n${YAML.stringify(data)}`);
+  }
+  return last;
+}
+
+/** Streams the run's progress (or, -o json|yaml, its events as data) until it ends; exit 0 when it succeeded. */
+export async function followCommand(
+  io: CliIo,
+  addr: string,
+  runId: string,
+  opts: { tty?: boolean; signal?: AbortSignal; output?: OutputFormat },
+): Promise<number> {
   const client = pipelineClient(addr);
   try {
+    if (opts.output === "json" || opts.output === "yaml") {
+      const end = await printEvents(io, client, runId, opts.output);
+      return end?.status === RunStatus.RUN_STATUS_SUCCEEDED ? 0 : 1;
+    }
     const last = await showRunProgress(client, runId, { out: io.out, ...opts });
     if (!last) return 1;
     io.out.write("\n" + runDetails(last) + "\n");
