@@ -1,9 +1,9 @@
 // The `mambalign` command line (commander). Each action returns an exit code; expected failures
 // (CliError, API errors) print one message, never a stack trace.
+import { readFileSync } from "node:fs";
 import { ApiError, toApiError } from "@mambalign/core";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { apiAddr, type CliIo, CliError } from "./cli-io.js";
-import { readFileSync } from "node:fs";
 import { adaptersAliasCommand, adaptersListCommand, adaptersShowCommand } from "./commands/adapters.js";
 import { adaptersExportCommand } from "./commands/adapters-export.js";
 import { datasetsListCommand, datasetsShowCommand } from "./commands/datasets.js";
