@@ -15,7 +15,7 @@ export function jobHandler(d: JobRunnerDeps): (job: StageJob, ctl: JobContext) =
       d.state.jobEnded(true);
     } catch (err) {
       d.state.jobEnded(false);
-      const retryable = err instanceof JobFailure ? err.retryable : isRetryable(err) || (err as { retryable?: unknown })?.retryable === true;
+      const retryable = isRetryable(err);
       // The job worker terminates a retryable failure on the last allowed delivery too.
       const final = !retryable || ctl.deliveryCount >= d.opts.maxDeliver;
       if (err instanceof JobPreempted && !final) {

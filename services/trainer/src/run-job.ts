@@ -344,6 +344,6 @@ export class JobRun {
 /** Message for a FAILED transition: the runtime's message, with the field at fault when it does not already say it. */
 export function failureMessage(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  const field = err instanceof JobFailure ? err.field : "";
+  const field = err instanceof JobFailure ? (err.field ?? "") : "";
   return field && !msg.includes(field) ? `${msg} (field ${field})` : msg;
 }

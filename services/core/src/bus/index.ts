@@ -8,7 +8,6 @@ export {
   BusNotFoundError,
   BusPermissionError,
   BusUnavailableError,
-  isRetryable,
   KvConflictError,
 } from "./errors.js";
 export { EVENT_CONSUMER_DEFAULTS, type EventConsumer, type EventConsumerOptions, type EventHandler } from "./event-consumer.js";

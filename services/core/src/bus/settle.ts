@@ -1,7 +1,7 @@
 // How a consumed message is settled after its handler ran, and the heartbeat that keeps it leased.
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { isRetryable } from "./errors.js";
+import { isRetryable } from "../errors.js";
 
 export interface RetryBackoff {
   /** Delay before the first redelivery after a retryable failure (ms). */
