@@ -11,6 +11,7 @@ export * from "./store/index.js";
 export * from "./recipe/index.js";
 export * from "./service-deps.js";
 export * from "./runtime/index.js";
+export * from "./worker/index.js";
 export * from "./free-port.js";
 export * from "./nats-server-process.js";
 export { REDACTED, redactUrlCredentials } from "./redact.js";

@@ -14,17 +14,3 @@ export class InvalidEvalJobError extends ApiError {
     super(status.INVALID_ARGUMENT, `${field}: ${message}`, { field }, options);
   }
 }
-
-/** The Python runtime failed; retryable when its error event or exit code says a rerun can help. */
-export class RuntimeFailedError extends ApiError {
-  override name = "RuntimeFailedError";
-  constructor(
-    message: string,
-    readonly exitCode: number | null,
-    retryable: boolean,
-    /** Spec field or file the runtime named, when it did. */
-    field: string | undefined,
-  ) {
-    super(retryable ? status.UNAVAILABLE : status.INTERNAL, message, field === undefined ? {} : { field }, { retryable });
-  }
-}

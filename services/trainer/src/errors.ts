@@ -9,14 +9,6 @@ export class JobFailure extends ApiError {
   }
 }
 
-/** The runtime was stopped for a SIGTERM and left a checkpoint: the next delivery resumes from it. */
-export class JobPreempted extends JobFailure {
-  override name = "JobPreempted";
-  constructor(message: string) {
-    super(message, { retryable: true });
-  }
-}
-
 /** A bad job (unknown stage, missing field): no retry can fix it. */
 export function badJob(field: string, message: string): JobFailure {
   return new JobFailure(`${field}: ${message}`, { retryable: false, field });

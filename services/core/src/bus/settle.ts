@@ -16,6 +16,11 @@ export function backoffDelay(deliveryCount: number, b: RetryBackoff): number {
   return Math.min(b.maxMs, b.initialMs * 2 ** n);
 }
 
+/** The one retry decision: a failure on this delivery comes back when a retry can help and deliveries are left. */
+export function willRetry(err: unknown, deliveryCount: number, maxDeliver: number): boolean {
+  return isRetryable(err) && deliveryCount < maxDeliver;
+}
+
 export type Settlement = { kind: "ack" } | { kind: "nak"; delayMs: number } | { kind: "term"; reason: string };
 
 /**
@@ -31,10 +36,8 @@ export function decideSettlement(
   backoff: RetryBackoff,
 ): Settlement {
   if (!failed) return { kind: "ack" };
-  if (isRetryable(err)) {
-    if (deliveryCount < maxDeliver) return { kind: "nak", delayMs: backoffDelay(deliveryCount, backoff) };
-    return { kind: "term", reason: `retryable failure on delivery ${deliveryCount} of max ${maxDeliver}` };
-  }
+  if (willRetry(err, deliveryCount, maxDeliver)) return { kind: "nak", delayMs: backoffDelay(deliveryCount, backoff) };
+  if (isRetryable(err)) return { kind: "term", reason: `retryable failure on delivery ${deliveryCount} of max ${maxDeliver}` };
   const name = err instanceof Error ? err.name : "non-Error";
   return { kind: "term", reason: `non-retryable ${name}` };
 }
