@@ -15,26 +15,24 @@ export interface BusErrorOptions {
 /** Base class: every failure leaving the bus is one of these (an unknown one: INTERNAL, not retried). */
 export class BusError extends ApiError {
   override name = "BusError";
+  /** The status of this kind of failure; each subclass sets its own. */
+  static readonly code: status = status.INTERNAL;
   declare readonly details: BusErrorDetails;
-  constructor(message: string, opts: BusErrorOptions = {}, code: status = status.INTERNAL) {
-    super(code, message, opts.details ?? {}, { cause: opts.cause });
+  constructor(message: string, opts: BusErrorOptions = {}) {
+    super((new.target as typeof BusError).code, message, opts.details ?? {}, { cause: opts.cause });
   }
 }
 
 /** NATS cannot be reached or did not answer in time; the same call may succeed later. */
 export class BusUnavailableError extends BusError {
   override name = "BusUnavailableError";
-  constructor(message: string, opts: BusErrorOptions = {}) {
-    super(message, opts, status.UNAVAILABLE);
-  }
+  static override readonly code = status.UNAVAILABLE;
 }
 
 /** A bad subject token, KV key, payload or option: retrying the same input cannot help. */
 export class BusInvalidArgumentError extends BusError {
   override name = "BusInvalidArgumentError";
-  constructor(message: string, opts: BusErrorOptions = {}) {
-    super(message, opts, status.INVALID_ARGUMENT);
-  }
+  static override readonly code = status.INVALID_ARGUMENT;
 }
 
 /** A stream, consumer or bucket is missing (ensureStreams not run, or deleted by an admin): the server's fault. */
@@ -45,23 +43,17 @@ export class BusNotFoundError extends BusError {
 /** Server-side configuration conflicts with what was asked (e.g. overlapping work-queue consumers). */
 export class BusConfigError extends BusError {
   override name = "BusConfigError";
-  constructor(message: string, opts: BusErrorOptions = {}) {
-    super(message, opts, status.FAILED_PRECONDITION);
-  }
+  static override readonly code = status.FAILED_PRECONDITION;
 }
 
 /** The connection's credentials do not allow the operation. */
 export class BusPermissionError extends BusError {
   override name = "BusPermissionError";
-  constructor(message: string, opts: BusErrorOptions = {}) {
-    super(message, opts, status.PERMISSION_DENIED);
-  }
+  static override readonly code = status.PERMISSION_DENIED;
 }
 
 /** KV compare-and-set lost: the key exists (create) or changed (update). Re-read and try again. */
 export class KvConflictError extends BusError {
   override name = "KvConflictError";
-  constructor(message: string, opts: BusErrorOptions = {}) {
-    super(message, opts, status.ABORTED);
-  }
+  static override readonly code = status.ABORTED;
 }

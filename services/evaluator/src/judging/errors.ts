@@ -13,26 +13,25 @@ export class ValidationError extends ApiError {
   }
 }
 
-/** The judge endpoint stayed unreachable, rate-limited or failing (429/5xx/network) after all retries. */
-export class JudgeUnavailableError extends ApiError {
-  override name = "JudgeUnavailableError";
+/** The judge endpoint failed; `status` is its HTTP status when it answered. */
+class JudgeError extends ApiError {
+  static readonly code: Code = Code.INTERNAL;
   constructor(
     message: string,
     readonly status: number | undefined,
     options?: { cause?: unknown },
   ) {
-    super(Code.UNAVAILABLE, message, {}, options);
+    super((new.target as typeof JudgeError).code, message, {}, options);
   }
 }
 
+/** The judge endpoint stayed unreachable, rate-limited or failing (429/5xx/network) after all retries. */
+export class JudgeUnavailableError extends JudgeError {
+  override name = "JudgeUnavailableError";
+  static override readonly code = Code.UNAVAILABLE;
+}
+
 /** The judge endpoint refused the request (400, 401, 403, 404...) or answered something unusable. */
-export class JudgeRejectedError extends ApiError {
+export class JudgeRejectedError extends JudgeError {
   override name = "JudgeRejectedError";
-  constructor(
-    message: string,
-    readonly status: number | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(Code.INTERNAL, message, {}, options);
-  }
 }
