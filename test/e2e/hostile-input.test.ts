@@ -86,7 +86,12 @@ describe("api — hostile input", () => {
     const cases: [string, () => Promise<unknown>][] = [
       ["GetVersion", () => callUnary(registry.getVersion.bind(registry), { id: `${huge}/v1` }, DEADLINE)],
       ["GetDataset", () => callUnary(datasets.getDataset.bind(datasets), { id: huge }, DEADLINE)],
+      ["ListVersions", () => callUnary(registry.listVersions.bind(registry), { name: huge }, DEADLINE)],
+      ["ResolveAlias", () => callUnary(registry.resolveAlias.bind(registry), { name: huge, alias: "latest" }, DEADLINE)],
+      ["GetDatasetCard", () => callUnary(datasets.getDatasetCard.bind(datasets), { id: huge }, DEADLINE)],
       ["GetRun", () => callUnary(pipeline.getRun.bind(pipeline), { id: huge }, DEADLINE)],
+      ["CancelRun", () => callUnary(pipeline.cancelRun.bind(pipeline), { id: huge }, DEADLINE)],
+      ["StartRun", () => callUnary(pipeline.startRun.bind(pipeline), { recipeYaml: "name: x\n", requestId: huge }, DEADLINE)],
     ];
     for (const [what, call] of cases) {
       const err = await properError(what, call());

@@ -58,7 +58,11 @@ export function unary<Req, Res>(
     const started = performance.now();
     fn(call.request, call).then(
       (res) => {
-        record(ctx, method, started);
+        try {
+          record(ctx, method, started);
+        } catch (err) {
+          ctx.logger.warn({ method, err }, "could not record a call");
+        }
         callback(null, res);
       },
       (err: unknown) => callback(failure(ctx, method, started, err)),
