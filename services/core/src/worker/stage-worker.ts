@@ -118,9 +118,8 @@ export function stageJobHandler(o: StageWorkerOptions, work: StageWork): JobHand
       work.validate?.(job);
       if (job.runId) {
         const watch = watchRunEnd(o.bus, job.runId, watching.signal, log);
-        runEnd = await watch.past.catch((err: unknown) => {
-          throw new ApiError(status.UNAVAILABLE, `cannot read the events of run ${job.runId}`, {}, { cause: err });
-        });
+        // A bus error here says itself whether a retry helps (NATS down: yes; a bad run id: no).
+        runEnd = await watch.past;
         if (runEnd) throw cancelled();
         void watch.ended.then((ev) => {
           runEnd = ev;
