@@ -167,7 +167,7 @@ async function runEval(d: EvalJobDeps, ctx: StageContext, evalId: string, countG
         const model = p.args.judgeModel || options.judge!.model || defaultModel;
         let c = judges.get(model);
         if (!c) {
-          c = new JudgeClient({ ...options.judge!, model, cache: new ObjectStoreJudgeCache(deps.store), logger });
+          c = new JudgeClient({ ...options.judge!, model, cache: new ObjectStoreJudgeCache(deps.store), logger, signal: ctx.signal });
           judges.set(model, c);
         }
         return c;
