@@ -7,9 +7,10 @@ import {
   type ServiceDeps,
   type StartedService,
   TrainerServiceService,
+  stageJobHandler,
   WorkerStatus,
 } from "@mambalign/core";
-import { jobHandler } from "./job-handler.js";
+import { trainerWork } from "./run-job.js";
 import type { Peers } from "./stage-inputs.js";
 import { trainerServiceImpl } from "./trainer-grpc.js";
 import { trainerMetrics } from "./trainer-metrics.js";
@@ -18,7 +19,7 @@ import { WorkerState } from "./worker-status.js";
 
 export { listCompleteCheckpoints } from "./trainer-grpc.js";
 export { checkpointParent, checkpointPrefix, finalPrefix, stageSlug } from "./checkpoint-keys.js";
-export { JobFailure, JobPreempted } from "./errors.js";
+export { JobFailure } from "./errors.js";
 export { loadTrainerOptions, TRAINER_DEFAULTS, type TrainerOptions } from "./trainer-options.js";
 
 export const WORKERS_BUCKET = "workers";
@@ -46,19 +47,10 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
     registry: createClient(RegistryServiceClient, deps.config.addrs.registry),
   };
 
-  const handle = jobHandler({
-    service: "trainer",
-    workDir: deps.config.workDir,
-    python: deps.config.python,
-    logLevel: deps.config.logLevel,
-    store: deps.store,
-    bus: deps.bus,
-    logger,
-    metrics,
-    peers,
-    state,
-    opts,
-  });
+  const handle = stageJobHandler(
+    { bus: deps.bus, logger, python: deps.config.python, maxDeliver: opts.maxDeliver, stopGraceMs: opts.checkpointGraceMs },
+    trainerWork({ service: "trainer", workDir: deps.config.workDir, logLevel: deps.config.logLevel, store: deps.store, bus: deps.bus, logger, metrics, peers, state, opts }),
+  );
   let jobsRun = 0;
   const worker = deps.bus.startJobWorker({
     durable: "trainer",
@@ -67,9 +59,11 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
     maxDeliver: opts.maxDeliver,
     retryBackoff: opts.retryBackoff,
     handler: async (job, ctl) => {
+      state.jobStarted(job);
       try {
         await handle(job, ctl);
       } finally {
+        for (const gauge of [metrics.step, metrics.totalSteps, metrics.tokensPerSecond]) gauge.set({ service: "trainer" }, 0);
         jobsRun++;
         // Stop pulling once the handler returned; the worker still settles this job first.
         if (opts.maxJobs > 0 && jobsRun >= opts.maxJobs) {
