@@ -16,6 +16,16 @@ export function backoffDelay(deliveryCount: number, b: RetryBackoff): number {
   return Math.min(b.maxMs, b.initialMs * 2 ** n);
 }
 
+/**
+ * How long a job keeps being retried after its first retryable failure: the sum of the backoff
+ * delays before each redelivery. A store or NATS outage shorter than this costs no stage.
+ */
+export function retryWindowMs(maxDeliver: number, b: RetryBackoff): number {
+  let total = 0;
+  for (let delivery = 1; delivery < maxDeliver; delivery++) total += backoffDelay(delivery, b);
+  return total;
+}
+
 /** The one retry decision: a failure on this delivery comes back when a retry can help and deliveries are left. */
 export function willRetry(err: unknown, deliveryCount: number, maxDeliver: number): boolean {
   return isRetryable(err) && deliveryCount < maxDeliver;
