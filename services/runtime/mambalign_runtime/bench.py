@@ -121,7 +121,11 @@ def _train_step_fn(model, batch: int, seq: int, vocab: int, device, opt):
 def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
     from . import kernels
 
+    from .kernels import _launch
+
     mode = kernels.install(args.kernels)
+    # As training.py: keep the scan's chunk checkpoints only where the layer is recomputed anyway.
+    _launch.set_scan_recompute(not args.grad_ckpt)
     base = build_model(args.shape, device)
     n_params = sum(p.numel() for p in base.parameters())
     model = add_lora(base, args.lora_r).train()
@@ -158,8 +162,7 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
 def _scan_desc() -> dict:
     from .kernels import _launch
 
-    variant = _launch.scan_variant()
-    return {"variant": variant, "config": _launch.scan_configs(16, 2048, variant)[0]}
+    return {"variant": "v4", "config": _launch.scan_configs(16, 2048)[0], "recompute_ckpt": _launch.scan_recompute()}
 
 
 def reference_layer(model, config, batch: int, seq: int, device, fast_step_s: float) -> dict:
@@ -243,10 +246,10 @@ def bench_decode(args, device) -> list[dict]:
 
 
 def bench_scan(args, device) -> list[dict]:
-    """The scan kernels alone at one layer's shape: every variant (v3, v4) and tile in the same
-    process, with time, achieved bandwidth and state updates per second."""
+    """The scan kernels alone at one layer's shape: every candidate tile in the same process, with
+    time, achieved bandwidth and state updates per second; the backward both with the forward's
+    chunk checkpoints and recomputing them (what training without checkpointing does)."""
     from .kernels import _launch
-    from .kernels import scan as scan_v3
     from .kernels import scan_v4
 
     hidden, _, _, n, expand, _ = SHAPES[args.shape]
@@ -269,94 +272,77 @@ def bench_scan(args, device) -> list[dict]:
     del copy_src, copy_dst
     card = _card()
     block_n = 16 if n <= 16 else 64
-    variants = args.scan_variants or list(_launch.SCAN_VARIANTS)
     recs = []
     ref_out = ref_grads = None  # the first tile's results: every other tile must agree with them
-    for variant in variants:
-        impl = scan_v3 if variant == "v3" else scan_v4
-        configs = _launch.scan_configs(block_n, L, variant) if not (args.scan_config and variant == args.scan_kernel) \
-            else [_parse_scan_config(args.scan_config)]
-        if args.scan_tiles > 0:
-            configs = configs[:args.scan_tiles]
-        for cfg in configs:
-            try:
-                fwd = lambda: impl.scan_forward(u, dt, A, B, C, Dv, z, bias, True, store_ckpt=True, config=cfg)  # noqa: E731
-                out, ckpt, _ = fwd()
-                if ref_out is None:
-                    ref_out = out.float()
-                agree = ((out.float() - ref_out).norm() / ref_out.norm()).item()
-                t_f = _median(_sync_time(fwd, 7, 1))
-                bwd = lambda: impl.scan_backward(dout, u, dt, A, B, C, Dv, z, bias, True, ckpt, config=cfg)  # noqa: E731
-                grads = [gr.float() for gr in bwd()[:5]]  # du, ddt, dA, dB, dC
-                if ref_grads is None:
-                    ref_grads = grads
-                bwd_agree = max(((gr - rg).norm() / rg.norm()).item() for gr, rg in zip(grads, ref_grads))
-                del grads
-                t_b = _median(_sync_time(bwd, 7, 1))
-            except Exception as err:  # a tile that does not compile on this card is reported, not fatal
-                recs.append({"bench": "scan", "card": card, "variant": variant, "config": cfg,
-                             "error": repr(err)[:300]})
-                continue
-            act = b * L * d * 2  # one bf16 activation tensor
-            bc = b * L * n * 2
-            ck = ckpt.numel() * 4
-            if variant == "v3":
-                block_d = cfg["BLOCK_D"]
-            else:
-                k = scan_v4.tile(cfg, n, backward=True)
-                block_d = k["DI"] * k["DL"]
-            nblk = -(-d // block_d)
-            fwd_bytes = 3 * act + 2 * bc + act + ck  # read u, dt, z, B, C; write out, checkpoints
-            bwd_bytes = 4 * act + 2 * bc + ck + 3 * act + 2 * b * nblk * n * L * 4  # + dout; write du, ddt, dz, dB/dC parts
-            elems = b * L * d * n
-            recs.append({
-                "bench": "scan", "card": card, "shape": args.shape, "batch": b, "seq": L, "dim": d, "dstate": n,
-                "variant": variant, "config": cfg, "fwd_ms": round(t_f * 1e3, 3), "bwd_ms": round(t_b * 1e3, 3),
-                "fwd_bwd_ms": round((t_f + t_b) * 1e3, 3), "out_rel_diff_vs_first": float(f"{agree:.2e}"),
-                "grad_rel_diff_vs_first": float(f"{bwd_agree:.2e}"),
-                "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
-                "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
-                "ckpt_gib": round(ck / 2**30, 3),
-                "measured_copy_gbs": round(copy_gbs, 1), "datasheet_hbm_gbs": _lookup(PEAK_HBM_GBS, card),
-                "byte_floor_fwd_ms": round(fwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
-                "byte_floor_bwd_ms": round(bwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
-            })
-            del out, ckpt
+    impl, variant = scan_v4, "v4"
+    configs = [_parse_scan_config(args.scan_config)] if args.scan_config else _launch.scan_configs(block_n, L)
+    if args.scan_tiles > 0:
+        configs = configs[:args.scan_tiles]
+    for cfg in configs:
+        try:
+            fwd = lambda: impl.scan_forward(u, dt, A, B, C, Dv, z, bias, True, store_ckpt=True, config=cfg)  # noqa: E731
+            out, ckpt, _ = fwd()
+            if ref_out is None:
+                ref_out = out.float()
+            agree = ((out.float() - ref_out).norm() / ref_out.norm()).item()
+            t_f = _median(_sync_time(fwd, 7, 1))
+            bwd = lambda: impl.scan_backward(dout, u, dt, A, B, C, Dv, z, bias, True, ckpt, config=cfg)  # noqa: E731
+            grads = [gr.float() for gr in bwd()[:5]]  # du, ddt, dA, dB, dC
+            if ref_grads is None:
+                ref_grads = grads
+            bwd_agree = max(((gr - rg).norm() / rg.norm()).item() for gr, rg in zip(grads, ref_grads))
+            del grads
+            t_b = _median(_sync_time(bwd, 7, 1))
+            bwd_re = lambda: impl.scan_backward(dout, u, dt, A, B, C, Dv, z, bias, True, None, config=cfg)  # noqa: E731
+            t_br = _median(_sync_time(bwd_re, 5, 1))
+        except Exception as err:  # a tile that does not compile on this card is reported, not fatal
+            recs.append({"bench": "scan", "card": card, "variant": variant, "config": cfg,
+                         "error": repr(err)[:300]})
+            continue
+        act = b * L * d * 2  # one bf16 activation tensor
+        bc = b * L * n * 2
+        ck = ckpt.numel() * 4
+        k = scan_v4.tile(cfg, n, backward=True)
+        block_d = k["DI"] * k["DL"]
+        nblk = -(-d // block_d)
+        fwd_bytes = 3 * act + 2 * bc + act + ck  # read u, dt, z, B, C; write out, checkpoints
+        bwd_bytes = 4 * act + 2 * bc + ck + 3 * act + 2 * b * nblk * n * L * 4  # + dout; write du, ddt, dz, dB/dC parts
+        elems = b * L * d * n
+        recs.append({
+            "bench": "scan", "card": card, "shape": args.shape, "batch": b, "seq": L, "dim": d, "dstate": n,
+            "variant": variant, "config": cfg, "fwd_ms": round(t_f * 1e3, 3), "bwd_ms": round(t_b * 1e3, 3),
+            "fwd_bwd_ms": round((t_f + t_b) * 1e3, 3), "bwd_recompute_ckpt_ms": round(t_br * 1e3, 3), "out_rel_diff_vs_first": float(f"{agree:.2e}"),
+            "grad_rel_diff_vs_first": float(f"{bwd_agree:.2e}"),
+            "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
+            "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
+            "ckpt_gib": round(ck / 2**30, 3),
+            "measured_copy_gbs": round(copy_gbs, 1), "datasheet_hbm_gbs": _lookup(PEAK_HBM_GBS, card),
+            "byte_floor_fwd_ms": round(fwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
+            "byte_floor_bwd_ms": round(bwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
+        })
+        del out, ckpt
     return recs
 
 
 def pick_scan(args, device) -> dict:
-    """--scan-kernel auto: time every variant and tile at this shape (bench_scan), then use the
-    fastest forward+backward for the rest of this process."""
+    """--scan-pick: time every candidate tile at this shape (bench_scan), then use the fastest
+    forward+backward for the rest of this process."""
     from .kernels import _launch
 
-    recs = bench_scan(argparse.Namespace(**{**vars(args), "scan_variants": None}), device)
+    recs = bench_scan(args, device)
     ok = [r for r in recs if "error" not in r]
     if not ok:
         raise RuntimeError(f"no scan variant ran: {recs}")
     best = min(ok, key=lambda r: r["fwd_bwd_ms"])
-    _launch.set_scan_variant(best["variant"])
     _launch.set_scan_config(best["config"])
-    args.scan_kernel = best["variant"]
-    by_variant = {}
-    for r in ok:
-        if r["variant"] not in by_variant or r["fwd_bwd_ms"] < by_variant[r["variant"]]["fwd_bwd_ms"]:
-            by_variant[r["variant"]] = r
-    return {"bench": "scan_pick", "card": _card(), "variant": best["variant"], "config": best["config"],
-            "fwd_bwd_ms": best["fwd_bwd_ms"],
-            "best_per_variant": {v: {"config": r["config"], "fwd_ms": r["fwd_ms"], "bwd_ms": r["bwd_ms"],
-                                     "fwd_gbs": r["fwd_gbs"], "bwd_gbs": r["bwd_gbs"]}
-                                 for v, r in by_variant.items()},
-            "all": recs}
+    return {"bench": "scan_pick", "card": _card(), "config": best["config"], "fwd_bwd_ms": best["fwd_bwd_ms"],
+            "fwd_ms": best["fwd_ms"], "bwd_ms": best["bwd_ms"], "bwd_recompute_ckpt_ms": best["bwd_recompute_ckpt_ms"],
+            "fwd_gbs": best["fwd_gbs"], "bwd_gbs": best["bwd_gbs"], "all": recs}
 
 
 def _parse_scan_config(text: str) -> dict:
-    """JSON object ({"CHUNK": 4, "DI": 4, "NI": 4}) or, for v3, BLOCK_D,CHUNK,num_warps[,num_stages]."""
-    text = text.strip()
-    if text.startswith("{"):
-        return json.loads(text)
-    vals = [int(x) for x in text.split(",")]
-    return dict(zip(("BLOCK_D", "CHUNK", "num_warps", "num_stages"), vals))
+    """A JSON object: {"CHUNK": 4, "DI": 4, "NI": 4[, "bwd_DI": 1, "bwd_NI": 4, "num_warps": 1]}."""
+    return json.loads(text)
 
 
 def _profile_record(prof, **fields) -> dict:
@@ -439,13 +425,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--decode-batch", type=lambda s: [int(x) for x in s.split(",")], default=[1, 64])
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--prompt-len", type=int, default=16)
-    p.add_argument("--scan-kernel", default="auto", choices=["auto", "v3", "v4"],
-                   help="scan kernel for train/long/profile; auto times every variant and tile first (scan_pick)")
+    p.add_argument("--scan-pick", action=argparse.BooleanOptionalAction, default=True,
+                   help="before train/long/profile, time the scan's candidate tiles and use the fastest (scan_pick)")
     p.add_argument("--scan-config", default="",
-                   help='tile for --scan-kernel: JSON ({"CHUNK":4,"DI":4,"NI":4} for v4) or BLOCK_D,CHUNK,num_warps for v3')
-    p.add_argument("--scan-variants", type=lambda s: [v for v in s.split(",") if v], default=None,
-                   help="--what scan: comma list of variants to time (default: all)")
-    p.add_argument("--scan-tiles", type=int, default=0, help="time at most this many tiles per variant (0: all)")
+                   help='scan tile (JSON, e.g. {"CHUNK":4,"DI":4,"NI":4}); skips --scan-pick')
+    p.add_argument("--scan-tiles", type=int, default=0, help="time at most this many tiles (0: all)")
     p.add_argument("--out", default="", help="also append the JSON lines to this file")
     args = p.parse_args(argv)
     args.what = [w.strip() for w in args.what.split(",") if w.strip()]
@@ -465,11 +449,9 @@ def main(argv: list[str]) -> int:
     from .kernels import _launch
 
     failed = False
-    if args.scan_kernel != "auto":
-        _launch.set_scan_variant(args.scan_kernel)
-        if args.scan_config:
-            _launch.set_scan_config(_parse_scan_config(args.scan_config))
-    elif any(w in args.what for w in ("train", "long", "profile")):
+    if args.scan_config:
+        _launch.set_scan_config(_parse_scan_config(args.scan_config))
+    elif args.scan_pick and any(w in args.what for w in ("train", "long", "profile")):
         try:
             _emit(pick_scan(args, device), args.out)
         except Exception as err:

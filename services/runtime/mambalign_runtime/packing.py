@@ -1,7 +1,7 @@
 """Packing tokenised documents into fixed-length rows for Mamba, with boundaries and loss masks.
 
 Mamba has no attention mask: a packed row only trains correctly if the conv and SSM states are
-reset where a document starts (packed_mamba.py). So every row carries `seq_idx`, the index of
+reset where a document starts (the kernels' `seq_idx`, kernels/patch.py `packed_sequences`). So every row carries `seq_idx`, the index of
 the document each token belongs to within its row (-1 on padding), from which boundaries and
 the next-token loss weights follow. Documents are never split across rows (each keeps its whole
 context), so one longer than the row was already truncated by the tokeniser.
@@ -85,6 +85,14 @@ def as_tensors(rows: PackedRows) -> dict:
 
     return {"input_ids": torch.from_numpy(rows.input_ids).long(), "loss_mask": torch.from_numpy(rows.loss_mask),
             "seq_idx": torch.from_numpy(rows.seq_idx)}
+
+
+def target_weights(loss_mask, seq_idx):
+    """(b, L-1) bool weights for next-token loss (torch tensors in, out): position t predicts t+1,
+    which counts when it is in the loss mask and in the same document as t (a document's first
+    token has no context from its own document, exactly as when the document runs alone)."""
+    same_doc = (seq_idx[:, 1:] == seq_idx[:, :-1]) & (seq_idx[:, 1:] >= 0)
+    return loss_mask[:, 1:].bool() & same_doc
 
 
 def write_shard(path: str | Path, rows: PackedRows) -> None:

@@ -19,8 +19,7 @@ from . import distributed, kernels
 from .data import ChatEncoder, collate, next_token_logps, parse_messages, read_jsonl, token_logps
 from .errors import InvalidInput, RuntimeFailure
 from .events import EventWriter
-from .packed_mamba import target_weights
-from .packing import PackedRows, as_tensors, pack_documents
+from .packing import PackedRows, as_tensors, pack_documents, target_weights
 from .spec import RuntimeSpec
 from .throughput import Meter
 from .training import BatchSchedule, build_optimizer, end_of_step, finish, open_session, optimizer_step, save_if_due

@@ -27,7 +27,7 @@ import transformers
 from transformers import get_scheduler
 
 from . import checkpoint, distributed, optim
-from .kernels._launch import set_scan_variant
+from .kernels._launch import set_scan_recompute
 from .distributed import World, env_world
 from .errors import EXIT_PREEMPTED, InvalidInput
 from .events import EventWriter
@@ -204,10 +204,11 @@ def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session
         # Non-reentrant checkpointing recomputes each Mamba block in the backward pass; it works with
         # frozen inputs (LoRA), DDP, and replays the RNG so LoRA dropout masks match.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if args.gradient_checkpointing and not os.environ.get("MAMBALIGN_SCAN_KERNEL"):
-        # Scan v4 is faster (H200: 9.9 vs 18.0 ms fwd+bwd per 2.8B layer) but keeps 4x the chunk
-        # checkpoints; with gradient checkpointing only the layer being recomputed holds them.
-        set_scan_variant("v4")
+    if not os.environ.get("MAMBALIGN_SCAN_RECOMPUTE"):
+        # The scan's chunk checkpoints are b*L*D*N/4 fp32 per layer: without gradient checkpointing
+        # the backward recomputes them (no layer keeps any); with it, the layer's forward is rerun
+        # right before its backward anyway, so keeping them saves a third scan pass.
+        set_scan_recompute(not args.gradient_checkpointing)
     torch.manual_seed(args.seed)
     if args.lora.enabled:
         if resume_dir:

@@ -78,6 +78,7 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--limit", type=int, default=0, help="rows per set (0 = all), for a smoke run")
+    ap.add_argument("--alpaca-only", action="store_true", help="skip the MT-Bench turns")
     args = ap.parse_args()
     import torch
 
@@ -101,6 +102,8 @@ def main() -> int:
                                   + "\n" for i, r in enumerate(alpaca)))
     results.append(generate(model, ap_prompts, work / "alpaca.out.jsonl", 2048, args.batch))
     print(json.dumps({"bench": "generate", "card": card, **results[-1]}), flush=True)
+    if args.alpaca_only:
+        return 0
     # MT-Bench turn 1, then turn 2 on the model's own turn-1 answer; per-category temperatures; 1,024 new tokens.
     t1 = work / "mt1.jsonl"
     t1.write_text("".join(json.dumps({"id": str(q["question_id"]), "temperature": MT_BENCH_TEMPERATURE[q["category"]],

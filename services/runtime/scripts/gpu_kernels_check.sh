@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One command for a GPU machine: kernel tests on real shapes, then the scan variants timed
-# side by side and the 2.8B-shape LoRA SFT + decode benchmark with the faster one.
+# One command for a GPU machine: kernel tests on real shapes, then the scan's tiles timed side by
+# side and the 2.8B-shape LoRA SFT + decode benchmark with the fastest.
 #
 #   cd services/runtime && bash scripts/gpu_kernels_check.sh
 #
@@ -10,8 +10,9 @@
 # and building the 2.8B model twice). No secrets are read or printed.
 #
 # Environment: WHAT (bench measurements, default train,decode; add long, profile, profile_decode),
-# SCAN_ARGS (default "--scan-kernel auto --scan-tiles 3": time v3 and v4 first and train with the
-# faster; "--scan-kernel v4" skips the comparison).
+# SCAN_ARGS (default "--scan-tiles 3": time three tiles first and train with the fastest;
+# '--scan-config {"CHUNK":4,"DI":4,"NI":4,"bwd_DI":1,"bwd_NI":4}' skips the comparison),
+# BENCH_ARGS (more bench flags, e.g. "--no-grad-ckpt --batch 4").
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ print(f"[env] {torch.cuda.get_device_name()} torch {torch.__version__} triton {t
       f"transformers {transformers.__version__} peft {peft.__version__}", flush=True)
 PY
 
-echo "[1/2] kernel tests on the GPU (real shapes; both scan variants), the files in parallel" >&2
+echo "[1/2] kernel tests on the GPU (real shapes), the files in parallel" >&2
 # Most of this phase is Triton compiling ~50 kernel specialisations (2-3 s each, one CPU core
 # per pytest process), so the three files run side by side; each stops at its first failure.
 start=$SECONDS
@@ -55,12 +56,12 @@ if [ "$failed" != 0 ]; then
 fi
 echo "[1/2] tests passed in $((SECONDS - start)) s" >&2
 
-echo "[2/2] bench: scan v3 vs v4 (same process, picks the faster), LoRA SFT seq 2048, decode batch 1/64" >&2
+echo "[2/2] bench: scan tiles (same process, picks the fastest), LoRA SFT seq 2048, decode batch 1/64" >&2
 start=$SECONDS
 bench_rc=0
 # shellcheck disable=SC2086  # SCAN_ARGS is a list of flags
 timeout 420 "$PY" -m mambalign_runtime bench --shape mamba-2.8b --seq 2048 --batch 8 --what "${WHAT:-train,decode}" \
-  ${SCAN_ARGS:---scan-kernel auto --scan-tiles 3} --steps 3 --warmup 1 --decode-batch 1,64 --decode-tokens 64 \
+  ${SCAN_ARGS:---scan-tiles 3} ${BENCH_ARGS:-} --steps 3 --warmup 1 --decode-batch 1,64 --decode-tokens 64 \
   --out "$JSONL" > "$OUT/bench.stdout" || bench_rc=$?
 echo "[2/2] bench finished in $((SECONDS - start)) s (exit $bench_rc); summary of what it wrote:" >&2
 
@@ -71,20 +72,20 @@ errors = [r for r in recs if "error" in r]
 for r in recs:
     if r.get("bench") == "scan_pick" and "all" in r:
         print(f"\nscan kernels, one 2.8B layer (b=8, L=2048, D=5120, N=16), {r['card']}:")
-        print(f"{'variant':8} {'tile':58} {'fwd ms':>8} {'bwd ms':>8} {'fwd GB/s':>9} {'bwd GB/s':>9} {'ckpt GiB':>8}")
+        print(f"{'tile':58} {'fwd ms':>8} {'bwd ms':>8} {'bwd+re':>8} {'fwd GB/s':>9} {'bwd GB/s':>9} {'ckpt GiB':>8}")
         for x in r["all"]:
             if "error" in x:  # one tile failing to compile is reported; the pick uses the others
-                print(f"{x['variant']:8} {json.dumps(x['config']):58} ERROR {x['error'][:200]}")
+                print(f"{json.dumps(x['config']):58} ERROR {x['error'][:200]}")
             else:
-                print(f"{x['variant']:8} {json.dumps(x['config']):58} {x['fwd_ms']:8.3f} {x['bwd_ms']:8.3f} "
+                print(f"{json.dumps(x['config']):58} {x['fwd_ms']:8.3f} {x['bwd_ms']:8.3f} {x['bwd_recompute_ckpt_ms']:8.3f} "
                       f"{x['fwd_gbs']:9.1f} {x['bwd_gbs']:9.1f} {x['ckpt_gib']:8.3f}")
-        print(f"picked: {r['variant']} {json.dumps(r['config'])} ({r['fwd_bwd_ms']} ms fwd+bwd); "
+        print(f"picked: {json.dumps(r['config'])} ({r['fwd_bwd_ms']} ms fwd+bwd); "
               f"copy rate {r['all'][0].get('measured_copy_gbs')} GB/s")
 print()
 for r in recs:
     if r.get("bench") in ("train", "long") and "error" not in r:
         ref = r.get("reference", {})
-        print(f"{r['bench']:6} {r['card']}: seq {r['seq']} batch {r['batch']} scan {r['scan_kernel']['variant']}: "
+        print(f"{r['bench']:6} {r['card']}: seq {r['seq']} batch {r['batch']} grad ckpt {r['grad_ckpt']}, scan recompute {r['scan_kernel'].get('recompute_ckpt')}: "
               f"{r['tokens_per_s']} tok/s, step {r['step_ms']} ms, peak {r['peak_mem_gib']} GiB, MFU {r['mfu']}"
               + (f", {ref.get('speedup_vs_reference')}x the reference path" if ref else ""))
     elif r.get("bench", "").startswith("profile") and "error" not in r:

@@ -11,6 +11,8 @@
 # base (the Zephyr order), with its reference log-probs from a first pass.
 #
 # Environment: STAGES ("sft dpo"; "sft" alone for a scaling run), STEPS (50), BATCH per GPU (SFT 4 sequences; DPO BATCH/2 pairs = BATCH sequences),
+# QLORA (1: the base in 4-bit NF4 through bitsandbytes, lora.loadIn4bit; default 0, bf16 base),
+# GRAD_CKPT (1; 0 turns gradient checkpointing off),
 # NPROC (1; the global batch is BATCH × NPROC, so tokens/s of 1 and N GPUs compare directly),
 # SEQ (2048), MODEL (preset:mamba-2.8b-random; a small local model makes a CPU smoke run), WORK (a temp dir; or $OUT/work when $OUT is set), PYTHON (python3),
 # MAMBALIGN_TOKENIZER_DIR (default: the repo's test/data/tokenizer/gpt-neox-20b). Events and logs go to $WORK; the summary to
@@ -49,8 +51,9 @@ write_spec() {  # stage, spec file
   "$PYTHON" - "$1" "$2" <<EOF
 import json, sys
 stage, path = sys.argv[1], sys.argv[2]
-lora = {"enabled": True, "r": 16, "alpha": 32, "targetModules": ["in_proj", "x_proj", "dt_proj", "out_proj"]}
-args = {"maxSteps": $STEPS, "gradientCheckpointing": True, "torchDtype": "bfloat16", "maxSeqLength": $SEQ,
+lora = {"enabled": True, "r": 16, "alpha": 32, "targetModules": ["in_proj", "x_proj", "dt_proj", "out_proj"],
+        "loadIn4bit": "${QLORA:-0}" == "1"}
+args = {"maxSteps": $STEPS, "gradientCheckpointing": "${GRAD_CKPT:-1}" == "1", "torchDtype": "bfloat16", "maxSeqLength": $SEQ,
         "lrSchedulerType": "cosine", "warmupRatio": 0.05, "saveSteps": 100000, "loggingSteps": 1, "seed": 1,
         "lora": lora, "numTrainEpochs": 1, "perDeviceEvalBatchSize": $BATCH, "gradientAccumulationSteps": 0,
         "optim": "adamw_torch", "adamBeta1": 0.9, "adamBeta2": 0.999, "adamEpsilon": 1e-8, "maxGradNorm": 1.0}

@@ -1,6 +1,9 @@
-"""generate — batched greedy decoding equals one-by-one decoding; outputs JSONL rows."""
+"""generate — continuous-batched greedy decoding equals one-by-one decoding; outputs JSONL rows."""
 
 import json
+
+import pytest
+import torch
 
 from mambalign_runtime.preset import build_char_tokenizer
 
@@ -21,14 +24,14 @@ def test_batched_equals_single(tmp_path, sft_run, demo_dir):
     tokenizer = build_char_tokenizer()
     # `tokens` counts the generated tokens before EOS (never more than maxNewTokens).
     assert all(r["tokens"] == len(tokenizer.encode(r["output"])) <= 10 for r in rows_batched)
-    assert [p["step"] for p in of_kind(events, "progress")] == [1, 2]
+    assert of_kind(events, "progress")[-1]["step"] == 12
 
 
-def generate_with_adapter(tmp_path, model, adapter, prompts, batch_size, name):
-    out = tmp_path / f"{name}.jsonl"
-    spec = write_spec(tmp_path / f"{name}.json", {
+def generate_with_adapter(tmp_path, model, adapter, prompts, batch_size, name, max_new=10):
+    out = tmp_path / f"{name}-{batch_size}.jsonl"
+    spec = write_spec(tmp_path / f"{name}-{batch_size}.json", {
         "model": str(model), "adapter": str(adapter), "outputDir": str(tmp_path),
-        "generate": {"promptsFile": str(prompts), "outputFile": str(out), "maxNewTokens": 10,
+        "generate": {"promptsFile": str(prompts), "outputFile": str(out), "maxNewTokens": max_new,
                      "batchSize": batch_size}})
     code, events = run_inprocess(["generate", "--spec", str(spec)])
     assert code == 0, events
@@ -58,3 +61,40 @@ def test_rows_carry_their_own_temperature_and_bad_rows_are_named(tmp_path, sft_r
     code, events = run_inprocess(["generate", "--spec", str(spec)])
     assert code == 2
     assert of_kind(events, "error")[0]["field"] == f"{prompts}:2"
+
+
+@pytest.mark.parametrize("batch_size", [2, 5])
+def test_continuous_batching_gives_each_prompt_its_greedy_answer_alone(tmp_path, sft_run, demo_dir, batch_size):
+    """Slots are refilled as rows end (EOS or maxNewTokens), so rows of one batch start and end at
+    different steps: each row must still be what transformers' greedy generate gives for that
+    prompt alone (the path before continuous batching), whatever the slot count and length cap."""
+    from mambalign_runtime.data import ChatEncoder, parse_messages
+    from mambalign_runtime.inference import open_model
+    from mambalign_runtime.spec import parse_spec
+
+    out, _ = sft_run
+    model_dir = json.loads((out / "spec.json").read_text())["model"]
+    prompts = demo_dir / "heldout.jsonl"
+    model, tokenizer, _, _ = open_model(parse_spec({"command": "generate", "model": model_dir,
+                                                    "adapter": str(out / "adapter")}))
+    encoder = ChatEncoder(tokenizer, 2048, "generate.chatTemplate")
+    encoded = []
+    for line in prompts.read_text().splitlines():
+        messages = parse_messages(json.loads(line)["messages"], "row", "messages")
+        while messages[-1]["role"] == "assistant":
+            messages = messages[:-1]
+        encoded.append(encoder.encode_prompt(messages))
+    assert len({len(ids) for ids in encoded}) > 1
+    ended_early = 0
+    for max_new in (1, 4, 23):
+        got, _ = generate_with_adapter(tmp_path, model_dir, out / "adapter", prompts, batch_size, f"c{max_new}", max_new)
+        for row, ids in zip(got, encoded):
+            with torch.no_grad():
+                new = model.generate(input_ids=torch.tensor([ids]), max_new_tokens=max_new, do_sample=False,
+                                     eos_token_id=tokenizer.eos_token_id,
+                                     pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
+            n = new.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in new else len(new)
+            assert (row["output"], row["tokens"]) == (tokenizer.decode(new[:n], skip_special_tokens=True), n), row["id"]
+            ended_early += n < max_new
+    assert ended_early > 0  # some rows ended on EOS before their cap, freeing their slot early
+

@@ -67,13 +67,13 @@ if GPU:  # real shapes on the GPU
                    (1, 2560, 16, 4096, torch.bfloat16)]
 
 
-@pytest.mark.parametrize("variant", ["v3", "v4"])
+@pytest.mark.parametrize("keep_ckpt", [True, False])
 @pytest.mark.parametrize("b,d,n,L,dtype", SCAN_CASES)
-def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype, variant):
+def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype, keep_ckpt):
     gen = torch.Generator().manual_seed(1000 + L)
     x = scan_inputs(b, d, n, L, dtype, gen)
     xr = {k: v.detach().double().requires_grad_() for k, v in x.items()}
-    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True, variant=variant)
+    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True, keep_ckpt=keep_ckpt)
     out_ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, return_last_state=True)
     assert out.dtype == dtype and out.shape == (b, d, L)
     assert last.dtype == torch.float32 and last.shape == (b, d, n)
@@ -88,15 +88,15 @@ def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype, var
         assert err < tol, f"grad of {name}: rel err {err:.2e} >= {tol:.0e}"
 
 
-@pytest.mark.parametrize("variant", ["v3", "v4"])
-def test_scan_without_optional_inputs_and_softplus(variant):
+@pytest.mark.parametrize("keep_ckpt", [True, False])
+def test_scan_without_optional_inputs_and_softplus(keep_ckpt):
     gen = torch.Generator().manual_seed(7)
     x = scan_inputs(2, 6, 16, 11, torch.float32, gen)
     x["delta"] = torch.rand(2, 6, 11, generator=gen).to(DEVICE).requires_grad_()  # already positive
     keep = ("u", "delta", "A", "B", "C")
     xk = {k: x[k] for k in keep}
     xr = {k: v.detach().double().requires_grad_() for k, v in xk.items()}
-    out = selective_scan(**xk, variant=variant)
+    out = selective_scan(**xk, keep_ckpt=keep_ckpt)
     out_ref = selective_scan_ref(**xr)
     assert rel_err(out, out_ref) < 1e-4
     out.sum().backward()
@@ -105,16 +105,36 @@ def test_scan_without_optional_inputs_and_softplus(variant):
         assert rel_err(xk[k].grad, xr[k].grad) < 1e-4, k
 
 
-@pytest.mark.parametrize("variant", ["v3", "v4"])
-def test_scan_initial_state_continues_a_sequence(variant):
+def test_scan_keeps_no_chunk_checkpoints_for_the_backward_unless_asked():
+    """Without gradient checkpointing every layer's saved tensors stay alive until its backward:
+    the scan must save only its inputs (the backward recomputes the chunk states), not
+    b*L*D*N/CHUNK fp32 chunk checkpoints per layer."""
+    from torch.autograd.graph import saved_tensors_hooks
+
+    gen = torch.Generator().manual_seed(5)
+    x = scan_inputs(1, 6, 16, 19, torch.float32, gen)
+    inputs = {x[k].data_ptr() for k in SCAN_NAMES}
+
+    def saved_by_scan(**kw):
+        saved = []
+        with saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            selective_scan(**x, delta_softplus=True, **kw)
+        return [t for t in saved if t.data_ptr() not in inputs]
+
+    assert saved_by_scan() == []
+    kept = saved_by_scan(keep_ckpt=True)
+    assert [t.shape[-2:] for t in kept] == [(6, 16)] and kept[0].dtype == torch.float32
+
+
+def test_scan_initial_state_continues_a_sequence():
     gen = torch.Generator().manual_seed(3)
     x = {k: v.detach() for k, v in scan_inputs(2, 6, 16, 21, torch.float32, gen).items()}
-    full = selective_scan(**x, delta_softplus=True, variant=variant)
+    full = selective_scan(**x, delta_softplus=True)
     cut = 13
     head = {k: (v[..., :cut] if v.dim() == 3 else v) for k, v in x.items()}
     tail = {k: (v[..., cut:] if v.dim() == 3 else v) for k, v in x.items()}
-    _, state = selective_scan(**head, delta_softplus=True, return_last_state=True, variant=variant)
-    rest = selective_scan(**tail, delta_softplus=True, initial_state=state, variant=variant)
+    _, state = selective_scan(**head, delta_softplus=True, return_last_state=True)
+    rest = selective_scan(**tail, delta_softplus=True, initial_state=state)
     assert rel_err(rest, full[..., cut:]) < 1e-5
 
 

@@ -146,3 +146,48 @@ def test_packed_sequences_checks_its_input(restore_reference):
     with pytest.raises(ValueError, match="seq_idx has shape"):
         with kernels.packed_sequences(model, torch.zeros(1, 4, dtype=torch.int32, device=DEVICE)):
             model(input_ids=torch.ones(1, 5, dtype=torch.long, device=DEVICE), use_cache=False)
+
+
+def test_training_without_checkpointing_recomputes_the_mixer_inside_and_keeps_its_gradients(restore_reference):
+    """Without gradient checkpointing, every layer's saved tensors live until its backward. With
+    the scan recompute on (training.py's choice there), a mixer keeps in_proj's output and the
+    out_proj input, not the conv output, dt or the scan's chunk states: less saved, same gradients."""
+    from torch.autograd.graph import saved_tensors_hooks
+
+    from mambalign_runtime.kernels import _launch
+
+    kernels.install("fast")
+    with mamba_targets_allowed():
+        model = get_peft_model(tiny_mamba(seed=6).train(),
+                               LoraConfig(r=4, lora_alpha=8, target_modules=list(MAMBA_DEFAULT_TARGETS)))
+    for n, p in model.named_parameters():  # lora_B is zero at init: give every adapter a gradient path
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.1)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    ids = torch.randint(1, 64, (2, 40), generator=torch.Generator().manual_seed(6)).to(DEVICE)
+
+    def step(recompute: bool):
+        _launch.set_scan_recompute(recompute)
+        kept: dict[int, int] = {}
+
+        def pack(t):
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in params:
+                kept[ptr] = t.untyped_storage().nbytes()
+            return t
+
+        model.zero_grad()
+        try:
+            with saved_tensors_hooks(pack, lambda t: t):
+                loss = model(input_ids=ids, labels=ids).loss
+            loss.backward()
+        finally:
+            _launch.set_scan_recompute(None)
+        return sum(kept.values()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    kept_bytes, grads = step(False)
+    recompute_bytes, recompute_grads = step(True)
+    assert grads.keys() == recompute_grads.keys() and len(grads) == 2 * 2 * len(MAMBA_DEFAULT_TARGETS)
+    for n in grads:
+        assert rel_err(recompute_grads[n], grads[n]) < 1e-6, n
+    assert recompute_bytes < 0.8 * kept_bytes, (recompute_bytes, kept_bytes)

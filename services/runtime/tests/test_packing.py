@@ -1,25 +1,30 @@
-"""Packing for Mamba: shards keep boundaries and masks, and a packed batch run through the
-boundary-aware reference path gives each document the loss it gets when run alone."""
+"""Packing for Mamba: shards keep boundaries and masks, and a packed batch run through the fast
+path under `kernels.packed_sequences` gives each document the loss it gets when run alone (the
+kernels run in Triton's CPU interpreter here)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 from transformers import MambaConfig, MambaForCausalLM
 
 import numpy as np
 
-from mambalign_runtime.packed_mamba import (causal_conv1d_packed_ref, packed_forward, per_document_nll,
-                                            selective_scan_packed_ref, target_weights)
-from mambalign_runtime.packing import as_tensors, pack_documents, pad_documents, read_shard, write_shard
-from mambalign_runtime.kernels.reference import causal_conv1d_ref, selective_scan_ref
+from mambalign_runtime import kernels
+from mambalign_runtime.data import next_token_logps
+from mambalign_runtime.packing import as_tensors, pack_documents, pad_documents, read_shard, target_weights, write_shard
 
 
 def tiny_random_mamba(seed: int = 0) -> MambaForCausalLM:
     config = MambaConfig(vocab_size=64, hidden_size=16, state_size=4, num_hidden_layers=2, expand=2, conv_kernel=4,
                          bos_token_id=0, eos_token_id=0, pad_token_id=0)
     torch.manual_seed(seed)
-    model = MambaForCausalLM(config).double().eval()
+    model = MambaForCausalLM(config).eval()
     # Random (not the S4D init) dt and conv weights, so a leaked state would change every loss.
     with torch.no_grad():
         for p in model.parameters():
@@ -63,111 +68,64 @@ def test_target_weights_never_cross_a_boundary():
     assert target_weights(packed["loss_mask"], packed["seq_idx"]).tolist() == [[True, True, False, True, False]]
 
 
-def test_boundary_ops_without_boundaries_equal_the_plain_reference():
-    torch.manual_seed(0)
-    b, d, n, L = 2, 6, 4, 11
-    x, w, bias = torch.randn(b, d, L, dtype=torch.float64), torch.randn(d, 4, dtype=torch.float64), torch.randn(d, dtype=torch.float64)
-    one_doc = torch.zeros(b, L, dtype=torch.int32)
-    assert torch.allclose(causal_conv1d_packed_ref(x, w, bias, one_doc), causal_conv1d_ref(x, w, bias))
-    u, dt, z = (torch.randn(b, d, L, dtype=torch.float64) for _ in range(3))
-    A, B, C = -torch.rand(d, n, dtype=torch.float64), torch.randn(b, n, L, dtype=torch.float64), torch.randn(b, n, L, dtype=torch.float64)
-    D = torch.randn(d, dtype=torch.float64)
-    assert torch.allclose(selective_scan_packed_ref(u, dt, A, B, C, D, z, None, True, one_doc),
-                          selective_scan_ref(u, dt, A, B, C, D, z, None, True))
+def per_document_nll(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,
+                     seq_idx: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+    """Summed next-token NLL per (row, document) over loss-masked targets within the document."""
+    picked = next_token_logps(logits.float(), input_ids)
+    weights = target_weights(loss_mask, seq_idx)
+    out: dict[tuple[int, int], torch.Tensor] = {}
+    for r in range(input_ids.shape[0]):
+        for d in torch.unique(seq_idx[r]).tolist():
+            if d >= 0:
+                out[(r, int(d))] = -(picked[r][weights[r] & (seq_idx[r, 1:] == d)]).sum()
+    return out
 
 
-def test_packed_batch_gives_each_document_its_own_loss():
-    model = tiny_random_mamba()
-    docs = documents(2, [5, 9, 3, 7, 12, 2, 16, 4])
-    packed = as_tensors(pack_documents(docs, 16, pad_id=0))
-    with torch.no_grad():
-        logits = packed_forward(model, packed["input_ids"], packed["seq_idx"])
-        packed_nll = per_document_nll(logits, packed["input_ids"], packed["loss_mask"], packed["seq_idx"])
-        alone = []
-        for ids, mask in docs:
-            ids_t = torch.tensor([ids])
-            one = model(input_ids=ids_t).logits  # transformers' own forward, one document at a time
-            seq = torch.zeros_like(ids_t)
-            alone.append(per_document_nll(one, ids_t, torch.tensor([mask]), seq)[(0, 0)])
-        # Documents in packing order: (row, index within row).
-        order = sorted(packed_nll)
-        assert len(order) == len(docs)
-        for (key, expected) in zip(order, alone):
-            assert torch.allclose(packed_nll[key], expected, rtol=1e-9, atol=1e-9), (key, packed_nll[key], expected)
-        # Without the reset the second document of a row sees the first: its loss changes.
-        leaky = model(input_ids=packed["input_ids"]).logits
-        leaky_nll = per_document_nll(leaky, packed["input_ids"], packed["loss_mask"], packed["seq_idx"])
-        assert not torch.allclose(leaky_nll[(0, 1)], packed_nll[(0, 1)], rtol=1e-6)
+@pytest.fixture
+def fast_then_reference():
+    kernels.install("fast")
+    yield
+    kernels.install("reference")
 
 
-def test_padded_rows_match_too():
-    model = tiny_random_mamba(1)
-    docs = documents(3, [6, 10])
-    rows = as_tensors(pad_documents(docs, 12, pad_id=0))
-    with torch.no_grad():
-        nll = per_document_nll(packed_forward(model, rows["input_ids"], rows["seq_idx"]), rows["input_ids"],
-                               rows["loss_mask"], rows["seq_idx"])
-        for r, (ids, mask) in enumerate(docs):
-            ids_t = torch.tensor([ids])
-            expected = per_document_nll(model(input_ids=ids_t).logits, ids_t, torch.tensor([mask]),
-                                        torch.zeros_like(ids_t))[(0, 0)]
-            assert torch.allclose(nll[(r, 0)], expected, rtol=1e-9, atol=1e-9)
+def packed_nll(model, rows) -> dict[tuple[int, int], torch.Tensor]:
+    kernels.install("fast")
+    with kernels.packed_sequences(model, rows["seq_idx"]):
+        logits = model(input_ids=rows["input_ids"], use_cache=False).logits
+    return per_document_nll(logits, rows["input_ids"], rows["loss_mask"], rows["seq_idx"])
 
 
-def test_lora_wrapped_projections_are_used_by_the_packed_path():
+def alone_nll(model, docs) -> list[torch.Tensor]:
+    """Each document through the same model, one at a time, no boundaries given. (The fast path,
+    as transformers' own forward would skip a LoRA adapter on dt_proj; that the fast path equals
+    transformers' otherwise is test_kernels_model's business.)"""
+    kernels.install("fast")
+    out = []
+    for ids, mask in docs:
+        ids_t = torch.tensor([ids])
+        out.append(per_document_nll(model(input_ids=ids_t).logits, ids_t, torch.tensor([mask]),
+                                    torch.zeros_like(ids_t))[(0, 0)])
+    return out
+
+
+@pytest.mark.parametrize("layout", ["packed", "padded"])
+def test_packed_batch_gives_each_document_its_own_loss(fast_then_reference, layout):
     from peft import LoraConfig, get_peft_model
 
-    model = tiny_random_mamba(2)
-    # dt_proj wrapped by LoRA takes the module-call branch: its adapter must count (transformers'
-    # own forward reads dt_proj.weight and would skip it).
-    peft_model = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules=["in_proj", "x_proj", "dt_proj"],
-                                                  init_lora_weights=False))
-    inner = peft_model.base_model.model
-    docs = documents(4, [6, 9])
-    rows = as_tensors(pack_documents(docs, 16, pad_id=0))
-
-    def nll(r):
-        return per_document_nll(packed_forward(inner, r["input_ids"], r["seq_idx"]), r["input_ids"], r["loss_mask"],
-                                r["seq_idx"])
-
+    # LoRA on dt_proj too: a wrapped dt_proj takes the module-call branch of the fast mixer.
+    model = get_peft_model(tiny_random_mamba(2), LoraConfig(r=2, lora_alpha=4, init_lora_weights=False,
+                                                            target_modules=["in_proj", "x_proj", "dt_proj"]))
+    docs = documents(2, [5, 9, 3, 7, 12, 2, 16, 4] if layout == "packed" else [6, 10])
+    rows = as_tensors((pack_documents if layout == "packed" else pad_documents)(docs, 16, pad_id=0))
     with torch.no_grad():
-        packed = nll(rows)
-        for d, doc in enumerate(docs):
-            alone = nll(as_tensors(pad_documents([doc], len(doc[0]), pad_id=0)))[(0, 0)]
-            assert torch.allclose(packed[(0, d)], alone, rtol=1e-9, atol=1e-9)
-        # A large alpha: dt is small after softplus, so a default-sized dt_proj adapter moves the loss
-        # by less than allclose notices; without the module call it would not move it at all.
-        for name in ("in_proj", "x_proj", "dt_proj"):
-            only = get_peft_model(tiny_random_mamba(2), LoraConfig(r=2, lora_alpha=256, target_modules=[name],
-                                                                   init_lora_weights=False))
-            with_adapter = nll_of(only, rows)
-            with only.disable_adapter():
-                without = nll_of(only, rows)
-            assert not torch.allclose(with_adapter[(0, 1)], without[(0, 1)]), f"the {name} adapter changes the loss"
-
-
-def nll_of(peft_model, r):
-    inner = peft_model.base_model.model
-    return per_document_nll(packed_forward(inner, r["input_ids"], r["seq_idx"]), r["input_ids"], r["loss_mask"],
-                            r["seq_idx"])
-
-
-def test_fast_kernels_give_the_reference_per_document_losses():
-    """The Triton path (interpreter on CPU, tiny shapes) through the same packed forward."""
-    import os
-
-    if not torch.cuda.is_available():
-        os.environ.setdefault("TRITON_INTERPRET", "1")
-    from mambalign_runtime.packed_mamba import fast_kernels
-
-    model = tiny_random_mamba(5).float()
-    docs = documents(6, [5, 6, 4])
-    rows = as_tensors(pack_documents(docs, 16, pad_id=0))
-    with torch.no_grad():
-        ref = per_document_nll(packed_forward(model, rows["input_ids"], rows["seq_idx"]), rows["input_ids"],
-                               rows["loss_mask"], rows["seq_idx"])
-        fast = per_document_nll(packed_forward(model, rows["input_ids"], rows["seq_idx"], fast_kernels()),
-                                rows["input_ids"], rows["loss_mask"], rows["seq_idx"])
-    assert ref.keys() == fast.keys()
-    for key in ref:
-        assert torch.allclose(fast[key], ref[key], rtol=1e-4, atol=1e-4), (key, fast[key], ref[key])
+        got = packed_nll(model, rows)
+        expected = alone_nll(model, docs)
+        order = sorted(got)  # documents in packing order: (row, index within row)
+        assert len(order) == len(docs)
+        for key, want in zip(order, expected):
+            assert torch.allclose(got[key], want, rtol=1e-4, atol=1e-4), (key, got[key], want)
+        if layout == "packed":
+            # Without the reset the second document of a row sees the first: its loss changes.
+            leaky = model(input_ids=rows["input_ids"]).logits
+            leaky_nll = per_document_nll(leaky, rows["input_ids"], rows["loss_mask"], rows["seq_idx"])
+            assert not torch.allclose(leaky_nll[(0, 1)], got[(0, 1)], rtol=1e-3)

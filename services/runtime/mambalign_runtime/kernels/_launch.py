@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 _scan_override: dict | None = None
-SCAN_VARIANTS = ("v3", "v4")
-_scan_variant: str | None = None
+_scan_recompute: bool | None = None
 
 
 _interpreter_ready = False
@@ -68,64 +67,44 @@ def _reinterpret_triton_helpers() -> None:
 interpreting()  # apply the interpreter's fixes now when it is already on
 
 
-def scan_variant() -> str:
-    """The scan kernel in use: set_scan_variant() if called, else $MAMBALIGN_SCAN_KERNEL, else v3."""
-    name = _scan_variant or os.environ.get("MAMBALIGN_SCAN_KERNEL", "") or "v3"
-    if name not in SCAN_VARIANTS:
-        raise ValueError(f"MAMBALIGN_SCAN_KERNEL: unknown scan kernel {name!r}; valid: {', '.join(SCAN_VARIANTS)}")
-    return name
+def scan_recompute() -> bool:
+    """True (default): the scan's backward recomputes its chunk checkpoints instead of the forward
+    keeping them (see scan.py). set_scan_recompute() if called, else $MAMBALIGN_SCAN_RECOMPUTE (0/1)."""
+    if _scan_recompute is not None:
+        return _scan_recompute
+    value = os.environ.get("MAMBALIGN_SCAN_RECOMPUTE", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"MAMBALIGN_SCAN_RECOMPUTE: must be 0 or 1, got {value!r}")
+    return value == "1"
 
 
-def set_scan_variant(name: str | None) -> None:
-    """Select the scan kernel for this process (None: back to the environment / default)."""
-    global _scan_variant
-    if name is not None and name not in SCAN_VARIANTS:
-        raise ValueError(f"scan kernel: unknown variant {name!r}; valid: {', '.join(SCAN_VARIANTS)}")
-    _scan_variant = name
+def set_scan_recompute(on: bool | None) -> None:
+    """Recompute the scan's chunk checkpoints in the backward (True) or keep them from the forward
+    (False: faster when the layer's forward is itself recomputed, i.e. gradient checkpointing);
+    None: back to the environment / default."""
+    global _scan_recompute
+    _scan_recompute = on
 
 
-_CONFIG_KEYS = {"v3": ({"BLOCK_D", "CHUNK", "num_warps"}, {"num_stages"}), "v4": ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes"})}
+_CONFIG_KEYS = ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes"})
 
 
 def set_scan_config(config: dict | None) -> None:
-    """Force the scan's tile (the benchmark uses this to compare tiles): for v3
-    {BLOCK_D, CHUNK, num_warps[, num_stages]}, for v4 {CHUNK, DI, NI[, num_warps]}."""
+    """Force the scan's tile (the benchmark uses this to compare tiles): {CHUNK, DI, NI[, bwd_DI,
+    bwd_NI, num_warps]} (scan_v4.tile)."""
     global _scan_override
     if config is not None:
-        need, optional = _CONFIG_KEYS[scan_variant()]
+        need, optional = _CONFIG_KEYS
         if not need <= set(config) <= need | optional:
-            raise ValueError(f"scan {scan_variant()} config needs {sorted(need)} (optional {sorted(optional)}); "
-                             f"got {sorted(config)}")
+            raise ValueError(f"scan config needs {sorted(need)} (optional {sorted(optional)}); got {sorted(config)}")
     _scan_override = dict(config) if config is not None else None
 
 
-def scan_configs(block_n: int, seqlen: int, variant: str | None = None) -> list[dict]:
-    """Candidate tiles for a scan variant (default: the one in use), best-known first."""
-    variant = variant or scan_variant()
-    if _scan_override is not None and variant == scan_variant():
+def scan_configs(block_n: int, seqlen: int) -> list[dict]:
+    """Candidate tiles for the scan, best-known first (the forced one alone if set)."""
+    if _scan_override is not None:
         return [_scan_override]
-    if variant == "v4":
-        return _v4_configs(block_n)
-    # v3: the [CHUNK, BLOCK_D, BLOCK_N] fp32 tile lives in registers, time axis inside each
-    # thread; BLOCK_D * BLOCK_N = 32 * num_warps gives every thread one (channel, state) pair.
-    if interpreting():
-        # Small chunks so tiny test sequences still cross several chunk boundaries.
-        return [{"BLOCK_D": 4, "CHUNK": 8, "num_warps": 1}]
-    if block_n <= 16:
-        # Measured on an H200 (KERNELS.md): one warp holding 2 channels x 16 states keeps the
-        # backward's reductions over channels inside the warp; 14.8 ms vs 23.7-33.7 ms.
-        return [
-            {"BLOCK_D": 2, "CHUNK": 16, "num_warps": 1},
-            {"BLOCK_D": 8, "CHUNK": 32, "num_warps": 4},
-            {"BLOCK_D": 8, "CHUNK": 16, "num_warps": 4, "num_stages": 3},
-            {"BLOCK_D": 4, "CHUNK": 16, "num_warps": 2},
-            {"BLOCK_D": 2, "CHUNK": 32, "num_warps": 1},
-        ]
-    return [
-        {"BLOCK_D": 2, "CHUNK": 16, "num_warps": 4},
-        {"BLOCK_D": 4, "CHUNK": 16, "num_warps": 8},
-        {"BLOCK_D": 2, "CHUNK": 32, "num_warps": 4},
-    ]
+    return _v4_configs(block_n)
 
 
 def _v4_configs(block_n: int) -> list[dict]:

@@ -11,7 +11,7 @@ import triton
 import triton.language as tl
 
 from ._launch import interpreting
-from .scan import _softplus
+from .scan_common import softplus as _softplus
 
 
 @triton.jit

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 SUPPORTED_TRANSFORMERS = "5.17."
 _EXPECTED_PARAMS = {
@@ -191,9 +192,9 @@ def _time_step(mixer, time_step):
 def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
     from transformers.models.mamba.modeling_mamba import apply_mask_to_padding_states
 
+    from ._launch import scan_recompute
     from .conv import causal_conv1d
     from .decode import conv_update, state_update
-    from .scan import selective_scan
 
     batch, seq_len, _ = hidden_states.shape
     dtype = hidden_states.dtype
@@ -219,6 +220,14 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
                              A_is_log=True)
         return self.out_proj(y[:, None, :].to(dtype))
 
+    if cache_params is None and torch.is_grad_enabled() and scan_recompute():
+        # Training without gradient checkpointing keeps every layer's saved tensors until its
+        # backward: keep in_proj's output alone and recompute the conv, x_proj, dt and the scan's
+        # chunk states right before this mixer's backward (cheap next to the memory: 2 of the
+        # 6 (b, L, D) tensors a layer would keep).
+        y = checkpoint(_conv_ssm, self, x, z, seq_idx, attention_mask, use_reentrant=False)
+        return self.out_proj(y.transpose(1, 2).to(dtype))
+
     initial_state = None
     if has_state:
         # Continued prefill: prepend the cached inputs so the convolution sees its left context,
@@ -237,19 +246,39 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
         # the backward a zero-filled (b, D, L) gradient and two transposing copies per layer.
         xc = xc[..., -seq_len:]
     xc = apply_mask_to_padding_states(xc.transpose(1, 2), attention_mask)  # (b, L, D)
-    ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
-    dt, dt_bias = _time_step(self, ts)
     want_state = cache_params is not None
-    A = -torch.exp(self.A_log.float())
-    result = selective_scan(xc.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
-                            self.D.float(), z.transpose(1, 2), dt_bias, True, want_state, initial_state,
-                            seq_idx=seq_idx)
+    result = _ssm(self, xc, z, seq_idx, want_state, initial_state)
     if want_state:
         y, last = result
         cache_params.update_recurrent_state(last, self.layer_idx)
     else:
         y = result
     return self.out_proj(y.transpose(1, 2).to(dtype))
+
+
+def _ssm(self, xc, z, seq_idx, want_state=False, initial_state=None, keep_ckpt=None):
+    """Conv output (b, L, D) -> x_proj, dt, selective scan -> y (b, D, L) [, last state]."""
+    from .scan import selective_scan
+
+    ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
+    dt, dt_bias = _time_step(self, ts)
+    A = -torch.exp(self.A_log.float())
+    return selective_scan(xc.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
+                          self.D.float(), z.transpose(1, 2), dt_bias, True, want_state, initial_state,
+                          seq_idx=seq_idx, keep_ckpt=keep_ckpt)
+
+
+def _conv_ssm(self, x, z, seq_idx, attention_mask):
+    """The part of a training forward (no cache) that mixer_forward recomputes in the backward."""
+    from transformers.models.mamba.modeling_mamba import apply_mask_to_padding_states
+
+    from .conv import causal_conv1d
+
+    xc = causal_conv1d(x.transpose(1, 2), self.conv1d.weight.squeeze(1), self.conv1d.bias if self.use_conv_bias else None,
+                       _silu_flag(self.activation), seq_idx)
+    xc = apply_mask_to_padding_states(xc.transpose(1, 2), attention_mask)
+    # Under the recompute the scan's chunk states come from this same pass: keep them.
+    return _ssm(self, xc, z, seq_idx, keep_ckpt=True)
 
 
 # ---- the block and the norms -------------------------------------------------------------------

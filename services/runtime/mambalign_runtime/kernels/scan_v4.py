@@ -1,19 +1,32 @@
-"""Selective scan, variant "v4": same math and interface as scan.py ("v3"), different thread layout.
+"""Selective scan kernels, variant "v4" (the one in use; scan.py holds the autograd Function).
 
-Why: v3 gives every lane one (channel, state) pair, so the three reductions over the state axis
-per step (y, dt-gradient, G.B) are 16-lane shuffle trees; in sm_90 SASS its backward chunk has
-~490 SHFL for 16 state updates per thread, more than its FMAs. The dB/dC partials it writes per
-2-channel block are 5.4 GB per call at the 2.8B shape.
+Semantics are transformers' `mamba_selective_scan` (and mamba_ssm's `selective_scan_fn`):
+
+    dt_t  = softplus(delta_t + delta_bias)            (softplus optional)
+    h_t   = exp(dt_t * A) * h_{t-1} + dt_t * B_t * u_t (per channel d and state n, fp32)
+    y_t   = sum_n h_t * C_t + D * u_t
+    out_t = y_t * silu(z_t)
+
+One program owns (batch b, DI*DL channels) and walks the sequence in chunks of CHUNK steps; inside
+a chunk the recurrence is a first-order linear scan solved in registers (`tl.associative_scan`).
+The forward can write the state entering every chunk (fp32 chunk checkpoints); the backward walks
+the chunks in reverse, recomputes each chunk's states from its checkpoint and runs the adjoint
+recurrence as a reverse scan. The full (b, D, L, N) state tensor never exists.
+
+Why this layout (v3, one lane per (channel, state) pair, was deleted in round 4 once v4 was
+faster at every measured shape): with one lane per pair the three reductions over the state axis
+per step (y, dt-gradient, G.B) are 16-lane shuffle trees (~490 SHFL per backward chunk in sm_90
+SASS), and the dB/dC partials per 2-channel block were 5.4 GB per call at the 2.8B shape.
 
 Here the tile is 5-D, [CHUNK, DI, NI, DL, NL] with channel d = DL_index*DI + DI_index and state
 n = NL_index*NI + NI_index. Triton's default layout puts the 32 lanes of the (single) warp on the
 two fastest axes (DL x NL = 32) and keeps CHUNK x DI x NI in each thread, so:
-  - the time scan is sequential FMAs in registers (no shuffles), as in v3;
+  - the time scan is sequential FMAs in registers (no shuffles);
   - a reduction over states is NI in-thread adds + log2(NL) shuffles per DI channels;
   - a reduction over channels is DI in-thread adds + log2(DL) shuffles per NI states;
-  - dB/dC partials are written per DI*DL channels (4-8x fewer bytes than v3).
-The chunk checkpoints and the backward's recomputation are as in v3; CHUNK is smaller (4-8)
-to bound registers, so the checkpoints are larger (b*L*D*N/CHUNK fp32 per layer).
+  - dB/dC partials are written per DI*DL channels (4-8x fewer bytes than per 2 channels).
+CHUNK is small (4-8) to bound registers, so the checkpoints are large (b*L*D*N/CHUNK fp32 per
+layer); scan.py therefore recomputes them in the backward unless told to keep them.
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .scan import _bl_d_view, _first_order, _seq_args, _softplus, bwd_buffers, bwd_results
+from .scan_common import bl_d_view, bwd_buffers, bwd_results, doc_starts, first_order, seq_args, softplus
 
 
 @triton.jit
@@ -49,15 +62,6 @@ def _tn(x):
     return x[:, None, :, None, :]
 
 
-@triton.jit
-def _starts(seq_ptr, t, seqlen, s_s_l):
-    # Steps that begin a new document: their decay is taken as 0 (see scan._doc_starts).
-    ok = (t > 0) & (t < seqlen)
-    cur = tl.load(seq_ptr + t * s_s_l, mask=ok, other=0)
-    prev = tl.load(seq_ptr + (t - 1) * s_s_l, mask=ok, other=0)
-    return ok & (cur != prev)
-
-
 # Loads and stores use tensors of lower rank ([CHUNK, DI, DL] per channel, [CHUNK, NI, NL] per
 # state, [DI, NI, DL, NL] per (channel, state)) that are broadcast into the 5-D tile: a 5-D
 # load would let its coalesced layout (lanes along contiguous addresses) become the tile's.
@@ -69,7 +73,7 @@ def _load_dt(dt_ptr, bias, d3, t3, mask_td, s_dt_d, s_dt_l, HAS_BIAS: tl.constex
         raw = raw + bias
     dt = raw
     if SOFTPLUS:
-        dt = _softplus(raw)
+        dt = softplus(raw)
     return tl.where(mask_td, dt, 0.0), raw
 
 
@@ -88,6 +92,7 @@ def _fwd_v4_kernel(
     s_o_b, s_o_d, s_o_l,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_H0: tl.constexpr, STORE_CKPT: tl.constexpr, STORE_LAST: tl.constexpr, HAS_SEQ: tl.constexpr,
+    STORE_OUT: tl.constexpr,
     CHUNK: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
@@ -143,19 +148,20 @@ def _fwd_v4_kernel(
         # exp(dt*A) = exp2((dt*log2 e)*A): the log2(e) scale goes on the [CHUNK, channel] tile.
         a = tl.exp2(_td(dt * 1.4426950408889634) * A)
         if HAS_SEQ:
-            a = tl.where(_starts(seq_ptr, c * CHUNK + t1, seqlen, s_s_l)[:, None, None, None, None], 0.0, a)
-        acum, hs = tl.associative_scan((a, _td(dt * u) * _tn(Bt)), 0, _first_order)
+            a = tl.where(doc_starts(seq_ptr, c * CHUNK + t1, seqlen, s_s_l)[:, None, None, None, None], 0.0, a)
+        acum, hs = tl.associative_scan((a, _td(dt * u) * _tn(Bt)), 0, first_order)
         hs = hs + acum * h
-        y = _sum_n(hs * _tn(Ct))
         # Masked steps have a=1, bx=0, so the last row is the state after the last real step.
         h = tl.sum(tl.where(t1[:, None, None, None, None] == CHUNK - 1, hs, 0.0), axis=0, keep_dims=True)
 
-        if HAS_D:
-            y += u * Dv
-        if HAS_Z:
-            z = tl.load(z_ptr + t * s_z_l + d2[None, :, :] * s_z_d, mask=mask_td, other=0.0).to(tl.float32)
-            y = y * z * tl.sigmoid(z)
-        tl.store(out_ptr + t * s_o_l + d2[None, :, :] * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_td)
+        if STORE_OUT:  # off when the backward only recomputes the chunk checkpoints
+            y = _sum_n(hs * _tn(Ct))
+            if HAS_D:
+                y += u * Dv
+            if HAS_Z:
+                z = tl.load(z_ptr + t * s_z_l + d2[None, :, :] * s_z_d, mask=mask_td, other=0.0).to(tl.float32)
+                y = y * z * tl.sigmoid(z)
+            tl.store(out_ptr + t * s_o_l + d2[None, :, :] * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_td)
 
     if STORE_LAST:
         tl.store(last_ptr + pid_b * dim * dstate + state_offs, h.reshape(DI, NI, DL, NL), mask=mask_dn)
@@ -178,7 +184,9 @@ def _bwd_v4_kernel(
     HAS_SEQ: tl.constexpr,
     CHUNK: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr,
 ):
-    """As scan._scan_bwd_kernel: dB/dC partials per channel block, dA/dD/dbias per batch row."""
+    """Gradients. dB and dC are written per channel block ([b, n_dblocks, L, N], summed by the
+    caller); dA, dD and dbias per batch row, also summed by the caller, so the result is
+    deterministic (no atomics)."""
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
     n_dblocks = tl.num_programs(0)
@@ -247,10 +255,10 @@ def _bwd_v4_kernel(
         h0 = tl.load(ckpt_ptr + c * dim * dstate + state_offs, mask=mask_dn, other=0.0)[None]
         a = tl.exp2(_td(dt * 1.4426950408889634) * A)
         if HAS_SEQ:
-            a = tl.where(_starts(seq_ptr, c * CHUNK + t1, seqlen, s_s_l)[:, None, None, None, None], 0.0, a)
+            a = tl.where(doc_starts(seq_ptr, c * CHUNK + t1, seqlen, s_s_l)[:, None, None, None, None], 0.0, a)
         dtu = dt * u
         bx = _td(dtu) * Bt
-        acum, hs = tl.associative_scan((a, bx), 0, _first_order)
+        acum, hs = tl.associative_scan((a, bx), 0, first_order)
         hs = hs + acum * h0
 
         dy = dout
@@ -274,12 +282,12 @@ def _bwd_v4_kernel(
 
         a_next = tl.exp2(_td(dt_next * 1.4426950408889634) * A)
         if HAS_SEQ:
-            a_next = tl.where(_starts(seq_ptr, c * CHUNK + t1 + 1, seqlen, s_s_l)[:, None, None, None, None],
+            a_next = tl.where(doc_starts(seq_ptr, c * CHUNK + t1 + 1, seqlen, s_s_l)[:, None, None, None, None],
                               0.0, a_next)
         # Adjoint G_t = a_{t+1} G_{t+1} + C_t dy_t as a reverse scan; the later chunk's first G
         # enters at the last step through a_next (so `a` is dead after the forward scan).
         cin = Ct * _td(dy) + tl.where(t5 == CHUNK - 1, a_next * g_carry, 0.0)
-        _acc, G = tl.associative_scan((a_next, cin), 0, _first_order, reverse=True)
+        _acc, G = tl.associative_scan((a_next, cin), 0, first_order, reverse=True)
         g_carry = tl.sum(tl.where(t5 == 0, G, 0.0), axis=0, keep_dims=True)
 
         Gdh = G * h_prev
@@ -319,41 +327,50 @@ def tile(cfg: dict, dstate: int, backward: bool = False) -> dict:
 
 
 def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                 h0=None, store_ckpt=False, store_last=False, config=None, seq_idx=None):
-    """Same contract as scan.scan_forward; `config` is as for tile()."""
+                 h0=None, store_ckpt=False, store_last=False, config=None, seq_idx=None, store_out=True):
+    """Launch the forward. Returns (out (b, D, L) in u's dtype or None without `store_out`,
+    chunk checkpoints (b, n_chunks, D, N) fp32 or None, last state (b, D, N) fp32 or None).
+    `config` is as for tile()."""
     from ._launch import scan_configs
 
     b, dim, L = u.shape
     n = A.shape[1]
-    k = tile(config or scan_configs(triton.next_power_of_2(n), L, "v4")[0], n)
+    k = tile(config or scan_configs(triton.next_power_of_2(n), L)[0], n)
     n_chunks = triton.cdiv(L, k["CHUNK"])
-    out = _bl_d_view(b, dim, L, u.dtype, u.device)
+    out = bl_d_view(b, dim, L, u.dtype, u.device) if store_out else None
     ckpt = torch.empty(b, n_chunks, dim, n, dtype=torch.float32, device=u.device) if store_ckpt else None
     last = torch.empty(b, dim, n, dtype=torch.float32, device=u.device) if store_last else None
     dummy = u
     zz = z if z is not None else u
-    seq, seq_strides = _seq_args(seq_idx, dummy)
+    seq, seq_strides = seq_args(seq_idx, dummy)
     grid = (triton.cdiv(dim, k["DI"] * k["DL"]), b)
     _fwd_v4_kernel[grid](
         u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
         h0.contiguous() if h0 is not None else dummy, seq,
-        out, ckpt if ckpt is not None else dummy, last if last is not None else dummy,
+        out if out is not None else dummy, ckpt if ckpt is not None else dummy, last if last is not None else dummy,
         dim, n, L, n_chunks,
         *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(),
-        *out.stride(),
+        *(out if out is not None else dummy).stride(),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
         HAS_H0=h0 is not None, STORE_CKPT=store_ckpt, STORE_LAST=store_last, HAS_SEQ=seq_idx is not None,
+        STORE_OUT=store_out,
         CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"], num_warps=k["num_warps"],
     )
     return out, ckpt, last
 
 
 def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckpt, config=None, seq_idx=None):
+    """Gradients of (u, delta, A, B, C, D, z, delta_bias). `ckpt` None: the chunk checkpoints are
+    recomputed first (a forward pass without its output), held only during this call."""
     from ._launch import scan_configs
 
     b, dim, L = u.shape
     n = A.shape[1]
-    k = tile(config or scan_configs(triton.next_power_of_2(n), L, "v4")[0], n, backward=True)
+    config = config or scan_configs(triton.next_power_of_2(n), L)[0]
+    if ckpt is None:
+        _, ckpt, _ = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, store_ckpt=True,
+                                  config=config, seq_idx=seq_idx, store_out=False)
+    k = tile(config, n, backward=True)
     n_chunks = ckpt.shape[1]
     if triton.cdiv(L, k["CHUNK"]) != n_chunks:
         raise RuntimeError("selective_scan: backward chunking differs from the forward's checkpoints")
@@ -361,7 +378,7 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
     dout, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp = bwd_buffers(dout, u, delta, z, n, n_dblocks)
     dummy = u
     zz = z if z is not None else u
-    seq, seq_strides = _seq_args(seq_idx, dummy)
+    seq, seq_strides = seq_args(seq_idx, dummy)
     _bwd_v4_kernel[(n_dblocks, b)](
         u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
         ckpt, dout, seq, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp,
