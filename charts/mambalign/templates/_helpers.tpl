@@ -270,6 +270,9 @@ containers:
         value: /var/lib/mambalign/work
       - name: MAMBALIGN_TRAINER_MAX_JOBS
         value: {{ $maxJobs | quote }}
+      # Every GPU the pod requests gets a training process (the runtime's --nproc).
+      - name: MAMBALIGN_TRAINER_GPUS
+        value: {{ $t.gpu.count | quote }}
       - name: MAMBALIGN_CHECKPOINT_GRACE_S
         value: {{ $t.checkpointGraceSeconds | quote }}
       {{- with $t.extraEnv }}
