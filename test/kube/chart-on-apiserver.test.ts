@@ -252,10 +252,14 @@ test("RBAC least privilege on the real server — the launcher may create and wa
   await assert.rejects(asLauncher.deleteNamespacedJob({ name: job.metadata!.name!, namespace: "job-mode" }), (err: { code?: number }) => err.code === 403);
 });
 
-test("stages larger than one node — the chart's Job becomes a JobSet of 2 indexed pods with torchrun's rendezvous environment; the server (JobSet CRD) accepts it; JobSet's controller does not run here, so no pods start", { timeout: 60_000 }, async () => {
-  const ns = "job-mode";
-  const template = forNodes(await jobTemplateOf(ns), 2);
-  const launcher = new JobLauncher({ kubeConfig: cluster.kubeConfig(), namespace: ns, template, maxConcurrent: 1, outstanding: async () => 1, intervalMs: 3_600_000, ...quiet });
+test("stages larger than one node — trainer.gpu.nodes=2: the launcher, as its own ServiceAccount, creates a JobSet of 2 indexed pods with torchrun's rendezvous environment, accepted by the server (JobSet CRD); JobSet's controller does not run here, so no pods start", { timeout: 120_000 }, async () => {
+  const ns = "multi-node";
+  await assertAllOnServer(await install(ns, { "trainer.gpu.count": 8, "trainer.gpu.nodes": 2 }), ns);
+  const deployment = await cluster.kubeConfig().makeApiClient(AppsV1Api).readNamespacedDeployment({ name: "r1-mambalign-launcher", namespace: ns });
+  const nodes = Number(env(deployment.spec!.template.spec!.containers[0]!, "MAMBALIGN_LAUNCHER_NODES"));
+  assert.equal(nodes, 2);
+  const template = forNodes(await jobTemplateOf(ns), nodes); // as the launcher program does (program.ts)
+  const launcher = new JobLauncher({ kubeConfig: cluster.kubeConfigAs(sa(ns, "launcher")), namespace: ns, template, maxConcurrent: 1, outstanding: async () => 1, intervalMs: 3_600_000, ...quiet });
   const [name] = (await launcher.reconcile()).created as [string];
   const api = KubernetesObjectApi.makeApiClient(cluster.kubeConfig());
   const js = (await api.read({ apiVersion: "jobset.x-k8s.io/v1alpha2", kind: "JobSet", metadata: { name, namespace: ns } })) as any;
@@ -266,9 +270,13 @@ test("stages larger than one node — the chart's Job becomes a JobSet of 2 inde
   const byName = Object.fromEntries(c.env!.map((e) => [e.name, e]));
   assert.equal(byName.PET_NNODES!.value, "2");
   assert.equal(byName.PET_NPROC_PER_NODE!.value, "8");
-  assert.equal(byName.MAMBALIGN_TRAINER_GPUS!.value, "8");
+  assert.equal(byName.MAMBALIGN_TRAINER_GPUS!.value, "8", "8 training processes per node");
   assert.equal(byName.PET_NODE_RANK!.valueFrom!.fieldRef!.fieldPath, "metadata.annotations['batch.kubernetes.io/job-completion-index']");
-  assert.equal(byName.PET_MASTER_ADDR!.value, "$(JOBSET_NAME)-node-0-0.$(JOBSET_NAME)");
+  assert.equal(byName.JOBSET_NAME!.valueFrom!.fieldRef!.fieldPath, "metadata.labels['jobset.sigs.k8s.io/jobset-name']");
+  assert.equal(byName.PET_MASTER_ADDR!.value, "$(JOBSET_NAME)-node-0-0.$(JOBSET_NAME)", "pod 0 through the JobSet's headless service");
   assert.equal(c.resources!.limits!["nvidia.com/gpu"], "8");
   assert.deepEqual((await launcher.reconcile()).created, [], "an unfinished JobSet counts against the queue");
+  // Its Role grants JobSets instead of Jobs.
+  const batchAsLauncher = cluster.kubeConfigAs(sa(ns, "launcher")).makeApiClient(BatchV1Api);
+  await assert.rejects(batchAsLauncher.listNamespacedJob({ namespace: ns }), (err: { code?: number }) => err.code === 403);
 });

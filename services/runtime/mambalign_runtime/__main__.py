@@ -121,7 +121,8 @@ def _command(ns, argv: list[str], events: EventWriter, world) -> int:
         raise InvalidInput(f"--nproc: must be positive, got {ns.nproc}", field="--nproc")
     from .launch import rendezvous_from_env
 
-    rdzv = rendezvous_from_env() if not world.distributed else None
+    # Only sft/dpo train across nodes; other commands run on node 0 alone, whatever the pod's environment.
+    rdzv = rendezvous_from_env() if ns.command in ("sft", "dpo") and not world.distributed else None
     nodes = rdzv.nnodes if rdzv else 1
     if (ns.nproc > 1 or nodes > 1) and not world.distributed:
         if ns.command not in ("sft", "dpo"):

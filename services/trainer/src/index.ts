@@ -9,7 +9,9 @@ import {
   TrainerServiceService,
   WorkerStatus,
 } from "@mambalign/core";
+import { runAsFollower } from "./follower.js";
 import { jobHandler } from "./job-handler.js";
+import type { JobRunnerDeps } from "./run-job.js";
 import type { Peers } from "./stage-inputs.js";
 import { trainerServiceImpl } from "./trainer-grpc.js";
 import { trainerMetrics } from "./trainer-metrics.js";
@@ -46,7 +48,7 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
     registry: createClient(RegistryServiceClient, deps.config.addrs.registry),
   };
 
-  const handle = jobHandler({
+  const runnerDeps = {
     service: "trainer",
     workDir: deps.config.workDir,
     python: deps.config.python,
@@ -58,7 +60,9 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
     peers,
     state,
     opts,
-  });
+  };
+  if (opts.rendezvous.nodeRank > 0) return startFollower(runnerDeps, givenPeers === undefined);
+  const handle = jobHandler(runnerDeps);
   let jobsRun = 0;
   const worker = deps.bus.startJobWorker({
     durable: "trainer",
@@ -102,5 +106,28 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
           peers.registry.close();
         }
       })()),
+  };
+}
+
+/** Node rank > 0 of a multi-node stage: no queue; runs node 0's job as its rank, then stops (follower.ts). */
+function startFollower(d: JobRunnerDeps, ownPeers: boolean): StartedTrainer {
+  const abort = new AbortController();
+  d.logger.info({ rendezvous: d.opts.rendezvous }, "trainer following node 0 of its rendezvous");
+  const done = runAsFollower(d, abort.signal).finally(async () => {
+    await d.state.stopHeartbeat();
+    if (ownPeers) {
+      d.peers.datasets.close();
+      d.peers.registry.close();
+    }
+  });
+  done.catch(() => undefined); // observed by main through `done`
+  return {
+    name: "trainer",
+    bindings: [],
+    done,
+    stop: async () => {
+      abort.abort();
+      await done.catch(() => undefined);
+    },
   };
 }

@@ -25,6 +25,7 @@ import {
 import { checkpointParent, checkpointPrefix, finalPrefix, stageSlug } from "./checkpoint-keys.js";
 import { CheckpointUploader, uploadWithManifest } from "./checkpoint-uploader.js";
 import { badJob, dependencyFailure, JobFailure, JobPreempted } from "./errors.js";
+import { answerFollowers, rendezvousEnv } from "./follower.js";
 import { buildRuntimeSpec, runtimeCommand, writeRuntimeSpec } from "./runtime-spec.js";
 import { type Peers, stageInputs } from "./stage-inputs.js";
 import type { TrainerOptions } from "./trainer-options.js";
@@ -90,6 +91,8 @@ export class JobRun {
   readonly log: Logger;
   readonly #dir: string;
   #relayChain: Promise<void> = Promise.resolve();
+  /** The checkpoint prefix this delivery resumes from ("" when fresh), for the other nodes. */
+  #resumePrefix = "";
   /** What the runtime resolved the base model to (`started.versions`: model.revision / model.sha256). */
   #modelVersions: Record<string, string> = {};
 
@@ -146,6 +149,18 @@ export class JobRun {
 
     const inputs = await stageInputs(this.d.store, this.d.peers, this.job, path.join(this.#dir, "inputs"));
     const resumeDir = await this.#stageResume();
+    // Node 0 of a multi-node stage: the other nodes run the same job from the same checkpoint.
+    const followers = this.d.opts.rendezvous.nnodes > 1
+      ? answerFollowers(this.d.bus, this.d.opts.rendezvous, { job: this.job, resumePrefix: this.#resumePrefix }, this.log)
+      : undefined;
+    try {
+      await this.#runStaged(inputs, resumeDir);
+    } finally {
+      followers?.close();
+    }
+  }
+
+  async #runStaged(inputs: Awaited<ReturnType<typeof stageInputs>>, resumeDir: string): Promise<void> {
     const outputDir = path.join(this.#dir, "out");
     const specFile = path.join(this.#dir, "spec.json");
     await writeRuntimeSpec(specFile, buildRuntimeSpec(this.job, inputs, outputDir));
@@ -167,6 +182,7 @@ export class JobRun {
       throw dependencyFailure(`listing checkpoints under ${parent}/`, err);
     }
     if (!latest) return "";
+    this.#resumePrefix = latest.prefix;
     const dir = path.join(this.#dir, "resume", `step-${latest.step}`);
     try {
       await downloadVerified(this.d.store, latest.prefix, dir);
@@ -198,7 +214,7 @@ export class JobRun {
       resumeDir,
       nproc: d.opts.gpus,
       cwd: this.#dir,
-      env: { LOG_LEVEL: PY_LOG_LEVEL[d.logLevel] ?? "INFO" },
+      env: { LOG_LEVEL: PY_LOG_LEVEL[d.logLevel] ?? "INFO", ...rendezvousEnv(d.opts.rendezvous, runtimeCommand(job.stage)) },
       logger: this.log,
       onEvent: (ev) => {
         this.#relay({ $case: "runtime", value: ev });
