@@ -266,6 +266,7 @@ test("stages larger than one node — trainer.gpu.nodes=2: the launcher, as its 
   const rjob = js.spec.replicatedJobs[0];
   assert.deepEqual([rjob.replicas, rjob.template.spec.parallelism, rjob.template.spec.completions, rjob.template.spec.completionMode], [1, 2, 2, "Indexed"]);
   assert.equal(js.spec.network.enableDNSHostnames, true);
+  assert.deepEqual(rjob.template.spec.successPolicy, { rules: [{ succeededIndexes: "0" }] }, "done when node 0 is");
   const c = rjob.template.spec.template.spec.containers[0] as V1Container;
   const byName = Object.fromEntries(c.env!.map((e) => [e.name, e]));
   assert.equal(byName.PET_NNODES!.value, "2");

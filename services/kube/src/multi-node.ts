@@ -28,7 +28,8 @@ const NODES_JOB = "node";
  * reads it, see services/runtime/mambalign_runtime/launch.py): PET_NNODES, PET_NODE_RANK from the pod's
  * completion index, PET_MASTER_ADDR = pod 0's name in the JobSet's headless service
  * (<jobset>-node-0-0.<jobset>), PET_MASTER_PORT and PET_NPROC_PER_NODE (= MAMBALIGN_TRAINER_GPUS).
- * Any pod failing restarts the whole set (every rank must rejoin), up to the Job's backoffLimit times.
+ * Any pod failing restarts the whole set (every rank must rejoin), up to the Job's backoffLimit times; the
+ * stage is done when node 0 (index 0) succeeds.
  */
 export function multiNodeJobSet(job: V1Job, nodes: number, port = RENDEZVOUS_PORT): JobSet {
   if (!Number.isInteger(nodes) || nodes < 2) throw new RangeError(`nodes must be an integer >= 2, got ${nodes}`);
@@ -71,7 +72,16 @@ export function multiNodeJobSet(job: V1Job, nodes: number, port = RENDEZVOUS_POR
           replicas: 1,
           template: {
             metadata: { labels: meta.labels },
-            spec: { ...jobSpec, parallelism: nodes, completions: nodes, completionMode: "Indexed", backoffLimit: 0 },
+            spec: {
+              ...jobSpec,
+              parallelism: nodes,
+              completions: nodes,
+              completionMode: "Indexed",
+              backoffLimit: 0,
+              // Node 0's success is the stage's (it uploaded and registered); other pods still running end
+              // then, e.g. followers of a merge, which node 0 runs alone.
+              successPolicy: { rules: [{ succeededIndexes: "0" }] },
+            },
           },
         },
       ],
