@@ -53,6 +53,19 @@ async function helmKube(args: string[]): Promise<string> {
 }
 
 async function install(namespace: string, set: Record<string, string | number | boolean>): Promise<KubernetesObject[]> {
+  // The shared model cache (modelCache, a ReadWriteMany claim): the test cluster has no provisioner, so an
+  // operator's statically provisioned volume (NFS here, never mounted: kwok runs no containers) is bound to it.
+  await cluster.kubeConfig().makeApiClient(CoreV1Api).createPersistentVolume({
+    body: {
+      metadata: { name: `model-cache-${namespace}` },
+      spec: {
+        capacity: { storage: "200Gi" },
+        accessModes: ["ReadWriteMany"],
+        nfs: { server: "nfs.example.internal", path: `/hf-cache/${namespace}` },
+        claimRef: { namespace, name: "r1-mambalign-model-cache" },
+      },
+    },
+  });
   const args = ["install", "r1", CHART, "--namespace", namespace, "--create-namespace"];
   for (const [k, v] of Object.entries(set)) args.push("--set", `${k}=${v}`);
   await helmKube(args);
@@ -116,6 +129,7 @@ test("helm install on a real API server — job mode, 8 GPUs per stage: every ob
     const c = p.spec!.containers[0]!;
     assert.equal(c.resources!.limits!["nvidia.com/gpu"], "8");
     assert.equal(env(c, "MAMBALIGN_TRAINER_GPUS"), "8", "the trainer runs the runtime with --nproc 8");
+    assert.ok(p.spec!.volumes!.some((v) => v.persistentVolumeClaim?.claimName === "r1-mambalign-model-cache"), "the shared model cache is mounted");
   }
 });
 
