@@ -2,7 +2,7 @@
 // from the real queue, node 1 asks node 0 for it) run one SFT together on the real runtime (CPU, gloo, loopback).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { freePort, StageStatus } from "@mambalign/core";
+import { freePort, Stage, StageJob, StageStatus } from "@mambalign/core";
 import { startTrainerService, type StartedTrainer } from "./index.js";
 import { addSftDataset, eventsUntil, type Harness, publishTrain, runtimeOf, sftArgs, sftJob, startHarness, transitions, versionsOfRun } from "./testing/harness.js";
 import { loadTrainerOptions, type Rendezvous } from "./trainer-options.js";
@@ -17,7 +17,7 @@ after(async () => {
   await h?.close();
 });
 
-test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (world size 2), result registered once", { timeout: 300_000 }, async () => {
+test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (world size 2), result registered once; a merge runs on node 0 alone", { timeout: 300_000 }, async () => {
   const trainDataset = await addSftDataset(h);
   const base = { nnodes: 2, masterAddr: "127.0.0.1", masterPort: await freePort(), group: "r1-mambalign-trainer-abcde" };
   const start = (nodeRank: number) =>
@@ -41,7 +41,27 @@ test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (wo
   assert.equal(started!.versions.world_size, "2", "one torch world across both nodes");
   assert.deepEqual(runtimeOf(events, "progress").map((p) => p.step), [1, 2, 3, 4]);
   assert.deepEqual(transitions(events).map((t) => t.status), [StageStatus.STAGE_STATUS_RUNNING, StageStatus.STAGE_STATUS_SUCCEEDED]);
+  const [sft] = await versionsOfRun(h, runId);
+  assert.ok(sft, "registered once");
   assert.equal((await versionsOfRun(h, runId)).length, 1);
+
+  // A merge in the same JobSet shape: node 0 runs it alone (the runtime ignores the pod's rendezvous
+  // variables for merge), node 1 learns it has nothing to do and ends.
+  const podEnv = { PET_NNODES: "2", PET_NODE_RANK: "0", PET_MASTER_ADDR: "127.0.0.1", PET_MASTER_PORT: String(base.masterPort), JOBSET_NAME: base.group };
+  Object.assign(process.env, podEnv);
+  try {
+    const mergeFollower = await start(1);
+    const mergeLeader = await start(0);
+    trainers.push(mergeFollower, mergeLeader);
+    const merge = StageJob.fromPartial({ jobId: `${runId}.merge.1`, runId, stage: Stage.STAGE_MERGE, attempt: 1, baseModel: { uri: "preset:tiny-mamba-char" }, inputVersion: sft.id, trainDataset, outputName: `${runId}-merged` });
+    await publishTrain(h, merge);
+    const mergeEvents = await eventsUntil(h, runId, (e) => e.jobId === merge.jobId && e.kind?.$case === "transition" && e.kind.value.status !== StageStatus.STAGE_STATUS_RUNNING, 120_000);
+    const last = transitions(mergeEvents.filter((e) => e.jobId === merge.jobId)).at(-1)!;
+    assert.equal(last.status, StageStatus.STAGE_STATUS_SUCCEEDED, last.message);
+    await mergeFollower.done;
+  } finally {
+    for (const k of Object.keys(podEnv)) delete process.env[k];
+  }
 });
 
 test("trainer options — the rendezvous environment: node rank, master and JobSet name checked, named on error", () => {
