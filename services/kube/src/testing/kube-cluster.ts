@@ -4,7 +4,7 @@
 // Start it once per test file (about 10-20 s on 2 cores); it cannot run containers, so pods never really run.
 import { type ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { accessSync, appendFileSync, closeSync, constants, openSync } from "node:fs";
+import { accessSync, appendFileSync, closeSync, constants, openSync, rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
@@ -158,9 +158,16 @@ export async function startKubeCluster(opts: StartKubeClusterOptions = {}): Prom
   const timeoutMs = opts.readyTimeoutMs ?? 120_000;
   const dir = await mkdtemp(join(tmpdir(), "mambalign-kube-"));
   const procs: Proc[] = [];
+  // A test process that dies without stop() must not leave a control plane running.
+  const killAll = () => {
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", killAll);
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      process.off("exit", killAll);
       // Reverse start order: clients first, etcd last.
       for (const p of [...procs].reverse()) {
         if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
