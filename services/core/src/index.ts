@@ -2,16 +2,16 @@
 export * from "./gen/index.js";
 export * from "./config.js";
 export { parseEnv } from "./parse-env.js";
+export * from "./errors.js";
 export * from "./logging.js";
 export * from "./metrics.js";
 export * from "./grpc/index.js";
 export * from "./bus/index.js";
 export * from "./store/index.js";
-// Both layers define it by the same rule (an error's own `retryable` flag); one name for the package.
-export { isRetryable } from "./store/index.js";
 export * from "./recipe/index.js";
 export * from "./service-deps.js";
 export * from "./runtime/index.js";
+export * from "./worker/index.js";
 export * from "./free-port.js";
 export * from "./nats-server-process.js";
 export { REDACTED, redactUrlCredentials } from "./redact.js";

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { status } from "@grpc/grpc-js";
 import { loadConfig } from "./config.js";
-import type { ApiError } from "./grpc/errors.js";
+import type { ApiError } from "./errors.js";
 
 const denied = (e: ApiError) => e.code === status.PERMISSION_DENIED && e.details.field === "f";
 

@@ -4,7 +4,7 @@
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { status } from "@grpc/grpc-js";
-import { ApiError } from "./grpc/errors.js";
+import { ApiError } from "./errors.js";
 
 /** How much of a caller's path an error repeats. */
 const SHOWN_CHARS = 200;

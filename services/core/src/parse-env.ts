@@ -1,13 +1,16 @@
 // Environment variables through a zod schema; a bad value fails with the variable's name (docs/architecture.md, env vars).
+import { status } from "@grpc/grpc-js";
 import type { z } from "zod";
+import { ApiError } from "./errors.js";
 
-export class ConfigError extends Error {
+/** A bad setting: the service cannot work as configured (FAILED_PRECONDITION, not retried). */
+export class ConfigError extends ApiError {
   override name = "ConfigError";
   constructor(
     message: string,
     readonly variable: string,
   ) {
-    super(message);
+    super(status.FAILED_PRECONDITION, message, { key: variable });
   }
 }
 

@@ -52,8 +52,11 @@ export interface DownloadProgress {
 export type ProgressFn = (p: DownloadProgress) => void;
 
 /** The Hub (or the network to it) is down or refuses us; our own retries are spent. */
-export class HubUnreachableError extends Error {
+export class HubUnreachableError extends ApiError {
   override name = "HubUnreachableError";
+  constructor(message: string) {
+    super(status.FAILED_PRECONDITION, message);
+  }
 }
 
 const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;

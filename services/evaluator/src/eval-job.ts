@@ -5,15 +5,15 @@ import { join } from "node:path";
 import {
   EvalArgs,
   type Evaluation,
-  isRetryable,
-  type JobContext,
   type JobHandler,
   joinKey,
   type ProtoKv,
   type ServiceDeps,
   Stage,
+  type StageContext,
+  type StageEvents,
   type StageJob,
-  StageStatus,
+  stageJobHandler,
 } from "@mambalign/core";
 import { LC_DATA_PREFIX, loadLcReference } from "./alpaca-eval-lc-data.js";
 import { type AlpacaEvalRunResult, BENCHMARKS, type Benchmark, type BenchRun, type GenerationRecord, type MtBenchRunResult, runAlpacaEval, runMtBench } from "./benchmarks.js";
@@ -37,7 +37,6 @@ import { ModelRunner } from "./model-runner.js";
 import { stageLabel, stageModel } from "./model-staging.js";
 import { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
 import type { RegistryAccess } from "./registry-access.js";
-import { RunEventPublisher } from "./run-event-publisher.js";
 
 /** FastChat's default MT-Bench judge. */
 export const MT_BENCH_DEFAULT_JUDGE = "gpt-4";
@@ -64,6 +63,7 @@ export function evalPrefix(evalId: string): string {
   return joinKey("evals", evalId);
 }
 
+/** Eval jobs on core's stage lifecycle: the evaluation is the job's result, recorded once by its id. */
 export function createEvalJobHandler(d: EvalJobDeps): JobHandler {
   const { deps, options } = d;
   const jobs = deps.metrics.counter("mambalign_eval_jobs_total", "Eval jobs finished, by outcome", ["service", "outcome"]);
@@ -73,33 +73,27 @@ export function createEvalJobHandler(d: EvalJobDeps): JobHandler {
   ]);
   const seconds = deps.metrics.histogram("mambalign_eval_job_seconds", "Wall time of eval jobs", ["service"], [10, 60, 300, 1800, 7200]);
   const service = "evaluator";
-
-  return async (job: StageJob, ctl: JobContext) => {
-    const started = performance.now();
-    const logger = deps.logger.child({ jobId: job.jobId, runId: job.runId });
-    const events = new RunEventPublisher(deps.bus, job, logger);
-    try {
-      const evalId = evalIdOf(job);
-      const done = await d.evals.get(evalId);
-      if (done) {
+  const handle = stageJobHandler(
+    { bus: deps.bus, logger: deps.logger, python: deps.config.python, maxDeliver: options.maxDeliver, defaultStage: Stage.STAGE_EVAL },
+    {
+      validate: (job) => void evalIdOf(job),
+      async finished(ctx) {
         // Redelivered after the evaluation was recorded: only the transition may have been lost.
-        await events.transition(StageStatus.STAGE_STATUS_SUCCEEDED, summary(done.value.metrics), evalId);
-        return;
-      }
-      await events.transition(StageStatus.STAGE_STATUS_RUNNING, `evaluating ${job.inputVersion || job.baseModel?.uri || "?"}`);
-      const evaluation = await runEval(d, job, evalId, ctl, events, logger, (b, n) => generated.inc({ service, benchmark: b }, n));
-      await events.transition(StageStatus.STAGE_STATUS_SUCCEEDED, summary(evaluation.metrics), evalId);
-      jobs.inc({ service, outcome: "succeeded" });
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (isRetryable(err) && ctl.deliveryCount < options.maxDeliver) {
-        jobs.inc({ service, outcome: "retried" });
-        await events.log("warn", `eval attempt ${ctl.deliveryCount} failed, will retry: ${message}`);
-      } else {
-        jobs.inc({ service, outcome: "failed" });
-        await events.transition(StageStatus.STAGE_STATUS_FAILED, message).catch((e: unknown) => logger.error({ err: e }, "could not publish FAILED"));
-      }
-      throw err;
+        const done = await d.evals.get(evalIdOf(ctx.job));
+        return done ? { message: summary(done.value.metrics), output: done.value.id } : undefined;
+      },
+      running: ({ job }) => `evaluating ${job.inputVersion || job.baseModel?.uri || "?"}`,
+      async run(ctx) {
+        const evaluation = await runEval(d, ctx, evalIdOf(ctx.job), (b, n) => generated.inc({ service, benchmark: b }, n));
+        return { message: summary(evaluation.metrics), output: evaluation.id };
+      },
+      outcome: (outcome) => jobs.inc({ service, outcome }),
+    },
+  );
+  return async (job, ctl) => {
+    const started = performance.now();
+    try {
+      await handle(job, ctl);
     } finally {
       seconds.observe({ service }, (performance.now() - started) / 1000);
     }
@@ -113,7 +107,7 @@ interface Plan {
 }
 
 /** Everything checkable before staging a model: a bad job fails in milliseconds, not after generation. */
-async function plan(job: StageJob, options: EvaluatorOptions, events: RunEventPublisher): Promise<Plan> {
+async function plan(job: StageJob, options: EvaluatorOptions, events: StageEvents): Promise<Plan> {
   if (job.stage !== Stage.STAGE_EVAL && job.stage !== Stage.STAGE_UNSPECIFIED) {
     throw new InvalidEvalJobError("stage", `the evaluator runs EVAL jobs, got ${Stage[job.stage] ?? job.stage}`);
   }
@@ -130,7 +124,7 @@ async function plan(job: StageJob, options: EvaluatorOptions, events: RunEventPu
   }
   const benchDataDir = args.benchDataDir || options.benchDataDir;
   if (benchmarks.length && !options.judge) {
-    await events.log("warn", `benchmarks ${benchmarks.join(", ")} skipped: no judge configured (set MAMBALIGN_JUDGE_BASE_URL / MAMBALIGN_JUDGE_API_KEY)`);
+    await events.line("warn", `benchmarks ${benchmarks.join(", ")} skipped: no judge configured (set MAMBALIGN_JUDGE_BASE_URL / MAMBALIGN_JUDGE_API_KEY)`);
     return { args, benchmarks: [], benchDataDir };
   }
   if (benchmarks.length) {
@@ -142,23 +136,16 @@ async function plan(job: StageJob, options: EvaluatorOptions, events: RunEventPu
   return { args, benchmarks, benchDataDir };
 }
 
-async function runEval(
-  d: EvalJobDeps,
-  job: StageJob,
-  evalId: string,
-  ctl: JobContext,
-  events: RunEventPublisher,
-  logger: EvalJobDeps["deps"]["logger"],
-  countGenerated: (benchmark: string, n: number) => void,
-): Promise<Evaluation> {
+async function runEval(d: EvalJobDeps, ctx: StageContext, evalId: string, countGenerated: (benchmark: string, n: number) => void): Promise<Evaluation> {
   const { deps, options } = d;
+  const { job, events, log: logger } = ctx;
   const p = await plan(job, options, events);
   const root = join(deps.config.workDir, "evaluator");
   const workDir = join(root, "jobs", evalId.replace(/\./g, "_"));
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
   try {
-    await events.log("info", "staging the model");
+    await events.line("info", "staging the model");
     const staged = await stageModel({
       inputVersion: job.inputVersion,
       baseModel: job.baseModel,
@@ -166,15 +153,7 @@ async function runEval(
       store: deps.store,
       cacheDir: join(root, "models"),
     });
-    const runner = new ModelRunner({
-      staged,
-      workDir: join(workDir, "runtime"),
-      python: deps.config.python,
-      env: options.runtimeEnv,
-      logger,
-      signal: ctl.signal,
-      onEvent: (e) => events.runtime(e),
-    });
+    const runner = new ModelRunner({ staged, workDir: join(workDir, "runtime"), env: options.runtimeEnv, run: ctx.runRuntime });
     const batchSize = p.args.batchSize || 8;
     const generations: GenerationRecord[] = [];
     const metrics = finiteMetrics(await judgeFreeMetrics({ d, job, args: p.args, runner, workDir, batchSize, events, generations }), logger);
@@ -188,7 +167,7 @@ async function runEval(
         const model = p.args.judgeModel || options.judge!.model || defaultModel;
         let c = judges.get(model);
         if (!c) {
-          c = new JudgeClient({ ...options.judge!, model, cache: new ObjectStoreJudgeCache(deps.store), logger });
+          c = new JudgeClient({ ...options.judge!, model, cache: new ObjectStoreJudgeCache(deps.store), logger, signal: ctx.signal });
           judges.set(model, c);
         }
         return c;
@@ -201,7 +180,7 @@ async function runEval(
         batchSize,
         seed: 0,
         modelName: staged.name,
-        log: (m) => events.log("info", m),
+        log: (m) => events.line("info", m),
       };
       if (p.benchmarks.includes("mt_bench")) {
         mt = await runMtBench(bench, judgeFor(MT_BENCH_DEFAULT_JUDGE));
@@ -219,7 +198,7 @@ async function runEval(
       }
       for (const c of judges.values()) {
         const s = c.stats();
-        await events.log("info", `judge ${c.model}: ${s.calls} call(s), ${s.cacheHits} from the cache, ${s.retries} retried`);
+        await events.line("info", `judge ${c.model}: ${s.calls} call(s), ${s.cacheHits} from the cache, ${s.retries} retried`);
       }
     }
 
@@ -256,6 +235,8 @@ async function runEval(
       resultsKey: joinKey(prefix, "results.json"),
       createdAt,
     };
+    // A cancelled run records nothing.
+    ctx.throwIfCancelled();
     if (staged.version) {
       // Before the KV record: a crash in between redoes the attach (the registry keys it by eval id).
       await d.registry.attachEval(staged.version.id, { evalId, metrics: flat, reportKey: joinKey(prefix, "report.html"), createdAt });
@@ -275,7 +256,7 @@ async function judgeFreeMetrics(o: {
   runner: ModelRunner;
   workDir: string;
   batchSize: number;
-  events: RunEventPublisher;
+  events: StageEvents;
   generations: GenerationRecord[];
 }): Promise<Record<string, number>> {
   const { d, job, args, workDir } = o;
@@ -297,7 +278,7 @@ async function judgeFreeMetrics(o: {
   // Ids unique across sets.
   items.forEach((it, i) => (it.prompt.id = `em-${i + 1}`));
   if (items.length) {
-    await o.events.log("info", `exact-match: generating ${items.length} answer(s)`);
+    await o.events.line("info", `exact-match: generating ${items.length} answer(s)`);
     const out = await o.runner.generate(
       "exact_match",
       items.map((it) => it.prompt),
@@ -314,7 +295,7 @@ async function judgeFreeMetrics(o: {
     metrics["eval/exact_match_rows"] = items.length;
   }
   if (sft.length || prefs.length) {
-    await o.events.log("info", `scoring ${prefs.length ? "preference accuracy" : ""}${prefs.length && sft.length ? " and " : ""}${sft.length ? "perplexity" : ""}`);
+    await o.events.line("info", `scoring ${prefs.length ? "preference accuracy" : ""}${prefs.length && sft.length ? " and " : ""}${sft.length ? "perplexity" : ""}`);
     const files = { prefsFile: await concat(prefs, workDir, "prefs"), sftFile: await concat(sft, workDir, "sft") };
     Object.assign(metrics, await o.runner.score("score", files, o.batchSize));
   }
@@ -337,7 +318,7 @@ async function writeOutputs(o: {
   mt: MtBenchRunResult | undefined;
   alpaca: AlpacaEvalRunResult | undefined;
   chromiumPath: string;
-  events: RunEventPublisher;
+  events: StageEvents;
 }): Promise<void> {
   const { outDir } = o;
   await mkdir(outDir, { recursive: true });
@@ -354,7 +335,7 @@ async function writeOutputs(o: {
   } catch (err) {
     // The HTML page needs no browser; only the PNG renders do. Keep the page, say what is missing.
     await writeFile(join(outDir, "report.html"), renderEvalReportHtml(o.results));
-    await o.events.log("warn", `report PNGs not rendered (${(err as Error).message}); report.html is complete`);
+    await o.events.line("warn", `report PNGs not rendered (${(err as Error).message}); report.html is complete`);
   }
 }
 

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { retryWindowMs } from "@mambalign/core";
 import { loadEvaluatorOptions, SHIPPED_BENCH_DATA_DIR } from "./evaluator-options.js";
 import { ALPACA_EVAL_CONFIGS } from "./judging/index.js";
 
@@ -21,4 +22,9 @@ test("evaluator options — without MAMBALIGN_BENCH_DATA_DIR the benchmark files
 test("evaluator options — MAMBALIGN_BENCH_DATA_DIR overrides the shipped folder; an empty value keeps it", () => {
   assert.equal(loadEvaluatorOptions({ MAMBALIGN_BENCH_DATA_DIR: "/srv/bench" }).benchDataDir, "/srv/bench");
   assert.equal(loadEvaluatorOptions({ MAMBALIGN_BENCH_DATA_DIR: "" }).benchDataDir, SHIPPED_BENCH_DATA_DIR);
+});
+
+test("evaluator options — by default an eval job rides out a 60 s store, judge or NATS outage", () => {
+  const o = loadEvaluatorOptions({});
+  assert.ok(retryWindowMs(o.maxDeliver, o.retryBackoff) >= 120_000);
 });

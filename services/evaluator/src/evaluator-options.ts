@@ -42,7 +42,8 @@ export interface EvaluatorOptions {
 export const EVALUATOR_DEFAULTS = {
   chromiumPath: "/usr/bin/chromium",
   ackWaitMs: 60_000,
-  maxDeliver: 3,
+  // 5+10+20+40+60+60+60 s: a store, judge or NATS outage of about 4 minutes costs no stage.
+  maxDeliver: 8,
   retryBackoff: { initialMs: 5_000, maxMs: 60_000 },
 } as const;
 

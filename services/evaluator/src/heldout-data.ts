@@ -1,7 +1,7 @@
 // Held-out sets from the datasets prefix: SFT rows (exact-match, perplexity) and preference pairs.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { joinKey, ObjectNotFoundError, type ObjectStore } from "@mambalign/core";
+import { joinKey, locate, ObjectNotFoundError, type ObjectStore } from "@mambalign/core";
 import { z } from "zod";
 import { InvalidEvalJobError } from "./errors.js";
 import type { ChatTurn, GenerationPrompt } from "./model-runner.js";
@@ -92,15 +92,13 @@ async function readObject(store: ObjectStore, key: string, field: string, source
 
 /** An s3:// or file:// uri in our store, or a local path (the embedded default). */
 async function readSource(store: ObjectStore, source: string, field: string): Promise<string> {
-  if (source.startsWith("s3://") || source.startsWith("file://")) {
-    let key: string;
-    try {
-      key = store.keyFromUri(source);
-    } catch (cause) {
-      throw new InvalidEvalJobError(field, `${source} is not in this object store: ${(cause as Error).message}`, { cause });
-    }
-    return readObject(store, key, field, source);
+  let loc;
+  try {
+    loc = locate(store, source, field);
+  } catch (cause) {
+    throw new InvalidEvalJobError(field, `${source} is not in this object store: ${(cause as Error).message}`, { cause });
   }
+  if (loc.kind === "store") return readObject(store, loc.key, field, source);
   try {
     return await readFile(source, "utf8");
   } catch (cause) {

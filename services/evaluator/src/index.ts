@@ -7,7 +7,7 @@ import { grpcRegistryAccess, type RegistryAccess } from "./registry-access.js";
 
 export { evalIdOf, evalPrefix, MT_BENCH_DEFAULT_JUDGE } from "./eval-job.js";
 export { EVALUATOR_DEFAULTS, type EvaluatorOptions, type JudgeSettings, loadEvaluatorOptions, SHIPPED_BENCH_DATA_DIR } from "./evaluator-options.js";
-export { InvalidEvalJobError, RuntimeFailedError } from "./errors.js";
+export { InvalidEvalJobError } from "./errors.js";
 export { BENCHMARKS, type Benchmark } from "./benchmarks.js";
 export { grpcRegistryAccess, type RegistryAccess } from "./registry-access.js";
 export { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";

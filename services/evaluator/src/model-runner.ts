@@ -1,11 +1,9 @@
 // The staged model behind the runtime's `generate` and `score` commands, one runtime process per call.
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type Logger, RuntimeSpec, type RuntimeEvent } from "@mambalign/core";
+import { RuntimeFailedError, RuntimeSpec, type StageContext } from "@mambalign/core";
 import { z } from "zod";
-import { RuntimeFailedError } from "./errors.js";
 import type { StagedModel } from "./model-staging.js";
-import { runRuntime } from "./runtime-runner.js";
 
 export interface ChatTurn {
   role: "system" | "user" | "assistant";
@@ -42,11 +40,9 @@ export class ModelRunner {
     private readonly o: {
       staged: StagedModel;
       workDir: string;
-      python: string;
       env: Record<string, string>;
-      logger: Logger;
-      signal: AbortSignal;
-      onEvent(event: RuntimeEvent): Promise<void>;
+      /** The job's runtime launcher (stop, cancel and event relay handled by the stage lifecycle). */
+      run: StageContext["runRuntime"];
     },
   ) {}
 
@@ -101,6 +97,6 @@ export class ModelRunner {
   }
 
   async #run(dir: string, spec: RuntimeSpec): Promise<void> {
-    await runRuntime({ spec, specDir: dir, python: this.o.python, env: this.o.env, logger: this.o.logger, signal: this.o.signal, onEvent: this.o.onEvent });
+    await this.o.run({ spec, dir, env: this.o.env });
   }
 }

@@ -6,14 +6,17 @@ import {
   type AdapterVersion,
   ArtifactKind,
   ApiError,
+  downloadPrefix,
   downloadVerified,
+  type Location,
+  locate,
   type ModelRef,
+  ObjectNotFoundError,
   type ObjectStore,
-  readManifest,
   sha256Hex,
   Stage,
+  status,
 } from "@mambalign/core";
-import { status } from "@grpc/grpc-js";
 import { InvalidEvalJobError } from "./errors.js";
 
 /** How the evaluator reads versions (RegistryService.GetVersion). */
@@ -112,7 +115,9 @@ export function weightsRoot(version: AdapterVersion): string {
 /** Downloads a version's files (sha256-checked) into a cache folder keyed by its manifest hash. */
 async function stageVersion(version: AdapterVersion, store: ObjectStore, cacheDir: string): Promise<string> {
   if (!version.uri) throw new InvalidEvalJobError("inputVersion", `version ${version.id} has no uri`);
-  const prefix = prefixOf(store, version.uri, `version ${version.id} uri`);
+  const loc = locateIn(store, version.uri, `version ${version.id} uri`);
+  if (loc.kind !== "store") throw new InvalidEvalJobError("inputVersion", `version ${version.id} uri ${version.uri} is not in the object store`);
+  const prefix = loc.key;
   const root = weightsRoot(version);
   const dir = await cached(join(cacheDir, version.manifestSha256 || sha256Hex(version.uri)), (d) => downloadVerified(store, prefix, d));
   return root ? join(dir, root.slice(0, -1)) : dir;
@@ -122,23 +127,18 @@ async function stageVersion(version: AdapterVersion, store: ObjectStore, cacheDi
 async function stageModelRef(ref: ModelRef | undefined, field: string, store: ObjectStore, cacheDir: string): Promise<string> {
   const uri = ref?.uri ?? "";
   if (!uri) throw new InvalidEvalJobError(field, "no base model: set baseModel.uri (or inputVersion)");
-  if (!uri.startsWith("s3://") && !uri.startsWith("file://")) return uri;
-  const prefix = prefixOf(store, uri, field);
-  return cached(join(cacheDir, sha256Hex(uri)), async (dir) => {
-    // Registry artifacts carry a manifest; a model a user uploaded may not, then every object is copied.
-    if (await readManifest(store, prefix)) return void (await downloadVerified(store, prefix, dir));
-    let n = 0;
-    for await (const o of store.list(`${prefix}/`)) {
-      await store.getFile(o.key, join(dir, ...o.key.slice(prefix.length + 1).split("/")));
-      n++;
-    }
-    if (n === 0) throw new InvalidEvalJobError(field, `${uri} holds no files`);
-  });
+  const loc = locateIn(store, uri, field);
+  if (loc.kind !== "store") return uri;
+  return cached(join(cacheDir, sha256Hex(uri)), (dir) =>
+    downloadPrefix(store, loc.key, dir).catch((err: unknown) => {
+      throw err instanceof ObjectNotFoundError ? new InvalidEvalJobError(field, `${uri} holds no files`, { cause: err }) : err;
+    }),
+  );
 }
 
-function prefixOf(store: ObjectStore, uri: string, field: string): string {
+function locateIn(store: ObjectStore, uri: string, field: string): Location {
   try {
-    return store.keyFromUri(uri.replace(/\/+$/, ""));
+    return locate(store, uri, field);
   } catch (cause) {
     throw new InvalidEvalJobError(field, `${uri} is not in this object store: ${(cause as Error).message}`, { cause });
   }

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { V1Job } from "@kubernetes/client-node";
+import { ApiError, status } from "@mambalign/core";
 import { JOBSET_API_VERSION, type JobSet, multiNodeJobSet } from "./multi-node.js";
 
 /**
@@ -23,13 +24,10 @@ export function forNodes(t: JobTemplate, nodes: number): JobTemplate {
 
 const SELECTOR_LABELS = ["app.kubernetes.io/instance", "app.kubernetes.io/component"] as const;
 
-export class JobTemplateError extends Error {
+export class JobTemplateError extends ApiError {
   override name = "JobTemplateError";
-  constructor(
-    message: string,
-    readonly key: string,
-  ) {
-    super(message);
+  constructor(message: string, key: string) {
+    super(status.FAILED_PRECONDITION, message, { key });
   }
 }
 

@@ -23,13 +23,13 @@ export const DATASET_PREP = {
 } as const;
 
 /** A preparation failure, with the stage's data it concerns; the run fails with its message. */
-export class DatasetPrepError extends Error {
+export class DatasetPrepError extends ApiError {
   override name = "DatasetPrepError";
   constructor(
     readonly which: "sft" | "dpo" | "eval",
     override readonly cause: ApiError,
   ) {
-    super(`preparing the ${which} dataset failed: ${cause.message}`, { cause });
+    super(cause.code, `preparing the ${which} dataset failed: ${cause.message}`, cause.details, { cause });
   }
 }
 

@@ -361,10 +361,8 @@ export function runLevelEvent(run: Run, now: Date, output: string): RunEvent {
   };
 }
 
-/** Whether an event is a run-level end marker (see runLevelEvent). */
-export function isRunEndEvent(ev: RunEvent): boolean {
-  return ev.stage === Stage.STAGE_UNSPECIFIED && ev.kind?.$case === "transition" && ev.kind.value.status !== StageStatus.STAGE_STATUS_UNSPECIFIED;
-}
+// The run-level end marker (runLevelEvent) is a contract with the workers, which stop on it: core defines it.
+export { isRunEndEvent } from "@mambalign/core";
 
 function queueStage(step: Step, index: number, datasets: RunDatasets, now: Date): void {
   const run = step.run;

@@ -45,6 +45,10 @@ def _dispatch(command: str, spec, events: EventWriter, resume: str) -> int:
         from .score import run_score
 
         return run_score(spec, events)
+    if command == "tokenize":
+        from .tokenize import run_tokenize
+
+        return run_tokenize(spec, events)
     raise InvalidInput(f"command: unknown command {command!r}", field="command")
 
 
@@ -55,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(argv[1:])
-    if argv[:1] == ["tokenize"]:
-        # Dataset tokenisation for the datasets service has its own flags (tokenize.py).
+    if argv[:1] == ["tokenize"] and "--spec" not in argv:
+        # Tokenisation by hand has its own flags (tokenize.py); the datasets service writes a spec.
         from .tokenize import main as tokenize_main
 
         return tokenize_main(argv[1:])

@@ -18,7 +18,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from .errors import InvalidInput
 
-COMMANDS = ("sft", "dpo", "merge", "generate", "score", "bench")
+COMMANDS = ("sft", "dpo", "merge", "generate", "score", "tokenize", "bench")
 
 
 @dataclass
@@ -113,6 +113,18 @@ class ScoreSpec:
 
 
 @dataclass
+class TokenizeSpec:
+    inputs: dict[str, str] = field(default_factory=dict)
+    kind: str = ""
+    max_length: int = 0
+    pack: bool = False
+    assistant_only: bool = False
+    chat_template: str = ""
+    shard_rows: int = 0
+    workers: int = 0
+
+
+@dataclass
 class RuntimeSpec:
     command: str = ""
     model: str = ""
@@ -125,6 +137,7 @@ class RuntimeSpec:
     merge: MergeSpec = field(default_factory=MergeSpec)
     generate: GenerateSpec = field(default_factory=GenerateSpec)
     score: ScoreSpec = field(default_factory=ScoreSpec)
+    tokenize: TokenizeSpec = field(default_factory=TokenizeSpec)
 
 
 # Integer fields that are uint32 in the proto (everything else integral is int32).

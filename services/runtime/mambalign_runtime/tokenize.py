@@ -304,6 +304,27 @@ def tokenize_file(input_path: str, tokenizer_path: str, out_dir: str, split: str
     return stats
 
 
+def run_tokenize(spec, events: EventWriter) -> int:
+    """The `tokenize` command from a RuntimeSpec: every split of `spec.tokenize.inputs` into `spec.output_dir`."""
+    t = spec.tokenize
+    if not spec.tokenizer:
+        raise InvalidInput("tokenizer: required (tokenizer.json or its directory)", field="tokenizer")
+    if not spec.output_dir:
+        raise InvalidInput("outputDir: required", field="outputDir")
+    if not t.inputs:
+        raise InvalidInput("tokenize.inputs: name at least one split", field="tokenize.inputs")
+    if t.kind not in ("sft", "preference"):
+        raise InvalidInput(f"tokenize.kind: expected 'sft' or 'preference', got {t.kind!r}", field="tokenize.kind")
+    try:
+        for split, path in t.inputs.items():
+            tokenize_file(path, spec.tokenizer, spec.output_dir, split, t.kind, t.max_length or 2048, t.pack,
+                          t.assistant_only, t.chat_template, t.shard_rows or 8192, events=events, workers=t.workers)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        # A missing file or a row without the normalised fields: bad input, not a crash.
+        raise InvalidInput(f"tokenize: {type(err).__name__}: {err}", field="tokenize.inputs") from err
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m mambalign_runtime tokenize")
     parser.add_argument("--input", required=True, action="append",

@@ -72,6 +72,26 @@ def test_bad_input_is_an_error_event_naming_the_input(tmp_path):
     assert "messages" in events[-1]["error"]["message"]
 
 
+def test_tokenize_from_a_spec_as_the_datasets_service_runs_it(tmp_path):
+    row = {"prompt": [{"role": "user", "content": "2+2?"}], "chosen": [{"role": "assistant", "content": "4"}],
+           "rejected": [{"role": "assistant", "content": "5"}]}
+    src = write_rows(tmp_path / "p.jsonl", [row] * 3)
+    spec = {"command": "tokenize", "tokenizer": str(TOKENIZER), "outputDir": str(tmp_path / "o"),
+            "tokenize": {"inputs": {"train": str(src), "test": str(src)}, "kind": "preference", "maxLength": 64}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    code, events = run_inprocess(["tokenize", "--spec", str(tmp_path / "spec.json")])
+    assert code == 0, events
+    for split in ("train", "test"):
+        stats = json.loads((tmp_path / "o" / f"{split}-tokens.json").read_text())
+        assert stats["documents"] == 6 and stats["maxLength"] == 64
+    bad = write_rows(tmp_path / "bad.jsonl", [{"text": "no messages"}])
+    spec["tokenize"] = {"inputs": {"train": str(bad)}, "kind": "sft"}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    code, events = run_inprocess(["tokenize", "--spec", str(tmp_path / "spec.json")])
+    assert code == 2
+    assert events[-1]["error"]["field"] == "tokenize.inputs" and "messages" in events[-1]["error"]["message"]
+
+
 def test_length_histogram_bins_cover_every_length():
     h = length_histogram([0, 1, 5, 31, 32, 100], bins=4)
     assert h["edges"] == [0, 26, 52, 78, 104] and h["counts"] == [3, 2, 0, 1]

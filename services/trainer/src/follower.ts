@@ -6,10 +6,9 @@
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
-import { type Bus, downloadVerified, launchRuntime, RUNTIME_EXIT, StageJob } from "@mambalign/core";
-import { JobFailure, JobPreempted } from "./errors.js";
-import type { JobRunnerDeps } from "./run-job.js";
-import { buildRuntimeSpec, runtimeCommand, writeRuntimeSpec } from "./runtime-spec.js";
+import { type Bus, downloadVerified, runRuntime, STAGE_WORKER_DEFAULTS, StageJob, StagePreempted, watchRunEnd } from "@mambalign/core";
+import { type JobRunnerDeps, runtimeEnv } from "./run-job.js";
+import { buildRuntimeSpec, runtimeCommand } from "./runtime-spec.js";
 import { stageInputs } from "./stage-inputs.js";
 import type { Rendezvous } from "./trainer-options.js";
 
@@ -18,6 +17,11 @@ export interface LeaderAnswer {
   job: StageJob;
   /** Checkpoint prefix node 0 resumes from ("" for a fresh start): every rank must load the same one. */
   resumePrefix: string;
+}
+
+export interface FollowerDeps extends JobRunnerDeps {
+  /** The runtime's interpreter (MAMBALIGN_PYTHON). */
+  python: string;
 }
 
 const subject = (r: Rendezvous) => `mambalign.rendezvous.${r.group}`;
@@ -44,7 +48,7 @@ export function answerFollowers(bus: Bus, r: Rendezvous, answer: LeaderAnswer, l
 /** A follower: asks node 0 until it answers (it may still be pulling the job, or resuming) or `signal` aborts. */
 export async function askLeader(bus: Bus, r: Rendezvous, signal: AbortSignal, logger: Logger): Promise<LeaderAnswer> {
   for (let attempt = 1; ; attempt++) {
-    if (signal.aborted) throw new JobPreempted("stopped before node 0 handed out a job");
+    if (signal.aborted) throw new StagePreempted("stopped before node 0 handed out a job");
     try {
       const msg = await bus.nc.request(subject(r), "", { timeout: ASK_EVERY_MS });
       const parsed = JSON.parse(msg.string()) as { job: unknown; resumePrefix?: unknown };
@@ -57,8 +61,11 @@ export async function askLeader(bus: Bus, r: Rendezvous, signal: AbortSignal, lo
   }
 }
 
-/** Runs this node's share of the stage node 0 holds; resolves when the runtime finished it. */
-export async function runAsFollower(d: JobRunnerDeps, signal: AbortSignal): Promise<void> {
+/**
+ * Runs this node's share of the stage node 0 holds; resolves when the runtime finished it, or when the run
+ * ended (cancelled: node 0 stops its share too, so this one is stopped within the stage worker's cancel grace).
+ */
+export async function runAsFollower(d: FollowerDeps, signal: AbortSignal): Promise<void> {
   const r = d.opts.rendezvous;
   const log = d.logger.child({ nodeRank: r.nodeRank, group: r.group });
   const { job, resumePrefix } = await askLeader(d.bus, r, signal, log);
@@ -71,6 +78,20 @@ export async function runAsFollower(d: JobRunnerDeps, signal: AbortSignal): Prom
   const dir = path.join(d.workDir, `node-${r.nodeRank}`, job.jobId);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
+  const stop = new AbortController();
+  let runEnded = false;
+  const onStop = () => stop.abort();
+  signal.addEventListener("abort", onStop, { once: true });
+  const watching = new AbortController();
+  if (job.runId) {
+    const watch = watchRunEnd(d.bus, job.runId, watching.signal, log);
+    watch.past.catch(() => undefined); // a failed watch is logged there; this node then follows node 0's exit
+    void watch.ended.then(() => {
+      runEnded = true;
+      log.info({ jobId: job.jobId }, "the run ended; stopping this node's share");
+      stop.abort();
+    });
+  }
   try {
     const inputs = await stageInputs(d.store, d.peers, job, path.join(dir, "inputs"));
     let resumeDir = "";
@@ -78,27 +99,26 @@ export async function runAsFollower(d: JobRunnerDeps, signal: AbortSignal): Prom
       resumeDir = path.join(dir, "resume");
       await downloadVerified(d.store, resumePrefix, resumeDir);
     }
-    const specFile = path.join(dir, "spec.json");
-    await writeRuntimeSpec(specFile, buildRuntimeSpec(job, inputs, path.join(dir, "out")));
+    if (stop.signal.aborted) throw new StagePreempted("stopped before the runtime started");
     log.info({ jobId: job.jobId, resumePrefix }, "joining node 0's run");
-    const proc = launchRuntime({
+    await runRuntime({
       python: d.python,
-      command,
-      specFile,
+      spec: buildRuntimeSpec(job, inputs, path.join(dir, "out")),
+      dir,
       resumeDir,
       nproc: d.opts.gpus,
-      cwd: dir,
-      env: rendezvousEnv(r, command),
+      env: runtimeEnv(d, command),
       logger: log,
-      onEvent: () => undefined, // only global rank 0 emits events, on node 0
+      signal: stop.signal,
+      graceMs: () => (runEnded ? STAGE_WORKER_DEFAULTS.cancelGraceMs : d.opts.checkpointGraceMs),
+      // No onEvent: only global rank 0 emits events, on node 0.
     });
-    const onAbort = () => proc.preempt(d.opts.checkpointGraceMs);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const exit = await proc.exited.finally(() => signal.removeEventListener("abort", onAbort));
-    if (exit.code === RUNTIME_EXIT.ok) return;
-    if (exit.code === RUNTIME_EXIT.preempted || (exit.signal && signal.aborted)) throw new JobPreempted("runtime preempted");
-    throw new JobFailure(`runtime on node ${r.nodeRank} ${exit.signal ? `killed by ${exit.signal}` : `exited ${exit.code}`}: ${exit.stderrTail.slice(-5).join("\n")}`, { retryable: true });
+  } catch (err) {
+    if (!runEnded) throw err;
+    log.info({ jobId: job.jobId, err }, "stopped: the run ended");
   } finally {
+    watching.abort();
+    signal.removeEventListener("abort", onStop);
     await rm(dir, { recursive: true, force: true });
   }
 }

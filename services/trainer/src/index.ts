@@ -7,11 +7,11 @@ import {
   type ServiceDeps,
   type StartedService,
   TrainerServiceService,
+  stageJobHandler,
   WorkerStatus,
 } from "@mambalign/core";
-import { runAsFollower } from "./follower.js";
-import { jobHandler } from "./job-handler.js";
-import type { JobRunnerDeps } from "./run-job.js";
+import { type FollowerDeps, runAsFollower } from "./follower.js";
+import { type JobRunnerDeps, trainerWork } from "./run-job.js";
 import type { Peers } from "./stage-inputs.js";
 import { trainerServiceImpl } from "./trainer-grpc.js";
 import { trainerMetrics } from "./trainer-metrics.js";
@@ -20,7 +20,7 @@ import { WorkerState } from "./worker-status.js";
 
 export { listCompleteCheckpoints } from "./trainer-grpc.js";
 export { checkpointParent, checkpointPrefix, finalPrefix, stageSlug } from "./checkpoint-keys.js";
-export { JobFailure, JobPreempted } from "./errors.js";
+export { JobFailure } from "./errors.js";
 export { loadTrainerOptions, TRAINER_DEFAULTS, type TrainerOptions } from "./trainer-options.js";
 
 export const WORKERS_BUCKET = "workers";
@@ -48,21 +48,12 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
     registry: createClient(RegistryServiceClient, deps.config.addrs.registry),
   };
 
-  const runnerDeps = {
-    service: "trainer",
-    workDir: deps.config.workDir,
-    python: deps.config.python,
-    logLevel: deps.config.logLevel,
-    store: deps.store,
-    bus: deps.bus,
-    logger,
-    metrics,
-    peers,
-    state,
-    opts,
-  };
-  if (opts.rendezvous.nodeRank > 0) return startFollower(runnerDeps, givenPeers === undefined);
-  const handle = jobHandler(runnerDeps);
+  const runnerDeps: JobRunnerDeps = { service: "trainer", workDir: deps.config.workDir, logLevel: deps.config.logLevel, store: deps.store, bus: deps.bus, logger, metrics, peers, state, opts };
+  if (opts.rendezvous.nodeRank > 0) return startFollower({ ...runnerDeps, python: deps.config.python }, givenPeers === undefined);
+  const handle = stageJobHandler(
+    { bus: deps.bus, logger, python: deps.config.python, maxDeliver: opts.maxDeliver, stopGraceMs: opts.checkpointGraceMs },
+    trainerWork(runnerDeps),
+  );
   let jobsRun = 0;
   const worker = deps.bus.startJobWorker({
     durable: "trainer",
@@ -71,9 +62,11 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
     maxDeliver: opts.maxDeliver,
     retryBackoff: opts.retryBackoff,
     handler: async (job, ctl) => {
+      state.jobStarted(job);
       try {
         await handle(job, ctl);
       } finally {
+        for (const gauge of [metrics.step, metrics.totalSteps, metrics.tokensPerSecond]) gauge.set({ service: "trainer" }, 0);
         jobsRun++;
         // Stop pulling once the handler returned; the worker still settles this job first.
         if (opts.maxJobs > 0 && jobsRun >= opts.maxJobs) {
@@ -110,7 +103,7 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
 }
 
 /** Node rank > 0 of a multi-node stage: no queue; runs node 0's job as its rank, then stops (follower.ts). */
-function startFollower(d: JobRunnerDeps, ownPeers: boolean): StartedTrainer {
+function startFollower(d: FollowerDeps, ownPeers: boolean): StartedTrainer {
   const abort = new AbortController();
   d.logger.info({ rendezvous: d.opts.rendezvous }, "trainer following node 0 of its rendezvous");
   const done = runAsFollower(d, abort.signal).finally(async () => {

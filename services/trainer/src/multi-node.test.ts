@@ -2,7 +2,7 @@
 // from the real queue, node 1 asks node 0 for it) run one SFT together on the real runtime (CPU, gloo, loopback).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { freePort, Stage, StageJob, StageStatus } from "@mambalign/core";
+import { freePort, RunEvent, Stage, StageJob, StageStatus } from "@mambalign/core";
 import { startTrainerService, type StartedTrainer } from "./index.js";
 import { addSftDataset, eventsUntil, type Harness, publishTrain, runtimeOf, sftArgs, sftJob, startHarness, transitions, versionsOfRun } from "./testing/harness.js";
 import { loadTrainerOptions, type Rendezvous } from "./trainer-options.js";
@@ -17,18 +17,24 @@ after(async () => {
   await h?.close();
 });
 
-test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (world size 2), result registered once; a merge runs on node 0 alone", { timeout: 300_000 }, async () => {
-  const trainDataset = await addSftDataset(h);
-  const base = { nnodes: 2, masterAddr: "127.0.0.1", masterPort: await freePort(), group: "r1-mambalign-trainer-abcde" };
+/** The rendezvous of one JobSet on loopback, and a starter for its node `nodeRank`'s trainer (one job each). */
+async function twoNodes(group: string) {
+  const base = { nnodes: 2, masterAddr: "127.0.0.1", masterPort: await freePort(), group };
   const start = (nodeRank: number) =>
     startTrainerService(h.deps, {
       peers: h.peers,
-      workerId: `node-${nodeRank}`,
+      workerId: `${group}-node-${nodeRank}`,
       maxJobs: 1,
       ackWaitMs: 30_000,
       heartbeatMs: 500,
       rendezvous: { ...base, nodeRank } satisfies Rendezvous,
     });
+  return { base, start };
+}
+
+test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (world size 2), result registered once; a merge runs on node 0 alone", { timeout: 300_000 }, async () => {
+  const trainDataset = await addSftDataset(h);
+  const { base, start } = await twoNodes("r1-mambalign-trainer-abcde");
   // The follower first: it must wait for node 0 to hold a job.
   const follower = await start(1);
   const leader = await start(0);
@@ -62,6 +68,26 @@ test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (wo
   } finally {
     for (const k of Object.keys(podEnv)) delete process.env[k];
   }
+});
+
+test("multi-node stage — a cancelled run stops node 1's share too: its trainer ends without error, nothing registered", { timeout: 300_000 }, async () => {
+  const trainDataset = await addSftDataset(h);
+  const { start } = await twoNodes("r2-mambalign-trainer-fghij");
+  const follower = await start(1);
+  const leader = await start(0);
+  trainers.push(follower, leader);
+  const runId = "two-nodes-cancelled";
+  // Long enough that only the cancel ends it within the test.
+  await publishTrain(h, sftJob(runId, trainDataset, sftArgs({ maxSteps: 100_000, saveSteps: 100_000 })));
+  // A step reported: both nodes are in the torch world.
+  await eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress", 240_000);
+  // The run's end, as the pipeline publishes it on CancelRun.
+  await h.deps.bus.publishEvent(
+    RunEvent.fromPartial({ runId, stage: Stage.STAGE_UNSPECIFIED, time: new Date(), kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_CANCELLED, message: "cancelled" } } }),
+  );
+  await follower.done; // rejects if node 1's runtime failed instead of being stopped
+  await leader.done;
+  assert.deepEqual(await versionsOfRun(h, runId), [], "a cancelled run registers nothing");
 });
 
 test("trainer options — the rendezvous environment: node rank, master and JobSet name checked, named on error", () => {

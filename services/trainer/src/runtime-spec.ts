@@ -1,5 +1,4 @@
 // The RuntimeSpec the trainer writes for one job (proto3 JSON, docs/architecture.md "Runtime contract").
-import { writeFile } from "node:fs/promises";
 import { RuntimeSpec, Stage, type StageJob } from "@mambalign/core";
 import { badJob } from "./errors.js";
 import type { StagedInputs } from "./stage-inputs.js";
@@ -33,8 +32,4 @@ export function buildRuntimeSpec(job: StageJob, inputs: StagedInputs, outputDir:
       ...(command === "dpo" && job.recipe.dpo ? { dpo: job.recipe.dpo } : {}),
     },
   });
-}
-
-export async function writeRuntimeSpec(file: string, spec: RuntimeSpec): Promise<void> {
-  await writeFile(file, `${JSON.stringify(RuntimeSpec.toJSON(spec), null, 2)}\n`);
 }

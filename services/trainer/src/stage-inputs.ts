@@ -7,9 +7,9 @@ import {
   callUnary,
   type DatasetServiceClient,
   type DatasetVersion,
-  downloadVerified,
+  downloadPrefix,
+  locate,
   type ObjectStore,
-  readManifest,
   type RegistryServiceClient,
   sha256File,
   Stage,
@@ -32,46 +32,27 @@ export interface StagedInputs {
 
 const RPC_DEADLINE_MS = 30_000;
 
-/** `preset:` names and Hub ids are the runtime's business; s3:// prefixes and local paths are ours. */
+/** `preset:` names and Hub ids are the runtime's business; store prefixes and local paths are ours. */
 export async function stageModelRef(store: ObjectStore, uri: string, dir: string, field: string): Promise<string> {
   if (!uri) throw badJob(field, "is empty: give a preset:<name>, a Hub id, an s3:// prefix or a local path");
-  if (uri.startsWith("preset:")) return uri;
-  if (uri.startsWith("s3://") || uri.startsWith("file://")) {
-    let prefix: string;
-    try {
-      // Registry uris name a prefix and may end in "/", which keyFromUri (object keys) refuses.
-      prefix = store.keyFromUri(uri.replace(/\/+$/, ""));
-    } catch (err) {
-      throw dependencyFailure(`${field}: ${uri} is not in this trainer's object store`, err, field);
-    }
-    await downloadPrefix(store, prefix, dir, field);
-    return dir;
-  }
-  if (path.isAbsolute(uri) || uri.startsWith("./") || uri.startsWith("../")) {
-    const s = await stat(uri).catch(() => null);
-    if (!s?.isDirectory()) throw badJob(field, `local model directory ${uri} does not exist`);
-    return path.resolve(uri);
-  }
-  // "org/name" or "name": a Hub id, downloaded (and its revision pinned) by the runtime.
-  return uri;
-}
-
-/** A prefix with a manifest is downloaded verified; a plain model prefix (no manifest) file by file. */
-async function downloadPrefix(store: ObjectStore, prefix: string, dir: string, field: string): Promise<void> {
+  let loc;
   try {
-    if (await readManifest(store, prefix)) {
-      await downloadVerified(store, prefix, dir);
-      return;
-    }
-    let n = 0;
-    for await (const o of store.list(`${prefix}/`)) {
-      await store.getFile(o.key, path.join(dir, ...o.key.slice(prefix.length + 1).split("/")));
-      n++;
-    }
-    if (n === 0) throw badJob(field, `no objects under ${store.uri(prefix)}/`);
+    loc = locate(store, uri, field);
   } catch (err) {
-    throw dependencyFailure(`${field}: staging ${store.uri(prefix)}/`, err, field);
+    throw dependencyFailure(`${field}: ${uri} is not in this trainer's object store`, err, field);
   }
+  if (loc.kind === "named") return uri;
+  if (loc.kind === "local") {
+    const s = await stat(loc.path).catch(() => null);
+    if (!s?.isDirectory()) throw badJob(field, `local model directory ${uri} does not exist`);
+    return loc.path;
+  }
+  try {
+    await downloadPrefix(store, loc.key, dir);
+  } catch (err) {
+    throw dependencyFailure(`${field}: staging ${store.uri(loc.key)}/`, err, field);
+  }
+  return dir;
 }
 
 async function getDataset(peers: Peers, id: string, field: string): Promise<DatasetVersion> {

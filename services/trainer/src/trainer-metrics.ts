@@ -2,8 +2,6 @@
 import type { Counter, Gauge, Histogram } from "prom-client";
 import type { Metrics } from "@mambalign/core";
 
-export type JobOutcome = "succeeded" | "failed" | "retried" | "preempted";
-
 export interface TrainerMetrics {
   jobs: Counter<"service" | "outcome">;
   step: Gauge<"service">;

@@ -1,7 +1,7 @@
 // trainer — options from the environment: defaults, overrides, and errors naming the variable.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfigError, runtimeArgs } from "@mambalign/core";
+import { ConfigError, retryWindowMs, runtimeArgs } from "@mambalign/core";
 import { loadTrainerOptions, TRAINER_DEFAULTS } from "./trainer-options.js";
 
 test("trainer options — defaults: unlimited jobs, 120 s checkpoint grace, 60 s lease", () => {
@@ -10,6 +10,11 @@ test("trainer options — defaults: unlimited jobs, 120 s checkpoint grace, 60 s
   assert.equal(o.checkpointGraceMs, TRAINER_DEFAULTS.checkpointGraceS * 1000);
   assert.equal(o.ackWaitMs, 60_000);
   assert.match(o.workerId, /^trainer-7f9c-\d+$/);
+});
+
+test("trainer options — by default a stage rides out a 60 s store or NATS outage (a 45 s one ended it for good)", () => {
+  const o = loadTrainerOptions({ HOSTNAME: "trainer-7f9c" });
+  assert.ok(retryWindowMs(o.maxDeliver, o.retryBackoff) >= 120_000);
 });
 
 test("trainer options — MAMBALIGN_TRAINER_MAX_JOBS=1 and a grace period in seconds", () => {

@@ -38,7 +38,8 @@ export const TRAINER_DEFAULTS = {
   maxJobs: 0,
   checkpointGraceS: 120,
   ackWaitS: 60,
-  maxDeliver: 5,
+  // 2+4+8+16+32+60+60 s: a store or NATS outage of about 3 minutes costs no stage (preemptions count too).
+  maxDeliver: 8,
   retryBackoff: { initialMs: 2_000, maxMs: 60_000 },
   heartbeatMs: 5_000,
   gpus: 1,

@@ -1,12 +1,9 @@
-// Errors the bus raises. Consumers decide ack / nak / term from `retryable`, never from message text.
+// Errors the bus raises, on the one ApiError base. Consumers decide ack / nak / term from `retryable`, never from text.
+import { status } from "@grpc/grpc-js";
+import { ApiError, type ErrorDetails } from "../errors.js";
 
-/** What an error is about, for messages and for mapping to API errors (gRPC details). */
-export interface BusErrorDetails {
-  /** KV key, stream or consumer name at fault. */
-  key?: string;
-  /** Field of an input (e.g. `jobId`, `runId`). */
-  field?: string;
-  /** NATS subject involved. */
+/** What an error is about: the KV key, stream or consumer (`key`), an input's field, the NATS subject. */
+export interface BusErrorDetails extends ErrorDetails {
   subject?: string;
 }
 
@@ -15,29 +12,30 @@ export interface BusErrorOptions {
   details?: BusErrorDetails;
 }
 
-/** Base class: every failure leaving the bus is one of these. */
-export class BusError extends Error {
+/** Base class: every failure leaving the bus is one of these (an unknown one: INTERNAL, not retried). */
+export class BusError extends ApiError {
   override name = "BusError";
-  readonly retryable: boolean = false;
-  readonly details: BusErrorDetails;
+  /** The status of this kind of failure; each subclass sets its own. */
+  static readonly code: status = status.INTERNAL;
+  declare readonly details: BusErrorDetails;
   constructor(message: string, opts: BusErrorOptions = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.details = opts.details ?? {};
+    super((new.target as typeof BusError).code, message, opts.details ?? {}, { cause: opts.cause });
   }
 }
 
 /** NATS cannot be reached or did not answer in time; the same call may succeed later. */
 export class BusUnavailableError extends BusError {
   override name = "BusUnavailableError";
-  override readonly retryable = true;
+  static override readonly code = status.UNAVAILABLE;
 }
 
 /** A bad subject token, KV key, payload or option: retrying the same input cannot help. */
 export class BusInvalidArgumentError extends BusError {
   override name = "BusInvalidArgumentError";
+  static override readonly code = status.INVALID_ARGUMENT;
 }
 
-/** A stream, consumer or bucket is missing (ensureStreams not run, or deleted by an admin). */
+/** A stream, consumer or bucket is missing (ensureStreams not run, or deleted by an admin): the server's fault. */
 export class BusNotFoundError extends BusError {
   override name = "BusNotFoundError";
 }
@@ -45,20 +43,17 @@ export class BusNotFoundError extends BusError {
 /** Server-side configuration conflicts with what was asked (e.g. overlapping work-queue consumers). */
 export class BusConfigError extends BusError {
   override name = "BusConfigError";
+  static override readonly code = status.FAILED_PRECONDITION;
 }
 
 /** The connection's credentials do not allow the operation. */
 export class BusPermissionError extends BusError {
   override name = "BusPermissionError";
+  static override readonly code = status.PERMISSION_DENIED;
 }
 
 /** KV compare-and-set lost: the key exists (create) or changed (update). Re-read and try again. */
 export class KvConflictError extends BusError {
   override name = "KvConflictError";
-  override readonly retryable = true;
-}
-
-/** True when the error says a retry can help (`retryable === true`), whatever its class. */
-export function isRetryable(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { retryable?: unknown }).retryable === true;
+  static override readonly code = status.ABORTED;
 }

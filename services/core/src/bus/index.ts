@@ -8,7 +8,6 @@ export {
   BusNotFoundError,
   BusPermissionError,
   BusUnavailableError,
-  isRetryable,
   KvConflictError,
 } from "./errors.js";
 export { EVENT_CONSUMER_DEFAULTS, type EventConsumer, type EventConsumerOptions, type EventHandler } from "./event-consumer.js";
@@ -16,7 +15,7 @@ export { JOB_WORKER_DEFAULTS, type JobContext, type JobHandler, type JobWorker, 
 export { toBusError } from "./nats-errors.js";
 export { KV_DEFAULTS, type KvCodec, type ProtoKv, validateKvKey } from "./proto-kv.js";
 export type { WatchEventsOptions } from "./run-events.js";
-export type { RetryBackoff } from "./settle.js";
+export { type RetryBackoff, retryWindowMs, willRetry } from "./settle.js";
 export { type EnsureStreamsOptions, STREAM_DEFAULTS } from "./streams.js";
 export {
   ALL_JOB_SUBJECTS,

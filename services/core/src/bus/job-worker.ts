@@ -63,7 +63,8 @@ export interface JobWorker {
 
 export const JOB_WORKER_DEFAULTS = {
   ackWaitMs: 30_000,
-  maxDeliver: 5,
+  // 2+4+8+16+32+60+60 s: a store or NATS outage of about 3 minutes costs no stage.
+  maxDeliver: 8,
   retryBackoff: { initialMs: 2_000, maxMs: 60_000 },
   /** How long one pull request waits on the server for a job. */
   pullExpiresMs: 10_000,

@@ -1,7 +1,7 @@
 // How a consumed message is settled after its handler ran, and the heartbeat that keeps it leased.
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { isRetryable } from "./errors.js";
+import { isRetryable } from "../errors.js";
 
 export interface RetryBackoff {
   /** Delay before the first redelivery after a retryable failure (ms). */
@@ -14,6 +14,21 @@ export interface RetryBackoff {
 export function backoffDelay(deliveryCount: number, b: RetryBackoff): number {
   const n = Math.max(0, Math.min(deliveryCount - 1, 30));
   return Math.min(b.maxMs, b.initialMs * 2 ** n);
+}
+
+/**
+ * How long a job keeps being retried after its first retryable failure: the sum of the backoff
+ * delays before each redelivery. A store or NATS outage shorter than this costs no stage.
+ */
+export function retryWindowMs(maxDeliver: number, b: RetryBackoff): number {
+  let total = 0;
+  for (let delivery = 1; delivery < maxDeliver; delivery++) total += backoffDelay(delivery, b);
+  return total;
+}
+
+/** The one retry decision: a failure on this delivery comes back when a retry can help and deliveries are left. */
+export function willRetry(err: unknown, deliveryCount: number, maxDeliver: number): boolean {
+  return isRetryable(err) && deliveryCount < maxDeliver;
 }
 
 export type Settlement = { kind: "ack" } | { kind: "nak"; delayMs: number } | { kind: "term"; reason: string };
@@ -31,10 +46,8 @@ export function decideSettlement(
   backoff: RetryBackoff,
 ): Settlement {
   if (!failed) return { kind: "ack" };
-  if (isRetryable(err)) {
-    if (deliveryCount < maxDeliver) return { kind: "nak", delayMs: backoffDelay(deliveryCount, backoff) };
-    return { kind: "term", reason: `retryable failure on delivery ${deliveryCount} of max ${maxDeliver}` };
-  }
+  if (willRetry(err, deliveryCount, maxDeliver)) return { kind: "nak", delayMs: backoffDelay(deliveryCount, backoff) };
+  if (isRetryable(err)) return { kind: "term", reason: `retryable failure on delivery ${deliveryCount} of max ${maxDeliver}` };
   const name = err instanceof Error ? err.name : "non-Error";
   return { kind: "term", reason: `non-retryable ${name}` };
 }

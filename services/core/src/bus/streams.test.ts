@@ -5,7 +5,8 @@ import { pino } from "pino";
 import { StageJob } from "../gen/index.js";
 import { type NatsServerHandle, startNatsServer } from "../testing/nats-server.js";
 import { Bus } from "./bus.js";
-import { BusError, BusInvalidArgumentError, BusUnavailableError, isRetryable } from "./errors.js";
+import { isRetryable } from "../errors.js";
+import { BusError, BusInvalidArgumentError, BusUnavailableError } from "./errors.js";
 import { toBusError } from "./nats-errors.js";
 import { JOB_SUBJECTS } from "./subjects.js";
 

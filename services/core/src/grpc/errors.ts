@@ -1,94 +1,61 @@
-import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
-
-/** What was at fault: the request field, the data row, the object key. */
-export interface ErrorDetails {
-  field?: string;
-  row?: number;
-  key?: string;
-  [extra: string]: unknown;
-}
+// The gRPC form of an ApiError, both ways. What goes on the wire is bounded and header-safe: errors echo
+// user input (a 200 KB id, `café`), and a trailer grpc-js refuses or a peer cannot take must never
+// cost the call its answer (a throw here would leave it unanswered, or end the process).
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { ApiError, type ErrorDetails, toApiError } from "../errors.js";
 
 const DETAILS_HEADER = "x-mambalign-error-details";
 
-/** The one error type of the API surface: a gRPC status, a message for humans, details and a cause. */
-export class ApiError extends Error {
-  override name = "ApiError";
-  constructor(
-    readonly code: status,
-    message: string,
-    readonly details: ErrorDetails = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/** Longest message sent (UTF-16 units): grpc-message is percent-encoded into a header of limited size. */
+export const MAX_ERROR_MESSAGE = 500;
+/** Longest string detail value sent (field, key, ...). */
+export const MAX_ERROR_DETAIL = 200;
 
-  /** Whether calling again later can succeed. */
-  get retryable(): boolean {
-    return RETRYABLE.has(this.code);
-  }
-
-  static invalidArgument(field: string, message: string, details: ErrorDetails = {}): ApiError {
-    return new ApiError(status.INVALID_ARGUMENT, `${field}: ${message}`, { field, ...details });
-  }
-  static notFound(what: string, id: string): ApiError {
-    return new ApiError(status.NOT_FOUND, `${what} ${JSON.stringify(id)} not found`, { key: id });
-  }
-  static failedPrecondition(message: string, details: ErrorDetails = {}): ApiError {
-    return new ApiError(status.FAILED_PRECONDITION, message, details);
-  }
-  static unavailable(message: string, cause?: unknown): ApiError {
-    return new ApiError(status.UNAVAILABLE, message, {}, { cause });
-  }
+/** `text` cut to `max` units with a note of how much was left out (no lone surrogate at the cut). */
+export function bounded(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  if (/[\uD800-\uDBFF]/.test(text[end - 1]!)) end -= 1;
+  return `${text.slice(0, end)}... (${text.length - end} more characters)`;
 }
 
-const RETRYABLE = new Set<status>([
-  status.UNAVAILABLE,
-  status.RESOURCE_EXHAUSTED,
-  status.ABORTED,
-  status.DEADLINE_EXCEEDED,
-]);
-
-// Expected failures of other core modules, mapped by their error class name (never by message text).
-// Each maps where a client can act on it: bad input is INVALID_ARGUMENT, a lost race ABORTED (retry),
-// a dependency down UNAVAILABLE (retry later).
-const BY_NAME: Record<string, status> = {
-  InvalidKeyError: status.INVALID_ARGUMENT,
-  RecipeError: status.INVALID_ARGUMENT,
-  ValidationError: status.INVALID_ARGUMENT,
-  ObjectNotFoundError: status.NOT_FOUND,
-  ObjectExistsError: status.ALREADY_EXISTS,
-  KvConflictError: status.ABORTED,
-  StoreUnavailableError: status.UNAVAILABLE,
-  BusUnavailableError: status.UNAVAILABLE,
-  ConfigError: status.FAILED_PRECONDITION,
-};
-
-/** Converts anything thrown into an ApiError, keeping details that name the field, row or key. */
-export function toApiError(err: unknown): ApiError {
-  if (err instanceof ApiError) return err;
-  if (err instanceof Error) {
-    const code = BY_NAME[err.name];
-    if (code !== undefined) {
-      const e = err as Error & { key?: string; field?: string; row?: number; issues?: { key: string }[] };
-      const details: ErrorDetails = {};
-      if (e.key) details.key = e.key;
-      if (e.field) details.field = e.field;
-      if (e.row) details.row = e.row;
-      if (!details.field && e.issues?.[0]) details.field = e.issues[0].key;
-      return new ApiError(code, err.message, details, { cause: err });
-    }
-    return new ApiError(status.INTERNAL, `internal error: ${err.message}`, {}, { cause: err });
+function boundedDetails(details: ErrorDetails): ErrorDetails {
+  const out: ErrorDetails = {};
+  for (const [k, v] of Object.entries(details)) {
+    if (typeof v === "string") out[k] = bounded(v, MAX_ERROR_DETAIL);
+    else if (typeof v === "number" || typeof v === "boolean") out[k] = v;
   }
-  return new ApiError(status.INTERNAL, `internal error: ${String(err)}`);
+  return out;
 }
 
-/** The gRPC form of an error, with details carried in trailing metadata as JSON. */
-export function toServiceError(err: unknown): Partial<ServiceError> {
+/** JSON in printable ASCII only (a plain metadata value allows nothing else); JSON.parse restores it. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** The error as it is answered and logged: code kept, message and details bounded. */
+export function boundedApiError(err: unknown): ApiError {
   const api = toApiError(err);
+  return new ApiError(api.code, bounded(api.message, MAX_ERROR_MESSAGE), boundedDetails(api.details), {
+    cause: api.cause ?? api,
+    retryable: api.retryable,
+  });
+}
+
+/** The gRPC form of an error, with details carried in trailing metadata as ASCII JSON. */
+export function toServiceError(err: unknown): Partial<ServiceError> {
+  const api = boundedApiError(err);
   const metadata = new Metadata();
-  metadata.set(DETAILS_HEADER, JSON.stringify(api.details));
+  metadata.set(DETAILS_HEADER, asciiJson(api.details));
   return { code: api.code, details: api.message, message: api.message, metadata };
 }
+
+/** What a handler answers when even reporting its error failed: still an answer, never a crash. */
+export const REPORTING_FAILED: Partial<ServiceError> = {
+  code: status.INTERNAL,
+  details: "internal error (the error could not be reported)",
+  message: "internal error (the error could not be reported)",
+};
 
 /** Client side: rebuilds the ApiError a server sent. */
 export function fromServiceError(err: ServiceError): ApiError {

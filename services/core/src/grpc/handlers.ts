@@ -3,11 +3,12 @@ import type {
   handleUnaryCall,
   ServerUnaryCall,
   ServerWritableStream,
+  ServiceError,
 } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
-import { toApiError, toServiceError } from "./errors.js";
+import { boundedApiError, REPORTING_FAILED, toServiceError } from "./errors.js";
 
 /** What every handler wrapper needs: who we are, where to log, where to count. */
 export interface HandlerContext {
@@ -17,13 +18,33 @@ export interface HandlerContext {
 }
 
 function record(ctx: HandlerContext, method: string, started: number, err?: unknown): void {
-  const code = err === undefined ? status.OK : toApiError(err).code;
-  ctx.metrics.rpcTotal.inc({ service: ctx.service, method, code: status[code] });
+  const api = err === undefined ? undefined : boundedApiError(err);
+  ctx.metrics.rpcTotal.inc({ service: ctx.service, method, code: status[api?.code ?? status.OK] });
   ctx.metrics.rpcSeconds.observe({ service: ctx.service, method }, (performance.now() - started) / 1000);
-  if (err !== undefined) {
-    const api = toApiError(err);
+  if (api) {
     const level = api.code === status.INTERNAL || api.code === status.UNKNOWN ? "error" : "info";
     ctx.logger[level]({ method, code: status[api.code], details: api.details, err: api.cause ?? api }, api.message);
+  }
+}
+
+/**
+ * Records a failed call and converts its error for the wire. Never throws: a failure while
+ * reporting (a logger, a metric, a detail grpc-js refuses) still yields an answer for the call.
+ */
+function failure(ctx: HandlerContext, method: string, started: number, err: unknown): Partial<ServiceError> {
+  try {
+    record(ctx, method, started, err);
+  } catch (recordErr) {
+    try {
+      ctx.logger.error({ method, err: recordErr }, "could not record a failed call");
+    } catch {
+      // Nothing more to do: the answer below matters more than the log line.
+    }
+  }
+  try {
+    return toServiceError(err);
+  } catch {
+    return REPORTING_FAILED;
   }
 }
 
@@ -37,13 +58,14 @@ export function unary<Req, Res>(
     const started = performance.now();
     fn(call.request, call).then(
       (res) => {
-        record(ctx, method, started);
+        try {
+          record(ctx, method, started);
+        } catch (err) {
+          ctx.logger.warn({ method, err }, "could not record a call");
+        }
         callback(null, res);
       },
-      (err: unknown) => {
-        record(ctx, method, started, err);
-        callback(toServiceError(err));
-      },
+      (err: unknown) => callback(failure(ctx, method, started, err)),
     );
   };
 }
@@ -70,10 +92,10 @@ export function serverStream<Req, Res>(
         call.end();
       },
       (err: unknown) => {
-        record(ctx, method, started, err);
+        const answer = failure(ctx, method, started, err);
         // grpc-js sends a stream's status from its 'error' handler (which ends the call);
         // destroy(err) would skip that and leave the client waiting for ever.
-        if (!abort.signal.aborted) call.emit("error", toServiceError(err));
+        if (!abort.signal.aborted) call.emit("error", answer);
       },
     );
   };

@@ -14,38 +14,38 @@ import {
   ListDatasetsResponse,
   type GetDatasetRequest,
 } from "../gen/index.js";
-import { ApiError } from "./errors.js";
+import { ApiError } from "../errors.js";
+import { InvalidKeyError } from "../store/errors.js";
 import { callUnary, createClient } from "./client.js";
-import { unary } from "./handlers.js";
+import { type HandlerContext, unary } from "./handlers.js";
 import { startGrpcServer } from "./server.js";
 
 const logger = createLogger("test", "silent");
 
-async function startDatasets() {
-  const metrics = new Metrics({ defaultMetrics: false });
-  const ctx = { service: "datasets", logger, metrics };
+type DatasetsImpl = Parameters<typeof startGrpcServer>[0]["services"][number]["implementation"];
+
+async function serveDatasets(metrics: Metrics, implementation: (ctx: HandlerContext) => DatasetsImpl, ctxLogger = logger) {
+  const ctx = { service: "datasets", logger: ctxLogger, metrics };
   const handle = await startGrpcServer({
     host: "127.0.0.1",
     port: 0,
     logger,
-    services: [
-      {
-        name: "mambalign.v1.DatasetService",
-        definition: DatasetServiceService,
-        implementation: {
-          getDataset: unary(ctx, "GetDataset", async (req: GetDatasetRequest) => {
-            if (!/^[0-9a-f]{64}$/.test(req.id)) throw ApiError.invalidArgument("id", "must be a sha256 hex digest");
-            throw new Error("disk on fire");
-          }),
-          listDatasets: unary(ctx, "ListDatasets", async () => ListDatasetsResponse.fromPartial({})),
-          prepareDataset: unary(ctx, "PrepareDataset", async () => {
-            throw Object.assign(new Error("key ../x escapes its prefix"), { name: "InvalidKeyError", key: "../x" });
-          }),
-        },
-      },
-    ],
+    services: [{ name: "mambalign.v1.DatasetService", definition: DatasetServiceService, implementation: implementation(ctx) }],
   });
   return { handle, metrics, client: createClient(DatasetServiceClient, `127.0.0.1:${handle.port}`) };
+}
+
+function startDatasets() {
+  return serveDatasets(new Metrics({ defaultMetrics: false }), (ctx) => ({
+    getDataset: unary(ctx, "GetDataset", async (req: GetDatasetRequest) => {
+      if (!/^[0-9a-f]{64}$/.test(req.id)) throw ApiError.invalidArgument("id", "must be a sha256 hex digest");
+      throw new Error("disk on fire");
+    }),
+    listDatasets: unary(ctx, "ListDatasets", async () => ListDatasetsResponse.fromPartial({})),
+    prepareDataset: unary(ctx, "PrepareDataset", async () => {
+      throw new InvalidKeyError("../x", "key", "escapes its prefix");
+    }),
+  }));
 }
 
 test("grpc server — invalid input comes back as INVALID_ARGUMENT naming the field", async () => {
@@ -69,6 +69,42 @@ test("grpc server — invalid input comes back as INVALID_ARGUMENT naming the fi
     const ok = await callUnary(client.listDatasets.bind(client), {});
     assert.deepEqual(ok, ListDatasetsResponse.fromPartial({}));
     assert.ok(GetDatasetResponse);
+  } finally {
+    client.close();
+    await handle.close(1000);
+  }
+});
+
+test("grpc server — an error echoing non-ASCII or huge input, or a failure while reporting it, still answers the call", async () => {
+  const failing = () => {
+    throw new Error("logger down");
+  };
+  const brokenLogger = { info: failing, error: failing, warn: failing } as unknown as typeof logger;
+  const { handle, client } = await serveDatasets(
+    new Metrics({ defaultMetrics: false }),
+    (ctx) => ({
+      getDataset: unary(ctx, "GetDataset", async (req: GetDatasetRequest) => {
+        throw ApiError.notFound("dataset", req.id);
+      }),
+      listDatasets: unary(ctx, "ListDatasets", async () => ListDatasetsResponse.fromPartial({})),
+    }),
+    brokenLogger,
+  );
+  const getDataset = (id: string) => callUnary(client.getDataset.bind(client), { id }, { deadlineMs: 5_000 });
+  try {
+    await assert.rejects(getDataset("café-ä"), (err: ApiError) => {
+      assert.equal(err.code, status.NOT_FOUND);
+      assert.equal(err.details.key, "café-ä", "non-ASCII details survive the trip");
+      assert.match(err.message, /café-ä/);
+      return true;
+    });
+    await assert.rejects(getDataset("x".repeat(200_000)), (err: ApiError) => {
+      assert.equal(err.code, status.NOT_FOUND);
+      assert.ok(err.message.length < 1_000, `message bounded (${err.message.length} chars)`);
+      assert.ok(err.details.key!.length < 1_000, "details bounded");
+      return true;
+    });
+    assert.deepEqual(await callUnary(client.listDatasets.bind(client), {}, { deadlineMs: 5_000 }), ListDatasetsResponse.fromPartial({}));
   } finally {
     client.close();
     await handle.close(1000);

@@ -1,13 +1,16 @@
+import { status } from "@grpc/grpc-js";
+import { ApiError } from "../errors.js";
 import type { RecipeIssue } from "../gen/mambalign/v1/recipe.js";
 
 /** A recipe with fatal issues; `issues` holds every issue found (fatal and not), each naming its key. */
-export class RecipeError extends Error {
+export class RecipeError extends ApiError {
   override readonly name = "RecipeError";
   readonly issues: RecipeIssue[];
 
   constructor(issues: RecipeIssue[], options?: { cause?: unknown }) {
     const fatal = issues.filter((i) => i.fatal);
-    super(`invalid recipe: ${fatal.map((i) => `${i.key}: ${i.message}`).join("; ")}`, options);
+    const message = `invalid recipe: ${fatal.map((i) => `${i.key}: ${i.message}`).join("; ")}`;
+    super(status.INVALID_ARGUMENT, message, issues[0] ? { field: issues[0].key } : {}, options);
     this.issues = issues;
   }
 

@@ -1,22 +1,29 @@
-// Expected store failures. Each says whether a retry can help (`retryable`) so job
-// consumers decide ack / nak / terminate from the type, never from the message.
+// Expected store failures, on the one ApiError base. Each says whether a retry can help (`retryable`) so
+// job consumers decide ack / nak / terminate from the type, never from the message.
+import { status } from "@grpc/grpc-js";
+import { ApiError } from "../errors.js";
 
-export class StoreError extends Error {
-  override name = "StoreError";
-  readonly retryable: boolean;
+export interface StoreErrorOptions {
   /** The object key (or uri) at fault, when there is one. */
-  readonly key: string | undefined;
-  constructor(message: string, opts: { key?: string; retryable?: boolean; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.key = opts.key;
-    this.retryable = opts.retryable ?? false;
+  key?: string;
+  retryable?: boolean;
+  cause?: unknown;
+}
+
+/** A store failure; without a more precise class: INTERNAL, or UNAVAILABLE when retrying can help. */
+export class StoreError extends ApiError {
+  override name = "StoreError";
+  constructor(message: string, opts: StoreErrorOptions = {}, code?: status, field?: string) {
+    const retryable = opts.retryable ?? false;
+    const details = { ...(opts.key === undefined ? {} : { key: opts.key }), ...(field === undefined ? {} : { field }) };
+    super(code ?? (retryable ? status.UNAVAILABLE : status.INTERNAL), message, details, { cause: opts.cause, retryable });
   }
 }
 
 export class ObjectNotFoundError extends StoreError {
   override name = "ObjectNotFoundError";
   constructor(key: string, opts: { cause?: unknown; message?: string } = {}) {
-    super(opts.message ?? `object not found: ${key}`, { key, retryable: false, cause: opts.cause });
+    super(opts.message ?? `object not found: ${key}`, { key, cause: opts.cause }, status.NOT_FOUND);
   }
 }
 
@@ -24,16 +31,14 @@ export class ObjectNotFoundError extends StoreError {
 export class ObjectExistsError extends StoreError {
   override name = "ObjectExistsError";
   constructor(key: string, opts: { cause?: unknown; message?: string } = {}) {
-    super(opts.message ?? `object already exists: ${key}`, { key, retryable: false, cause: opts.cause });
+    super(opts.message ?? `object already exists: ${key}`, { key, cause: opts.cause }, status.ALREADY_EXISTS);
   }
 }
 
 export class InvalidKeyError extends StoreError {
   override name = "InvalidKeyError";
-  readonly field: string;
   constructor(key: string, field: string, reason: string) {
-    super(`invalid ${field} ${JSON.stringify(key)}: ${reason}`, { key, retryable: false });
-    this.field = field;
+    super(`invalid ${field} ${JSON.stringify(key)}: ${reason}`, { key }, status.INVALID_ARGUMENT, field);
   }
 }
 
@@ -49,25 +54,19 @@ export class StoreUnavailableError extends StoreError {
 export class InvalidManifestError extends StoreError {
   override name = "InvalidManifestError";
   constructor(key: string, reason: string, opts: { cause?: unknown } = {}) {
-    super(`invalid manifest ${key}: ${reason}`, { key, retryable: false, cause: opts.cause });
+    super(`invalid manifest ${key}: ${reason}`, { key, cause: opts.cause });
   }
 }
 
 /** Downloaded bytes do not match the manifest (corrupt or tampered object). */
 export class ChecksumMismatchError extends StoreError {
   override name = "ChecksumMismatchError";
-  readonly path: string;
-  readonly expected: string;
-  readonly actual: string;
-  constructor(key: string, path: string, expected: string, actual: string) {
-    super(`checksum mismatch for ${path} (${key}): manifest says ${expected}, got ${actual}`, { key, retryable: false });
-    this.path = path;
-    this.expected = expected;
-    this.actual = actual;
+  constructor(
+    key: string,
+    readonly path: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`checksum mismatch for ${path} (${key}): manifest says ${expected}, got ${actual}`, { key });
   }
-}
-
-/** True when retrying the same operation may succeed. */
-export function isRetryable(err: unknown): boolean {
-  return err instanceof StoreError && err.retryable;
 }

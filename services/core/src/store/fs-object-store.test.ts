@@ -5,7 +5,8 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { makeUnwritable } from "../testing/unwritable-dir.js";
-import { InvalidKeyError, isRetryable, StoreError, StoreUnavailableError } from "./errors.js";
+import { isRetryable } from "../errors.js";
+import { InvalidKeyError, StoreError, StoreUnavailableError } from "./errors.js";
 import { FsObjectStore } from "./fs-object-store.js";
 import { objectStoreContract } from "./object-store.contract.js";
 

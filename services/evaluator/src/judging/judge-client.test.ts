@@ -50,6 +50,23 @@ describe("judge client — retries", () => {
     }
   });
 
+  it("a stopped job's signal ends a call waiting out a Retry-After at once, and makes no further request", async () => {
+    const server = await startLocalJudgeServer({ failuresPerRequest: [{ status: 503, retryAfter: "600" }] });
+    const stop = new AbortController();
+    try {
+      // The run is cancelled just as the client starts waiting its 600 s.
+      const logger = { warn: () => stop.abort(new Error("run cancelled")), debug: () => {} };
+      const client = new JudgeClient({ baseUrl: server.baseUrl, model: "gpt-4", logger, signal: stop.signal });
+      const started = performance.now();
+      await assert.rejects(client.complete(ratingRequest("x")), /run cancelled/);
+      assert.ok(performance.now() - started < 5_000, "not after the Retry-After");
+      await assert.rejects(client.complete(ratingRequest("y")), /run cancelled/);
+      assert.equal(server.stats().requests, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("gives up after maxRetries with a retryable JudgeUnavailableError carrying the last status", async () => {
     const server = await startLocalJudgeServer({ failuresPerRequest: [{ status: 503 }, { status: 503 }, { status: 503 }] });
     try {

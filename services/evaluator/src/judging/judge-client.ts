@@ -156,11 +156,14 @@ export class JudgeClient {
     const payload = JSON.stringify(body);
     let lastProblem = "";
     let lastStatus: number | undefined;
+    const timeout = () => AbortSignal.timeout(o.requestTimeoutMs);
     for (let attempt = 0; ; attempt++) {
+      o.signal?.throwIfAborted();
       this.counters.httpAttempts++;
       let retryAfterMs: number | undefined;
       try {
-        const res = await fetch(url, { method: "POST", headers, body: payload, signal: AbortSignal.timeout(o.requestTimeoutMs) });
+        const signal = o.signal ? AbortSignal.any([timeout(), o.signal]) : timeout();
+        const res = await fetch(url, { method: "POST", headers, body: payload, signal });
         if (res.ok) {
           try {
             return await res.json();
@@ -178,6 +181,7 @@ export class JudgeClient {
         retryAfterMs = parseRetryAfter(res.headers);
       } catch (err) {
         if (err instanceof JudgeRejectedError) throw err;
+        o.signal?.throwIfAborted();
         // fetch throws on refused connections, resets and our timeout: all transient.
         lastStatus = undefined;
         lastProblem = `network error: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ""}`;
@@ -191,7 +195,7 @@ export class JudgeClient {
         retryAfterMs !== undefined ? Math.min(retryAfterMs, o.maxRetryAfterMs) : Math.round(backoff / 2 + (backoff / 2) * o.random());
       this.counters.retries++;
       o.logger?.warn({ judgeModel: o.model, attempt: attempt + 1, status: lastStatus, delayMs, problem: lastProblem }, "judge request retried");
-      await o.sleep(delayMs);
+      await o.sleep(delayMs, o.signal);
     }
   }
 }

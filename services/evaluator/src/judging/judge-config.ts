@@ -30,10 +30,12 @@ export interface JudgeClientOptions {
   /** Where answers are kept so a rerun costs nothing; none when undefined. */
   cache: JudgeCache | undefined;
   logger: JudgeLogger | undefined;
-  /** Waits between retries; injectable so tests can check delays without waiting. */
-  sleep: (ms: number) => Promise<void>;
+  /** Waits between retries, cut short by the signal; injectable so tests can check delays without waiting. */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Source of jitter in [0, 1). */
   random: () => number;
+  /** Aborting ends every pending and retrying call at once (the job was stopped or its run cancelled). */
+  signal: AbortSignal | undefined;
 }
 
 export type JudgeClientInput = Pick<JudgeClientOptions, "baseUrl" | "model"> & Partial<JudgeClientOptions>;
@@ -70,8 +72,9 @@ export function resolveJudgeClientOptions(input: JudgeClientInput): JudgeClientO
     requestTimeoutMs: input.requestTimeoutMs ?? JUDGE_CLIENT_DEFAULTS.requestTimeoutMs,
     cache: input.cache,
     logger: input.logger,
-    sleep: input.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    sleep: input.sleep ?? abortableSleep,
     random: input.random ?? Math.random,
+    signal: input.signal,
   };
   for (const f of ["concurrency", "maxRetries", "initialBackoffMs", "maxBackoffMs", "maxRetryAfterMs", "requestTimeoutMs"] as const) {
     const v = o[f];
@@ -105,4 +108,17 @@ export function judgeInputFromEnv(env: Record<string, string | undefined>, defau
   if (concurrency !== undefined) input.concurrency = concurrency;
   if (maxRetries !== undefined) input.maxRetries = maxRetries;
   return input;
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

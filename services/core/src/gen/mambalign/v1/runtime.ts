@@ -14,7 +14,7 @@ import { DpoArgs, TrainingArgs } from "./recipe.js";
  * All paths are local: the runtime never talks to NATS or S3.
  */
 export interface RuntimeSpec {
-  /** "sft", "dpo", "merge", "generate", "score". */
+  /** "sft", "dpo", "merge", "generate", "score", "tokenize". */
   command: string;
   /** Local model directory, Hub id, or "preset:<name>". */
   model: string;
@@ -34,6 +34,7 @@ export interface RuntimeSpec {
   merge: MergeSpec | undefined;
   generate: GenerateSpec | undefined;
   score: ScoreSpec | undefined;
+  tokenize: TokenizeSpec | undefined;
 }
 
 export interface TrainSpec {
@@ -85,6 +86,34 @@ export interface ScoreSpec {
   maxLength: number;
 }
 
+/**
+ * Dataset tokenisation for the datasets service: `tokenizer` names the tokenizer (tokenizer.json or its
+ * directory) and `output_dir` receives the shards and `<split>-tokens.json` statistics per split.
+ */
+export interface TokenizeSpec {
+  /** Split name -> normalised JSONL of that split. */
+  inputs: { [key: string]: string };
+  /** "sft" or "preference". */
+  kind: string;
+  /** Tokens per row (0: 2048). */
+  maxLength: number;
+  /** Pack SFT documents into fixed-length rows. */
+  pack: boolean;
+  /** Loss mask on assistant turns only. */
+  assistantOnly: boolean;
+  /** Jinja chat template; empty: the tokenizer's own. */
+  chatTemplate: string;
+  /** Documents per shard (0: 8192). */
+  shardRows: number;
+  /** Processes that render and tokenise (0: one per core). */
+  workers: number;
+}
+
+export interface TokenizeSpec_InputsEntry {
+  key: string;
+  value: string;
+}
+
 function createBaseRuntimeSpec(): RuntimeSpec {
   return {
     command: "",
@@ -98,6 +127,7 @@ function createBaseRuntimeSpec(): RuntimeSpec {
     merge: undefined,
     generate: undefined,
     score: undefined,
+    tokenize: undefined,
   };
 }
 
@@ -135,6 +165,9 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     }
     if (message.score !== undefined) {
       ScoreSpec.encode(message.score, writer.uint32(106).fork()).join();
+    }
+    if (message.tokenize !== undefined) {
+      TokenizeSpec.encode(message.tokenize, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -240,6 +273,14 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
             message.score = ScoreSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.tokenize = TokenizeSpec.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -269,6 +310,7 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
       merge: isSet(object.merge) ? MergeSpec.fromJSON(object.merge) : undefined,
       generate: isSet(object.generate) ? GenerateSpec.fromJSON(object.generate) : undefined,
       score: isSet(object.score) ? ScoreSpec.fromJSON(object.score) : undefined,
+      tokenize: isSet(object.tokenize) ? TokenizeSpec.fromJSON(object.tokenize) : undefined,
     };
   },
 
@@ -307,6 +349,9 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     if (message.score !== undefined) {
       obj.score = ScoreSpec.toJSON(message.score);
     }
+    if (message.tokenize !== undefined) {
+      obj.tokenize = TokenizeSpec.toJSON(message.tokenize);
+    }
     return obj;
   },
 
@@ -333,6 +378,9 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
       : undefined;
     message.score = (object.score !== undefined && object.score !== null)
       ? ScoreSpec.fromPartial(object.score)
+      : undefined;
+    message.tokenize = (object.tokenize !== undefined && object.tokenize !== null)
+      ? TokenizeSpec.fromPartial(object.tokenize)
       : undefined;
     return message;
   },
@@ -955,6 +1003,327 @@ export const ScoreSpec: MessageFns<ScoreSpec> = {
   },
 };
 
+function createBaseTokenizeSpec(): TokenizeSpec {
+  return {
+    inputs: {},
+    kind: "",
+    maxLength: 0,
+    pack: false,
+    assistantOnly: false,
+    chatTemplate: "",
+    shardRows: 0,
+    workers: 0,
+  };
+}
+
+export const TokenizeSpec: MessageFns<TokenizeSpec> = {
+  encode(message: TokenizeSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.inputs).forEach(([key, value]: [string, string]) => {
+      TokenizeSpec_InputsEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.maxLength !== 0) {
+      writer.uint32(24).uint32(message.maxLength);
+    }
+    if (message.pack !== false) {
+      writer.uint32(32).bool(message.pack);
+    }
+    if (message.assistantOnly !== false) {
+      writer.uint32(40).bool(message.assistantOnly);
+    }
+    if (message.chatTemplate !== "") {
+      writer.uint32(50).string(message.chatTemplate);
+    }
+    if (message.shardRows !== 0) {
+      writer.uint32(56).uint32(message.shardRows);
+    }
+    if (message.workers !== 0) {
+      writer.uint32(64).uint32(message.workers);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenizeSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenizeSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = TokenizeSpec_InputsEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.inputs[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxLength = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pack = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.assistantOnly = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.chatTemplate = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.shardRows = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.workers = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenizeSpec {
+    return {
+      inputs: isObject(object.inputs)
+        ? (globalThis.Object.entries(object.inputs) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      maxLength: isSet(object.maxLength)
+        ? globalThis.Number(object.maxLength)
+        : isSet(object.max_length)
+        ? globalThis.Number(object.max_length)
+        : 0,
+      pack: isSet(object.pack) ? globalThis.Boolean(object.pack) : false,
+      assistantOnly: isSet(object.assistantOnly)
+        ? globalThis.Boolean(object.assistantOnly)
+        : isSet(object.assistant_only)
+        ? globalThis.Boolean(object.assistant_only)
+        : false,
+      chatTemplate: isSet(object.chatTemplate)
+        ? globalThis.String(object.chatTemplate)
+        : isSet(object.chat_template)
+        ? globalThis.String(object.chat_template)
+        : "",
+      shardRows: isSet(object.shardRows)
+        ? globalThis.Number(object.shardRows)
+        : isSet(object.shard_rows)
+        ? globalThis.Number(object.shard_rows)
+        : 0,
+      workers: isSet(object.workers) ? globalThis.Number(object.workers) : 0,
+    };
+  },
+
+  toJSON(message: TokenizeSpec): unknown {
+    const obj: any = {};
+    if (message.inputs) {
+      const entries = globalThis.Object.entries(message.inputs) as [string, string][];
+      if (entries.length > 0) {
+        obj.inputs = {};
+        entries.forEach(([k, v]) => {
+          obj.inputs[k] = v;
+        });
+      }
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.maxLength !== 0) {
+      obj.maxLength = Math.round(message.maxLength);
+    }
+    if (message.pack !== false) {
+      obj.pack = message.pack;
+    }
+    if (message.assistantOnly !== false) {
+      obj.assistantOnly = message.assistantOnly;
+    }
+    if (message.chatTemplate !== "") {
+      obj.chatTemplate = message.chatTemplate;
+    }
+    if (message.shardRows !== 0) {
+      obj.shardRows = Math.round(message.shardRows);
+    }
+    if (message.workers !== 0) {
+      obj.workers = Math.round(message.workers);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TokenizeSpec>, I>>(base?: I): TokenizeSpec {
+    return TokenizeSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TokenizeSpec>, I>>(object: I): TokenizeSpec {
+    const message = createBaseTokenizeSpec();
+    message.inputs = (globalThis.Object.entries(object.inputs ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.kind = object.kind ?? "";
+    message.maxLength = object.maxLength ?? 0;
+    message.pack = object.pack ?? false;
+    message.assistantOnly = object.assistantOnly ?? false;
+    message.chatTemplate = object.chatTemplate ?? "";
+    message.shardRows = object.shardRows ?? 0;
+    message.workers = object.workers ?? 0;
+    return message;
+  },
+};
+
+function createBaseTokenizeSpec_InputsEntry(): TokenizeSpec_InputsEntry {
+  return { key: "", value: "" };
+}
+
+export const TokenizeSpec_InputsEntry: MessageFns<TokenizeSpec_InputsEntry> = {
+  encode(message: TokenizeSpec_InputsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenizeSpec_InputsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenizeSpec_InputsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenizeSpec_InputsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: TokenizeSpec_InputsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TokenizeSpec_InputsEntry>, I>>(base?: I): TokenizeSpec_InputsEntry {
+    return TokenizeSpec_InputsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TokenizeSpec_InputsEntry>, I>>(object: I): TokenizeSpec_InputsEntry {
+    const message = createBaseTokenizeSpec_InputsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
@@ -971,6 +1340,10 @@ type DeepPartial<T> = T extends bigint ? string | number | bigint
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,0 +1,45 @@
+// The one place that decides what a model or data uri names: a prefix of our object store (s3://,
+// file://), a local path, or a reference the runtime resolves itself (preset:<name>, a Hub id).
+import path from "node:path";
+import { InvalidKeyError, ObjectNotFoundError } from "./errors.js";
+import { downloadVerified, readManifest } from "./manifest.js";
+import type { ObjectStore } from "./object-store.js";
+
+export type Location =
+  /** An object (or prefix) of this store. */
+  | { kind: "store"; key: string }
+  /** A path on this host (absolute, or ./ ../ relative). */
+  | { kind: "local"; path: string }
+  /** `preset:<name>` or a Hub id: the runtime fetches it. */
+  | { kind: "named"; ref: string };
+
+/** Where `uri` points; a store uri outside this store throws InvalidKeyError naming `field`. */
+export function locate(store: ObjectStore, uri: string, field: string): Location {
+  if (uri.startsWith("s3://") || uri.startsWith("file://")) {
+    try {
+      // Registry uris name a prefix and may end in "/", which keyFromUri (object keys) refuses.
+      return { kind: "store", key: store.keyFromUri(uri.replace(/\/+$/, "")) };
+    } catch (err) {
+      throw new InvalidKeyError(uri, field, `not in this object store (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  if (path.isAbsolute(uri) || uri.startsWith("./") || uri.startsWith("../")) return { kind: "local", path: path.resolve(uri) };
+  return { kind: "named", ref: uri };
+}
+
+/**
+ * Downloads a prefix into `dir`: verified against its manifest when it has one (registry artifacts),
+ * else object by object (a model a user uploaded). ObjectNotFoundError when nothing is there.
+ */
+export async function downloadPrefix(store: ObjectStore, prefix: string, dir: string): Promise<void> {
+  if (await readManifest(store, prefix)) {
+    await downloadVerified(store, prefix, dir);
+    return;
+  }
+  let n = 0;
+  for await (const o of store.list(`${prefix}/`)) {
+    await store.getFile(o.key, path.join(dir, ...o.key.slice(prefix.length + 1).split("/")));
+    n++;
+  }
+  if (n === 0) throw new ObjectNotFoundError(prefix, { message: `no objects under ${store.uri(prefix)}/` });
+}

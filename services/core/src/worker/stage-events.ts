@@ -1,0 +1,59 @@
+// What a stage job tells its run on events.<run_id>: runtime events and log lines (in order, best effort)
+// and stage transitions (which must arrive: the pipeline advances on them).
+import type { Logger } from "pino";
+import type { Bus } from "../bus/bus.js";
+import { RunEvent, type RuntimeEvent, Stage, type StageJob, type StageStatus } from "../gen/index.js";
+
+export class StageEvents {
+  #chain: Promise<void> = Promise.resolve();
+  readonly #stage: Stage;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly job: StageJob,
+    private readonly log: Logger,
+    /** The stage published when the job names none (a run-level event would end the run). */
+    defaultStage: Stage = Stage.STAGE_UNSPECIFIED,
+  ) {
+    this.#stage = job.stage === Stage.STAGE_UNSPECIFIED ? defaultStage : job.stage;
+  }
+
+  /** Relays one runtime event after those before it; a lost one is logged, never fatal. */
+  runtime(event: RuntimeEvent): Promise<void> {
+    return this.#relay({ $case: "runtime", value: event });
+  }
+
+  /** Logs here and relays the line to the run. */
+  line(level: "info" | "warn" | "error", message: string): Promise<void> {
+    this.log[level](message);
+    return this.#relay({ $case: "log", value: { level, message } });
+  }
+
+  /** Published after every relayed event; a failure to publish throws (retryable), so it is published again. */
+  async transition(status: StageStatus, message: string, output = ""): Promise<void> {
+    await this.#chain;
+    if (!this.job.runId) return;
+    await this.bus.publishEvent(this.#event({ $case: "transition", value: { status, message, output } }));
+  }
+
+  /** Resolves once every relayed event was published (or given up). */
+  flush(): Promise<void> {
+    return this.#chain;
+  }
+
+  #relay(kind: RunEvent["kind"]): Promise<void> {
+    if (!this.job.runId) return this.#chain;
+    const ev = this.#event(kind);
+    this.#chain = this.#chain
+      .then(() => this.bus.publishEvent(ev))
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.warn({ err }, "could not publish a run event"),
+      );
+    return this.#chain;
+  }
+
+  #event(kind: RunEvent["kind"]): RunEvent {
+    return RunEvent.fromPartial({ runId: this.job.runId, stage: this.#stage, jobId: this.job.jobId, time: new Date(), kind });
+  }
+}
