@@ -30,14 +30,21 @@ npm run --silent build
 step "Python runtime venv (.venv)"
 # CUDA torch even without a GPU: PyPI's only Linux x86_64 torch 2.11.0 wheel is the CUDA 13 build, and its
 # libtorch.so needs libtorch_cuda.so, which links cudart, cublas, cudnn, nccl ... (the nvidia-* wheels,
-# ~2.7 GB); installed without them, `import torch` fails. The CPU wheels live only on download.pytorch.org.
+# ~2.7 GB); installed without them, `import torch` fails. PyTorch publishes CPU-only wheels on its own
+# package index: MAMBALIGN_TORCH_INDEX_URL=<that index> installs torch from there first (a 2.7 GB smaller
+# venv on a laptop), plus the Triton release torch pins, since the kernel tests run it in its CPU interpreter.
 py=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
 req=services/runtime/requirements.txt
 stamp=.venv/.requirements.sha256
-want=$(sha256sum "$req" services/runtime/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$( (sha256sum "$req" services/runtime/pyproject.toml; echo "${MAMBALIGN_TORCH_INDEX_URL:-}") | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]]; then
   .venv/bin/pip install --quiet --upgrade pip
+  if [[ -n ${MAMBALIGN_TORCH_INDEX_URL:-} ]]; then
+    torch_pin=$(grep -E '^torch==' "$req")
+    .venv/bin/pip install --quiet --index-url "$MAMBALIGN_TORCH_INDEX_URL" "$torch_pin"
+    .venv/bin/pip install --quiet "$(grep -E '^triton==' services/runtime/requirements-cpu-index.txt)"
+  fi
   .venv/bin/pip install --quiet -r "$req"
   .venv/bin/pip install --quiet --no-deps -e services/runtime
   echo "$want" > "$stamp"

@@ -171,8 +171,7 @@ describe("trainer — in-process worker", () => {
     assert.equal(runtimeOf(events, "error")[0]?.field, "train.args.lrSchedulerType");
     // Terminated, not redelivered: one delivery, nothing pending on the consumer.
     assert.equal(transitions(events).filter((t) => t.status === StageStatus.STAGE_STATUS_RUNNING).length, 1);
-    const info = await h.deps.bus.jsm.consumers.info("JOBS", "trainer");
-    assert.deepEqual([info.num_pending, info.num_ack_pending], [0, 0]);
+    assert.deepEqual(await settledConsumer(h), [0, 0]);
     assert.deepEqual(await versionsOfRun(h, runId), []);
   });
 
@@ -186,3 +185,16 @@ describe("trainer — in-process worker", () => {
     assert.equal(runtimeOf(events, "started").length, 0);
   });
 });
+
+/**
+ * [num_pending, num_ack_pending] of the trainer's consumer once the last job is settled: the worker
+ * publishes FAILED before it sends the term, which the server may count a moment later.
+ */
+async function settledConsumer(h: Harness): Promise<[number, number]> {
+  let info = await h.deps.bus.jsm.consumers.info("JOBS", "trainer");
+  for (let i = 0; i < 50 && info.num_ack_pending > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    info = await h.deps.bus.jsm.consumers.info("JOBS", "trainer");
+  }
+  return [info.num_pending, info.num_ack_pending];
+}
