@@ -25,6 +25,7 @@ const TYPE_OVERRIDES: Record<string, Schema> = {
   "trainer.mode": { type: "string", enum: ["job", "pool"] },
   "trainer.gpu.preset": { type: "string", enum: ["a100", "h100", "none"] },
   "trainer.gpu.count": { type: "integer", minimum: 1 },
+  "trainer.gpu.nodes": { type: "integer", minimum: 1 },
   "trainer.gpu.products": { type: "array", items: { type: "string" } },
   "modelCache.accessMode": { type: "string", enum: ["ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"] },
   "keda.lagThreshold": intOrString,

@@ -102,6 +102,7 @@ test("helm chart — H100 preset with Kueue: 8 GPUs, H100 products, queue label,
   assert.equal(job.spec!.suspend, true);
   const pod = job.spec!.template.spec!;
   assert.equal(pod.containers[0]!.resources!.limits!["nvidia.com/gpu"], "8");
+  assert.equal(env(pod.containers[0] as any, "MAMBALIGN_TRAINER_GPUS")!.value, "8", "8 GPUs, 8 training processes");
   const values = pod.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms[0]!.matchExpressions![0]!.values!;
   assert.ok(values.length > 0 && values.every((v) => v.includes("H100")));
   assert.equal(selector, "app.kubernetes.io/instance=r1,app.kubernetes.io/component=trainer-job");

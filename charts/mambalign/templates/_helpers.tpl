@@ -127,6 +127,12 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- if lt (int $v.trainer.gpu.count) 1 -}}
 {{- fail "trainer.gpu.count must be >= 1" -}}
 {{- end -}}
+{{- if lt (int $v.trainer.gpu.nodes) 1 -}}
+{{- fail "trainer.gpu.nodes must be >= 1" -}}
+{{- end -}}
+{{- if and (gt (int $v.trainer.gpu.nodes) 1) (ne $v.trainer.mode "job") -}}
+{{- fail "trainer.gpu.nodes > 1 needs trainer.mode=job (each stage is a JobSet created by the launcher)" -}}
+{{- end -}}
 {{- if le (int $v.trainer.terminationGracePeriodSeconds) (int $v.trainer.checkpointGraceSeconds) -}}
 {{- fail (printf "trainer.terminationGracePeriodSeconds (%d) must exceed trainer.checkpointGraceSeconds (%d), or a preempted trainer is killed before its checkpoint is saved" (int $v.trainer.terminationGracePeriodSeconds) (int $v.trainer.checkpointGraceSeconds)) -}}
 {{- end -}}
@@ -270,6 +276,9 @@ containers:
         value: /var/lib/mambalign/work
       - name: MAMBALIGN_TRAINER_MAX_JOBS
         value: {{ $maxJobs | quote }}
+      # Every GPU the pod requests gets a training process (the runtime's --nproc).
+      - name: MAMBALIGN_TRAINER_GPUS
+        value: {{ $t.gpu.count | quote }}
       - name: MAMBALIGN_CHECKPOINT_GRACE_S
         value: {{ $t.checkpointGraceSeconds | quote }}
       {{- with $t.extraEnv }}
@@ -362,7 +371,7 @@ spec:
 {{/*
 A policy for one component. Call with a dict:
   root, component, podSelector (map), ingress (list of rules),
-  nats, s3, grpc, https, kubeApi (bools: which egress it needs).
+  nats, s3, grpc, https, kubeApi, trainerPeers (bools: which egress it needs).
 DNS egress is always allowed.
 */}}
 {{- define "mambalign.networkPolicy" -}}
@@ -446,6 +455,12 @@ spec:
         {{- range $np.kubeApiServerPorts }}
         - { protocol: TCP, port: {{ . }} }
         {{- end }}
+    {{- end }}
+    {{- if .trainerPeers }}
+    # Multi-node stages: torchrun's rendezvous and the collectives (NCCL/gloo pick their ports) between trainer pods.
+    - to:
+        - podSelector:
+            matchLabels: { app.kubernetes.io/instance: {{ $.Release.Name }}, mambalign.io/trainer: "true" }
     {{- end }}
     {{- with $np.extraEgress }}
     {{- toYaml . | nindent 4 }}

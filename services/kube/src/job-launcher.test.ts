@@ -1,117 +1,103 @@
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
+import { BatchV1Api } from "@kubernetes/client-node";
 import { Metrics, createLogger } from "@mambalign/core";
 import { JobLauncher } from "./job-launcher.js";
-import { parseJobTemplate } from "./job-template.js";
-import { KubeApiSubstitute } from "./testing/kube-api-substitute.js";
-import { substituteKubeConfig } from "./testing/kube-config.js";
+import { isFinished, parseJobTemplate } from "./job-template.js";
+import { type KubeCluster, eventually, startKubeCluster } from "./testing/kube-cluster.js";
 
+// On a real API server with kwok's fake GPU nodes (testing/kube-cluster.ts); the chart's own template is
+// launched in test/kube/chart-on-apiserver.test.ts.
 const NS = "ml";
-const TEMPLATE = JSON.stringify({
+const TEMPLATE = {
   apiVersion: "batch/v1",
   kind: "Job",
   metadata: {
     generateName: "mambalign-trainer-",
-    labels: { "app.kubernetes.io/instance": "r1", "app.kubernetes.io/component": "trainer-job", "kueue.x-k8s.io/queue-name": "gpu" },
+    labels: { "app.kubernetes.io/instance": "r1", "app.kubernetes.io/component": "trainer-job" },
   },
   spec: {
     backoffLimit: 3,
+    // Created suspended (as under Kueue): unfinished until the test lets one run.
+    suspend: true,
     template: {
       spec: {
         restartPolicy: "Never",
+        tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
         containers: [{ name: "trainer", image: "trainer:1", env: [{ name: "MAMBALIGN_TRAINER_MAX_JOBS", value: "1" }], resources: { limits: { "nvidia.com/gpu": "8" } } }],
       },
     },
   },
-});
+};
 
-async function setup(maxConcurrent: number, intervalMs = 3_600_000) {
-  const api = await new KubeApiSubstitute().start();
-  let outstanding = 0;
-  const launcher = new JobLauncher({
-    kubeConfig: substituteKubeConfig(api.url),
+let cluster: KubeCluster;
+let batch: BatchV1Api;
+before(async () => {
+  cluster = await startKubeCluster();
+  await cluster.createNamespace(NS);
+  batch = cluster.kubeConfig().makeApiClient(BatchV1Api);
+});
+after(() => cluster?.stop());
+
+function launcherFor(maxConcurrent: number, outstanding: () => Promise<number>, instance: string) {
+  const t = structuredClone(TEMPLATE);
+  t.metadata.labels["app.kubernetes.io/instance"] = instance;
+  return new JobLauncher({
+    kubeConfig: cluster.kubeConfig(),
     namespace: NS,
-    template: parseJobTemplate(TEMPLATE),
+    template: parseJobTemplate(JSON.stringify(t)),
     maxConcurrent,
-    outstanding: async () => outstanding,
-    intervalMs,
+    outstanding,
+    intervalMs: 3_600_000,
     logger: createLogger("test", "silent"),
     metrics: new Metrics({ defaultMetrics: false }),
   });
-  return { api, launcher, setOutstanding: (n: number) => (outstanding = n) };
 }
 
-const complete = { conditions: [{ type: "Complete", status: "True" }], succeeded: 1 };
+const jobsOf = async (instance: string) =>
+  (await batch.listNamespacedJob({ namespace: NS, labelSelector: `app.kubernetes.io/instance=${instance}` })).items;
 
-test("job launcher — one Job per queued stage, from the template, bounded by maxConcurrent — against a local Kubernetes API substitute (not a cluster)", async (t) => {
-  const { api, launcher, setOutstanding } = await setup(2);
-  t.after(() => api.stop());
-  setOutstanding(3);
+test("job launcher — one Job per queued stage, from the template, bounded by maxConcurrent; a Job that completes frees its slot — on a real API server", { timeout: 120_000 }, async () => {
+  let outstanding = 3;
+  const launcher = launcherFor(2, async () => outstanding, "bounded");
   const first = await launcher.reconcile();
   assert.equal(first.created.length, 2);
-  const jobs = api.listJobs(NS);
-  assert.equal(jobs.length, 2);
+  const jobs = await jobsOf("bounded");
+  assert.deepEqual(jobs.map((j) => j.metadata!.name).sort(), [...first.created].sort());
   for (const j of jobs) {
-    assert.match(j.metadata.name, /^mambalign-trainer-/);
-    assert.equal(j.metadata.labels["kueue.x-k8s.io/queue-name"], "gpu");
-    assert.equal(j.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"], "8");
+    assert.match(j.metadata!.name!, /^mambalign-trainer-/);
+    assert.equal(j.spec!.template.spec!.containers[0]!.resources!.limits!["nvidia.com/gpu"], "8");
   }
-  // Nothing changed: no duplicates.
-  assert.deepEqual((await launcher.reconcile()).created, []);
-  // One stage finished and was acked: its Job is Complete, two stages remain, one slot frees up.
-  api.setJobStatus(NS, jobs[0]!.metadata.name, complete);
-  setOutstanding(2);
+  assert.deepEqual((await launcher.reconcile()).created, [], "nothing changed: no duplicates");
+
+  // One stage runs: its pod is scheduled on a GPU node, kwok completes it, the Job controller marks it Complete.
+  await batch.patchNamespacedJob({ name: jobs[0]!.metadata!.name!, namespace: NS, body: [{ op: "replace", path: "/spec/suspend", value: false }] });
+  const done = await eventually("the unsuspended Job Complete", async () => {
+    const j = await batch.readNamespacedJob({ name: jobs[0]!.metadata!.name!, namespace: NS });
+    return isFinished({ ...j, kind: "Job" }) && j;
+  });
+  assert.equal(done.status!.succeeded, 1);
+  outstanding = 2; // its stage was acked
   const third = await launcher.reconcile();
   assert.deepEqual({ unfinished: third.unfinished, created: third.created.length }, { unfinished: 1, created: 1 });
-  assert.equal(api.listJobs(NS).length, 3);
+  assert.equal((await jobsOf("bounded")).length, 3);
 });
 
-test("job launcher — an empty queue creates no Jobs — against a local Kubernetes API substitute (not a cluster)", async (t) => {
-  const { api, launcher } = await setup(8);
-  t.after(() => api.stop());
+test("job launcher — an empty queue creates no Jobs — on a real API server", { timeout: 60_000 }, async () => {
+  const launcher = launcherFor(8, async () => 0, "empty");
   assert.deepEqual(await launcher.reconcile(), { outstanding: 0, unfinished: 0, created: [] });
-  assert.equal(api.requests.filter((r) => r.method === "POST").length, 0);
+  assert.equal((await jobsOf("empty")).length, 0);
 });
 
-test("job launcher — Jobs of other releases are not counted as its own — against a local Kubernetes API substitute (not a cluster)", async (t) => {
-  const { api, launcher, setOutstanding } = await setup(4);
-  t.after(() => api.stop());
-  const other = JSON.parse(TEMPLATE);
-  other.metadata.labels["app.kubernetes.io/instance"] = "other-release";
-  const res = await fetch(`${api.url}/apis/batch/v1/namespaces/${NS}/jobs`, { method: "POST", body: JSON.stringify(other) });
-  assert.equal(res.status, 201);
-  setOutstanding(1);
-  assert.equal((await launcher.reconcile()).created.length, 1);
-});
-
-test("job launcher — a watched Job finishing starts the next stage without waiting for the timer — against a local Kubernetes API substitute (not a cluster)", async (t) => {
-  const { api, launcher, setOutstanding } = await setup(1);
-  t.after(async () => {
-    await launcher.stop();
-    await api.stop();
-  });
-  setOutstanding(2);
-  const firstCreated = once(api, "job");
-  await launcher.start();
-  const [type, job] = (await firstCreated) as [string, { metadata: { name: string } }];
-  assert.equal(type, "ADDED");
-  // The timer is an hour away, so only the watch event can trigger the second creation.
-  const secondCreated = new Promise<string>((resolve) =>
-    api.on("job", (ty: string, j: { metadata: { name: string } }) => {
-      if (ty === "ADDED") resolve(j.metadata.name);
-    }),
-  );
-  setOutstanding(1);
-  api.setJobStatus(NS, job.metadata.name, complete);
-  const second = await secondCreated;
-  assert.notEqual(second, job.metadata.name);
-  assert.equal(api.listJobs(NS).length, 2);
+test("job launcher — Jobs of other releases are not counted as its own — on a real API server", { timeout: 60_000 }, async () => {
+  assert.equal((await launcherFor(4, async () => 1, "other-release").reconcile()).created.length, 1);
+  assert.equal((await launcherFor(4, async () => 1, "this-release").reconcile()).created.length, 1);
 });
 
 test("job template — bad templates are refused naming the key", () => {
+  const text = JSON.stringify(TEMPLATE);
   assert.throws(() => parseJobTemplate("{"), /not valid JSON/);
-  const t = JSON.parse(TEMPLATE);
+  const t = JSON.parse(text);
   assert.throws(() => parseJobTemplate(JSON.stringify({ ...t, kind: "Pod" })), (e: Error & { key?: string }) => e.key === "kind");
   const named = structuredClone(t);
   named.metadata.name = "fixed";

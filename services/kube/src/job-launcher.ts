@@ -1,7 +1,8 @@
-import { BatchV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
+import { KubeConfig, KubernetesObjectApi, type V1Job, Watch } from "@kubernetes/client-node";
 import type { Logger, Metrics } from "@mambalign/core";
 import { jobsToCreate } from "./job-planning.js";
-import { instantiate, isFinished, type JobTemplate } from "./job-template.js";
+import { collectionPath, instantiate, isFinished, type JobTemplate } from "./job-template.js";
+import type { JobSet } from "./multi-node.js";
 
 export interface JobLauncherOptions {
   kubeConfig: KubeConfig;
@@ -22,12 +23,13 @@ export interface ReconcileResult {
 }
 
 /**
- * Job mode: keeps one trainer Job per outstanding stage, at most `maxConcurrent` at a time. It
- * reconciles on a timer and whenever a watched Job changes (a finished Job frees a slot at once).
+ * Job mode: keeps one trainer Job (or JobSet, for stages over several nodes) per outstanding stage, at
+ * most `maxConcurrent` at a time. It reconciles on a timer and whenever a watched Job changes (a finished
+ * Job frees a slot at once).
  * Run a single replica: two launchers would each see the same gap and both fill it.
  */
 export class JobLauncher {
-  private readonly batch: BatchV1Api;
+  private readonly objects: KubernetesObjectApi;
   private readonly watch: Watch;
   private timer: NodeJS.Timeout | undefined;
   private watchAbort: AbortController | undefined;
@@ -37,7 +39,7 @@ export class JobLauncher {
   private readonly gauges;
 
   constructor(private readonly opts: JobLauncherOptions) {
-    this.batch = opts.kubeConfig.makeApiClient(BatchV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(opts.kubeConfig);
     this.watch = new Watch(opts.kubeConfig);
     const m = opts.metrics;
     this.gauges = {
@@ -51,15 +53,17 @@ export class JobLauncher {
   /** One pass: count, plan, create. Safe to call concurrently with the loop (it queues behind it). */
   async reconcile(): Promise<ReconcileResult> {
     const { namespace, template } = this.opts;
-    const [outstanding, list] = await Promise.all([
-      this.opts.outstanding(),
-      this.batch.listNamespacedJob({ namespace, labelSelector: template.selector }),
-    ]);
-    const unfinished = list.items.filter((j) => !isFinished(j)).length;
+    const { apiVersion, kind } = template.job;
+    // Jobs first, queue second: a trainer acks its stage before its Job finishes, so a stage that ends
+    // between the two reads is then counted as covered, never as uncovered (which would start a Job too many).
+    const list = await this.objects.list<V1Job | JobSet>(apiVersion!, kind!, namespace, undefined, undefined, undefined, undefined, template.selector);
+    const outstanding = await this.opts.outstanding();
+    // A list's items carry no apiVersion/kind; isFinished needs the kind.
+    const unfinished = list.items.filter((j) => !isFinished({ ...j, kind } as V1Job | JobSet)).length;
     const n = jobsToCreate({ outstanding, unfinished, maxConcurrent: this.opts.maxConcurrent });
     const created: string[] = [];
     for (let i = 0; i < n; i++) {
-      const job = await this.batch.createNamespacedJob({ namespace, body: instantiate(template) });
+      const job = await this.objects.create(instantiate(template, namespace));
       created.push(job.metadata!.name!);
     }
     this.gauges.outstanding.set(outstanding);
@@ -114,7 +118,7 @@ export class JobLauncher {
 
   private async startWatch(): Promise<void> {
     if (this.stopped) return;
-    const path = `/apis/batch/v1/namespaces/${this.opts.namespace}/jobs`;
+    const path = collectionPath(this.opts.template, this.opts.namespace);
     this.watchAbort = await this.watch.watch(
       path,
       { labelSelector: this.opts.template.selector },

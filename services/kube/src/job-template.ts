@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { V1Job } from "@kubernetes/client-node";
 import { ApiError, status } from "@mambalign/core";
+import { JOBSET_API_VERSION, type JobSet, multiNodeJobSet } from "./multi-node.js";
 
 /**
  * The trainer Job the launcher stamps out, one per queued stage. The chart renders it (GPU requests,
@@ -8,9 +9,17 @@ import { ApiError, status } from "@mambalign/core";
  * pod spec has one source of truth and the launcher stays policy-free.
  */
 export interface JobTemplate {
-  job: V1Job;
+  /** A batch/v1 Job, or a JobSet for stages larger than one node (`forNodes`). */
+  job: V1Job | JobSet;
   /** Equality selector identifying the Jobs this launcher owns (from the template's labels). */
   selector: string;
+}
+
+/** The template for stages of `nodes` nodes: the Job itself for one, a JobSet of `nodes` pods beyond. */
+export function forNodes(t: JobTemplate, nodes: number): JobTemplate {
+  if (nodes === 1) return t;
+  if (t.job.kind !== "Job") throw new JobTemplateError("only a Job template can be spread over nodes", "kind");
+  return { ...t, job: multiNodeJobSet(t.job, nodes) };
 }
 
 const SELECTOR_LABELS = ["app.kubernetes.io/instance", "app.kubernetes.io/component"] as const;
@@ -49,14 +58,25 @@ export async function loadJobTemplate(path: string): Promise<JobTemplate> {
   return parseJobTemplate(await readFile(path, "utf8"), path);
 }
 
-/** A fresh copy of the template, ready to create (the API server assigns the name). */
-export function instantiate(t: JobTemplate): V1Job {
-  return structuredClone(t.job);
+/** A fresh copy of the template in `namespace`, ready to create (the API server assigns the name). */
+export function instantiate(t: JobTemplate, namespace: string): V1Job | JobSet {
+  const job = structuredClone(t.job);
+  job.metadata = { ...job.metadata, namespace };
+  return job;
 }
 
-/** Complete/Failed, or on the way there (FailureTarget/SuccessCriteriaMet: pods are only terminating). */
-export function isFinished(job: V1Job): boolean {
-  return (job.status?.conditions ?? []).some(
-    (c) => c.status === "True" && ["Complete", "Failed", "FailureTarget", "SuccessCriteriaMet"].includes(c.type),
-  );
+/** The collection path of the template's kind in `namespace` (for watches). */
+export function collectionPath(t: JobTemplate, namespace: string): string {
+  return t.job.kind === "JobSet"
+    ? `/apis/${JOBSET_API_VERSION}/namespaces/${namespace}/jobsets`
+    : `/apis/batch/v1/namespaces/${namespace}/jobs`;
+}
+
+/**
+ * Job: Complete/Failed, or on the way there (FailureTarget/SuccessCriteriaMet: pods are only terminating).
+ * JobSet: Completed/Failed.
+ */
+export function isFinished(job: V1Job | JobSet): boolean {
+  const done = job.kind === "JobSet" ? ["Completed", "Failed"] : ["Complete", "Failed", "FailureTarget", "SuccessCriteriaMet"];
+  return (job.status?.conditions ?? []).some((c) => c.status === "True" && done.includes(c.type));
 }

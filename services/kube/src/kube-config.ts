@@ -11,7 +11,8 @@ export interface KubeProgramConfig {
   /** Work-queue subjects whose jobs the trainer serves. */
   subjects: JobSubject[];
   intervalMs: number;
-  launcher: { jobTemplatePath: string; maxConcurrent: number };
+  /** nodes > 1: each stage runs as a JobSet of that many pods (multi-node.ts). */
+  launcher: { jobTemplatePath: string; maxConcurrent: number; nodes: number };
   autoscaler: { deployment: string; min: number; max: number; scaleDownStabilisationMs: number; cooldownMs: number };
 }
 
@@ -28,6 +29,7 @@ const EnvSchema = z.object({
   MAMBALIGN_KUBE_INTERVAL_S: count("MAMBALIGN_KUBE_INTERVAL_S", 10).refine((s) => s >= 1, "MAMBALIGN_KUBE_INTERVAL_S must be >= 1"),
   MAMBALIGN_LAUNCHER_JOB_TEMPLATE: z.string().default("/etc/mambalign/job-template.json"),
   MAMBALIGN_LAUNCHER_MAX_CONCURRENT: count("MAMBALIGN_LAUNCHER_MAX_CONCURRENT", 4),
+  MAMBALIGN_LAUNCHER_NODES: count("MAMBALIGN_LAUNCHER_NODES", 1).refine((n) => n >= 1, "MAMBALIGN_LAUNCHER_NODES must be >= 1"),
   MAMBALIGN_AUTOSCALER_DEPLOYMENT: z.string().default(""),
   MAMBALIGN_AUTOSCALER_MIN: count("MAMBALIGN_AUTOSCALER_MIN", 0),
   MAMBALIGN_AUTOSCALER_MAX: count("MAMBALIGN_AUTOSCALER_MAX", 4),
@@ -60,7 +62,11 @@ export function loadKubeProgramConfig(env: NodeJS.ProcessEnv = process.env): Kub
     logLevel: e.LOG_LEVEL,
     subjects: subjects as JobSubject[],
     intervalMs: e.MAMBALIGN_KUBE_INTERVAL_S * 1000,
-    launcher: { jobTemplatePath: e.MAMBALIGN_LAUNCHER_JOB_TEMPLATE, maxConcurrent: e.MAMBALIGN_LAUNCHER_MAX_CONCURRENT },
+    launcher: {
+      jobTemplatePath: e.MAMBALIGN_LAUNCHER_JOB_TEMPLATE,
+      maxConcurrent: e.MAMBALIGN_LAUNCHER_MAX_CONCURRENT,
+      nodes: e.MAMBALIGN_LAUNCHER_NODES,
+    },
     autoscaler: {
       deployment: e.MAMBALIGN_AUTOSCALER_DEPLOYMENT,
       min: e.MAMBALIGN_AUTOSCALER_MIN,

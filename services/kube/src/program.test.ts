@@ -1,43 +1,50 @@
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { AppsV1Api, BatchV1Api } from "@kubernetes/client-node";
 import { Bus, JOB_SUBJECTS, Stage, StageJob, createLogger } from "@mambalign/core";
 import { startNatsServer } from "../../core/src/testing/nats-server.js";
 import { loadKubeProgramConfig } from "./kube-config.js";
 import { startKubeProgram } from "./program.js";
-import { KubeApiSubstitute } from "./testing/kube-api-substitute.js";
-import { substituteKubeConfig } from "./testing/kube-config.js";
+import { type KubeCluster, eventually, startKubeCluster } from "./testing/kube-cluster.js";
 
+// Real NATS and a real API server (testing/kube-cluster.ts), one of each for the file.
 const TEMPLATE = {
   apiVersion: "batch/v1",
   kind: "Job",
   metadata: { generateName: "t-", labels: { "app.kubernetes.io/instance": "r1", "app.kubernetes.io/component": "trainer-job" } },
-  spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "trainer", image: "trainer:1" }] } } },
+  // Suspended: the test counts Jobs created, not Jobs run.
+  spec: { suspend: true, template: { spec: { restartPolicy: "Never", containers: [{ name: "trainer", image: "trainer:1" }] } } },
 };
 
 const job = (id: string, stage = Stage.STAGE_SFT) => StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage, attempt: 1 });
 
-/** Real NATS + the API substitute; `stopFirst` (the program under test) is stopped before them. */
+let cluster: KubeCluster;
+before(async () => {
+  cluster = await startKubeCluster({ nodes: [] });
+  await cluster.createNamespace("ml");
+});
+after(() => cluster?.stop());
+
+/** Real NATS on a fresh store; `stopFirst` (the program under test) is stopped before it. */
 async function setup(t: import("node:test").TestContext) {
   const nats = await startNatsServer();
-  const api = await new KubeApiSubstitute().start();
   const bus = await Bus.connect({ servers: nats.url, name: "test", logger: createLogger("test", "silent") });
   await bus.ensureStreams();
-  const env = { nats, api, bus, stopFirst: undefined as undefined | { stop(): Promise<void> } };
+  const env = { nats, bus, stopFirst: undefined as undefined | { stop(): Promise<void> } };
   t.after(async () => {
     await env.stopFirst?.stop();
     await bus.close();
-    await api.stop();
     await nats.stop();
   });
   return env;
 }
 
-test("launcher program — train/merge jobs on a real JetStream queue become Kubernetes Jobs (eval jobs do not); /metrics and /healthz served — against a local Kubernetes API substitute (not a cluster)", async (t) => {
+test("launcher program — train/merge jobs on a real JetStream queue become Kubernetes Jobs (eval jobs do not); /metrics and /healthz served — on a real API server", { timeout: 120_000 }, async (t) => {
   const env = await setup(t);
-  const { nats, api, bus } = env;
+  const { nats, bus } = env;
   const dir = mkdtempSync(path.join(tmpdir(), "launcher-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, "job.json"), JSON.stringify(TEMPLATE));
@@ -45,8 +52,6 @@ test("launcher program — train/merge jobs on a real JetStream queue become Kub
   await bus.publishJob(JOB_SUBJECTS.merge, job("b.merge.1", Stage.STAGE_MERGE));
   await bus.publishJob(JOB_SUBJECTS.eval, job("c.eval.1", Stage.STAGE_EVAL));
 
-  let added = 0;
-  const twoJobs = new Promise<void>((resolve) => api.on("job", (type: string) => type === "ADDED" && ++added === 2 && resolve()));
   const cfg = loadKubeProgramConfig({
     MAMBALIGN_KUBE_PROGRAM: "launcher",
     MAMBALIGN_NATS_URL: nats.url,
@@ -55,24 +60,32 @@ test("launcher program — train/merge jobs on a real JetStream queue become Kub
     LOG_LEVEL: "silent",
     MAMBALIGN_LAUNCHER_JOB_TEMPLATE: path.join(dir, "job.json"),
   });
-  const program = (env.stopFirst = await startKubeProgram(cfg, substituteKubeConfig(api.url)));
-  await twoJobs;
-  assert.equal(api.listJobs("ml").length, 2);
+  const program = (env.stopFirst = await startKubeProgram(cfg, cluster.kubeConfig()));
+  const batch = cluster.kubeConfig().makeApiClient(BatchV1Api);
+  const jobs = async () => (await batch.listNamespacedJob({ namespace: "ml", labelSelector: "app.kubernetes.io/instance=r1" })).items;
+  await eventually("two Jobs", async () => (await jobs()).length >= 2);
 
   const base = `http://127.0.0.1:${program.metricsPort}`;
   assert.equal((await fetch(`${base}/healthz`)).status, 200);
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /mambalign_launcher_jobs_created_total 2/);
   assert.match(metrics, /mambalign_launcher_outstanding_jobs 2/);
+  assert.equal((await jobs()).length, 2);
 });
 
-test("autoscaler program — the trainer pool follows a real JetStream queue — against a local Kubernetes API substitute (not a cluster)", async (t) => {
+test("autoscaler program — the trainer pool follows a real JetStream queue — on a real API server", { timeout: 120_000 }, async (t) => {
   const env = await setup(t);
-  const { nats, api, bus } = env;
-  api.addDeployment("ml", "r1-trainer", 0);
+  const { nats, bus } = env;
+  const apps = cluster.kubeConfig().makeApiClient(AppsV1Api);
+  await apps.createNamespacedDeployment({
+    namespace: "ml",
+    body: {
+      metadata: { name: "r1-trainer" },
+      spec: { replicas: 0, selector: { matchLabels: { app: "t" } }, template: { metadata: { labels: { app: "t" } }, spec: { containers: [{ name: "trainer", image: "trainer:1" }] } } },
+    },
+  });
   await bus.publishJob(JOB_SUBJECTS.train, job("a.sft.1"));
   await bus.publishJob(JOB_SUBJECTS.train, job("a.dpo.1", Stage.STAGE_DPO));
-  const scaled = new Promise<number>((resolve) => api.once("scale", resolve));
   env.stopFirst = await startKubeProgram(
     loadKubeProgramConfig({
       MAMBALIGN_KUBE_PROGRAM: "autoscaler",
@@ -83,10 +96,9 @@ test("autoscaler program — the trainer pool follows a real JetStream queue —
       MAMBALIGN_AUTOSCALER_DEPLOYMENT: "r1-trainer",
       MAMBALIGN_AUTOSCALER_MAX: "4",
     }),
-    substituteKubeConfig(api.url),
+    cluster.kubeConfig(),
   );
-  assert.equal(await scaled, 2);
-  assert.equal(api.replicas("ml", "r1-trainer"), 2);
+  await eventually("2 replicas", async () => (await apps.readNamespacedDeployment({ name: "r1-trainer", namespace: "ml" })).spec!.replicas === 2);
 });
 
 test("kube program config — bad environment names the variable", () => {
@@ -94,6 +106,7 @@ test("kube program config — bad environment names the variable", () => {
   assert.throws(() => loadKubeProgramConfig({}), (e: Error & { variable?: string }) => e.variable === "MAMBALIGN_KUBE_PROGRAM");
   assert.throws(() => loadKubeProgramConfig({ MAMBALIGN_KUBE_PROGRAM: "launcher" }), (e: Error & { variable?: string }) => e.variable === "MAMBALIGN_KUBE_NAMESPACE");
   assert.throws(() => loadKubeProgramConfig({ ...base, MAMBALIGN_LAUNCHER_MAX_CONCURRENT: "-1" }), /MAMBALIGN_LAUNCHER_MAX_CONCURRENT/);
+  assert.throws(() => loadKubeProgramConfig({ ...base, MAMBALIGN_LAUNCHER_NODES: "0" }), /MAMBALIGN_LAUNCHER_NODES must be >= 1/);
   assert.throws(() => loadKubeProgramConfig({ ...base, MAMBALIGN_QUEUE_SUBJECTS: "jobs.train,jobs.bogus" }), /jobs\.bogus/);
   assert.throws(() => loadKubeProgramConfig({ ...base, MAMBALIGN_KUBE_PROGRAM: "autoscaler" }), /MAMBALIGN_AUTOSCALER_DEPLOYMENT is required/);
   assert.throws(
@@ -103,4 +116,5 @@ test("kube program config — bad environment names the variable", () => {
   const cfg = loadKubeProgramConfig(base);
   assert.deepEqual(cfg.subjects, ["jobs.train", "jobs.merge"]);
   assert.equal(cfg.launcher.maxConcurrent, 4);
+  assert.equal(cfg.launcher.nodes, 1);
 });

@@ -1,7 +1,7 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { Bus, Metrics, createLogger, startHttpEndpoints } from "@mambalign/core";
 import { JobLauncher } from "./job-launcher.js";
-import { loadJobTemplate } from "./job-template.js";
+import { forNodes, loadJobTemplate } from "./job-template.js";
 import type { KubeProgramConfig } from "./kube-config.js";
 import { PoolAutoscaler } from "./pool-autoscaler.js";
 
@@ -23,7 +23,7 @@ export async function startKubeProgram(cfg: KubeProgramConfig, kubeConfig?: Kube
 
   let loop: { healthy: boolean; stop(): Promise<void> };
   if (cfg.program === "launcher") {
-    const template = await loadJobTemplate(cfg.launcher.jobTemplatePath);
+    const template = forNodes(await loadJobTemplate(cfg.launcher.jobTemplatePath), cfg.launcher.nodes);
     const launcher = new JobLauncher({
       kubeConfig: kc,
       namespace: cfg.namespace,

@@ -123,14 +123,20 @@ def _command(ns, argv: list[str], events: EventWriter, world) -> int:
     spec.command = ns.command
     if ns.nproc < 0:
         raise InvalidInput(f"--nproc: must be positive, got {ns.nproc}", field="--nproc")
-    if ns.nproc > 1 and not world.distributed:
+    from .launch import rendezvous_from_env
+
+    # Only sft/dpo train across nodes; other commands run on node 0 alone, whatever the pod's environment.
+    rdzv = rendezvous_from_env() if ns.command in ("sft", "dpo") and not world.distributed else None
+    nodes = rdzv.nnodes if rdzv else 1
+    if (ns.nproc > 1 or nodes > 1) and not world.distributed:
         if ns.command not in ("sft", "dpo"):
             raise InvalidInput(f"--nproc: only sft and dpo run data-parallel, not {ns.command}", field="--nproc")
         from .launch import launch
         from .train_args import validate_train_args
 
-        validate_train_args(spec, world_size=ns.nproc)  # a global batch that does not divide fails here, fast
-        return launch(ns.nproc, _without_nproc(argv), events)
+        nproc = max(ns.nproc, 1)
+        validate_train_args(spec, world_size=nproc * nodes)  # a global batch that does not divide fails here, fast
+        return launch(nproc, _without_nproc(argv), events, rdzv)
     return _dispatch(ns.command, spec, events, ns.resume)
 
 

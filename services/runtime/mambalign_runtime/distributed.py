@@ -188,11 +188,11 @@ def register_pid(world: World) -> None:
 
 
 def record_exit(world: World, code: int, error: str = "") -> None:
-    """Rank 0's exit code, and any rank's error message, for the launcher."""
+    """The node's first process's exit code, and any rank's error message, for the launcher."""
     directory = _launch_dir()
     if directory is None or "RANK" not in os.environ:
         return
     if error:
         (directory / f"rank-{world.rank}.error.json").write_text(json.dumps({"message": error}))
-    if world.is_main:
+    if world.local_rank == 0:  # each node's launcher reads its own first process (rank 0 on node 0)
         (directory / "exit-code").write_text(str(code))

@@ -2,6 +2,10 @@
 
 The command re-launches itself as
 `python -m torch.distributed.run --standalone --nproc_per_node N -m mambalign_runtime <args>`.
+Across several machines (a JobSet's pods) torchrun's own environment names the rendezvous:
+PET_NNODES > 1, PET_NODE_RANK, PET_MASTER_ADDR, PET_MASTER_PORT (as Kubeflow's TrainJob sets them);
+then every node runs this same command and torchrun's static rendezvous joins them into one world of
+N * PET_NNODES processes (ranks node_rank * N + local rank).
 What this wrapper adds over calling torchrun directly:
   - exit codes: torchrun turns any worker failure, 75 (preempted) included, into 1; rank 0
     leaves its real code in MAMBALIGN_LAUNCH_DIR and the wrapper exits with it;
@@ -23,10 +27,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .distributed import LAUNCH_DIR_ENV
-from .errors import EXIT_ERROR
+from .errors import EXIT_ERROR, InvalidInput
 from .events import EventWriter
 
 log = logging.getLogger("mambalign_runtime")
@@ -39,17 +45,62 @@ def _die_with_parent() -> None:
         pass
 
 
-def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+@dataclass(frozen=True)
+class Rendezvous:
+    """Where the nodes of a multi-node run meet (node 0 listens on master_addr:master_port)."""
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str = ""
+    master_port: int = 29500
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}: must be an integer, got {raw[:40]!r}", field=name) from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name}: must be in {low}..{high}, got {value}", field=name)
+    return value
+
+
+def rendezvous_from_env(env: Mapping[str, str] = os.environ) -> Rendezvous:
+    """The multi-node rendezvous torchrun's PET_* variables describe (one node without them)."""
+    nnodes = _int_env(env, "PET_NNODES", 1, 1, 4096)
+    if nnodes == 1:
+        return Rendezvous()
+    node_rank = _int_env(env, "PET_NODE_RANK", -1, 0, nnodes - 1)
+    if node_rank < 0:
+        raise InvalidInput("PET_NODE_RANK: required when PET_NNODES > 1", field="PET_NODE_RANK")
+    addr = env.get("PET_MASTER_ADDR", "")
+    if not addr or len(addr) > 253 or any(c.isspace() for c in addr):
+        raise InvalidInput("PET_MASTER_ADDR: a host name or address is required when PET_NNODES > 1",
+                           field="PET_MASTER_ADDR")
+    return Rendezvous(nnodes, node_rank, addr, _int_env(env, "PET_MASTER_PORT", 29500, 1, 65535))
+
+
+def torchrun_command(nproc: int, argv: list[str], rdzv: Rendezvous = Rendezvous()) -> list[str]:
+    if rdzv.nnodes == 1:
+        where = ["--standalone"]
+    else:  # static rendezvous: fixed node ranks, node 0's address
+        where = [f"--nnodes={rdzv.nnodes}", f"--node_rank={rdzv.node_rank}", f"--master_addr={rdzv.master_addr}",
+                 f"--master_port={rdzv.master_port}"]
+    return [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={nproc}",
             "-m", "mambalign_runtime", *argv]
 
 
-def launch(nproc: int, argv: list[str], events: EventWriter) -> int:
-    """Run `argv` (the command line without --nproc) on `nproc` processes; returns rank 0's exit code."""
+def launch(nproc: int, argv: list[str], events: EventWriter, rdzv: Rendezvous = Rendezvous()) -> int:
+    """Run `argv` (the command line without --nproc) on `nproc` processes of this node; returns the exit
+    code of the node's first process (global rank 0 on node 0)."""
     with tempfile.TemporaryDirectory(prefix="mambalign-launch-") as tmp:
         launch_dir = Path(tmp)
-        env = {**os.environ, LAUNCH_DIR_ENV: tmp}
-        proc = subprocess.Popen(torchrun_command(nproc, argv), env=env, preexec_fn=_die_with_parent)
+        # torchrun's PET_* would override the command line; the command line already carries them.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PET_")}
+        env[LAUNCH_DIR_ENV] = tmp
+        proc = subprocess.Popen(torchrun_command(nproc, argv, rdzv), env=env, preexec_fn=_die_with_parent)
         terminated = False
 
         def forward(signum, frame) -> None:

@@ -11,6 +11,7 @@ normalisation bug would change them by a factor of 2.
 
 import json
 import signal
+import socket
 
 import pytest
 import torch
@@ -122,3 +123,65 @@ def test_nproc_is_refused_for_commands_that_do_not_train(tmp_path):
     spec = write_spec(tmp_path / "s.json", {"model": "preset:tiny-mamba-char", "outputDir": str(tmp_path)})
     code, events = run_inprocess(["generate", "--spec", str(spec), "--nproc", "2"])
     assert code == 2 and of_kind(events, "error")[0]["field"] == "--nproc"
+
+
+def test_two_nodes_joined_by_the_rendezvous_environment_train_one_model(tmp_path, model_dir, demo_dir):
+    """The multi-node path of a JobSet: two launcher processes, each told only its node rank and node 0's
+    address through torchrun's PET_* variables (gloo, loopback), train one model: the same losses and the
+    same adapter weights as one process; only node 0 writes the output."""
+    from safetensors.torch import load_file
+
+    steps = 8
+
+    def spec(name):
+        body = spec_for(model_dir, demo_dir, tmp_path / name)
+        body["train"]["args"]["maxSteps"] = steps
+        return str(write_spec(tmp_path / f"{name}.json", body))
+
+    code, single = run_inprocess(["sft", "--spec", spec("one")])
+    assert code == 0, single
+
+    with socket.socket() as s:  # a free port for node 0's rendezvous store
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    procs = []
+    for node in (0, 1):
+        procs.append(spawn(["sft", "--spec", spec(f"node{node}"), "--nproc", "1"], PET_NNODES="2", PET_NODE_RANK=str(node),
+                           PET_MASTER_ADDR="127.0.0.1", PET_MASTER_PORT=port, GLOO_SOCKET_IFNAME="lo"))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for node, (p, (out, err)) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, (node, out[-2000:], err[-4000:])
+    events = [json.loads(line) for line in outputs[0][0].splitlines()]
+    assert outputs[1][0] == ""  # only global rank 0 speaks
+    assert of_kind(events, "started")[0]["versions"]["world_size"] == "2"
+    assert of_kind(events, "finished")[0]["status"] == "completed"
+
+    expected = {p["step"]: p for p in of_kind(single, "progress")}
+    got = {p["step"]: p for p in of_kind(events, "progress")}
+    assert sorted(got) == list(range(1, steps + 1))
+    for step, p in got.items():
+        assert abs(p["loss"] - expected[step]["loss"]) <= 1e-5, (step, p["loss"], expected[step]["loss"])
+        assert abs(p["gradNorm"] - expected[step]["gradNorm"]) <= 1e-4 * expected[step]["gradNorm"], step
+    one = load_file(tmp_path / "one" / "adapter" / "adapter_model.safetensors")
+    two = load_file(tmp_path / "node0" / "adapter" / "adapter_model.safetensors")
+    assert one.keys() == two.keys()
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5)
+    assert not (tmp_path / "node1" / "adapter").exists()
+
+
+def test_rendezvous_environment_errors_name_the_variable():
+    from mambalign_runtime.launch import Rendezvous, rendezvous_from_env, torchrun_command
+
+    assert rendezvous_from_env({}) == Rendezvous()
+    rdzv = rendezvous_from_env({"PET_NNODES": "2", "PET_NODE_RANK": "1", "PET_MASTER_ADDR": "job-0.svc",
+                                "PET_MASTER_PORT": "29400"})
+    assert torchrun_command(8, ["sft"], rdzv)[3:8] == ["--nnodes=2", "--node_rank=1", "--master_addr=job-0.svc",
+                                                     "--master_port=29400", "--nproc_per_node=8"]
+    for env, field in (({"PET_NNODES": "two"}, "PET_NNODES"),
+                       ({"PET_NNODES": "2", "PET_MASTER_ADDR": "a"}, "PET_NODE_RANK"),
+                       ({"PET_NNODES": "2", "PET_NODE_RANK": "2", "PET_MASTER_ADDR": "a"}, "PET_NODE_RANK"),
+                       ({"PET_NNODES": "2", "PET_NODE_RANK": "0"}, "PET_MASTER_ADDR")):
+        with pytest.raises(InvalidInput) as err:
+            rendezvous_from_env(env)
+        assert err.value.field == field

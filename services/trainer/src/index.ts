@@ -10,7 +10,8 @@ import {
   stageJobHandler,
   WorkerStatus,
 } from "@mambalign/core";
-import { trainerWork } from "./run-job.js";
+import { type FollowerDeps, runAsFollower } from "./follower.js";
+import { type JobRunnerDeps, trainerWork } from "./run-job.js";
 import type { Peers } from "./stage-inputs.js";
 import { trainerServiceImpl } from "./trainer-grpc.js";
 import { trainerMetrics } from "./trainer-metrics.js";
@@ -47,9 +48,11 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
     registry: createClient(RegistryServiceClient, deps.config.addrs.registry),
   };
 
+  const runnerDeps: JobRunnerDeps = { service: "trainer", workDir: deps.config.workDir, logLevel: deps.config.logLevel, store: deps.store, bus: deps.bus, logger, metrics, peers, state, opts };
+  if (opts.rendezvous.nodeRank > 0) return startFollower({ ...runnerDeps, python: deps.config.python }, givenPeers === undefined);
   const handle = stageJobHandler(
     { bus: deps.bus, logger, python: deps.config.python, maxDeliver: opts.maxDeliver, stopGraceMs: opts.checkpointGraceMs },
-    trainerWork({ service: "trainer", workDir: deps.config.workDir, logLevel: deps.config.logLevel, store: deps.store, bus: deps.bus, logger, metrics, peers, state, opts }),
+    trainerWork(runnerDeps),
   );
   let jobsRun = 0;
   const worker = deps.bus.startJobWorker({
@@ -96,5 +99,28 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
           peers.registry.close();
         }
       })()),
+  };
+}
+
+/** Node rank > 0 of a multi-node stage: no queue; runs node 0's job as its rank, then stops (follower.ts). */
+function startFollower(d: FollowerDeps, ownPeers: boolean): StartedTrainer {
+  const abort = new AbortController();
+  d.logger.info({ rendezvous: d.opts.rendezvous }, "trainer following node 0 of its rendezvous");
+  const done = runAsFollower(d, abort.signal).finally(async () => {
+    await d.state.stopHeartbeat();
+    if (ownPeers) {
+      d.peers.datasets.close();
+      d.peers.registry.close();
+    }
+  });
+  done.catch(() => undefined); // observed by main through `done`
+  return {
+    name: "trainer",
+    bindings: [],
+    done,
+    stop: async () => {
+      abort.abort();
+      await done.catch(() => undefined);
+    },
   };
 }

@@ -22,6 +22,7 @@ import {
 import { checkpointParent, checkpointPrefix, finalPrefix, stageSlug } from "./checkpoint-keys.js";
 import { CheckpointUploader, uploadWithManifest } from "./checkpoint-uploader.js";
 import { badJob, dependencyFailure, JobFailure } from "./errors.js";
+import { answerFollowers, rendezvousEnv } from "./follower.js";
 import { buildRuntimeSpec, runtimeCommand } from "./runtime-spec.js";
 import { type Peers, stageInputs } from "./stage-inputs.js";
 import type { TrainerOptions } from "./trainer-options.js";
@@ -53,6 +54,11 @@ const PY_LOG_LEVEL: Record<string, string> = {
   fatal: "CRITICAL",
   silent: "CRITICAL",
 };
+
+/** The runtime's environment for `command`: its log level, and the rendezvous of a multi-node stage. */
+export function runtimeEnv(d: Pick<JobRunnerDeps, "logLevel" | "opts">, command: string): Record<string, string> {
+  return { LOG_LEVEL: PY_LOG_LEVEL[d.logLevel] ?? "INFO", ...rendezvousEnv(d.opts.rendezvous, command) };
+}
 
 function validateJob(job: StageJob): void {
   try {
@@ -105,9 +111,17 @@ export function trainerWork(d: JobRunnerDeps): StageWork {
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
       const inputs = await stageInputs(d.store, d.peers, ctx.job, path.join(dir, "inputs"));
-      const resumeDir = await stageResume(d, ctx, dir);
+      const resume = await stageResume(d, ctx, dir);
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      const { artifact, metrics, modelVersions } = await train(d, ctx, dir, buildRuntimeSpec(ctx.job, inputs, path.join(dir, "out")), resumeDir);
+      // Node 0 of a multi-node stage: the other nodes run the same job from the same checkpoint (follower.ts).
+      const followers = d.opts.rendezvous.nnodes > 1 ? answerFollowers(d.bus, d.opts.rendezvous, { job: ctx.job, resumePrefix: resume.prefix }, ctx.log) : undefined;
+      let trained;
+      try {
+        trained = await train(d, ctx, dir, buildRuntimeSpec(ctx.job, inputs, path.join(dir, "out")), resume.dir);
+      } finally {
+        followers?.close();
+      }
+      const { artifact, metrics, modelVersions } = trained;
       const result = await publishResult(d, ctx, dir, artifact, metrics, modelVersions);
       await rm(dir, { recursive: true, force: true });
       return result;
@@ -119,9 +133,13 @@ export function trainerWork(d: JobRunnerDeps): StageWork {
   };
 }
 
-/** Newest checkpoint whose manifest is complete; a prefix without manifest is never looked at. */
-async function stageResume(d: JobRunnerDeps, ctx: StageContext, jobDir: string): Promise<string> {
-  if (ctx.job.stage === Stage.STAGE_MERGE) return "";
+/**
+ * Newest checkpoint whose manifest is complete (a prefix without manifest is never looked at): its prefix
+ * and where it was downloaded; both "" for a fresh start.
+ */
+async function stageResume(d: JobRunnerDeps, ctx: StageContext, jobDir: string): Promise<{ prefix: string; dir: string }> {
+  const fresh = { prefix: "", dir: "" };
+  if (ctx.job.stage === Stage.STAGE_MERGE) return fresh;
   const parent = checkpointParent(ctx.job.runId, ctx.job.stage);
   let latest;
   try {
@@ -129,7 +147,7 @@ async function stageResume(d: JobRunnerDeps, ctx: StageContext, jobDir: string):
   } catch (err) {
     throw dependencyFailure(`listing checkpoints under ${parent}/`, err);
   }
-  if (!latest) return "";
+  if (!latest) return fresh;
   const dir = path.join(jobDir, "resume", `step-${latest.step}`);
   try {
     await downloadVerified(d.store, latest.prefix, dir);
@@ -137,7 +155,7 @@ async function stageResume(d: JobRunnerDeps, ctx: StageContext, jobDir: string):
     throw dependencyFailure(`downloading checkpoint ${latest.prefix}/`, err);
   }
   void ctx.events.line("info", `resuming from checkpoint step ${latest.step} (${d.store.uri(latest.prefix)}/)`);
-  return dir;
+  return { prefix: latest.prefix, dir };
 }
 
 /** Runs the runtime; every checkpoint it announces is uploaded before this returns or throws. */
@@ -160,7 +178,7 @@ async function train(d: JobRunnerDeps, ctx: StageContext, dir: string, spec: Ret
       dir,
       resumeDir,
       nproc: d.opts.gpus,
-      env: { LOG_LEVEL: PY_LOG_LEVEL[d.logLevel] ?? "INFO" },
+      env: runtimeEnv(d, spec.command),
       onEvent: (ev) => {
         metrics.add(ev);
         const k = ev.kind;

@@ -1,7 +1,7 @@
 // The trainer's own settings, resolved once at start-up from the environment (docs/architecture.md).
 import { hostname } from "node:os";
 import { z } from "zod";
-import { parseEnv, type RetryBackoff } from "@mambalign/core";
+import { ConfigError, parseEnv, type RetryBackoff } from "@mambalign/core";
 
 export interface TrainerOptions {
   /** Identity in the `workers` KV bucket and in logs: the pod name, else host-pid. */
@@ -20,6 +20,18 @@ export interface TrainerOptions {
   heartbeatMs: number;
   /** GPUs of this worker; > 1 runs SFT/DPO data-parallel (`--nproc`, one process per GPU). */
   gpus: number;
+  /** A stage over several nodes (a JobSet's pods): node 0 pulls the job, the others follow it (follower.ts). */
+  rendezvous: Rendezvous;
+}
+
+/** torchrun's multi-node environment (PET_*), as the launcher's JobSet sets it; nnodes 1 without it. */
+export interface Rendezvous {
+  nnodes: number;
+  nodeRank: number;
+  masterAddr: string;
+  masterPort: number;
+  /** Names this set of pods (JOBSET_NAME): node 0 answers its followers on a subject made from it. */
+  group: string;
 }
 
 export const TRAINER_DEFAULTS = {
@@ -44,6 +56,11 @@ const EnvSchema = z.object({
   MAMBALIGN_TRAINER_ACK_WAIT_S: seconds("MAMBALIGN_TRAINER_ACK_WAIT_S").min(1, "MAMBALIGN_TRAINER_ACK_WAIT_S must be >= 1").default(TRAINER_DEFAULTS.ackWaitS),
   MAMBALIGN_TRAINER_GPUS: count("MAMBALIGN_TRAINER_GPUS").min(1, "MAMBALIGN_TRAINER_GPUS must be >= 1").default(TRAINER_DEFAULTS.gpus),
   HOSTNAME: z.string().optional(),
+  PET_NNODES: count("PET_NNODES").min(1, "PET_NNODES must be >= 1").default(1),
+  PET_NODE_RANK: count("PET_NODE_RANK").default(0),
+  PET_MASTER_ADDR: z.string().max(253).default(""),
+  PET_MASTER_PORT: count("PET_MASTER_PORT").max(65535, "PET_MASTER_PORT must be <= 65535").default(29500),
+  JOBSET_NAME: z.string().max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "JOBSET_NAME must be a Kubernetes object name").optional(),
 });
 
 /** KV keys allow `[-/=.\w]`; a pod name always fits, a host name may need cleaning. */
@@ -62,5 +79,15 @@ export function loadTrainerOptions(env: NodeJS.ProcessEnv = process.env): Traine
     retryBackoff: { ...TRAINER_DEFAULTS.retryBackoff },
     heartbeatMs: TRAINER_DEFAULTS.heartbeatMs,
     gpus: e.MAMBALIGN_TRAINER_GPUS,
+    rendezvous: rendezvousOf(e),
   };
+}
+
+function rendezvousOf(e: z.infer<typeof EnvSchema>): Rendezvous {
+  const r = { nnodes: e.PET_NNODES, nodeRank: e.PET_NODE_RANK, masterAddr: e.PET_MASTER_ADDR, masterPort: e.PET_MASTER_PORT, group: e.JOBSET_NAME ?? "" };
+  if (r.nnodes === 1) return { ...r, nodeRank: 0 };
+  if (r.nodeRank >= r.nnodes) throw new ConfigError(`PET_NODE_RANK (${r.nodeRank}) must be below PET_NNODES (${r.nnodes})`, "PET_NODE_RANK");
+  if (!r.masterAddr) throw new ConfigError("PET_MASTER_ADDR is required when PET_NNODES > 1", "PET_MASTER_ADDR");
+  if (!r.group) throw new ConfigError("JOBSET_NAME is required when PET_NNODES > 1 (it pairs node 0 with its followers)", "JOBSET_NAME");
+  return r;
 }
