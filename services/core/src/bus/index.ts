@@ -15,7 +15,7 @@ export { JOB_WORKER_DEFAULTS, type JobContext, type JobHandler, type JobWorker, 
 export { toBusError } from "./nats-errors.js";
 export { KV_DEFAULTS, type KvCodec, type ProtoKv, validateKvKey } from "./proto-kv.js";
 export type { WatchEventsOptions } from "./run-events.js";
-export { type RetryBackoff, retryWindowMs, willRetry } from "./settle.js";
+export { type RetryBackoff, retryWindowMs, sleep, willRetry } from "./settle.js";
 export { type EnsureStreamsOptions, STREAM_DEFAULTS } from "./streams.js";
 export {
   ALL_JOB_SUBJECTS,

@@ -1,3 +1,5 @@
+import OpenAI, { APIConnectionError, APIError } from "openai";
+import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import pLimit, { type LimitFunction } from "p-limit";
 import { z } from "zod";
 import { canonicalJson, sha256Hex } from "./canonical-json.js";
@@ -48,36 +50,29 @@ export interface JudgeClientStats {
   snapshots: string[];
 }
 
+// The package types the answer but does not check it; an endpoint (or a cache file) may say anything.
+const tokenLogprob = z.object({ token: z.string(), logprob: z.number() });
 const responseSchema = z.object({
   model: z.string().optional(),
   choices: z
     .array(
       z.object({
-        message: z.object({ content: z.string().nullable().optional() }),
-        finish_reason: z.string().nullable().optional(),
-        logprobs: z
-          .object({
-            content: z
-              .array(
-                z.object({
-                  token: z.string(),
-                  logprob: z.number(),
-                  top_logprobs: z.array(z.object({ token: z.string(), logprob: z.number() })).optional(),
-                }),
-              )
-              .nullable()
-              .optional(),
-          })
-          .nullable()
-          .optional(),
+        message: z.object({ content: z.string().nullish() }),
+        finish_reason: z.string().nullish(),
+        logprobs: z.object({ content: z.array(tokenLogprob.extend({ top_logprobs: z.array(tokenLogprob).optional() })).nullish() }).nullish(),
       }),
     )
     .min(1),
 });
 
-/** Client for any OpenAI-compatible chat-completions endpoint, with bounded concurrency, retries and a cache. */
+/**
+ * Client for any OpenAI-compatible chat-completions endpoint, with bounded concurrency, retries and a cache.
+ * The openai package makes each request; the retries stay here because its own wait between tries cannot be
+ * cut short by the job's signal (a stopped job would sit out a Retry-After of minutes).
+ */
 export class JudgeClient {
   readonly options: JudgeClientOptions;
+  private readonly openai: OpenAI;
   private readonly limit: LimitFunction;
   private readonly counters = { calls: 0, cacheHits: 0, httpAttempts: 0, retries: 0 };
   private readonly snapshots = new Set<string>();
@@ -85,6 +80,18 @@ export class JudgeClient {
   constructor(input: JudgeClientInput) {
     this.options = resolveJudgeClientOptions(input);
     this.limit = pLimit(this.options.concurrency);
+    const o = this.options;
+    this.openai = new OpenAI({
+      baseURL: o.baseUrl,
+      // The package insists on a key; a local server without one gets no Authorization header instead.
+      apiKey: o.apiKey ?? "none",
+      defaultHeaders: o.apiKey ? {} : { authorization: null },
+      // Settings come from our resolved options only, never the package's own OPENAI_* environment.
+      ...{ organization: null, project: null, adminAPIKey: null, webhookSecret: null },
+      maxRetries: 0, // see the class comment
+      timeout: o.requestTimeoutMs,
+      logLevel: "off",
+    });
   }
 
   get model(): string {
@@ -151,55 +158,54 @@ export class JudgeClient {
   private async post(body: Record<string, unknown>): Promise<unknown> {
     const o = this.options;
     const url = `${o.baseUrl}/chat/completions`;
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (o.apiKey) headers.authorization = `Bearer ${o.apiKey}`;
-    const payload = JSON.stringify(body);
-    let lastProblem = "";
-    let lastStatus: number | undefined;
-    const timeout = () => AbortSignal.timeout(o.requestTimeoutMs);
     for (let attempt = 0; ; attempt++) {
       o.signal?.throwIfAborted();
       this.counters.httpAttempts++;
-      let retryAfterMs: number | undefined;
+      let failure: TransientFailure;
       try {
-        const signal = o.signal ? AbortSignal.any([timeout(), o.signal]) : timeout();
-        const res = await fetch(url, { method: "POST", headers, body: payload, signal });
-        if (res.ok) {
-          try {
-            return await res.json();
-          } catch (cause) {
-            throw new JudgeRejectedError(`judge ${url} answered ${res.status} with a body that is not JSON`, res.status, { cause });
-          }
-        }
-        const text = (await res.text().catch(() => "")).slice(0, 500);
-        lastStatus = res.status;
-        lastProblem = `HTTP ${res.status}${text ? `: ${text}` : ""}`;
-        // 429 (rate limit) and 5xx (overload, outage) pass with time; other 4xx are our request's fault.
-        if (res.status !== 429 && res.status < 500) {
-          throw new JudgeRejectedError(`judge ${url} refused the request: ${lastProblem}`, res.status);
-        }
-        retryAfterMs = parseRetryAfter(res.headers);
+        return await this.openai.chat.completions.create(body as unknown as ChatCompletionCreateParamsNonStreaming, { signal: o.signal });
       } catch (err) {
-        if (err instanceof JudgeRejectedError) throw err;
         o.signal?.throwIfAborted();
-        // fetch throws on refused connections, resets and our timeout: all transient.
-        lastStatus = undefined;
-        lastProblem = `network error: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ""}`;
+        failure = transientFailure(err, url);
       }
       if (attempt >= o.maxRetries) {
-        throw new JudgeUnavailableError(`judge ${url} failed after ${attempt + 1} attempts; last: ${lastProblem}`, lastStatus);
+        throw new JudgeUnavailableError(`judge ${url} failed after ${attempt + 1} attempts; last: ${failure.problem}`, failure.status);
       }
       const backoff = Math.min(o.maxBackoffMs, o.initialBackoffMs * 2 ** attempt);
       // "Equal jitter": half fixed, half random, so clients that failed together do not retry together.
       const delayMs =
-        retryAfterMs !== undefined ? Math.min(retryAfterMs, o.maxRetryAfterMs) : Math.round(backoff / 2 + (backoff / 2) * o.random());
+        failure.retryAfterMs !== undefined
+          ? Math.min(failure.retryAfterMs, o.maxRetryAfterMs)
+          : Math.round(backoff / 2 + (backoff / 2) * o.random());
       this.counters.retries++;
-      o.logger?.warn({ judgeModel: o.model, attempt: attempt + 1, status: lastStatus, delayMs, problem: lastProblem }, "judge request retried");
+      o.logger?.warn({ judgeModel: o.model, attempt: attempt + 1, status: failure.status, delayMs, problem: failure.problem }, "judge request retried");
       await o.sleep(delayMs, o.signal);
     }
   }
 }
 
+interface TransientFailure {
+  status: number | undefined;
+  problem: string;
+  retryAfterMs: number | undefined;
+}
+
+/**
+ * The one map from the openai package's errors to ours: 429, 5xx and network errors (timeouts included) pass
+ * with time and are returned for a retry; any other answer is our request's fault and throws JudgeRejectedError.
+ */
+function transientFailure(err: unknown, url: string): TransientFailure {
+  if (err instanceof APIConnectionError) {
+    const cause = err.cause as (Error & { cause?: Error }) | undefined;
+    return { status: undefined, problem: `network error: ${err.message} (${[cause?.message, cause?.cause?.message].join(": ")})`, retryAfterMs: undefined };
+  }
+  if (err instanceof APIError && err.status !== undefined) {
+    const problem = `HTTP ${err.message}`.slice(0, 500);
+    if (err.status !== 429 && err.status < 500) throw new JudgeRejectedError(`judge ${url} refused the request: ${problem}`, err.status, { cause: err });
+    return { status: err.status, problem, retryAfterMs: err.headers ? parseRetryAfter(err.headers) : undefined };
+  }
+  throw new JudgeRejectedError(`judge ${url} answered with a body that is not JSON`, undefined, { cause: err });
+}
 /** `retry-after-ms` (OpenAI) or `Retry-After` in seconds or as an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(headers: Headers, now: number = Date.now()): number | undefined {
   const ms = headers.get("retry-after-ms");

@@ -1,3 +1,4 @@
+import { sleep } from "@mambalign/core";
 import type { JudgeCache } from "./judge-cache.js";
 import { ValidationError } from "./errors.js";
 
@@ -72,7 +73,7 @@ export function resolveJudgeClientOptions(input: JudgeClientInput): JudgeClientO
     requestTimeoutMs: input.requestTimeoutMs ?? JUDGE_CLIENT_DEFAULTS.requestTimeoutMs,
     cache: input.cache,
     logger: input.logger,
-    sleep: input.sleep ?? abortableSleep,
+    sleep: input.sleep ?? ((ms, signal) => sleep(ms, signal ?? new AbortController().signal)),
     random: input.random ?? Math.random,
     signal: input.signal,
   };
@@ -108,17 +109,4 @@ export function judgeInputFromEnv(env: Record<string, string | undefined>, defau
   if (concurrency !== undefined) input.concurrency = concurrency;
   if (maxRetries !== undefined) input.maxRetries = maxRetries;
   return input;
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
