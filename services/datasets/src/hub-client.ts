@@ -1,5 +1,5 @@
-// The Hugging Face Hub's HTTP API, as far as datasets need it: resolve a revision to a commit
-// and its files, and download one file with retries and resume (HTTP Range). The base URL is
+// The Hugging Face Hub, as far as datasets need it: a revision's commit and files (listed by
+// @huggingface/hub), and one file downloaded with retries and resume (HTTP Range). The base URL is
 // configurable so a local server with the same paths and layout can stand in for the Hub.
 import { createWriteStream } from "node:fs";
 import * as fsp from "node:fs/promises";
@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { status } from "@grpc/grpc-js";
+import { datasetInfo, HubApiError, listFiles } from "@huggingface/hub";
 import { ApiError } from "@mambalign/core";
 
 export interface HubOptions {
@@ -51,14 +52,6 @@ export interface DownloadProgress {
 
 export type ProgressFn = (p: DownloadProgress) => void;
 
-/** The Hub (or the network to it) is down or refuses us; our own retries are spent. */
-export class HubUnreachableError extends ApiError {
-  override name = "HubUnreachableError";
-  constructor(message: string) {
-    super(status.FAILED_PRECONDITION, message);
-  }
-}
-
 const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 
 /** `org/name` or `org/name@revision`; null when `uri` is not shaped like a Hub dataset id. */
@@ -102,13 +95,16 @@ export class HubClient {
     return this.opts.token ? { authorization: `Bearer ${this.opts.token}`, ...extra } : extra;
   }
 
-  /** fetch with our retries; network errors and retryable statuses are retried, then HubUnreachableError. */
-  private async fetchRetrying(repo: string, url: string, init: () => RequestInit): Promise<Response> {
+  /**
+   * fetch with our token and retries (the library has none): network errors and retryable statuses are retried,
+   * then FAILED_PRECONDITION saying what to do instead.
+   */
+  private async fetchRetrying(repo: string, url: string, init: RequestInit = {}): Promise<Response> {
     let last = "";
     for (let attempt = 0; attempt < this.opts.attempts; attempt++) {
       if (attempt > 0) await sleep(this.opts.backoffMs * 2 ** (attempt - 1));
       try {
-        const res = await fetch(url, init());
+        const res = await fetch(url, { ...init, headers: this.headers(init.headers as Record<string, string>) });
         if (!RETRY_STATUS.has(res.status)) return res;
         last = `HTTP ${res.status}`;
         await res.body?.cancel();
@@ -116,44 +112,37 @@ export class HubClient {
         last = describe(err);
       }
     }
-    throw new HubUnreachableError(hubFailureMessage(repo, this.opts.endpoint, `${last} after ${this.opts.attempts} tries`));
+    throw ApiError.failedPrecondition(hubFailureMessage(repo, this.opts.endpoint, `${last} after ${this.opts.attempts} tries`));
   }
 
-  private answerError(repo: string, res: Response, what: string): ApiError {
-    if (res.status === 401 || res.status === 403) {
+  private answerError(repo: string, httpStatus: number, what: string): ApiError {
+    if (httpStatus === 401 || httpStatus === 403) {
       return new ApiError(
         status.PERMISSION_DENIED,
-        `dataset ${repo}: the Hub refused ${what} (HTTP ${res.status}); a gated or private dataset needs HF_TOKEN with access to it`,
+        `dataset ${repo}: the Hub refused ${what} (HTTP ${httpStatus}); a gated or private dataset needs HF_TOKEN with access to it`,
         { key: repo },
       );
     }
-    if (res.status === 404) {
+    if (httpStatus === 404) {
       return new ApiError(status.NOT_FOUND, `dataset ${repo}: ${what} not found on the Hub at ${this.opts.endpoint}`, { key: repo });
     }
-    return ApiError.failedPrecondition(hubFailureMessage(repo, this.opts.endpoint, `${what}: HTTP ${res.status}`), { key: repo });
+    return ApiError.failedPrecondition(hubFailureMessage(repo, this.opts.endpoint, `${what}: HTTP ${httpStatus}`), { key: repo });
   }
 
   /** The commit a revision points at and every file in it (with sizes and LFS sha256). */
   async resolve(repo: string, revision: string): Promise<HubRevision> {
-    const url = `${this.opts.endpoint}/api/datasets/${repo}/revision/${encodeURIComponent(revision)}?blobs=true`;
-    const res = await this.fetchRetrying(repo, url, () => ({ headers: this.headers() }));
-    if (!res.ok) throw this.answerError(repo, res, `revision ${revision}`);
-    const body = (await res.json()) as {
-      sha?: string;
-      siblings?: { rfilename?: string; size?: number; blobId?: string; lfs?: { sha256?: string; size?: number } }[];
-    };
-    if (typeof body.sha !== "string" || !Array.isArray(body.siblings)) {
-      throw ApiError.failedPrecondition(`dataset ${repo}: the Hub's answer for revision ${revision} has no sha or siblings`, { key: repo });
+    const common = { hubUrl: this.opts.endpoint, fetch: (url: string | URL | Request, init?: RequestInit) => this.fetchRetrying(repo, String(url), init) };
+    try {
+      const { sha } = await datasetInfo({ ...common, name: repo, revision, additionalFields: ["sha"] });
+      if (typeof sha !== "string") throw ApiError.failedPrecondition(`dataset ${repo}: the Hub's answer for revision ${revision} has no sha`, { key: repo });
+      const files: HubFile[] = [];
+      for await (const f of listFiles({ ...common, repo: { type: "dataset", name: repo }, revision: sha, recursive: true })) {
+        if (f.type === "file") files.push({ path: f.path, size: f.lfs?.size ?? f.size, sha256: f.lfs?.oid ?? "", blobId: f.oid ?? "" });
+      }
+      return { repo, revision, commit: sha, files };
+    } catch (err) {
+      throw err instanceof HubApiError ? this.answerError(repo, err.statusCode, `revision ${revision}`) : err;
     }
-    const files = body.siblings
-      .filter((s) => typeof s.rfilename === "string")
-      .map((s) => ({
-        path: s.rfilename as string,
-        size: s.lfs?.size ?? s.size ?? -1,
-        sha256: s.lfs?.sha256 ?? "",
-        blobId: s.blobId ?? "",
-      }));
-    return { repo, revision, commit: body.sha, files };
   }
 
   /**
@@ -169,6 +158,8 @@ export class HubClient {
       if (file.size >= 0 && have === file.size) return;
       let res: Response;
       try {
+        // Ours, not the library's downloadFile: its blob asks for a closed range after a probe request, and its
+        // stream() turns an HTTP error into a bare abort message, losing the status (gated, missing, retryable).
         res = await fetch(url, { headers: this.headers(have > 0 ? { range: `bytes=${have}-` } : {}), redirect: "follow" });
       } catch (err) {
         last = describe(err);
@@ -179,7 +170,7 @@ export class HubClient {
         await res.body?.cancel();
         continue;
       }
-      if (res.status !== 200 && res.status !== 206) throw this.answerError(rev.repo, res, `file ${file.path}`);
+      if (res.status !== 200 && res.status !== 206) throw this.answerError(rev.repo, res.status, `file ${file.path}`);
       const append = res.status === 206 && have > 0;
       const total = file.size >= 0 ? file.size : Number(res.headers.get("content-length") ?? -1) + (append ? have : 0);
       let bytes = append ? have : 0;
@@ -203,6 +194,6 @@ export class HubClient {
       if (file.size < 0 || bytes === file.size) return;
       last = `got ${bytes} of ${file.size} bytes`;
     }
-    throw new HubUnreachableError(hubFailureMessage(rev.repo, this.opts.endpoint, `downloading ${file.path}: ${last} after ${this.opts.attempts} tries`));
+    throw ApiError.failedPrecondition(hubFailureMessage(rev.repo, this.opts.endpoint, `downloading ${file.path}: ${last} after ${this.opts.attempts} tries`));
   }
 }

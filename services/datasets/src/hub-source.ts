@@ -4,7 +4,7 @@
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { ApiError, type ObjectStore, sha256File, sha256Hex } from "@mambalign/core";
-import { type HubClient, type HubFile, type HubRevision, HubUnreachableError, type ProgressFn } from "./hub-client.js";
+import type { HubClient, HubFile, HubRevision, ProgressFn } from "./hub-client.js";
 
 export const CACHE_PREFIX = "datasets/cache";
 const DATA_EXT = /\.(parquet|jsonl)$/i;
@@ -55,11 +55,6 @@ export function splitsOffered(files: HubFile[]): string[] {
   return [...names].sort();
 }
 
-function toApi(err: unknown): unknown {
-  if (err instanceof HubUnreachableError) return ApiError.failedPrecondition(err.message);
-  return err;
-}
-
 /** Pointer from a git blob id to the sha256 of its content, for files the Hub gives no sha256 for. */
 const blobPointer = (blobId: string) => `${CACHE_PREFIX}/git-blob/${blobId}`;
 
@@ -85,11 +80,7 @@ async function stageFile(
     return { split, path: file.path, sha256: sha, size, local, cached: true };
   }
   const partial = `${local}.part`;
-  try {
-    await hub.download(rev, file, partial, onProgress);
-  } catch (err) {
-    throw toApi(err);
-  }
+  await hub.download(rev, file, partial, onProgress);
   const got = await sha256File(partial);
   if (file.sha256 && got.sha256 !== file.sha256) {
     throw ApiError.failedPrecondition(`dataset ${rev.repo}: ${file.path} arrived with sha256 ${got.sha256}, the Hub lists ${file.sha256}`, { key: rev.repo });
@@ -114,12 +105,7 @@ export async function stageHubDataset(
   field: string,
   onProgress?: ProgressFn,
 ): Promise<StagedHubDataset> {
-  let rev: HubRevision;
-  try {
-    rev = await hub.resolve(ref.repo, ref.revision);
-  } catch (err) {
-    throw toApi(err);
-  }
+  const rev = await hub.resolve(ref.repo, ref.revision);
   const out: StagedHubDataset = { repo: rev.repo, revision: rev.revision, commit: rev.commit, files: [] };
   for (const split of splits) {
     const files = filesOfSplit(rev.files, split.name);

@@ -1,5 +1,6 @@
 // A local HTTP server with the Hugging Face Hub's dataset API paths and file layout, for tests:
-//   GET /api/datasets/<org>/<name>/revision/<rev>?blobs=true  -> {sha, siblings: [{rfilename, size, lfs: {sha256, size}}]}
+//   GET /api/datasets/<org>/<name>/revision/<rev>              -> {id, sha}
+//   GET /api/datasets/<org>/<name>/tree/<rev>?recursive=true   -> [{type, path, size, oid, lfs: {oid, size}}]
 //   GET /datasets/<org>/<name>/resolve/<rev>/<path>           -> the file (HTTP Range honoured)
 // Only the base URL differs from the real Hub, so the code under test runs its real path.
 import { createHash } from "node:crypto";
@@ -41,17 +42,17 @@ export async function startHubStandIn(repos: Record<string, StandInRepo>): Promi
     const path = decodeURIComponent(url.pathname);
     const auth = req.headers.authorization ?? "";
     requests.push({ path, range: String(req.headers.range ?? ""), authorized: auth !== "" });
-    const api = /^\/api\/datasets\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
+    const api = /^\/api\/datasets\/([^/]+\/[^/]+)\/(revision|tree)\/(.+)$/.exec(path);
     const file = /^\/datasets\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
     const repoName = api?.[1] ?? file?.[1] ?? "";
     const repo = repos[repoName];
     if (!repo) return void res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "Repository not found" }));
     if (repo.token && auth !== `Bearer ${repo.token}`) return void res.writeHead(401).end();
-    const rev = api?.[2] ?? file?.[2] ?? "";
+    const rev = api?.[3] ?? file?.[2] ?? "";
     if (rev !== "main" && rev !== commitOf(repoName)) return void res.writeHead(404).end(JSON.stringify({ error: "Revision not found" }));
     if (api) {
-      const siblings = Object.entries(repo.files).map(([rfilename, b]) => ({ rfilename, size: b.length, blobId: createHash("sha1").update(b).digest("hex"), lfs: { sha256: sha256(b), size: b.length, pointerSize: 134 } }));
-      return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: repoName, sha: commitOf(repoName), siblings }));
+      const tree = Object.entries(repo.files).map(([path, b]) => ({ type: "file", path, size: b.length, oid: createHash("sha1").update(b).digest("hex"), lfs: { oid: sha256(b), size: b.length, pointerSize: 134 } }));
+      return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(api[2] === "tree" ? tree : { id: repoName, sha: commitOf(repoName) }));
     }
     const body = file ? repo.files[file[3]!] : undefined;
     if (!body) return void res.writeHead(404).end();
