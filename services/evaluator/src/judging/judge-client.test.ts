@@ -112,6 +112,19 @@ describe("judge client — retries", () => {
     assert.equal(client.stats().httpAttempts, 2);
   });
 
+  it("takes a 200 whose body is not JSON as a refusal, without retrying", async () => {
+    const server = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{not json"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = new JudgeClient({ baseUrl: `http://127.0.0.1:${port}/v1`, model: "gpt-4", sleep: async () => assert.fail("no retry") });
+      await assert.rejects(client.complete(ratingRequest("x")), (err: unknown) => err instanceof JudgeRejectedError && !err.retryable && /not JSON/.test(err.message));
+      assert.equal(client.stats().httpAttempts, 1);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it("reads Retry-After as seconds, as an HTTP date and as retry-after-ms", () => {
     const now = Date.parse("2026-01-01T00:00:00Z");
     assert.equal(parseRetryAfter(new Headers({ "retry-after": "3" }), now), 3000);

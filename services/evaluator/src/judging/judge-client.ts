@@ -204,8 +204,10 @@ function transientFailure(err: unknown, url: string): TransientFailure {
     if (err.status !== 429 && err.status < 500) throw new JudgeRejectedError(`judge ${url} refused the request: ${problem}`, err.status, { cause: err });
     return { status: err.status, problem, retryAfterMs: err.headers ? parseRetryAfter(err.headers) : undefined };
   }
-  throw new JudgeRejectedError(`judge ${url} answered with a body that is not JSON`, undefined, { cause: err });
+  if (err instanceof SyntaxError) throw new JudgeRejectedError(`judge ${url} answered with a body that is not JSON`, undefined, { cause: err });
+  throw err;
 }
+
 /** `retry-after-ms` (OpenAI) or `Retry-After` in seconds or as an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(headers: Headers, now: number = Date.now()): number | undefined {
   const ms = headers.get("retry-after-ms");
