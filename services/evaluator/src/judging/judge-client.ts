@@ -161,7 +161,7 @@ export class JudgeClient {
     for (let attempt = 0; ; attempt++) {
       o.signal?.throwIfAborted();
       this.counters.httpAttempts++;
-      let failure: TransientFailure;
+      let failure: ReturnType<typeof transientFailure>;
       try {
         return await this.openai.chat.completions.create(body as unknown as ChatCompletionCreateParamsNonStreaming, { signal: o.signal });
       } catch (err) {
@@ -184,20 +184,14 @@ export class JudgeClient {
   }
 }
 
-interface TransientFailure {
-  status: number | undefined;
-  problem: string;
-  retryAfterMs: number | undefined;
-}
-
 /**
  * The one map from the openai package's errors to ours: 429, 5xx and network errors (timeouts included) pass
  * with time and are returned for a retry; any other answer is our request's fault and throws JudgeRejectedError.
  */
-function transientFailure(err: unknown, url: string): TransientFailure {
+function transientFailure(err: unknown, url: string): { status?: number; problem: string; retryAfterMs?: number } {
   if (err instanceof APIConnectionError) {
     const cause = err.cause as (Error & { cause?: Error }) | undefined;
-    return { status: undefined, problem: `network error: ${err.message} (${[cause?.message, cause?.cause?.message].join(": ")})`, retryAfterMs: undefined };
+    return { problem: `network error: ${err.message} (${[cause?.message, cause?.cause?.message].join(": ")})` };
   }
   if (err instanceof APIError && err.status !== undefined) {
     const problem = `HTTP ${err.message}`.slice(0, 500);
