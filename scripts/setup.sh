@@ -2,7 +2,7 @@
 # Installs everything the demo and the tests need, as on a new machine; idempotent (skips what is there).
 #   - npm packages (npm ci, lock file pinned), then the TypeScript build (generated code first)
 #   - the Python runtime's venv at .venv (torch, transformers, peft pinned to the GPU machine's versions)
-#   - nats-server, MinIO and helm built from pinned releases with `go install` into .cache/bin
+#   - nats-server, MinIO, helm and grpcurl built from pinned releases with `go install` into .cache/bin
 #   - etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (scripts/kube.sh) into .cache/bin
 #   - Debian chromium for the report screenshots (only when running as root with apt, i.e. CI and dev boxes)
 # Usage: scripts/setup.sh [--demo]   (--demo: only what `mambalign demo` needs: npm, venv, nats-server)
@@ -55,9 +55,10 @@ fi
 step "nats-server (go install of a pinned release into .cache/bin)"
 bash scripts/nats.sh install
 if [[ $servers == 1 ]]; then
-  step "MinIO, helm (go install of pinned releases into .cache/bin)"
+  step "MinIO, helm, grpcurl (go install of pinned releases into .cache/bin)"
   bash scripts/minio.sh install
   bash scripts/helm.sh install
+  bash scripts/grpcurl.sh install
   step "Kubernetes control plane for the tests (etcd, kube-apiserver/-controller-manager/-scheduler, kwok; ~10 min the first time)"
   bash scripts/kube.sh install
 fi

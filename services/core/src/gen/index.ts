@@ -1,3 +1,4 @@
+export * from "./descriptor-set.js";
 export * from "./google/protobuf/timestamp.js";
 export * from "./mambalign/v1/common.js";
 export * from "./mambalign/v1/datasets.js";

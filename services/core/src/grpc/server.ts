@@ -1,6 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
+import { addReflection } from "./reflection.js";
 
 export interface ServiceBinding {
   /** Fully qualified name reported by the health service, e.g. "mambalign.v1.PipelineService". */
@@ -17,7 +18,11 @@ export interface GrpcServerHandle {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts a gRPC server with the standard health service (grpc.health.v1) next to the given services. */
+/**
+ * Starts a gRPC server with the standard health service (grpc.health.v1) and server reflection
+ * (grpc.reflection.v1 and v1alpha, for grpcurl and Postman) next to the given services; reflection
+ * lists exactly the services this server serves.
+ */
 export async function startGrpcServer(opts: {
   host: string;
   port: number;
@@ -27,6 +32,7 @@ export async function startGrpcServer(opts: {
   const server = new Server();
   const health = new HealthImplementation({ "": "SERVING" });
   health.addToServer(server);
+  addReflection(server, opts.services.map((s) => s.name));
   for (const s of opts.services) {
     server.addService(s.definition, s.implementation);
     health.setStatus(s.name, "SERVING");

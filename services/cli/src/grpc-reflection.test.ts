@@ -1,0 +1,80 @@
+// cli — the embedded control plane's API explored with grpcurl through gRPC server reflection (no
+// .proto files on the client side): list every service, describe a method and a message, make calls.
+// Real processes: grpcurl (scripts/grpcurl.sh install) against startEmbedded's NATS and services.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { REPO_ROOT } from "@mambalign/core/testing";
+import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
+
+const run = promisify(execFile);
+
+/** GRPCURL_BIN, else <repo>/.cache/bin/grpcurl, else grpcurl on PATH. */
+function findGrpcurl(): string {
+  const dirs = [path.join(REPO_ROOT, ".cache", "bin"), ...(process.env.PATH ?? "").split(path.delimiter)].filter(Boolean);
+  const found = process.env.GRPCURL_BIN ?? dirs.map((d) => path.join(d, "grpcurl")).find((p) => existsSync(p));
+  if (!found || !existsSync(found)) throw new Error("grpcurl not found (GRPCURL_BIN, .cache/bin, PATH); run `bash scripts/grpcurl.sh install`");
+  return found;
+}
+
+/** grpcurl's exit code for a call that ended with a gRPC status is 64 + the status code. */
+const GRPCURL_NOT_FOUND = 64 + 5;
+
+describe("gRPC server reflection — grpcurl against the embedded control plane", () => {
+  let sys: TestSystem;
+  let grpcurl: string;
+  const call = async (...args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(grpcurl, ["-plaintext", "-max-time", "20", ...args], { timeout: 30_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      if (typeof e.code !== "number") throw err;
+      return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+    }
+  };
+
+  before(async () => {
+    grpcurl = findGrpcurl();
+    sys = await startTestSystem();
+  });
+  after(async () => {
+    await sys?.stop();
+  });
+
+  test("list shows every mambalign service the server serves", { timeout: 30_000 }, async () => {
+    const r = await call(sys.system.addr, "list");
+    assert.equal(r.code, 0, r.stderr);
+    const services = r.stdout.trim().split("\n").filter((s) => s.startsWith("mambalign."));
+    assert.deepEqual(services.sort(), [
+      "mambalign.v1.DatasetService",
+      "mambalign.v1.EvaluatorService",
+      "mambalign.v1.PipelineService",
+      "mambalign.v1.RegistryService",
+      "mambalign.v1.TrainerService",
+    ]);
+  });
+
+  test("describe shows a method's signature and a message's fields", { timeout: 30_000 }, async () => {
+    const method = await call(sys.system.addr, "describe", "mambalign.v1.PipelineService.WatchRun");
+    assert.equal(method.code, 0, method.stderr);
+    assert.match(method.stdout, /rpc WatchRun \( \.mambalign\.v1\.WatchRunRequest \) returns \( stream \.mambalign\.v1\.WatchRunResponse \)/);
+    const message = await call(sys.system.addr, "describe", "mambalign.v1.StartRunRequest");
+    assert.equal(message.code, 0, message.stderr);
+    assert.match(message.stdout, /string recipe_yaml = 1;/);
+    assert.match(message.stdout, /string request_id = 2;/);
+  });
+
+  test("calls work: ListRuns answers, GetRun of an unknown id is NotFound naming it", { timeout: 30_000 }, async () => {
+    const list = await call(sys.system.addr, "mambalign.v1.PipelineService/ListRuns");
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(JSON.parse(list.stdout), {});
+    const get = await call("-d", '{"id": "no-such-run"}', sys.system.addr, "mambalign.v1.PipelineService/GetRun");
+    assert.equal(get.code, GRPCURL_NOT_FOUND, get.stderr);
+    assert.match(get.stderr, /Code: NotFound/);
+    assert.match(get.stderr, /no-such-run/);
+  });
+});
