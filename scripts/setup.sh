@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need, as on a new machine; idempotent (skips what is there).
 #   - npm packages (npm ci, lock file pinned), then the TypeScript build (generated code first)
-#   - the Python runtime's venv at .venv (torch, transformers, peft pinned to the GPU machine's versions)
+#   - the Python runtime's venv at .venv (torch, transformers, peft pinned to the GPU machine's versions),
+#     with the Python client (clients/python, editable) and its generator
 #   - nats-server, MinIO, helm and grpcurl built from pinned releases with `go install` into .cache/bin
 #   - etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (scripts/kube.sh) into .cache/bin
 #   - Debian chromium for the report screenshots (only when running as root with apt, i.e. CI and dev boxes)
@@ -36,8 +37,10 @@ step "Python runtime venv (.venv)"
 py=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then "$py" -m venv .venv; fi
 req=services/runtime/requirements.txt
+# The Python client's generator and gRPC runtime, resolved together with the runtime's pins (one protobuf).
+client_req=clients/python/requirements-dev.txt
 stamp=.venv/.requirements.sha256
-want=$( (sha256sum "$req" services/runtime/pyproject.toml; echo "${MAMBALIGN_TORCH_INDEX_URL:-}") | sha256sum | cut -d' ' -f1)
+want=$( (sha256sum "$req" services/runtime/pyproject.toml "$client_req" clients/python/pyproject.toml; echo "${MAMBALIGN_TORCH_INDEX_URL:-}") | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]]; then
   .venv/bin/pip install --quiet --upgrade pip
   if [[ -n ${MAMBALIGN_TORCH_INDEX_URL:-} ]]; then
@@ -45,8 +48,8 @@ if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]]; then
     .venv/bin/pip install --quiet --index-url "$MAMBALIGN_TORCH_INDEX_URL" "$torch_pin"
     .venv/bin/pip install --quiet "$(grep -E '^triton==' services/runtime/requirements-cpu-index.txt)"
   fi
-  .venv/bin/pip install --quiet -r "$req"
-  .venv/bin/pip install --quiet --no-deps -e services/runtime
+  .venv/bin/pip install --quiet -r "$req" -r "$client_req"
+  .venv/bin/pip install --quiet --no-deps -e services/runtime -e clients/python
   echo "$want" > "$stamp"
 else
   echo "venv up to date"

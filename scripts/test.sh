@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: TypeScript unit + integration tests (node:test; real NATS and MinIO started on random
-# loopback ports by the tests themselves) and the Python runtime's pytest suite on CPU.
+# loopback ports by the tests themselves), the Python runtime's pytest suite on CPU and the Python client's.
 # Usage: scripts/test.sh [ts|py]   (default: both)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,5 +16,7 @@ if [[ $what == all || $what == ts ]]; then
 fi
 if [[ $what == all || $what == py ]]; then
   (cd services/runtime && "$MAMBALIGN_PYTHON" -m pytest -q -p no:cacheprovider) || status=1
+  # The Python client against the embedded control plane (`mambalign up`), and its generated code's freshness.
+  (cd clients/python && "$MAMBALIGN_PYTHON" -m pytest -q -p no:cacheprovider tests) || status=1
 fi
 exit $status
