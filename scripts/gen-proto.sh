@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates TypeScript from proto/ into services/core/src/gen (the only generated folder): ts-proto's
+# Generates TypeScript from proto/ into services/core/src/gen (TypeScript's only generated folder): ts-proto's
 # messages and clients, and descriptor-set.ts (the protos' compiled FileDescriptorSet, for gRPC server
 # reflection, so the running services need no .proto files).
 # Usage: scripts/gen-proto.sh [OUT_DIR]   (OUT_DIR lets the staleness test generate elsewhere)
