@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import path from "node:path";
 import { test } from "node:test";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { status } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import * as grpc from "@grpc/grpc-js";
@@ -129,6 +133,39 @@ test("grpc server — standard health service reports SERVING, then NOT_SERVING 
     assert.equal(await check("mambalign.v1.DatasetService"), "NOT_SERVING");
   } finally {
     health.close();
+    await handle.close(1000);
+  }
+});
+
+test("grpc server — reflection lists only the services this server serves, and describes their files with imports", async () => {
+  const { handle, client } = await startDatasets();
+  client.close();
+  // The reflection client from the protocol's own .proto, as shipped in @grpc/reflection.
+  const reflectionProto = path.join(path.dirname(createRequire(import.meta.url).resolve("@grpc/reflection")), "../proto/grpc/reflection/v1/reflection.proto");
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { oneofs: true })) as any;
+  const reflection = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${handle.port}`, grpc.credentials.createInsecure());
+  const ask = (request: object) =>
+    new Promise<any>((resolve, reject) => {
+      const call = reflection.ServerReflectionInfo();
+      call.on("data", (res: any) => {
+        resolve(res);
+        call.end();
+      });
+      call.on("error", reject);
+      call.write(request);
+    });
+  try {
+    const listed = await ask({ listServices: "*" });
+    assert.deepEqual(listed.listServicesResponse.service.map((s: { name: string }) => s.name), ["mambalign.v1.DatasetService"]);
+    // Each file as protoc compiled it, with its imports, so clients resolve google.protobuf.Timestamp.
+    const files = await ask({ fileContainingSymbol: "mambalign.v1.DatasetService" });
+    const decoded = files.fileDescriptorResponse.fileDescriptorProto.map((b: Buffer) => fromBinary(FileDescriptorProtoSchema, b));
+    const datasets = decoded.find((f: { name: string }) => f.name === "mambalign/v1/datasets.proto");
+    assert.ok(datasets, `files: ${decoded.map((f: { name: string }) => f.name).join(", ")}`);
+    assert.ok(datasets.dependency.includes("google/protobuf/timestamp.proto"), `imports: ${datasets.dependency.join(", ")}`);
+    assert.ok(decoded.some((f: { name: string }) => f.name === "google/protobuf/timestamp.proto"));
+  } finally {
+    reflection.close();
     await handle.close(1000);
   }
 });
