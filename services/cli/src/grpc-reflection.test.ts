@@ -4,11 +4,14 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { createLogger } from "@mambalign/core";
 import { REPO_ROOT } from "@mambalign/core/testing";
-import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
+import { type EmbeddedSystem, startEmbedded } from "./embedded/embedded-system.js";
 
 const run = promisify(execFile);
 
@@ -24,7 +27,8 @@ function findGrpcurl(): string {
 const GRPCURL_NOT_FOUND = 64 + 5;
 
 describe("gRPC server reflection — grpcurl against the embedded control plane", () => {
-  let sys: TestSystem;
+  let stateDir: string;
+  let sys: EmbeddedSystem;
   let grpcurl: string;
   const call = async (...args: string[]) => {
     try {
@@ -39,14 +43,16 @@ describe("gRPC server reflection — grpcurl against the embedded control plane"
 
   before(async () => {
     grpcurl = findGrpcurl();
-    sys = await startTestSystem();
+    stateDir = await mkdtemp(path.join(tmpdir(), "mambalign-reflection-"));
+    sys = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent") });
   });
   after(async () => {
     await sys?.stop();
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
 
   test("list shows every mambalign service the server serves", { timeout: 30_000 }, async () => {
-    const r = await call(sys.system.addr, "list");
+    const r = await call(sys.addr, "list");
     assert.equal(r.code, 0, r.stderr);
     const services = r.stdout.trim().split("\n").filter((s) => s.startsWith("mambalign."));
     assert.deepEqual(services.sort(), [
@@ -59,20 +65,20 @@ describe("gRPC server reflection — grpcurl against the embedded control plane"
   });
 
   test("describe shows a method's signature and a message's fields", { timeout: 30_000 }, async () => {
-    const method = await call(sys.system.addr, "describe", "mambalign.v1.PipelineService.WatchRun");
+    const method = await call(sys.addr, "describe", "mambalign.v1.PipelineService.WatchRun");
     assert.equal(method.code, 0, method.stderr);
     assert.match(method.stdout, /rpc WatchRun \( \.mambalign\.v1\.WatchRunRequest \) returns \( stream \.mambalign\.v1\.WatchRunResponse \)/);
-    const message = await call(sys.system.addr, "describe", "mambalign.v1.StartRunRequest");
+    const message = await call(sys.addr, "describe", "mambalign.v1.StartRunRequest");
     assert.equal(message.code, 0, message.stderr);
     assert.match(message.stdout, /string recipe_yaml = 1;/);
     assert.match(message.stdout, /string request_id = 2;/);
   });
 
   test("calls work: ListRuns answers, GetRun of an unknown id is NotFound naming it", { timeout: 30_000 }, async () => {
-    const list = await call(sys.system.addr, "mambalign.v1.PipelineService/ListRuns");
+    const list = await call(sys.addr, "mambalign.v1.PipelineService/ListRuns");
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(JSON.parse(list.stdout), {});
-    const get = await call("-d", '{"id": "no-such-run"}', sys.system.addr, "mambalign.v1.PipelineService/GetRun");
+    const get = await call("-d", '{"id": "no-such-run"}', sys.addr, "mambalign.v1.PipelineService/GetRun");
     assert.equal(get.code, GRPCURL_NOT_FOUND, get.stderr);
     assert.match(get.stderr, /Code: NotFound/);
     assert.match(get.stderr, /no-such-run/);
