@@ -15,6 +15,7 @@ from mambalign_client import Client
 
 ROW = {"messages": [{"role": "user", "content": "abc"}, {"role": "assistant", "content": "cba"}]}
 STEPS = 3
+WATCH_TIMEOUT_S = 300
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_start_watch_and_download_an_adapter(client, tmp_path, control_plane):
     run = client.start_run(recipe)
     assert run.id
     progress_steps, transitions, seqs = [], [], []
-    for resp in client.watch(run.id):
+    for resp in client.watch(run.id, timeout=WATCH_TIMEOUT_S):  # a stuck run fails the test, not hangs it
         seqs.append(resp.seq)
         ev = resp.event
         if ev.WhichOneof("kind") == "runtime" and ev.runtime.WhichOneof("kind") == "progress":
@@ -51,6 +52,8 @@ def test_start_watch_and_download_an_adapter(client, tmp_path, control_plane):
 
     final = client.get_run(run.id)
     assert final.status == pipeline_pb2.RUN_STATUS_SUCCEEDED, final.message
+    # Waiting on a finished run replays its history and returns at once.
+    assert client.wait(run.id, timeout=60).status == pipeline_pb2.RUN_STATUS_SUCCEEDED
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "events come once each, in order"
     assert progress_steps and progress_steps[-1] == STEPS, progress_steps
     assert (common_pb2.STAGE_SFT, events_pb2.STAGE_STATUS_SUCCEEDED) in transitions

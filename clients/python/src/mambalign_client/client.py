@@ -81,14 +81,15 @@ class Client:
     def cancel_run(self, run_id: str) -> pipeline_pb2.Run:
         return self.pipeline.CancelRun(pipeline_pb2.CancelRunRequest(id=run_id), timeout=self.timeout).run
 
-    def watch(self, run_id: str, *, from_seq: int = 0) -> Iterator[pipeline_pb2.WatchRunResponse]:
+    def watch(self, run_id: str, *, from_seq: int = 0, timeout: float | None = None) -> Iterator[pipeline_pb2.WatchRunResponse]:
         """The run's events from the start (or from `from_seq`), each with its `seq`; responses after a
-        stage transition carry a `run` snapshot. Ends after the run's end event."""
-        yield from self.pipeline.WatchRun(pipeline_pb2.WatchRunRequest(id=run_id, from_seq=from_seq))
+        stage transition carry a `run` snapshot. Ends after the run's end event; with `timeout` (seconds
+        for the whole watch), raises DEADLINE_EXCEEDED if the run has not ended by then."""
+        yield from self.pipeline.WatchRun(pipeline_pb2.WatchRunRequest(id=run_id, from_seq=from_seq), timeout=timeout)
 
-    def wait(self, run_id: str) -> pipeline_pb2.Run:
-        """Watches the run until it ends and returns its final state."""
-        for _ in self.watch(run_id):
+    def wait(self, run_id: str, *, timeout: float | None = None) -> pipeline_pb2.Run:
+        """Watches the run until it ends (or `timeout` seconds pass) and returns its final state."""
+        for _ in self.watch(run_id, timeout=timeout):
             pass
         return self.get_run(run_id)
 
