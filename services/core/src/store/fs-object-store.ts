@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { Readable } from "node:stream";
@@ -86,7 +86,10 @@ export class FsObjectStore implements ObjectStore {
 
   async putFile(key: string, localPath: string, opts: PutOptions = {}): Promise<void> {
     this.pathOf(key);
-    await this.put(key, createReadStream(localPath), opts);
+    // Open first: a stream opened lazily reports a missing file as an 'error' event, which fires while
+    // put() is still preparing its staging file, before anything listens, and ends the process.
+    const handle = await fsp.open(localPath, "r");
+    await this.put(key, handle.createReadStream(), opts);
   }
 
   private async commit(key: string, tmp: string, target: string, opts: PutOptions): Promise<void> {
