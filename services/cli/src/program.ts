@@ -9,6 +9,7 @@ import { adaptersExportCommand } from "./commands/adapters-export.js";
 import { datasetsListCommand, datasetsShowCommand } from "./commands/datasets.js";
 import { alpacaScoreCommand, mtBenchScoreCommand } from "./commands/eval-score.js";
 import { recipeCheckCommand } from "./commands/recipe-check.js";
+import { reportCommand } from "./commands/report.js";
 import { cancelCommand, followCommand, runCommand, statusCommand } from "./commands/runs.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
 import { type OutputFormat, outputFormat } from "./output-format.js";
@@ -107,6 +108,13 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
         return followCommand(io, addr(), run, { output: output() });
       }),
     );
+
+  program
+    .command("report")
+    .description("write a run's report: one offline HTML page (training curves, DPO rewards, evaluation, lineage) and a PNG per chart")
+    .argument("<run>", "run id")
+    .option("--out <dir>", "folder for report.html and the PNGs", "report")
+    .action(act((run: string, o: { out: string }) => reportCommand(io, addr(), run, o.out)));
 
   const adapters = program.command("adapters").description("registry versions and their lineage");
   adapters

@@ -332,7 +332,7 @@ async function tokenize(ctx: PrepareContext, built: Built, dir: string): Promise
     histogramPng: HISTOGRAM_FILE,
     splits: Object.fromEntries(stats.map(({ rowsPerSecond: _r, tokenizerSha256: _t, chatTemplateSha256: _c, ...rest }) => [rest.split, rest])),
   };
-  await fsp.writeFile(path.join(dir, HISTOGRAM_FILE), histogramPng(stats.map((s) => ({ histogram: s.histogram }))));
+  await fsp.writeFile(path.join(dir, HISTOGRAM_FILE), await histogramPng(stats.map((s) => ({ split: s.split, histogram: s.histogram }))));
 }
 
 async function writeVersion(ctx: PrepareContext, prefix: string, built: Built, dir: string): Promise<void> {

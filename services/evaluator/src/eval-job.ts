@@ -29,7 +29,6 @@ import {
   JudgeClient,
   LENGTH_ADJUSTED_METRIC,
   parseEvalResults,
-  renderEvalReportHtml,
   writeEvalReport,
 } from "./judging/index.js";
 import { lineageEntries } from "./lineage-comparison.js";
@@ -222,7 +221,7 @@ async function runEval(d: EvalJobDeps, ctx: StageContext, evalId: string, countG
     if (flat["mt_bench/overall"] !== undefined) flat["mt_bench/score"] = flat["mt_bench/overall"];
 
     const outDir = join(workDir, "out");
-    await writeOutputs({ outDir, results, generations, mt, alpaca, chromiumPath: options.chromiumPath, events });
+    await writeOutputs({ outDir, results, generations, mt, alpaca });
     const prefix = evalPrefix(evalId);
     for (const name of (await readdir(outDir)).sort()) {
       await deps.store.putFile(joinKey(prefix, name), join(outDir, name), { contentType: contentType(name) });
@@ -317,8 +316,6 @@ async function writeOutputs(o: {
   generations: GenerationRecord[];
   mt: MtBenchRunResult | undefined;
   alpaca: AlpacaEvalRunResult | undefined;
-  chromiumPath: string;
-  events: StageEvents;
 }): Promise<void> {
   const { outDir } = o;
   await mkdir(outDir, { recursive: true });
@@ -330,13 +327,7 @@ async function writeOutputs(o: {
     // AlpacaEval's annotations format, so `mambalign eval alpaca-score` can rescore it.
     await writeFile(join(outDir, `alpaca_eval_${v}_annotations.json`), JSON.stringify(rows, null, 2) + "\n");
   }
-  try {
-    await writeEvalReport(o.results, outDir, { chromiumPath: o.chromiumPath });
-  } catch (err) {
-    // The HTML page needs no browser; only the PNG renders do. Keep the page, say what is missing.
-    await writeFile(join(outDir, "report.html"), renderEvalReportHtml(o.results));
-    await o.events.line("warn", `report PNGs not rendered (${(err as Error).message}); report.html is complete`);
-  }
+  await writeEvalReport(o.results, outDir);
 }
 
 /** Results, KV and the registry hold finite numbers only: an overflowing perplexity is logged and left out. */

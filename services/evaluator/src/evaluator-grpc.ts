@@ -5,6 +5,7 @@ import {
   EvaluatorServiceService,
   type EvaluatorServiceServer,
   type HandlerContext,
+  type ObjectStore,
   type ProtoKv,
   type ServiceBinding,
   unary,
@@ -12,14 +13,16 @@ import {
 
 const ID_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
-export function evaluatorServiceBinding(ctx: HandlerContext, evals: ProtoKv<Evaluation>): ServiceBinding {
+export function evaluatorServiceBinding(ctx: HandlerContext, evals: ProtoKv<Evaluation>, store: ObjectStore): ServiceBinding {
   const implementation: EvaluatorServiceServer = {
     getEvaluation: unary(ctx, "GetEvaluation", async (req) => {
       if (!req.id) throw ApiError.invalidArgument("id", "required");
       if (!ID_RE.test(req.id)) throw ApiError.invalidArgument("id", `${JSON.stringify(req.id)} is not an evaluation id`);
       const found = await evals.get(req.id);
       if (!found) throw ApiError.notFound("evaluation", req.id);
-      return { evaluation: found.value };
+      // results.json lives under the evaluator's own prefix: clients get it here, never from the bucket.
+      const resultsJson = req.includeResults ? (await store.get(found.value.resultsKey)).toString("utf8") : "";
+      return { evaluation: found.value, resultsJson };
     }),
     listEvaluations: unary(ctx, "ListEvaluations", async (req) => {
       // Few evaluations per deployment; a scan keeps the bucket free of secondary index keys.

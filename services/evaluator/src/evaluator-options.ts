@@ -21,8 +21,6 @@ export interface EvaluatorOptions {
   benchDataDir: string;
   /** Judge endpoint; undefined when none is configured (benchmarks are then skipped with a warning). */
   judge: JudgeSettings | undefined;
-  /** MAMBALIGN_CHROMIUM (default /usr/bin/chromium): renders the report's PNG charts. */
-  chromiumPath: string;
   /** Extra environment for the runtime process (tests: PYTHONPATH, OMP_NUM_THREADS). */
   runtimeEnv: Record<string, string>;
   /** Lease on a running eval job before JetStream redelivers it; heartbeats renew it (default 60 s). */
@@ -40,7 +38,6 @@ export interface EvaluatorOptions {
 }
 
 export const EVALUATOR_DEFAULTS = {
-  chromiumPath: "/usr/bin/chromium",
   ackWaitMs: 60_000,
   // 5+10+20+40+60+60+60 s: a store, judge or NATS outage of about 4 minutes costs no stage.
   maxDeliver: 8,
@@ -48,7 +45,7 @@ export const EVALUATOR_DEFAULTS = {
 } as const;
 
 /**
- * Reads the evaluator's environment: MAMBALIGN_BENCH_DATA_DIR (unset: the shipped files), MAMBALIGN_CHROMIUM and the judge
+ * Reads the evaluator's environment: MAMBALIGN_BENCH_DATA_DIR (unset: the shipped files) and the judge
  * (MAMBALIGN_JUDGE_BASE_URL, MAMBALIGN_JUDGE_MODEL, MAMBALIGN_JUDGE_API_KEY or OPENAI_API_KEY,
  * MAMBALIGN_JUDGE_CONCURRENCY, MAMBALIGN_JUDGE_MAX_RETRIES). A judge counts as configured when a
  * base URL or an API key is set.
@@ -63,7 +60,6 @@ export function loadEvaluatorOptions(env: NodeJS.ProcessEnv = process.env): Eval
   return {
     benchDataDir: env.MAMBALIGN_BENCH_DATA_DIR || SHIPPED_BENCH_DATA_DIR,
     judge,
-    chromiumPath: env.MAMBALIGN_CHROMIUM || EVALUATOR_DEFAULTS.chromiumPath,
     runtimeEnv: {},
     ackWaitMs: EVALUATOR_DEFAULTS.ackWaitMs,
     maxDeliver: EVALUATOR_DEFAULTS.maxDeliver,

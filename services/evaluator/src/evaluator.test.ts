@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { callUnary, type EvalArgs, type Evaluation, JOB_SUBJECTS, ObjectNotFoundError, Stage, StageJob, StageStatus } from "@mambalign/core";
 import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "./testing/eval-test-env.js";
+import { parseEvalResults } from "./judging/index.js";
 
 let env: EvalTestEnv;
 
@@ -75,16 +76,19 @@ test("evaluator — an eval job for a registered adapter yields exact-match, pre
   assert.match(html, /<th>metric<\/th><th>base<\/th><th>sft<br>/);
 
   // EvaluatorService reads what was recorded.
-  const got = await callUnary(env.client.getEvaluation.bind(env.client), { id: "run1.eval.1" });
+  const got = await callUnary(env.client.getEvaluation.bind(env.client), { id: "run1.eval.1", includeResults: true });
   assert.equal(got.evaluation?.versionId, version.id);
+  // The full results come through the API (clients never read the evaluator's prefix), only when asked for.
+  assert.equal(parseEvalResults(JSON.parse(got.resultsJson)).entries.at(-1)!.versionId, version.id);
+  assert.equal((await callUnary(env.client.getEvaluation.bind(env.client), { id: "run1.eval.1", includeResults: false })).resultsJson, "");
   assert.equal(got.evaluation?.resultsKey, "evals/run1.eval.1/results.json");
   assert.deepEqual(got.evaluation?.metrics, m);
   const listed = await callUnary(env.client.listEvaluations.bind(env.client), { versionId: version.id });
   assert.deepEqual(listed.evaluations.map((e: Evaluation) => e.id), ["run1.eval.1"]);
   const all = await callUnary(env.client.listEvaluations.bind(env.client), { versionId: "" });
   assert.deepEqual(all.evaluations.map((e: Evaluation) => e.id), ["run1.base.1", "run1.eval.1"]);
-  await assert.rejects(callUnary(env.client.getEvaluation.bind(env.client), { id: "no.such.eval" }), /not found/);
-  await assert.rejects(callUnary(env.client.getEvaluation.bind(env.client), { id: "../x" }), (err: { details: { field?: string } }) => err.details.field === "id");
+  await assert.rejects(callUnary(env.client.getEvaluation.bind(env.client), { id: "no.such.eval", includeResults: false }), /not found/);
+  await assert.rejects(callUnary(env.client.getEvaluation.bind(env.client), { id: "../x", includeResults: false }), (err: { details: { field?: string } }) => err.details.field === "id");
 });
 
 test("evaluator — bad jobs fail at once with the field named, are not retried, and store nothing", async () => {

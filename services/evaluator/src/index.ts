@@ -37,7 +37,7 @@ export async function startEvaluatorService(deps: ServiceDeps, opts: StartEvalua
   worker.stopped.catch((err: unknown) => logger.error({ err }, "eval job worker stopped"));
   return {
     name: "evaluator",
-    bindings: [evaluatorServiceBinding({ service: "evaluator", logger, metrics: deps.metrics }, evals)],
+    bindings: [evaluatorServiceBinding({ service: "evaluator", logger, metrics: deps.metrics }, evals, deps.store)],
     async stop() {
       await worker.stop().catch(() => undefined);
       if (!given) registry.close();

@@ -237,7 +237,7 @@ export class Pipeline {
   async #evaluationMetrics(evalId: string): Promise<Record<string, number>> {
     const client = (this.#evaluatorClient ??= createClient(EvaluatorServiceClient, this.deps.evaluatorAddr));
     try {
-      const res = await callUnary(client.getEvaluation.bind(client), { id: evalId }, { deadlineMs: 10_000 });
+      const res = await callUnary(client.getEvaluation.bind(client), { id: evalId, includeResults: false }, { deadlineMs: 10_000 });
       return res.evaluation?.metrics ?? {};
     } catch (err) {
       const api = toApiError(err);

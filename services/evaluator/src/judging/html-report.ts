@@ -1,5 +1,8 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { chartPng, chartSvg, type ChartSpec, escapeXml } from "@mambalign/core/charts";
+import { buildCharts } from "./eval-charts.js";
 import { flattenEvalMetrics, parseEvalResults, type EvalResults, type EvalResultsInput } from "./results-schema.js";
-import { buildCharts, escapeXml, type Chart } from "./svg-charts.js";
 
 const STYLE = `body{font-family:sans-serif;margin:24px;color:#222;background:#fff}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}
@@ -9,13 +12,13 @@ table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;paddin
 th:first-child,td:first-child{text-align:left}.note{font-size:12px;color:#555}`;
 
 /** A self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched): charts, a metrics table and the judges. */
-export function renderEvalReportHtml(input: EvalResultsInput | EvalResults): string {
+export async function renderEvalReportHtml(input: EvalResultsInput | EvalResults): Promise<string> {
   const results = parseEvalResults(input);
-  const charts = buildCharts(results);
+  const charts = await Promise.all(buildCharts(results).map(chartFigure));
   const parts = [
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeXml(results.title)}</title><style>${STYLE}</style></head><body>`,
     `<h1>${escapeXml(results.title)}</h1><p class="note">created ${escapeXml(results.createdAt)}</p>`,
-    ...charts.map(chartFigure),
+    ...charts,
     metricsTable(results),
     judgesSection(results),
     `</body></html>`,
@@ -23,8 +26,28 @@ export function renderEvalReportHtml(input: EvalResultsInput | EvalResults): str
   return parts.join("\n");
 }
 
-export function chartFigure(c: Chart): string {
-  return `<figure class="chart" id="chart-${c.id}" data-chart="${c.id}">${c.svg}<figcaption>${escapeXml(c.title)}</figcaption></figure>`;
+export async function chartFigure(c: ChartSpec): Promise<string> {
+  return `<figure class="chart" id="chart-${c.id}" data-chart="${c.id}">${await chartSvg(c)}<figcaption>${escapeXml(c.title)}</figcaption></figure>`;
+}
+
+export interface WrittenReport {
+  htmlPath: string;
+  /** Chart id -> PNG path. */
+  pngs: Record<string, string>;
+}
+
+/** Writes `report.html` and one `<chart id>.png` per chart into `outDir`. */
+export async function writeEvalReport(input: EvalResultsInput | EvalResults, outDir: string): Promise<WrittenReport> {
+  const results = parseEvalResults(input);
+  await mkdir(outDir, { recursive: true });
+  const htmlPath = join(outDir, "report.html");
+  await writeFile(htmlPath, await renderEvalReportHtml(results));
+  const pngs: Record<string, string> = {};
+  for (const chart of buildCharts(results)) {
+    pngs[chart.id] = join(outDir, `${chart.id}.png`);
+    await writeFile(pngs[chart.id]!, await chartPng(chart));
+  }
+  return { htmlPath, pngs };
 }
 
 function metricsTable(results: EvalResults): string {

@@ -4,8 +4,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PNG } from "pngjs";
+import { chartSvg } from "@mambalign/core/charts";
 import {
-  dumpDom,
+  buildCharts,
   EVAL_RESULTS_SCHEMA_ID,
   flattenEvalMetrics,
   parseEvalResults,
@@ -81,29 +82,34 @@ describe("report — results JSON", () => {
     assert.throws(() => parseEvalResults({ ...results, entries: [] }), /entries/);
   });
 
-  it("renders a self-contained page: inline SVG, no scripts, nothing fetched, text escaped", () => {
-    const html = renderEvalReportHtml(results);
+  it("renders a self-contained page: inline SVG, no scripts, nothing fetched, text escaped", async () => {
+    const html = await renderEvalReportHtml(results);
     assert.ok(!/<script|<link|src=|href=|@import|url\(/i.test(html), "no external or scripted resources");
     assert.ok(html.includes("&lt;check escaping&gt;"));
     assert.equal((html.match(/<figure class="chart"/g) ?? []).length, 3);
     // Without AlpacaEval's difficulty data the page shows the adjustment under its own name, never as LC.
-    assert.ok(!html.includes("LC win rate"), "no LC chart group");
+    assert.ok(!html.includes("LC win rate"), `no LC chart group: ${/.{200}LC win rate.{100}/s.exec(html)?.[0]}`);
     assert.match(html, /no LC \(AlpacaEval&#39;s instruction difficulty and gamed baselines were not given\); length-adjusted win rate without instruction difficulty [0-9.]+ \(not comparable/);
   });
 });
 
-describe("report — rendered by headless Chromium", () => {
+describe("report — rendered in-process (vega SVG, resvg PNG)", () => {
   it("draws the radar, the win-rate bars with error bars and the version comparison", async () => {
     const written = await writeEvalReport(results, dir);
-    const dom = await dumpDom(written.htmlPath);
+    // The page is static (no scripts): what it holds is what a browser shows.
+    const dom = await readFile(written.htmlPath, "utf8");
     for (const id of ["mt-bench-radar", "win-rates", "version-comparison"]) assert.ok(dom.includes(`id="chart-${id}"`), id);
-    assert.equal((dom.match(/<polygon class="series"/g) ?? []).length, 3, "one radar polygon per version");
-    assert.ok((dom.match(/<rect class="bar"/g) ?? []).length >= 9 + 12);
-    assert.ok((dom.match(/<g class="error-bar"/g) ?? []).length >= 6);
+    assert.equal((dom.match(/<g class="mark-line role-mark series"/g) ?? []).length, 3, "one radar line per version");
+    assert.ok((dom.match(/aria-roledescription="bar"/g) ?? []).length >= 9 + 12, "win-rate and comparison bars");
+    // Error bars: a rule per bar with a standard error (v1 and v2 win rates), and the 50% line.
+    assert.ok((dom.match(/aria-roledescription="rule mark"/g) ?? []).length >= 6 + 1);
     assert.ok(dom.includes('<table id="metrics">'));
 
     const expected: Record<string, [number, number]> = {};
-    for (const c of (await import("./svg-charts.js")).buildCharts(parseEvalResults(results))) expected[c.id] = [c.width, c.height];
+    for (const c of buildCharts(parseEvalResults(results))) {
+      const [, w, h] = /<svg[^>]* width="(\d+)" height="(\d+)"/.exec(await chartSvg(c))!;
+      expected[c.id] = [Number(w), Number(h)];
+    }
     assert.deepEqual(Object.keys(written.pngs).sort(), Object.keys(expected).sort());
     for (const [id, path] of Object.entries(written.pngs)) {
       const png = PNG.sync.read(await readFile(path));

@@ -42,10 +42,16 @@ export interface Evaluation_MetricsEntry {
 
 export interface GetEvaluationRequest {
   id: string;
+  /** Also return the full results (results.json: per-category scores, standard errors, judges). */
+  includeResults: boolean;
 }
 
 export interface GetEvaluationResponse {
-  evaluation: Evaluation | undefined;
+  evaluation:
+    | Evaluation
+    | undefined;
+  /** results.json as written by the evaluator (schema mambalign.eval-results), when include_results was set. */
+  resultsJson: string;
 }
 
 export interface ListEvaluationsRequest {
@@ -337,13 +343,16 @@ export const Evaluation_MetricsEntry: MessageFns<Evaluation_MetricsEntry> = {
 };
 
 function createBaseGetEvaluationRequest(): GetEvaluationRequest {
-  return { id: "" };
+  return { id: "", includeResults: false };
 }
 
 export const GetEvaluationRequest: MessageFns<GetEvaluationRequest> = {
   encode(message: GetEvaluationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
+    }
+    if (message.includeResults !== false) {
+      writer.uint32(16).bool(message.includeResults);
     }
     return writer;
   },
@@ -369,6 +378,14 @@ export const GetEvaluationRequest: MessageFns<GetEvaluationRequest> = {
             message.id = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeResults = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -382,13 +399,23 @@ export const GetEvaluationRequest: MessageFns<GetEvaluationRequest> = {
   },
 
   fromJSON(object: any): GetEvaluationRequest {
-    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      includeResults: isSet(object.includeResults)
+        ? globalThis.Boolean(object.includeResults)
+        : isSet(object.include_results)
+        ? globalThis.Boolean(object.include_results)
+        : false,
+    };
   },
 
   toJSON(message: GetEvaluationRequest): unknown {
     const obj: any = {};
     if (message.id !== "") {
       obj.id = message.id;
+    }
+    if (message.includeResults !== false) {
+      obj.includeResults = message.includeResults;
     }
     return obj;
   },
@@ -399,18 +426,22 @@ export const GetEvaluationRequest: MessageFns<GetEvaluationRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetEvaluationRequest>, I>>(object: I): GetEvaluationRequest {
     const message = createBaseGetEvaluationRequest();
     message.id = object.id ?? "";
+    message.includeResults = object.includeResults ?? false;
     return message;
   },
 };
 
 function createBaseGetEvaluationResponse(): GetEvaluationResponse {
-  return { evaluation: undefined };
+  return { evaluation: undefined, resultsJson: "" };
 }
 
 export const GetEvaluationResponse: MessageFns<GetEvaluationResponse> = {
   encode(message: GetEvaluationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.evaluation !== undefined) {
       Evaluation.encode(message.evaluation, writer.uint32(10).fork()).join();
+    }
+    if (message.resultsJson !== "") {
+      writer.uint32(18).string(message.resultsJson);
     }
     return writer;
   },
@@ -436,6 +467,14 @@ export const GetEvaluationResponse: MessageFns<GetEvaluationResponse> = {
             message.evaluation = Evaluation.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.resultsJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -449,13 +488,23 @@ export const GetEvaluationResponse: MessageFns<GetEvaluationResponse> = {
   },
 
   fromJSON(object: any): GetEvaluationResponse {
-    return { evaluation: isSet(object.evaluation) ? Evaluation.fromJSON(object.evaluation) : undefined };
+    return {
+      evaluation: isSet(object.evaluation) ? Evaluation.fromJSON(object.evaluation) : undefined,
+      resultsJson: isSet(object.resultsJson)
+        ? globalThis.String(object.resultsJson)
+        : isSet(object.results_json)
+        ? globalThis.String(object.results_json)
+        : "",
+    };
   },
 
   toJSON(message: GetEvaluationResponse): unknown {
     const obj: any = {};
     if (message.evaluation !== undefined) {
       obj.evaluation = Evaluation.toJSON(message.evaluation);
+    }
+    if (message.resultsJson !== "") {
+      obj.resultsJson = message.resultsJson;
     }
     return obj;
   },
@@ -468,6 +517,7 @@ export const GetEvaluationResponse: MessageFns<GetEvaluationResponse> = {
     message.evaluation = (object.evaluation !== undefined && object.evaluation !== null)
       ? Evaluation.fromPartial(object.evaluation)
       : undefined;
+    message.resultsJson = object.resultsJson ?? "";
     return message;
   },
 };
