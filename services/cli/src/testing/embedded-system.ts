@@ -22,9 +22,10 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
-export async function startTestSystem(): Promise<TestSystem> {
+/** `env`: the services' environment (default process.env), e.g. a judge endpoint. */
+export async function startTestSystem(env?: NodeJS.ProcessEnv): Promise<TestSystem> {
   const stateDir = await mkdtemp(path.join(tmpdir(), "mambalign-cli-system-"));
-  const system = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent") });
+  const system = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent"), ...(env ? { env } : {}) });
   return {
     system,
     stateDir,

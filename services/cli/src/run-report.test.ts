@@ -1,0 +1,86 @@
+// cli — `mambalign report RUN`: a short real run (tiny Mamba on CPU: SFT -> merge -> DPO -> eval with MT-Bench and
+// AlpacaEval 2.0 against the local deterministic judge) through the embedded control plane, then the report's page
+// and PNGs, again after the EVENTS stream is purged (the history comes back from the pipeline's store).
+import assert from "node:assert/strict";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { EVENTS_STREAM, RunStatus } from "@mambalign/core";
+import { startLocalJudgeServer, type LocalJudgeServer } from "@mambalign/evaluator/judging";
+import { PNG } from "pngjs";
+import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
+
+const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
+const SFT = Array.from({ length: 32 }, (_, i) => ({ messages: [{ role: "user", content: `reverse w${i}x` }, { role: "assistant", content: `x${i}w` }] }));
+const PREFS = Array.from({ length: 32 }, (_, i) => ({ prompt: [{ role: "user", content: `reverse p${i}q` }], chosen: [{ role: "assistant", content: `q${i}p` }], rejected: [{ role: "assistant", content: `p${i}q` }] }));
+const RECIPE = `name: report
+model_name_or_path: preset:tiny-mamba-char
+stages: [sft, merge, dpo, eval]
+datasets: { sft-data: ./sft.jsonl, prefs: ./prefs.jsonl }
+torch_dtype: float32
+use_peft: true
+logging_steps: 1
+sft: { dataset_mixer: { sft-data: 1.0 }, max_steps: 3, per_device_train_batch_size: 8 }
+dpo: { dataset_mixer: { prefs: 1.0 }, max_steps: 3, per_device_train_batch_size: 8 }
+eval: { benchmarks: [mt_bench, alpaca_eval_v2], limit: 2, max_new_tokens: 8 }
+`;
+
+/** Chart ids the page must show for this run: curves per training stage, DPO rewards, the evaluation's three. */
+const CHARTS = ["sft-training", "dpo-training", "dpo-rewards", "mt-bench-radar", "win-rates", "version-comparison"];
+
+describe("mambalign report", () => {
+  let judge: LocalJudgeServer;
+  let sys: TestSystem;
+  before(async () => {
+    judge = await startLocalJudgeServer();
+    sys = await startTestSystem({ ...process.env, MAMBALIGN_JUDGE_BASE_URL: judge.baseUrl, MAMBALIGN_JUDGE_MODEL: "judge-1", MAMBALIGN_ALPACA_EVAL_LC_DATASET: "off", LOG_LEVEL: "silent" });
+  });
+  after(async () => {
+    await sys?.stop();
+    await judge?.close();
+  });
+
+  test("writes one offline page with every chart and decodable PNGs, from the API alone, also after the EVENTS stream is purged", { timeout: 15 * 60_000 }, async () => {
+    const dir = path.join(sys.stateDir, "work");
+    await mkdir(dir);
+    await writeFile(path.join(dir, "sft.jsonl"), jsonl(SFT));
+    await writeFile(path.join(dir, "prefs.jsonl"), jsonl(PREFS));
+    await writeFile(path.join(dir, "recipe.yaml"), RECIPE);
+    const ran = await sys.cli(["-o", "json", "run", "--watch", "recipe.yaml"], dir);
+    const runId = (JSON.parse(ran.out.split("\n")[0]!) as { id: string }).id;
+    const final = JSON.parse(ran.out.trim().split("\n").filter((l) => l.includes('"run"')).at(-1)!) as { run: { status: string; message?: string } };
+    assert.equal(final.run.status, RunStatus[RunStatus.RUN_STATUS_SUCCEEDED], `${final.run.message} ${ran.err}`);
+
+    const report = async (out: string) => {
+      const res = await sys.cli(["report", runId, "--out", out], dir);
+      assert.equal(res.code, 0, res.err);
+      return readFile(path.join(dir, out, "report.html"), "utf8");
+    };
+    const html = await report("first");
+    assert.ok(!/<script|<link|src=|href=|@import|url\(/i.test(html), "static and offline: nothing scripted or fetched");
+    for (const id of CHARTS) {
+      assert.ok(html.includes(`id="chart-${id}"`), `chart ${id}`);
+      const png = PNG.sync.read(await readFile(path.join(dir, "first", `${id}.png`)));
+      assert.ok(png.width > 200 && png.height > 150, `${id}.png is ${png.width}x${png.height}`);
+    }
+    for (const name of ["loss", "learning rate", "grad norm", "tokens/s", "reward (chosen)", "reward (rejected)", "reward margin", "reward accuracy"]) {
+      assert.ok(html.includes(`>${name}<`), `panel ${name}`);
+    }
+    // The lineage: the DPO adapter, the merged SFT model, the SFT adapter, the base model.
+    assert.match(html, /report-dpo\/v1 &lt;- report-sft-merged\/v1 &lt;- report-sft\/v1 &lt;- preset:tiny-mamba-char/);
+
+    // History that lasts: with the stream purged the same curves come back (WatchRun replays the stored history).
+    const deps = sys.system.deps;
+    const deadline = Date.now() + 10_000;
+    const historyEnded = async () => {
+      for await (const o of deps.store.list(`runs/${runId}/events/`)) if (o.key.endsWith("/run.jsonl")) return true;
+      return false;
+    };
+    // The history consumer runs beside the one that ended the run: wait (bounded) until it has filed the end.
+    while (!(await historyEnded()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await deps.bus.jsm.streams.purge(EVENTS_STREAM);
+    const again = await report("after-purge");
+    const figures = (h: string) => h.match(/<figure[\s\S]*?<\/figure>/g);
+    assert.deepEqual(figures(again), figures(html));
+  });
+});
