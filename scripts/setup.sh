@@ -5,15 +5,14 @@
 #     with the Python client (clients/python, editable) and its generator
 #   - nats-server, MinIO, helm and grpcurl built from pinned releases with `go install` into .cache/bin
 #   - etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (scripts/kube.sh) into .cache/bin
-#   - Debian chromium for the report screenshots (only when running as root with apt, i.e. CI and dev boxes)
 # Usage: scripts/setup.sh [--demo]   (--demo: only what `mambalign demo` needs: npm, venv, nats-server)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-servers=1 chromium=1
+servers=1
 for a in "$@"; do
   case $a in
-    --demo) servers=0 chromium=0 ;;
+    --demo) servers=0 ;;
     *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -66,12 +65,4 @@ if [[ $servers == 1 ]]; then
   bash scripts/kube.sh install
 fi
 
-if [[ $chromium == 1 ]] && ! command -v chromium >/dev/null; then
-  step "chromium (Debian) for report screenshots"
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "chromium missing and cannot apt-get install it here: report screenshot tests will fail" >&2
-  fi
-fi
 step "setup complete"

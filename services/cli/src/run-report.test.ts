@@ -8,6 +8,8 @@ import { after, before, describe, test } from "node:test";
 import { EVENTS_STREAM, RunStatus } from "@mambalign/core";
 import { startLocalJudgeServer, type LocalJudgeServer } from "@mambalign/evaluator/judging";
 import { PNG } from "pngjs";
+import { runReportCharts } from "./run-report.js";
+import type { RunReportData } from "./run-report-data.js";
 import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
 
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
@@ -82,5 +84,31 @@ describe("mambalign report", () => {
     const again = await report("after-purge");
     const figures = (h: string) => h.match(/<figure[\s\S]*?<\/figure>/g);
     assert.deepEqual(figures(again), figures(html));
+  });
+});
+
+describe("report charts — what the events carry", () => {
+  const run = {} as RunReportData["run"];
+  const step = (stage: string, n: number, extra: Record<string, number> = {}) => ({
+    stage,
+    step: n,
+    values: { "train/loss": 1 / n, "train/learning_rate": 1e-5, "train/grad_norm": 0.5, "train/tokens_per_s": 900, ...extra },
+  });
+  const panels = (data: RunReportData, id: string) => {
+    const spec = runReportCharts(data).find((c) => c.id === id)?.spec as { data: { values: { metric: string }[] } } | undefined;
+    return spec && [...new Set(spec.data.values.map((v) => v.metric))];
+  };
+
+  test("a DPO stage whose steps carry KL gets a KL panel beside its rewards; SFT gets curves and no rewards", () => {
+    const rewards = { "rewards/chosen": 0.1, "rewards/rejected": -0.1, "rewards/margins": 0.2, "rewards/accuracies": 0.75, kl: 0.01 };
+    const data: RunReportData = { run, evalResults: undefined, lineage: [], steps: [step("sft", 1), step("sft", 2), step("dpo", 1, rewards), step("dpo", 2, rewards)] };
+    assert.deepEqual(runReportCharts(data).map((c) => c.id), ["sft-training", "dpo-training", "dpo-rewards"]);
+    assert.deepEqual(panels(data, "sft-training"), ["loss", "learning rate", "grad norm", "tokens/s"]);
+    assert.deepEqual(panels(data, "dpo-rewards"), ["reward (chosen)", "reward (rejected)", "reward margin", "reward accuracy", "KL"]);
+  });
+
+  test("without KL in the events there is no KL panel", () => {
+    const data: RunReportData = { run, evalResults: undefined, lineage: [], steps: [step("dpo", 1, { "rewards/chosen": 0.1, "rewards/margins": 0.2 })] };
+    assert.deepEqual(panels(data, "dpo-rewards"), ["reward (chosen)", "reward margin"]);
   });
 });

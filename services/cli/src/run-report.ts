@@ -1,9 +1,7 @@
 // `mambalign report RUN`: one static HTML page (inline SVG, no scripts, nothing fetched) with the run's training
 // curves, DPO rewards, evaluation charts and adapter lineage, and a PNG of each chart beside it.
-import { mkdir, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { Stage } from "@mambalign/core";
-import { chartPng, chartSvg, type ChartSpec, escapeXml } from "@mambalign/core/charts";
+import { type ChartSpec, escapeXml, REPORT_STYLE, writeChartReport, type WrittenReport } from "@mambalign/core/charts";
 import { buildCharts } from "@mambalign/evaluator/judging";
 import { runStatusName } from "./run-format.js";
 import type { RunReportData, StepRow } from "./run-report-data.js";
@@ -20,7 +18,7 @@ const DPO_METRICS: [string, string][] = [
   ["rewards/margins", "reward margin"],
   ["rewards/accuracies", "reward accuracy"],
   ["kl", "KL"],
-  ["train/kl", "KL"],
+  ["objective/kl", "KL"],
   ["rewards/kl", "KL"],
 ];
 
@@ -42,7 +40,11 @@ function stepChart(id: string, title: string, rows: StepRow[], metrics: [string,
         width: 220,
         height: 150,
         mark: { type: "line", point: values.length < 200, color: "#4e79a7" },
-        encoding: { x: { field: "step", type: "quantitative", title: "step" }, y: { field: "value", type: "quantitative", title: null, scale: { zero: false } } },
+        encoding: {
+          x: { field: "step", type: "quantitative", title: "step", axis: { format: "d", tickMinStep: 1 } },
+          // "~g": a learning rate of 2e-6 reads as such, not as 0.000002.
+          y: { field: "value", type: "quantitative", title: null, scale: { zero: false }, axis: { format: "~g" } },
+        },
       },
     },
   };
@@ -71,37 +73,17 @@ function lineageTable(data: RunReportData): string {
   );
 }
 
-const STYLE = `body{font-family:sans-serif;margin:24px;color:#222;background:#fff}h1{font-size:22px}h2{font-size:17px;margin-top:28px}
-figure.chart{display:inline-block;margin:8px 16px 8px 0;vertical-align:top}figcaption{font-size:12px;color:#555}
-table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}.note{font-size:12px;color:#555}`;
-
-export interface WrittenRunReport {
-  htmlPath: string;
-  pngs: Record<string, string>;
-}
-
 /** Writes `report.html` and `<chart id>.png` per chart into `outDir`. */
-export async function writeRunReport(data: RunReportData, outDir: string): Promise<WrittenRunReport> {
-  await mkdir(outDir, { recursive: true });
-  const charts = runReportCharts(data);
-  const pngs: Record<string, string> = {};
-  const figures: string[] = [];
-  for (const c of charts) {
-    const svg = await chartSvg(c);
-    figures.push(`<figure class="chart" id="chart-${escapeXml(c.id)}">${svg}<figcaption>${escapeXml(c.title)}</figcaption></figure>`);
-    pngs[c.id] = path.join(outDir, `${c.id}.png`);
-    await writeFile(pngs[c.id]!, await chartPng(c));
-  }
+export async function writeRunReport(data: RunReportData, outDir: string): Promise<WrittenReport> {
   const { run } = data;
-  const html = [
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>run ${escapeXml(run.id)}</title><style>${STYLE}</style></head><body>`,
-    `<h1>Run ${escapeXml(run.id)} (${escapeXml(run.recipe?.name ?? "")})</h1>`,
-    `<p class="note">${escapeXml(runStatusName(run.status))}; created ${escapeXml(run.createdAt?.toISOString() ?? "-")}; ${data.steps.length} logged training step(s)${run.message ? `; ${escapeXml(run.message)}` : ""}</p>`,
-    figures.length ? figures.join("\n") : `<p>No training steps or evaluation results recorded for this run.</p>`,
-    lineageTable(data),
-    `</body></html>`,
-  ].join("\n");
-  const htmlPath = path.join(outDir, "report.html");
-  await writeFile(htmlPath, html);
-  return { htmlPath, pngs };
+  return writeChartReport(outDir, runReportCharts(data), (figures) =>
+    [
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>run ${escapeXml(run.id)}</title><style>${REPORT_STYLE}</style></head><body>`,
+      `<h1>Run ${escapeXml(run.id)} (${escapeXml(run.recipe?.name ?? "")})</h1>`,
+      `<p class="note">${escapeXml(runStatusName(run.status))}; created ${escapeXml(run.createdAt?.toISOString() ?? "-")}; ${data.steps.length} logged training step(s)${run.message ? `; ${escapeXml(run.message)}` : ""}</p>`,
+      figures.length ? figures.join("\n") : `<p>No training steps or evaluation results recorded for this run.</p>`,
+      lineageTable(data),
+      `</body></html>`,
+    ].join("\n"),
+  );
 }

@@ -23,7 +23,7 @@ export async function histogramPng(series: { split: string; histogram: Histogram
         x: { field: "lo", type: "quantitative", bin: { binned: true }, title: "tokens" },
         x2: { field: "hi" },
         y: { field: "count", type: "quantitative", stack: null, title: "sequences" },
-        color: { field: "split", type: "nominal", title: null, scale: { range: ["#426eb4", "#e68c32"] } },
+        color: { field: "split", type: "nominal", title: null, scale: { domain: series.map((s) => s.split), range: ["#426eb4", "#e68c32"] } },
       },
     },
   });

@@ -1,1 +1,2 @@
 export * from "./render-chart.js";
+export * from "./chart-report.js";

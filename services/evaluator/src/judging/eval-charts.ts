@@ -22,17 +22,18 @@ export function mtBenchRadarChart(results: EvalResults): ChartSpec | null {
     x: { signal: `${r} * cos(scale('angular', ${key}))` },
     y: { signal: `${r} * sin(scale('angular', ${key}))` },
   });
+  const point = xy("scale('radial', datum.value)", "datum.key");
+  const colour = { scale: "colour", field: "series" };
   const spec = {
-    $schema: "https://vega.github.io/schema/vega/v6.json",
     width: 560,
-    height: 420,
+    height: 400,
     padding: 10,
     autosize: "pad",
     title: { text: "MT-Bench score by category", fontSize: 16 },
     signals: [{ name: "radius", value: 160 }],
     data: [
       { name: "table", values },
-      { name: "keys", source: "table", transform: [{ type: "aggregate", groupby: ["key"] }] },
+      { name: "keys", values: cats.map((key) => ({ key })) },
       { name: "rings", values: rings },
     ],
     scales: [
@@ -44,65 +45,18 @@ export function mtBenchRadarChart(results: EvalResults): ChartSpec | null {
     marks: [
       {
         type: "group",
-        encode: { enter: { x: { value: 330 }, y: { value: 215 } } },
+        encode: { enter: { x: { value: 330 }, y: { value: 200 } } },
         marks: [
-          {
-            type: "group",
-            from: { facet: { data: "rings", name: "ring", groupby: ["ring"] } },
-            marks: [
-              {
-                type: "line",
-                name: "grid",
-                from: { data: "ring" },
-                encode: { enter: { interpolate: { value: "linear-closed" }, ...xy("scale('radial', datum.ring)", "datum.key"), stroke: { value: "#cccccc" } } },
-              },
-            ],
-          },
-          {
-            type: "rule",
-            from: { data: "keys" },
-            encode: { enter: { x: { value: 0 }, y: { value: 0 }, x2: xy("radius", "datum.key").x, y2: xy("radius", "datum.key").y, stroke: { value: "#cccccc" } } },
-          },
-          {
-            type: "text",
-            name: "axis-label",
-            from: { data: "keys" },
-            encode: {
-              enter: {
-                ...xy("(radius + 8)", "datum.key"),
-                text: { field: "key" },
-                align: [{ test: "abs(cos(scale('angular', datum.key))) < 0.1", value: "center" }, { test: "cos(scale('angular', datum.key)) < 0", value: "right" }, { value: "left" }],
-                baseline: { value: "middle" },
-                fontSize: { value: 12 },
-              },
-            },
-          },
-          {
-            type: "group",
-            from: { facet: { data: "table", name: "one", groupby: ["series"] } },
-            marks: [
-              {
-                type: "line",
-                name: "series",
-                from: { data: "one" },
-                encode: {
-                  enter: {
-                    interpolate: { value: "linear-closed" },
-                    ...xy("scale('radial', datum.value)", "datum.key"),
-                    stroke: { scale: "colour", field: "series" },
-                    strokeWidth: { value: 2 },
-                    fill: { scale: "colour", field: "series" },
-                    fillOpacity: { value: 0.15 },
-                  },
-                },
-              },
-              {
-                type: "symbol",
-                from: { data: "one" },
-                encode: { enter: { ...xy("scale('radial', datum.value)", "datum.key"), size: { value: 36 }, fill: { scale: "colour", field: "series" } } },
-              },
-            ],
-          },
+          { type: "group", from: { facet: { data: "rings", name: "ring", groupby: ["ring"] } }, marks: [
+            { type: "line", from: { data: "ring" }, encode: { enter: { interpolate: { value: "linear-closed" }, ...xy("scale('radial', datum.ring)", "datum.key"), stroke: { value: "#cccccc" } } } },
+          ] },
+          { type: "rule", from: { data: "keys" }, encode: { enter: { x: { value: 0 }, y: { value: 0 }, x2: xy("radius", "datum.key").x, y2: xy("radius", "datum.key").y, stroke: { value: "#cccccc" } } } },
+          { type: "text", from: { data: "keys" }, encode: { enter: { ...xy("(radius + 8)", "datum.key"), text: { field: "key" }, baseline: { value: "middle" }, fontSize: { value: 12 },
+            align: [{ test: "abs(cos(scale('angular', datum.key))) < 0.1", value: "center" }, { test: "cos(scale('angular', datum.key)) < 0", value: "right" }, { value: "left" }] } } },
+          { type: "group", from: { facet: { data: "table", name: "one", groupby: ["series"] } }, marks: [
+            { type: "line", name: "series", from: { data: "one" }, encode: { enter: { interpolate: { value: "linear-closed" }, ...point, stroke: colour, strokeWidth: { value: 2 }, fill: colour, fillOpacity: { value: 0.15 } } } },
+            { type: "symbol", from: { data: "one" }, encode: { enter: { ...point, size: { value: 36 }, fill: colour } } },
+          ] },
         ],
       },
     ],

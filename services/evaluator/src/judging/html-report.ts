@@ -1,53 +1,28 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { chartPng, chartSvg, type ChartSpec, escapeXml } from "@mambalign/core/charts";
+import { chartFigures, escapeXml, REPORT_STYLE, writeChartReport, type WrittenReport } from "@mambalign/core/charts";
 import { buildCharts } from "./eval-charts.js";
 import { flattenEvalMetrics, parseEvalResults, type EvalResults, type EvalResultsInput } from "./results-schema.js";
-
-const STYLE = `body{font-family:sans-serif;margin:24px;color:#222;background:#fff}
-h1{font-size:22px}h2{font-size:17px;margin-top:28px}
-figure.chart{display:inline-block;margin:8px 16px 8px 0;vertical-align:top}
-figcaption{font-size:12px;color:#555}
-table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}.note{font-size:12px;color:#555}`;
 
 /** A self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched): charts, a metrics table and the judges. */
 export async function renderEvalReportHtml(input: EvalResultsInput | EvalResults): Promise<string> {
   const results = parseEvalResults(input);
-  const charts = await Promise.all(buildCharts(results).map(chartFigure));
-  const parts = [
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeXml(results.title)}</title><style>${STYLE}</style></head><body>`,
-    `<h1>${escapeXml(results.title)}</h1><p class="note">created ${escapeXml(results.createdAt)}</p>`,
-    ...charts,
-    metricsTable(results),
-    judgesSection(results),
-    `</body></html>`,
-  ];
-  return parts.join("\n");
-}
-
-export async function chartFigure(c: ChartSpec): Promise<string> {
-  return `<figure class="chart" id="chart-${c.id}" data-chart="${c.id}">${await chartSvg(c)}<figcaption>${escapeXml(c.title)}</figcaption></figure>`;
-}
-
-export interface WrittenReport {
-  htmlPath: string;
-  /** Chart id -> PNG path. */
-  pngs: Record<string, string>;
+  return evalReportPage(results, await chartFigures(buildCharts(results)));
 }
 
 /** Writes `report.html` and one `<chart id>.png` per chart into `outDir`. */
 export async function writeEvalReport(input: EvalResultsInput | EvalResults, outDir: string): Promise<WrittenReport> {
   const results = parseEvalResults(input);
-  await mkdir(outDir, { recursive: true });
-  const htmlPath = join(outDir, "report.html");
-  await writeFile(htmlPath, await renderEvalReportHtml(results));
-  const pngs: Record<string, string> = {};
-  for (const chart of buildCharts(results)) {
-    pngs[chart.id] = join(outDir, `${chart.id}.png`);
-    await writeFile(pngs[chart.id]!, await chartPng(chart));
-  }
-  return { htmlPath, pngs };
+  return writeChartReport(outDir, buildCharts(results), (figures) => evalReportPage(results, figures));
+}
+
+function evalReportPage(results: EvalResults, figures: string[]): string {
+  return [
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeXml(results.title)}</title><style>${REPORT_STYLE}</style></head><body>`,
+    `<h1>${escapeXml(results.title)}</h1><p class="note">created ${escapeXml(results.createdAt)}</p>`,
+    ...figures,
+    metricsTable(results),
+    judgesSection(results),
+    `</body></html>`,
+  ].join("\n");
 }
 
 function metricsTable(results: EvalResults): string {
