@@ -68,6 +68,7 @@ describe("mambalign report", () => {
     for (const name of ["loss", "learning rate", "grad norm", "tokens/s", "reward (chosen)", "reward (rejected)", "reward margin", "reward accuracy"]) {
       assert.ok(html.includes(`>${name}<`), `panel ${name}`);
     }
+    assert.ok(html.includes('<table id="metrics">'), "the evaluation's metrics, base vs SFT vs DPO");
     // The lineage: the DPO adapter, the merged SFT model, the SFT adapter, the base model.
     assert.match(html, /report-dpo\/v1 &lt;- report-sft-merged\/v1 &lt;- report-sft\/v1 &lt;- preset:tiny-mamba-char/);
 

@@ -2,7 +2,7 @@
 // curves, DPO rewards, evaluation charts and adapter lineage, and a PNG of each chart beside it.
 import { Stage } from "@mambalign/core";
 import { type ChartSpec, escapeXml, REPORT_STYLE, writeChartReport, type WrittenReport } from "@mambalign/core/charts";
-import { buildCharts } from "@mambalign/evaluator/judging";
+import { buildCharts, metricsTable } from "@mambalign/evaluator/judging";
 import { runStatusName } from "./run-format.js";
 import type { RunReportData, StepRow } from "./run-report-data.js";
 
@@ -42,8 +42,8 @@ function stepChart(id: string, title: string, rows: StepRow[], metrics: [string,
         mark: { type: "line", point: values.length < 200, color: "#4e79a7" },
         encoding: {
           x: { field: "step", type: "quantitative", title: "step", axis: { format: "d", tickMinStep: 1 } },
-          // "~g": a learning rate of 2e-6 reads as such, not as 0.000002.
-          y: { field: "value", type: "quantitative", title: null, scale: { zero: false }, axis: { format: "~g" } },
+          // A learning rate of 2e-6 reads as such, not as 0.000002; tokens/s as 4000, not 4e+3.
+          y: { field: "value", type: "quantitative", title: null, scale: { zero: false }, axis: { labelExpr: "datum.value != 0 && abs(datum.value) < 0.001 ? format(datum.value, '~e') : format(datum.value, '~r')" } },
         },
       },
     },
@@ -82,6 +82,7 @@ export async function writeRunReport(data: RunReportData, outDir: string): Promi
       `<h1>Run ${escapeXml(run.id)} (${escapeXml(run.recipe?.name ?? "")})</h1>`,
       `<p class="note">${escapeXml(runStatusName(run.status))}; created ${escapeXml(run.createdAt?.toISOString() ?? "-")}; ${data.steps.length} logged training step(s)${run.message ? `; ${escapeXml(run.message)}` : ""}</p>`,
       figures.length ? figures.join("\n") : `<p>No training steps or evaluation results recorded for this run.</p>`,
+      data.evalResults ? metricsTable(data.evalResults) : "",
       lineageTable(data),
       `</body></html>`,
     ].join("\n"),

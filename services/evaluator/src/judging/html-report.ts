@@ -25,7 +25,8 @@ function evalReportPage(results: EvalResults, figures: string[]): string {
   ].join("\n");
 }
 
-function metricsTable(results: EvalResults): string {
+/** The entries' flat metrics side by side (base, SFT, DPO). */
+export function metricsTable(results: EvalResults): string {
   const flat = results.entries.map(flattenEvalMetrics);
   const names = [...new Set(flat.flatMap((m) => Object.keys(m)))].sort();
   if (!names.length) return "";
