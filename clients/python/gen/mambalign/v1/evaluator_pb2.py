@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmambalign/v1/evaluator.proto\x12\x0cmambalign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n\nEvaluation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x36\n\x07metrics\x18\x04 \x03(\x0b\x32%.mambalign.v1.Evaluation.MetricsEntry\x12\x13\n\x0bresults_key\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\"\n\x14GetEvaluationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"E\n\x15GetEvaluationResponse\x12,\n\nevaluation\x18\x01 \x01(\x0b\x32\x18.mambalign.v1.Evaluation\",\n\x16ListEvaluationsRequest\x12\x12\n\nversion_id\x18\x01 \x01(\t\"H\n\x17ListEvaluationsResponse\x12-\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x18.mambalign.v1.Evaluation2\xcc\x01\n\x10\x45valuatorService\x12X\n\rGetEvaluation\x12\".mambalign.v1.GetEvaluationRequest\x1a#.mambalign.v1.GetEvaluationResponse\x12^\n\x0fListEvaluations\x12$.mambalign.v1.ListEvaluationsRequest\x1a%.mambalign.v1.ListEvaluationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmambalign/v1/evaluator.proto\x12\x0cmambalign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n\nEvaluation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x36\n\x07metrics\x18\x04 \x03(\x0b\x32%.mambalign.v1.Evaluation.MetricsEntry\x12\x13\n\x0bresults_key\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\";\n\x14GetEvaluationRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0finclude_results\x18\x02 \x01(\x08\"[\n\x15GetEvaluationResponse\x12,\n\nevaluation\x18\x01 \x01(\x0b\x32\x18.mambalign.v1.Evaluation\x12\x14\n\x0cresults_json\x18\x02 \x01(\t\",\n\x16ListEvaluationsRequest\x12\x12\n\nversion_id\x18\x01 \x01(\t\"H\n\x17ListEvaluationsResponse\x12-\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x18.mambalign.v1.Evaluation2\xcc\x01\n\x10\x45valuatorService\x12X\n\rGetEvaluation\x12\".mambalign.v1.GetEvaluationRequest\x1a#.mambalign.v1.GetEvaluationResponse\x12^\n\x0fListEvaluations\x12$.mambalign.v1.ListEvaluationsRequest\x1a%.mambalign.v1.ListEvaluationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,13 +39,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVALUATION_METRICSENTRY']._serialized_start=267
   _globals['_EVALUATION_METRICSENTRY']._serialized_end=313
   _globals['_GETEVALUATIONREQUEST']._serialized_start=315
-  _globals['_GETEVALUATIONREQUEST']._serialized_end=349
-  _globals['_GETEVALUATIONRESPONSE']._serialized_start=351
-  _globals['_GETEVALUATIONRESPONSE']._serialized_end=420
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=422
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=466
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=468
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=540
-  _globals['_EVALUATORSERVICE']._serialized_start=543
-  _globals['_EVALUATORSERVICE']._serialized_end=747
+  _globals['_GETEVALUATIONREQUEST']._serialized_end=374
+  _globals['_GETEVALUATIONRESPONSE']._serialized_start=376
+  _globals['_GETEVALUATIONRESPONSE']._serialized_end=467
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=469
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=513
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=515
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=587
+  _globals['_EVALUATORSERVICE']._serialized_start=590
+  _globals['_EVALUATORSERVICE']._serialized_end=794
 # @@protoc_insertion_point(module_scope)

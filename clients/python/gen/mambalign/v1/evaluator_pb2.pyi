@@ -33,16 +33,20 @@ class Evaluation(_message.Message):
     def __init__(self, id: _Optional[str] = ..., version_id: _Optional[str] = ..., run_id: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., results_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "include_results")
     ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_RESULTS_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    include_results: bool
+    def __init__(self, id: _Optional[str] = ..., include_results: _Optional[bool] = ...) -> None: ...
 
 class GetEvaluationResponse(_message.Message):
-    __slots__ = ("evaluation",)
+    __slots__ = ("evaluation", "results_json")
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_JSON_FIELD_NUMBER: _ClassVar[int]
     evaluation: Evaluation
-    def __init__(self, evaluation: _Optional[_Union[Evaluation, _Mapping]] = ...) -> None: ...
+    results_json: str
+    def __init__(self, evaluation: _Optional[_Union[Evaluation, _Mapping]] = ..., results_json: _Optional[str] = ...) -> None: ...
 
 class ListEvaluationsRequest(_message.Message):
     __slots__ = ("version_id",)
