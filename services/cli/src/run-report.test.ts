@@ -85,6 +85,12 @@ describe("mambalign report", () => {
     const again = await report("after-purge");
     const figures = (h: string) => h.match(/<figure[\s\S]*?<\/figure>/g);
     assert.deepEqual(figures(again), figures(html));
+
+    // An unknown run is named, and nothing is written.
+    const unknown = await sys.cli(["report", "no-such-run", "--out", "unknown"], dir);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.err, /no-such-run/);
+    await assert.rejects(readFile(path.join(dir, "unknown", "report.html")), /ENOENT/);
   });
 });
 
