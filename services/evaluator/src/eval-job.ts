@@ -79,12 +79,12 @@ export function createEvalJobHandler(d: EvalJobDeps): JobHandler {
       async finished(ctx) {
         // Redelivered after the evaluation was recorded: only the transition may have been lost.
         const done = await d.evals.get(evalIdOf(ctx.job));
-        return done ? { message: summary(done.value.metrics), output: done.value.id } : undefined;
+        return done ? { message: summary(done.value.metrics), output: done.value.id, metrics: done.value.metrics } : undefined;
       },
       running: ({ job }) => `evaluating ${job.inputVersion || job.baseModel?.uri || "?"}`,
       async run(ctx) {
         const evaluation = await runEval(d, ctx, evalIdOf(ctx.job), (b, n) => generated.inc({ service, benchmark: b }, n));
-        return { message: summary(evaluation.metrics), output: evaluation.id };
+        return { message: summary(evaluation.metrics), output: evaluation.id, metrics: evaluation.metrics };
       },
       outcome: (outcome) => jobs.inc({ service, outcome }),
     },

@@ -8,7 +8,6 @@ export {
   beginRun,
   cancelRun,
   failRun,
-  isLiveEvalJob,
   isRunEndEvent,
   isTerminal,
   newRun,

@@ -39,7 +39,6 @@ export async function startPipelineService(deps: ServiceDeps, opts: PipelineServ
     logger,
     metrics: deps.metrics,
     datasetsAddr: deps.config.addrs.datasets,
-    evaluatorAddr: deps.config.addrs.evaluator,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const durable = opts.durable ?? "pipeline";

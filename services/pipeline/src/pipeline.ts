@@ -7,10 +7,6 @@ import {
   type Logger,
   type Metrics,
   type ObjectStore,
-  callUnary,
-  EvaluatorServiceClient,
-  StageStatus,
-  toApiError,
   Recipe,
   redactRecipeSecrets,
   Run,
@@ -21,7 +17,7 @@ import {
 import { DatasetPrepError, prepareRunDatasets } from "./dataset-prep.js";
 import { acceptRecipe } from "./recipe-guard.js";
 import { isRunId, newRunId, runObjectKeys, validateRequestId, validateRunId } from "./run-ids.js";
-import { applyEvent, beginRun, cancelRun, failRun, isLiveEvalJob, isTerminal, newRun, type RunDatasets, type Step } from "./run-machine.js";
+import { applyEvent, beginRun, cancelRun, failRun, isTerminal, newRun, type RunDatasets, type Step } from "./run-machine.js";
 import { RunStore } from "./run-store.js";
 
 export interface PipelineDeps {
@@ -31,8 +27,6 @@ export interface PipelineDeps {
   metrics: Metrics;
   /** Address of the DatasetService. */
   datasetsAddr: string;
-  /** Address of the EvaluatorService (metrics of finished evaluations). */
-  evaluatorAddr: string;
   now?: () => Date;
 }
 
@@ -41,9 +35,7 @@ const CLAIMED_RUN_WAIT_MS = 10_000;
 
 export class Pipeline {
   readonly #bg = new Set<Promise<void>>();
-  readonly #datasets = new Map<string, RunDatasets>();
   #datasetClient: DatasetServiceClient | undefined;
-  #evaluatorClient: EvaluatorServiceClient | undefined;
   readonly #now: () => Date;
   readonly #counters;
 
@@ -153,7 +145,6 @@ export class Pipeline {
       await this.#apply(runId, (run) => failRun(run, err.message, this.#now()));
       return;
     }
-    this.#datasets.set(runId, datasets);
     const keys = runObjectKeys(runId);
     const resolved = { run_id: runId, recipe: Recipe.toJSON(cur.recipe), datasets };
     await this.deps.store.put(keys.recipeJson, JSON.stringify(resolved, null, 2), { contentType: "application/json" });
@@ -169,20 +160,6 @@ export class Pipeline {
     for (const run of await this.runs.list()) {
       if (run.status === RunStatus.RUN_STATUS_PENDING && run.stages.every((s) => s.attempt === 0)) this.#background(this.#prepare(run.id));
     }
-  }
-
-  /** Datasets of a run (from memory, else from its recipe.json). */
-  async #runDatasets(run: Run): Promise<RunDatasets> {
-    const cached = this.#datasets.get(run.id);
-    if (cached) return cached;
-    let evalQuestions = "";
-    if (run.recipe?.stages.includes(Stage.STAGE_EVAL) && run.recipe.eval?.exactMatchDataset && run.status !== RunStatus.RUN_STATUS_PENDING) {
-      const raw = JSON.parse((await this.deps.store.get(runObjectKeys(run.id).recipeJson)).toString("utf8")) as { datasets?: RunDatasets };
-      evalQuestions = raw.datasets?.evalQuestions ?? "";
-    }
-    const ds = { sft: run.trainDatasetSft, dpo: run.trainDatasetDpo, evalQuestions };
-    this.#datasets.set(run.id, ds);
-    return ds;
   }
 
   /** CAS-applies a transition; publishes its jobs before the write (deduplicated) and its events after. */
@@ -220,31 +197,8 @@ export class Pipeline {
   async handleEvent(ev: RunEvent): Promise<void> {
     // Our own run-level events, and events of runs this pipeline does not know, change nothing.
     if (ev.stage === Stage.STAGE_UNSPECIFIED || !ev.jobId || !isRunId(ev.runId)) return;
-    const cur = (await this.runs.get(ev.runId))?.value;
-    if (!cur) return;
-    const datasets = await this.#runDatasets(cur);
-    const t = ev.kind?.$case === "transition" ? ev.kind.value : undefined;
-    const evalMetrics =
-      t?.status === StageStatus.STAGE_STATUS_SUCCEEDED && t.output && isLiveEvalJob(cur, ev.jobId) ? await this.#evaluationMetrics(t.output) : {};
-    const step = await this.#apply(ev.runId, (run) => applyEvent(run, ev, datasets, this.#now(), evalMetrics));
+    const step = await this.#apply(ev.runId, (run) => applyEvent(run, ev, this.#now()));
     this.#counters.events.inc({ changed: step ? "true" : "false" });
-  }
-
-  /**
-   * Metrics of a finished evaluation. An evaluator that is down makes the event come back later
-   * (retryable); one that does not know the evaluation leaves the metrics empty, logged.
-   */
-  async #evaluationMetrics(evalId: string): Promise<Record<string, number>> {
-    const client = (this.#evaluatorClient ??= createClient(EvaluatorServiceClient, this.deps.evaluatorAddr));
-    try {
-      const res = await callUnary(client.getEvaluation.bind(client), { id: evalId, includeResults: false }, { deadlineMs: 10_000 });
-      return res.evaluation?.metrics ?? {};
-    } catch (err) {
-      const api = toApiError(err);
-      if (api.retryable) throw api;
-      this.deps.logger.warn({ evalId, err: api }, "evaluation metrics unavailable; recording the stage without them");
-      return {};
-    }
   }
 
   async getRun(runId: string): Promise<Run> {
@@ -263,6 +217,5 @@ export class Pipeline {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.#bg]);
     this.#datasetClient?.close();
-    this.#evaluatorClient?.close();
   }
 }

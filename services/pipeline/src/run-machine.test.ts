@@ -22,13 +22,13 @@ function fresh(yaml = RECIPE): Run {
   return newRun({ id: "demo-1", requestId: "r1", recipe, warnings: [], now: T0 });
 }
 
-function transition(run: Run, stage: Stage, status: StageStatus, output = "", message = ""): RunEvent {
+function transition(run: Run, stage: Stage, status: StageStatus, output = "", message = "", metrics: Record<string, number> = {}): RunEvent {
   const s = run.stages.find((x) => x.stage === stage)!;
-  return { runId: run.id, stage, jobId: s.jobId, time: T0, kind: { $case: "transition", value: { status, message, output } } };
+  return { runId: run.id, stage, jobId: s.jobId, time: T0, kind: { $case: "transition", value: { status, message, output, metrics } } };
 }
 
 function succeed(run: Run, stage: Stage, output: string): Step {
-  return applyEvent(run, transition(run, stage, StageStatus.STAGE_STATUS_SUCCEEDED, output), DATASETS, T0);
+  return applyEvent(run, transition(run, stage, StageStatus.STAGE_STATUS_SUCCEEDED, output), T0);
 }
 
 describe("pipeline state machine", () => {
@@ -89,11 +89,11 @@ describe("pipeline state machine", () => {
     assert.equal(ev.eval?.maxNewTokens, 8);
     run = step.run;
     for (const b of run.baselines) {
-      const done: RunEvent = { runId: run.id, stage: Stage.STAGE_EVAL, jobId: b.jobId, time: T0, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: b.jobId } } };
-      run = applyEvent(run, done, DATASETS, T0, { "eval/exact_match": b.label === "base" ? 0 : 0.5 }).run;
+      const done: RunEvent = { runId: run.id, stage: Stage.STAGE_EVAL, jobId: b.jobId, time: T0, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: b.jobId, metrics: { "eval/exact_match": b.label === "base" ? 0 : 0.5 } } } };
+      run = applyEvent(run, done, T0).run;
     }
     assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
-    step = applyEvent(run, transition(run, Stage.STAGE_EVAL, StageStatus.STAGE_STATUS_SUCCEEDED, "eval-123"), DATASETS, T0, { "eval/exact_match": 0.75 });
+    step = applyEvent(run, transition(run, Stage.STAGE_EVAL, StageStatus.STAGE_STATUS_SUCCEEDED, "eval-123", "", { "eval/exact_match": 0.75 }), T0);
     assert.equal(step.run.status, RunStatus.RUN_STATUS_SUCCEEDED);
     assert.equal(step.run.stages[3]!.metrics["eval/exact_match"], 0.75);
     assert.deepEqual(step.run.baselines.map((b) => [b.label, b.versionId, b.metrics["eval/exact_match"]]), [
@@ -108,9 +108,9 @@ describe("pipeline state machine", () => {
   test("a replayed SUCCEEDED does not queue the next stage twice", () => {
     const run = beginRun(fresh(), DATASETS, T0).run;
     const ev = transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "demo-sft/v1");
-    const once = applyEvent(run, ev, DATASETS, T0);
+    const once = applyEvent(run, ev, T0);
     assert.equal(once.jobs.length, 2);
-    const again = applyEvent(once.run, ev, DATASETS, T0);
+    const again = applyEvent(once.run, ev, T0);
     assert.equal(again.changed, false);
     assert.equal(again.jobs.length, 0);
     assert.equal(again.run.stages[1]!.attempt, 1);
@@ -119,9 +119,9 @@ describe("pipeline state machine", () => {
   test("events of other jobs, attempts or runs change nothing", () => {
     const run = beginRun(fresh(), DATASETS, T0).run;
     const ok = transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "v");
-    assert.equal(applyEvent(run, { ...ok, jobId: "demo-1.sft.0" }, DATASETS, T0).changed, false);
-    assert.equal(applyEvent(run, { ...ok, runId: "other" }, DATASETS, T0).changed, false);
-    assert.equal(applyEvent(run, { ...ok, jobId: "demo-1.merge.1" }, DATASETS, T0).changed, false, "merge is not queued yet");
+    assert.equal(applyEvent(run, { ...ok, jobId: "demo-1.sft.0" }, T0).changed, false);
+    assert.equal(applyEvent(run, { ...ok, runId: "other" }, T0).changed, false);
+    assert.equal(applyEvent(run, { ...ok, jobId: "demo-1.merge.1" }, T0).changed, false, "merge is not queued yet");
   });
 
   test("runtime progress updates step, total and training metrics of the stage", () => {
@@ -145,7 +145,6 @@ describe("pipeline state machine", () => {
           },
         },
       },
-      DATASETS,
       T0,
     );
     const s = step.run.stages[0]!;
@@ -155,7 +154,7 @@ describe("pipeline state machine", () => {
 
   test("a failed stage fails the run with its message and cancels the stages after it", () => {
     const run = beginRun(fresh(), DATASETS, T0).run;
-    const step = applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_FAILED, "", "CUDA out of memory"), DATASETS, T0);
+    const step = applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_FAILED, "", "CUDA out of memory"), T0);
     assert.equal(step.run.status, RunStatus.RUN_STATUS_FAILED);
     assert.match(step.run.message, /sft failed: CUDA out of memory/);
     assert.deepEqual(step.run.stages.map((s) => s.status), [
@@ -179,10 +178,10 @@ describe("pipeline state machine", () => {
     for (const stage of [Stage.STAGE_SFT, Stage.STAGE_MERGE, Stage.STAGE_DPO, Stage.STAGE_EVAL]) run = succeed(run, stage, `${stage}-out`).run;
     assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
     assert.equal(run.message, "waiting for baseline evaluations");
-    const ended = (jobId: string, status: StageStatus): RunEvent => ({ runId: run.id, stage: Stage.STAGE_EVAL, jobId, time: T0, kind: { $case: "transition", value: { status, message: "boom", output: "" } } });
-    run = applyEvent(run, ended("demo-1.eval-base.1", StageStatus.STAGE_STATUS_FAILED), DATASETS, T0).run;
+    const ended = (jobId: string, status: StageStatus): RunEvent => ({ runId: run.id, stage: Stage.STAGE_EVAL, jobId, time: T0, kind: { $case: "transition", value: { status, message: "boom", output: "", metrics: {} } } });
+    run = applyEvent(run, ended("demo-1.eval-base.1", StageStatus.STAGE_STATUS_FAILED), T0).run;
     assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
-    const last = applyEvent(run, { ...ended("demo-1.eval-sft.1", StageStatus.STAGE_STATUS_SUCCEEDED), kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: "e" } } }, DATASETS, T0);
+    const last = applyEvent(run, { ...ended("demo-1.eval-sft.1", StageStatus.STAGE_STATUS_SUCCEEDED), kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: "e", metrics: {} } } }, T0);
     assert.equal(last.run.status, RunStatus.RUN_STATUS_SUCCEEDED);
     assert.equal(last.run.baselines[0]!.status, StageStatus.STAGE_STATUS_FAILED);
     assert.equal(last.events.filter(isRunEndEvent).length, 1);
@@ -221,7 +220,7 @@ eval: { exact_match_dataset: /data/heldout.jsonl }
 
   test("a stage delivered again shows the current delivery and why the last one did not finish", () => {
     let run = beginRun(fresh(), DATASETS, T0).run;
-    const running = (msg: string) => applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_RUNNING, "", msg), DATASETS, T0);
+    const running = (msg: string) => applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_RUNNING, "", msg), T0);
     run = running("delivery 1 on w1").run;
     assert.equal(run.stages[0]!.message, "delivery 1 on w1");
     assert.equal(running("delivery 1 on w1").changed, false, "a replayed event changes nothing");
@@ -229,7 +228,7 @@ eval: { exact_match_dataset: /data/heldout.jsonl }
     run = running("delivery 2 on w2").run;
     assert.match(run.stages[0]!.message, /^delivery 2 on w2 \(redelivered: the previous delivery did not finish/);
     // A worker that hands the job back says why; the next delivery repeats it.
-    run = applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_PENDING, "", "preempted: node drained"), DATASETS, T0).run;
+    run = applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_PENDING, "", "preempted: node drained"), T0).run;
     run = running("delivery 3 on w1").run;
     assert.equal(run.stages[0]!.message, "delivery 3 on w1 (redelivered: preempted: node drained)");
   });

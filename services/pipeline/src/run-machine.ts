@@ -26,6 +26,11 @@ export interface RunDatasets {
   evalQuestions: string;
 }
 
+/** The datasets recorded on the run by beginRun. */
+function runDatasets(run: Run): RunDatasets {
+  return { sft: run.trainDatasetSft, dpo: run.trainDatasetDpo, evalQuestions: run.evalQuestions };
+}
+
 export interface QueuedJob {
   subject: JobSubject;
   job: StageJob;
@@ -56,6 +61,7 @@ export function newRun(args: { id: string; requestId: string; recipe: Recipe; wa
     stages: args.recipe.stages.map((stage) => emptyStage(stage)),
     trainDatasetSft: "",
     trainDatasetDpo: "",
+    evalQuestions: "",
     message: "preparing datasets",
     createdAt: args.now,
     updatedAt: args.now,
@@ -113,6 +119,7 @@ export function beginRun(run: Run, datasets: RunDatasets, now: Date): Step {
   const next = clone(run);
   next.trainDatasetSft = datasets.sft;
   next.trainDatasetDpo = datasets.dpo;
+  next.evalQuestions = datasets.evalQuestions;
   next.status = RunStatus.RUN_STATUS_RUNNING;
   next.message = "";
   next.updatedAt = now;
@@ -157,19 +164,19 @@ export function cancelRun(run: Run, message: string, now: Date): Step {
 /**
  * Applies one RunEvent. Only events of the current attempt of a stage count (matched by job id),
  * and only while the run is live, so replays, stale attempts and other runs' events change nothing.
- * `evalMetrics`: the evaluation's metrics when the event is an eval job's SUCCEEDED (the service
- * reads them from the EvaluatorService first, so the run never ends without them).
+ A SUCCEEDED transition carries the stage's metrics (an evaluation's); the run record holds the
+ * datasets later stages need.
  */
-export function applyEvent(run: Run, ev: RunEvent, datasets: RunDatasets, now: Date, evalMetrics: Record<string, number> = {}): Step {
+export function applyEvent(run: Run, ev: RunEvent, now: Date): Step {
   if (isTerminal(run.status) || ev.runId !== run.id || !ev.jobId) return unchanged(run);
   const b = run.baselines.findIndex((x) => x.jobId === ev.jobId);
-  if (b >= 0) return applyBaseline(run, b, ev, evalMetrics, now);
+  if (b >= 0) return applyBaseline(run, b, ev, now);
   const index = run.stages.findIndex((s) => s.jobId === ev.jobId && s.attempt > 0);
   if (index < 0) return unchanged(run);
   const current = run.stages[index]!;
   if (isStageDone(current.status)) return unchanged(run);
   const kind = ev.kind;
-  if (kind?.$case === "transition") return applyTransition(run, index, kind.value, datasets, ev.time ?? now, now, evalMetrics);
+  if (kind?.$case === "transition") return applyTransition(run, index, kind.value, ev.time ?? now, now);
   if (kind?.$case === "runtime") {
     const rt = kind.value.kind;
     const next = clone(run);
@@ -216,15 +223,7 @@ function markRunning(s: StageState, at: Date): void {
   s.startedAt ??= at;
 }
 
-function applyTransition(
-  run: Run,
-  index: number,
-  t: RunEvent_StageTransition,
-  datasets: RunDatasets,
-  at: Date,
-  now: Date,
-  evalMetrics: Record<string, number>,
-): Step {
+function applyTransition(run: Run, index: number, t: RunEvent_StageTransition, at: Date, now: Date): Step {
   const next = clone(run);
   const s = next.stages[index]!;
   const step: Step = { run: next, changed: true, jobs: [], events: [] };
@@ -254,10 +253,10 @@ function applyTransition(
       s.startedAt ??= at;
       s.finishedAt = at;
       if (s.totalSteps > 0) s.step = Math.max(s.step, s.totalSteps);
-      if (s.stage === Stage.STAGE_EVAL) Object.assign(s.metrics, evalMetrics);
-      if (s.stage === Stage.STAGE_SFT) queueBaseline(step, "sft", s.output, datasets, now);
+      Object.assign(s.metrics, t.metrics);
+      if (s.stage === Stage.STAGE_SFT) queueBaseline(step, "sft", s.output, runDatasets(next), now);
       if (index + 1 < next.stages.length) {
-        queueStage(step, index + 1, datasets, now);
+        queueStage(step, index + 1, runDatasets(next), now);
         return step;
       }
       return finishIfDone(step, now);
@@ -271,7 +270,7 @@ function applyTransition(
 }
 
 /** A baseline evaluation's transition; its outcome never fails the run, but the run waits for it. */
-function applyBaseline(run: Run, index: number, ev: RunEvent, evalMetrics: Record<string, number>, now: Date): Step {
+function applyBaseline(run: Run, index: number, ev: RunEvent, now: Date): Step {
   const cur = run.baselines[index]!;
   if (isStageDone(cur.status) || ev.kind?.$case !== "transition") return unchanged(run);
   const t = ev.kind.value;
@@ -289,7 +288,7 @@ function applyBaseline(run: Run, index: number, ev: RunEvent, evalMetrics: Recor
       b.status = t.status;
       b.output = t.output;
       b.message = t.message;
-      Object.assign(b.metrics, evalMetrics);
+      Object.assign(b.metrics, t.metrics);
       return finishIfDone(step, now);
     case StageStatus.STAGE_STATUS_FAILED:
     case StageStatus.STAGE_STATUS_CANCELLED:
@@ -310,14 +309,6 @@ function finishIfDone(step: Step, now: Date): Step {
     return step;
   }
   return finish(step, RunStatus.RUN_STATUS_SUCCEEDED, "", now);
-}
-
-/** Whether a job id is one of the run's live eval jobs (the eval stage or a baseline). */
-export function isLiveEvalJob(run: Run, jobId: string): boolean {
-  if (isTerminal(run.status) || !jobId) return false;
-  const s = run.stages.find((x) => x.stage === Stage.STAGE_EVAL && x.jobId === jobId);
-  const b = run.baselines.find((x) => x.jobId === jobId);
-  return (s !== undefined && !isStageDone(s.status)) || (b !== undefined && !isStageDone(b.status));
 }
 
 function stageFailed(step: Step, s: StageState, message: string, at: Date, now: Date): Step {
@@ -356,7 +347,7 @@ export function runLevelEvent(run: Run, now: Date, output: string): RunEvent {
     time: now,
     kind: {
       $case: "transition",
-      value: { status: STAGE_STATUS_OF_RUN[run.status] ?? StageStatus.STAGE_STATUS_UNSPECIFIED, message: run.message || "run succeeded", output },
+      value: { status: STAGE_STATUS_OF_RUN[run.status] ?? StageStatus.STAGE_STATUS_UNSPECIFIED, message: run.message || "run succeeded", output, metrics: {} },
     },
   };
 }
@@ -378,7 +369,7 @@ function queueStage(step: Step, index: number, datasets: RunDatasets, now: Date)
     stage: s.stage,
     jobId: s.jobId,
     time: now,
-    kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_PENDING, message: "queued", output: "" } },
+    kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_PENDING, message: "queued", output: "", metrics: {} } },
   });
 }
 

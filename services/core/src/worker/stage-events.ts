@@ -30,10 +30,10 @@ export class StageEvents {
   }
 
   /** Published after every relayed event; a failure to publish throws (retryable), so it is published again. */
-  async transition(status: StageStatus, message: string, output = ""): Promise<void> {
+  async transition(status: StageStatus, message: string, output = "", metrics: Record<string, number> = {}): Promise<void> {
     await this.#chain;
     if (!this.job.runId) return;
-    await this.bus.publishEvent(this.#event({ $case: "transition", value: { status, message, output } }));
+    await this.bus.publishEvent(this.#event({ $case: "transition", value: { status, message, output, metrics } }));
   }
 
   /** Resolves once every relayed event was published (or given up). */

@@ -25,10 +25,11 @@ export class StageCancelled extends ApiError {
 
 export type StageOutcome = "succeeded" | "failed" | "retried" | "preempted" | "cancelled";
 
-/** What a stage reports on success: the SUCCEEDED message and its output (a version or evaluation id). */
+/** What a stage reports on success: the SUCCEEDED message, its output (a version or evaluation id) and metrics. */
 export interface StageResult {
   message: string;
   output: string;
+  metrics?: Record<string, number>;
 }
 
 export interface StageContext {
@@ -132,7 +133,7 @@ export function stageJobHandler(o: StageWorkerOptions, work: StageWork): JobHand
         await events.transition(StageStatus.STAGE_STATUS_RUNNING, work.running(ctx));
         result = await work.run(ctx);
       }
-      await events.transition(StageStatus.STAGE_STATUS_SUCCEEDED, result.message, result.output);
+      await events.transition(StageStatus.STAGE_STATUS_SUCCEEDED, result.message, result.output, result.metrics);
       work.outcome?.("succeeded", ctx);
     } catch (caught) {
       // Whatever the work threw while its run was ending is the cancellation.

@@ -170,6 +170,13 @@ export interface RunEvent_StageTransition {
   message: string;
   /** Output of a finished stage: registry version id or eval id. */
   output: string;
+  /** Metrics of a finished stage (an evaluation's), so the pipeline records them from the event. */
+  metrics: { [key: string]: number };
+}
+
+export interface RunEvent_StageTransition_MetricsEntry {
+  key: string;
+  value: number;
 }
 
 export interface RunEvent_LogLine {
@@ -1822,7 +1829,7 @@ export const RunEvent: MessageFns<RunEvent> = {
 };
 
 function createBaseRunEvent_StageTransition(): RunEvent_StageTransition {
-  return { status: 0, message: "", output: "" };
+  return { status: 0, message: "", output: "", metrics: {} };
 }
 
 export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
@@ -1836,6 +1843,9 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
     if (message.output !== "") {
       writer.uint32(26).string(message.output);
     }
+    globalThis.Object.entries(message.metrics).forEach(([key, value]: [string, number]) => {
+      RunEvent_StageTransition_MetricsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
     return writer;
   },
 
@@ -1876,6 +1886,17 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
             message.output = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = RunEvent_StageTransition_MetricsEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.metrics[entry4.key] = entry4.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1893,6 +1914,20 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
       status: isSet(object.status) ? stageStatusFromJSON(object.status) : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       output: isSet(object.output) ? globalThis.String(object.output) : "",
+      metrics: isObject(object.metrics)
+        ? (globalThis.Object.entries(object.metrics) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1907,6 +1942,15 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
     if (message.output !== "") {
       obj.output = message.output;
     }
+    if (message.metrics) {
+      const entries = globalThis.Object.entries(message.metrics) as [string, number][];
+      if (entries.length > 0) {
+        obj.metrics = {};
+        entries.forEach(([k, v]) => {
+          obj.metrics[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -1918,6 +1962,104 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
     message.status = object.status ?? 0;
     message.message = object.message ?? "";
     message.output = object.output ?? "";
+    message.metrics = (globalThis.Object.entries(object.metrics ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseRunEvent_StageTransition_MetricsEntry(): RunEvent_StageTransition_MetricsEntry {
+  return { key: "", value: 0 };
+}
+
+export const RunEvent_StageTransition_MetricsEntry: MessageFns<RunEvent_StageTransition_MetricsEntry> = {
+  encode(message: RunEvent_StageTransition_MetricsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunEvent_StageTransition_MetricsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunEvent_StageTransition_MetricsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunEvent_StageTransition_MetricsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: RunEvent_StageTransition_MetricsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunEvent_StageTransition_MetricsEntry>, I>>(
+    base?: I,
+  ): RunEvent_StageTransition_MetricsEntry {
+    return RunEvent_StageTransition_MetricsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunEvent_StageTransition_MetricsEntry>, I>>(
+    object: I,
+  ): RunEvent_StageTransition_MetricsEntry {
+    const message = createBaseRunEvent_StageTransition_MetricsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };

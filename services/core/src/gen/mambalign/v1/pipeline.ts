@@ -138,6 +138,8 @@ export interface Run {
   updatedAt: Date | undefined;
   warnings: string[];
   baselines: BaselineEval[];
+  /** Exact-match question file prepared from the recipe's eval dataset (a store URI), for the EVAL stage. */
+  evalQuestions: string;
 }
 
 export interface StartRunRequest {
@@ -874,6 +876,7 @@ function createBaseRun(): Run {
     updatedAt: undefined,
     warnings: [],
     baselines: [],
+    evalQuestions: "",
   };
 }
 
@@ -914,6 +917,9 @@ export const Run: MessageFns<Run> = {
     }
     for (const v of message.baselines) {
       BaselineEval.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.evalQuestions !== "") {
+      writer.uint32(106).string(message.evalQuestions);
     }
     return writer;
   },
@@ -1027,6 +1033,14 @@ export const Run: MessageFns<Run> = {
             message.baselines.push(BaselineEval.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.evalQuestions = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1077,6 +1091,11 @@ export const Run: MessageFns<Run> = {
       baselines: globalThis.Array.isArray(object?.baselines)
         ? object.baselines.map((e: any) => BaselineEval.fromJSON(e))
         : [],
+      evalQuestions: isSet(object.evalQuestions)
+        ? globalThis.String(object.evalQuestions)
+        : isSet(object.eval_questions)
+        ? globalThis.String(object.eval_questions)
+        : "",
     };
   },
 
@@ -1118,6 +1137,9 @@ export const Run: MessageFns<Run> = {
     if (message.baselines?.length) {
       obj.baselines = message.baselines.map((e) => BaselineEval.toJSON(e));
     }
+    if (message.evalQuestions !== "") {
+      obj.evalQuestions = message.evalQuestions;
+    }
     return obj;
   },
 
@@ -1140,6 +1162,7 @@ export const Run: MessageFns<Run> = {
     message.updatedAt = object.updatedAt ?? undefined;
     message.warnings = object.warnings?.map((e) => e) || [];
     message.baselines = object.baselines?.map((e) => BaselineEval.fromPartial(e)) || [];
+    message.evalQuestions = object.evalQuestions ?? "";
     return message;
   },
 };
