@@ -6,7 +6,7 @@
 #                              data in .cache/minio/data, and create bucket $MAMBALIGN_BUCKET (default mambalign)
 #   scripts/minio.sh stop      stop the server started by `start`
 # Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else minioadmin / minioadmin (dev only).
-# Tests do not use `start`: services/core/src/testing/minio-server.ts runs its own server per test file.
+# Tests do not use `start`: services/core/test-support/minio-server.ts runs its own server per test file.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 version=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c} # latest commit the module proxy serves (2026-02-12)

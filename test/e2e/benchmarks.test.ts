@@ -7,7 +7,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { callUnary, createClient, RegistryServiceClient, RunStatus, Stage, StageStatus } from "@mambalign/core";
-import { type LocalJudgeServer, startLocalJudgeServer } from "../../services/evaluator/src/judging/local-judge-server.js";
+import { type LocalJudgeServer, startLocalJudgeServer } from "../../services/evaluator/test-support/local-judge-server.js";
 import { allKeys, startSystem, type System } from "./harness.js";
 
 const LIMIT_S = 8 * 60;

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { RunStatus, Stage, StageStatus } from "@mambalign/core";
 import { loadDatasetCard } from "@mambalign/datasets";
-import { type HubStandIn, startHubStandIn } from "../../services/datasets/src/testing/hub-stand-in.js";
-import { type Msg, ultrachatParquet } from "../../services/datasets/src/testing/parquet-fixtures.js";
+import { type HubStandIn, startHubStandIn } from "../../services/datasets/test-support/hub-stand-in.js";
+import { type Msg, ultrachatParquet } from "../../services/datasets/test-support/parquet-fixtures.js";
 import { startSystem, type System } from "./harness.js";
 
 const REPO = "HuggingFaceH4/ultrachat_200k";

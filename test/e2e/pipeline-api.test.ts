@@ -22,7 +22,7 @@ import { runCli } from "@mambalign/cli";
 import { startDatasetsService } from "@mambalign/datasets";
 import { RUNS_BUCKET, startPipelineService } from "@mambalign/pipeline";
 import { makeUnwritable } from "@mambalign/core/testing";
-import { collect } from "../../services/cli/src/testing/collect-output.js";
+import { collect } from "../../services/cli/test-support/collect-output.js";
 import { allKeys, type Harness, startHarness } from "./harness.js";
 
 const SFT_ROWS = Array.from({ length: 40 }, (_, i) => ({

@@ -22,7 +22,7 @@ import { Metrics, createLogger } from "@mambalign/core";
 import { JobLauncher } from "../../services/kube/src/job-launcher.js";
 import { forNodes, isFinished, parseJobTemplate } from "../../services/kube/src/job-template.js";
 import { PoolAutoscaler } from "../../services/kube/src/pool-autoscaler.js";
-import { type KubeCluster, eventually, startKubeCluster } from "../../services/kube/src/testing/kube-cluster.js";
+import { type KubeCluster, eventually, startKubeCluster } from "../../services/kube/test-support/kube-cluster.js";
 import { CHART, REPO, helmBin, parseManifests } from "../helm/helm.js";
 
 const execFileP = promisify(execFile);

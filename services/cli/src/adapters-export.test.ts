@@ -6,7 +6,7 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { defaultPython, REPO_ROOT } from "./embedded/embedded-system.js";
-import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
+import { startTestSystem, type TestSystem } from "../test-support/embedded-system.js";
 
 const WORDS = ["abc", "hello", "mamba", "lora", "peft", "xyz", "run", "zephyr"];
 const reverse = (w: string) => [...w].reverse().join("");

@@ -8,8 +8,8 @@ import { ApiError, callUnary, freePort } from "@mambalign/core";
 import YAML from "yaml";
 import { pipelineClient } from "./clients.js";
 import { runCli } from "./program.js";
-import { collect } from "./testing/collect-output.js";
-import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
+import { collect } from "../test-support/collect-output.js";
+import { startTestSystem, type TestSystem } from "../test-support/embedded-system.js";
 
 const SFT_ROW = JSON.stringify({ messages: [{ role: "user", content: "abc" }, { role: "assistant", content: "cba" }] });
 

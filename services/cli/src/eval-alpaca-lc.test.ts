@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { runCli } from "./program.js";
-import { collect } from "./testing/collect-output.js";
+import { collect } from "../test-support/collect-output.js";
 
 test("mambalign eval alpaca-score — LC with --lc-data, a differently named length adjustment without it", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "mambalign-alpaca-lc-"));

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { runCli } from "./program.js";
-import { collect } from "./testing/collect-output.js";
+import { collect } from "../test-support/collect-output.js";
 
 test("mambalign eval alpaca-score — prints the win rate of an annotations file, ties counting half", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "mambalign-alpaca-"));

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { CLI_VERSION, runCli } from "./program.js";
-import { collect } from "./testing/collect-output.js";
+import { collect } from "../test-support/collect-output.js";
 
 async function cli(args: string[]) {
   const out = collect();

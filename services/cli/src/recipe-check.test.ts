@@ -8,7 +8,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runCli } from "./program.js";
-import { collect } from "./testing/collect-output.js";
+import { collect } from "../test-support/collect-output.js";
 
 const REPO = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 const HANDBOOK_RECIPES = path.join(REPO, "examples/recipes/handbook");

@@ -10,7 +10,7 @@ import { startLocalJudgeServer, type LocalJudgeServer } from "@mambalign/evaluat
 import { PNG } from "pngjs";
 import { runReportCharts } from "./run-report.js";
 import type { RunReportData } from "./run-report-data.js";
-import { startTestSystem, type TestSystem } from "./testing/embedded-system.js";
+import { startTestSystem, type TestSystem } from "../test-support/embedded-system.js";
 
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
 const SFT = Array.from({ length: 32 }, (_, i) => ({ messages: [{ role: "user", content: `reverse w${i}x` }, { role: "assistant", content: `x${i}w` }] }));

@@ -17,8 +17,8 @@ import { datasetsOptionsFromEnv } from "../src/datasets-options.js";
 import { HubClient } from "../src/hub-client.js";
 import { prepareDataset } from "../src/prepare-dataset.js";
 import { locateSource } from "../src/read-source.js";
-import { startTestEnv } from "../src/test-support.js";
-import { ultrachatParquet } from "../src/testing/parquet-fixtures.js";
+import { startTestEnv } from "../test-support/test-env.js";
+import { ultrachatParquet } from "../test-support/parquet-fixtures.js";
 
 const rows = Number(process.argv[2] ?? 20000);
 const shared = path.resolve(process.argv[3] ?? BENCH_DATA_DIR);

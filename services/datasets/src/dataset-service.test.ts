@@ -17,8 +17,8 @@ import {
 import { DatasetCatalog } from "./dataset-catalog.js";
 import { datasetServiceBinding } from "./dataset-service.js";
 import { datasetsOptionsFromEnv } from "./datasets-options.js";
-import { listKeys, serveBindings, startTestEnv, type TestEnv } from "./test-support.js";
-import { alpacaParquet, shareGptParquet, ultrachatParquet } from "./testing/parquet-fixtures.js";
+import { listKeys, serveBindings, startTestEnv, type TestEnv } from "../test-support/test-env.js";
+import { alpacaParquet, shareGptParquet, ultrachatParquet } from "../test-support/parquet-fixtures.js";
 
 const SFT = DatasetKind.DATASET_KIND_SFT;
 const PREF = DatasetKind.DATASET_KIND_PREFERENCE;

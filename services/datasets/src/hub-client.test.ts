@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { HubClient } from "./hub-client.js";
-import { startHubStandIn } from "./testing/hub-stand-in.js";
+import { startHubStandIn } from "../test-support/hub-stand-in.js";
 
 test("hub client — a partial download on disk resumes from its length with Range, and the file is whole", async () => {
   const body = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 251));

@@ -20,9 +20,9 @@ import { type DatasetCard, loadDatasetCard, showDatasetCard } from "./dataset-ca
 import { datasetServiceBinding } from "./dataset-service.js";
 import { type DatasetsOptions, datasetsOptionsFromEnv } from "./datasets-options.js";
 import { CACHE_PREFIX } from "./hub-source.js";
-import { listKeys, serveBindings, startTestEnv, type TestEnv } from "./test-support.js";
-import { startHubStandIn, type HubStandIn } from "./testing/hub-stand-in.js";
-import { type Msg, ultrachatParquet, ultrafeedbackParquet } from "./testing/parquet-fixtures.js";
+import { listKeys, serveBindings, startTestEnv, type TestEnv } from "../test-support/test-env.js";
+import { startHubStandIn, type HubStandIn } from "../test-support/hub-stand-in.js";
+import { type Msg, ultrachatParquet, ultrafeedbackParquet } from "../test-support/parquet-fixtures.js";
 
 const TOKENIZER = path.join(NEOX_TOKENIZER_DIR, "tokenizer.json");
 const PYTHON = process.env.MAMBALIGN_PYTHON ?? path.resolve(import.meta.dirname, "../../../.venv/bin/python");

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { JOB_SUBJECTS, Stage, StageJob, StageStatus } from "@mambalign/core";
-import { type LocalJudgeServer, MT_BENCH_TEMPERATURES, startLocalJudgeServer } from "./judging/index.js";
-import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, untilStageEnds } from "./testing/eval-test-env.js";
+import { MT_BENCH_TEMPERATURES } from "./judging/index.js";
+import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, untilStageEnds } from "../test-support/eval-test-env.js";
+import { type LocalJudgeServer, startLocalJudgeServer } from "../test-support/local-judge-server.js";
 
 // No benchDataDir given: the evaluator must find the question files it ships (services/evaluator/benchmarks).
 const LIMIT = 4;

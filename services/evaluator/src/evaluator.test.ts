@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { callUnary, type EvalArgs, type Evaluation, JOB_SUBJECTS, ObjectNotFoundError, Stage, StageJob, StageStatus } from "@mambalign/core";
-import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "./testing/eval-test-env.js";
+import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "../test-support/eval-test-env.js";
 import { parseEvalResults } from "./judging/index.js";
 
 let env: EvalTestEnv;

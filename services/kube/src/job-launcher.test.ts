@@ -4,7 +4,7 @@ import { BatchV1Api } from "@kubernetes/client-node";
 import { Metrics, createLogger } from "@mambalign/core";
 import { JobLauncher } from "./job-launcher.js";
 import { isFinished, parseJobTemplate } from "./job-template.js";
-import { type KubeCluster, eventually, startKubeCluster } from "./testing/kube-cluster.js";
+import { type KubeCluster, eventually, startKubeCluster } from "../test-support/kube-cluster.js";
 
 // On a real API server with kwok's fake GPU nodes (testing/kube-cluster.ts); the chart's own template is
 // launched in test/kube/chart-on-apiserver.test.ts.

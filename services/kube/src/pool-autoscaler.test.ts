@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { AppsV1Api } from "@kubernetes/client-node";
 import { Metrics, createLogger } from "@mambalign/core";
 import { PoolAutoscaler } from "./pool-autoscaler.js";
-import { type KubeCluster, eventually, startKubeCluster } from "./testing/kube-cluster.js";
+import { type KubeCluster, eventually, startKubeCluster } from "../test-support/kube-cluster.js";
 
 // On a real API server with kwok's fake GPU nodes (testing/kube-cluster.ts); the chart's Deployment and the
 // autoscaler's own ServiceAccount are exercised in test/kube/chart-on-apiserver.test.ts.

@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { AppsV1Api, BatchV1Api } from "@kubernetes/client-node";
 import { Bus, JOB_SUBJECTS, Stage, StageJob, createLogger } from "@mambalign/core";
-import { startNatsServer } from "../../core/src/testing/nats-server.js";
+import { startNatsServer } from "@mambalign/core/testing";
 import { loadKubeProgramConfig } from "./kube-config.js";
 import { startKubeProgram } from "./program.js";
-import { type KubeCluster, eventually, startKubeCluster } from "./testing/kube-cluster.js";
+import { type KubeCluster, eventually, startKubeCluster } from "../test-support/kube-cluster.js";
 
 // Real NATS and a real API server (testing/kube-cluster.ts), one of each for the file.
 const TEMPLATE = {

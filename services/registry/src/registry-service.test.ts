@@ -23,7 +23,7 @@ import {
 } from "@mambalign/core";
 import { DOWNLOAD_CHUNK_BYTES } from "./download-version.js";
 import { registryServiceBinding } from "./registry-service.js";
-import { listKeys, serveBindings, startTestEnv, type TestEnv } from "./test-support.js";
+import { listKeys, serveBindings, startTestEnv, type TestEnv } from "../test-support/test-env.js";
 
 /** A valid safetensors file holding one F32 tensor (8-byte header length, JSON header, data). */
 function safetensors(values: number[]): Buffer {

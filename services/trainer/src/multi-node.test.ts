@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { freePort, RunEvent, Stage, StageJob, StageStatus } from "@mambalign/core";
 import { startTrainerService, type StartedTrainer } from "./index.js";
-import { addSftDataset, eventsUntil, type Harness, publishTrain, runtimeOf, sftArgs, sftJob, startHarness, transitions, versionsOfRun } from "./testing/harness.js";
+import { addSftDataset, eventsUntil, type Harness, publishTrain, runtimeOf, sftArgs, sftJob, startHarness, transitions, versionsOfRun } from "../test-support/harness.js";
 import { loadTrainerOptions, type Rendezvous } from "./trainer-options.js";
 
 let h: Harness;

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { StageStatus } from "@mambalign/core";
-import { completeSteps, eventsUntil, logs, runtimeOf, transitions, versionsOfRun } from "./testing/harness.js";
-import { finishOnSecondTrainer, startFirstDelivery, useHarness } from "./testing/process-tests.js";
+import { completeSteps, eventsUntil, logs, runtimeOf, transitions, versionsOfRun } from "../test-support/harness.js";
+import { finishOnSecondTrainer, startFirstDelivery, useHarness } from "../test-support/process-tests.js";
 
 const harness = useHarness();
 

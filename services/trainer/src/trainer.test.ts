@@ -28,7 +28,7 @@ import {
   startHarness,
   transitions,
   versionsOfRun,
-} from "./testing/harness.js";
+} from "../test-support/harness.js";
 
 const done = (e: { kind?: { $case: string; value: unknown } }) =>
   e.kind?.$case === "transition" &&

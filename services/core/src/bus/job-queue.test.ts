@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { afterEach, beforeEach, test } from "node:test";
 import { pino } from "pino";
 import { Stage, StageJob } from "../gen/index.js";
-import { type NatsServerHandle, startNatsServer } from "../testing/nats-server.js";
+import { type NatsServerHandle, startNatsServer } from "../../test-support/nats-server.js";
 import { Bus } from "./bus.js";
 import { BusConfigError, BusInvalidArgumentError } from "./errors.js";
 import { JOB_SUBJECTS, type JobSubject } from "./subjects.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, test } from "node:test";
 import { pino } from "pino";
 import { RunEvent, Stage, StageStatus } from "../gen/index.js";
-import { type NatsServerHandle, startNatsServer } from "../testing/nats-server.js";
+import { type NatsServerHandle, startNatsServer } from "../../test-support/nats-server.js";
 import { Bus } from "./bus.js";
 import { BusInvalidArgumentError } from "./errors.js";
 

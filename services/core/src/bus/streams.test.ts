@@ -3,7 +3,7 @@ import { afterEach, beforeEach, test } from "node:test";
 import { RetentionPolicy } from "@nats-io/jetstream";
 import { pino } from "pino";
 import { StageJob } from "../gen/index.js";
-import { type NatsServerHandle, startNatsServer } from "../testing/nats-server.js";
+import { type NatsServerHandle, startNatsServer } from "../../test-support/nats-server.js";
 import { Bus } from "./bus.js";
 import { isRetryable } from "../errors.js";
 import { BusError, BusInvalidArgumentError, BusUnavailableError } from "./errors.js";

@@ -6,7 +6,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { StageRecipe } from "../gen/mambalign/v1/recipe.js";
-import { resolvedStage } from "../testing/resolved-args.js";
+import { resolvedStage } from "../../test-support/resolved-args.js";
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../runtime/tests/fixtures/recipe-defaults.json");
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { REPO_ROOT } from "../testing/test-data.js";
+import { REPO_ROOT } from "../../test-support/test-data.js";
 import { GPU_IMAGE_WORKER } from "./worker-capabilities.js";
 
 const read = (rel: string) => readFileSync(path.join(REPO_ROOT, rel), "utf8");

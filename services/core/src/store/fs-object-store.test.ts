@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { makeUnwritable } from "../testing/unwritable-dir.js";
+import { makeUnwritable } from "../../test-support/unwritable-dir.js";
 import { isRetryable } from "../errors.js";
 import { InvalidKeyError, StoreError, StoreUnavailableError } from "./errors.js";
 import { FsObjectStore } from "./fs-object-store.js";

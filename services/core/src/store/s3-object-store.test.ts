@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { type MinioServer, startMinioServer } from "../testing/minio-server.js";
+import { type MinioServer, startMinioServer } from "../../test-support/minio-server.js";
 import { ObjectNotFoundError, StoreError, StoreUnavailableError } from "./errors.js";
 import { manifestKey, uploadDirWithManifest } from "./manifest.js";
 import { objectStoreContract } from "./object-store.contract.js";

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type MinioServer, startMinioServer } from "../testing/minio-server.js";
+import { type MinioServer, startMinioServer } from "../../test-support/minio-server.js";
 import { createObjectStore } from "./create-object-store.js";
 
 const ENV_KEYS = ["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE"];

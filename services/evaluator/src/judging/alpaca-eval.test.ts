@@ -15,11 +15,11 @@ import {
   parseRankingPreference,
   scoreAlpacaEval,
   scoreAlpacaEvalAnnotationsFile,
-  startLocalJudgeServer,
   ValidationError,
   type AlpacaEvalReferenceRow,
 } from "./index.js";
 import { SHIPPED_BENCH_DATA_DIR } from "../evaluator-options.js";
+import { startLocalJudgeServer } from "../../test-support/local-judge-server.js";
 
 const data = join(SHIPPED_BENCH_DATA_DIR, "alpaca_eval");
 let tmp: string;

@@ -5,7 +5,6 @@ export * from "./template.js";
 export * from "./judge-cache.js";
 export * from "./judge-config.js";
 export * from "./judge-client.js";
-export * from "./local-judge-server.js";
 export * from "./mt-bench-data.js";
 export * from "./mt-bench-judge.js";
 export * from "./mt-bench-score.js";

@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FsJudgeCache, JudgeClient, JudgeRejectedError, JudgeUnavailableError, parseRetryAfter, startLocalJudgeServer, type JudgeRequest } from "./index.js";
+import { FsJudgeCache, JudgeClient, JudgeRejectedError, JudgeUnavailableError, parseRetryAfter, type JudgeRequest } from "./index.js";
+import { startLocalJudgeServer } from "../../test-support/local-judge-server.js";
 
 const ratingRequest = (answer: string): JudgeRequest => ({
   messages: [

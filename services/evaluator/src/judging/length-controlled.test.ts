@@ -17,12 +17,12 @@ import {
   parseEvalResults,
   scoreAlpacaEval,
   sigmoid,
-  startLocalJudgeServer,
   type AlpacaEvalAnnotationRow,
   type GamedBaselineRow,
   type LengthControlRow,
 } from "./index.js";
 import { SHIPPED_BENCH_DATA_DIR } from "../evaluator-options.js";
+import { startLocalJudgeServer } from "../../test-support/local-judge-server.js";
 
 const data = join(SHIPPED_BENCH_DATA_DIR, "alpaca_eval");
 

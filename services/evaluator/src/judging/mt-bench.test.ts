@@ -15,7 +15,6 @@ import {
   parseMtBenchRating,
   scoreMtBench,
   scoreMtBenchJudgmentsFile,
-  startLocalJudgeServer,
   ValidationError,
   type MtBenchAnswer,
   type MtBenchJudgePrompt,
@@ -23,6 +22,7 @@ import {
   type MtBenchReference,
 } from "./index.js";
 import { SHIPPED_BENCH_DATA_DIR } from "../evaluator-options.js";
+import { startLocalJudgeServer } from "../../test-support/local-judge-server.js";
 
 const data = join(SHIPPED_BENCH_DATA_DIR, "mt_bench");
 

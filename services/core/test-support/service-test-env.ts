@@ -3,11 +3,11 @@
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadConfig } from "../config.js";
-import { startGrpcServer, type ServiceBinding } from "../grpc/index.js";
-import { createLogger } from "../logging.js";
-import { Metrics } from "../metrics.js";
-import { connectDeps, type ServiceDeps } from "../service-deps.js";
+import { loadConfig } from "../src/config.js";
+import { startGrpcServer, type ServiceBinding } from "../src/grpc/index.js";
+import { createLogger } from "../src/logging.js";
+import { Metrics } from "../src/metrics.js";
+import { connectDeps, type ServiceDeps } from "../src/service-deps.js";
 import { type MinioServer, startMinioServer } from "./minio-server.js";
 import { type NatsServerHandle, startNatsServer } from "./nats-server.js";
 import { testServerEnv } from "./server-env.js";

@@ -4,8 +4,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createLogger } from "@mambalign/core";
-import { runCli } from "../program.js";
-import { type EmbeddedSystem, startEmbedded } from "../embedded/embedded-system.js";
+import { runCli } from "../src/program.js";
+import { type EmbeddedSystem, startEmbedded } from "../src/embedded/embedded-system.js";
 import { collect } from "./collect-output.js";
 
 export interface CliResult {

@@ -1,7 +1,7 @@
 // Stages as a recipe resolves them, for tests that publish jobs or write runtime specs without a recipe: the
 // runtime fills no default, so a job must carry what the recipe would have resolved.
-import type { StageRecipe, TrainingArgs } from "../gen/mambalign/v1/recipe.js";
-import { parseRecipe } from "../recipe/parse-recipe.js";
+import type { StageRecipe, TrainingArgs } from "../src/gen/mambalign/v1/recipe.js";
+import { parseRecipe } from "../src/recipe/parse-recipe.js";
 
 /** An SFT or DPO stage on the preset model with every key at its default. */
 export function resolvedStage(kind: "sft" | "dpo"): StageRecipe {

@@ -2,8 +2,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../free-port.js";
-import { findNatsServerBinary, startNatsProcess } from "../nats-server-process.js";
+import { freePort } from "../src/free-port.js";
+import { findNatsServerBinary, startNatsProcess } from "../src/nats-server-process.js";
 
 // Tests have long imported the binary lookup from here.
 export { findNatsServerBinary };

@@ -2,8 +2,8 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository root (this file is services/core/{src,dist}/testing/test-data.*). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+/** The repository root (this file is services/core/test-support/test-data.ts; never built into dist). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 /** MT-Bench and AlpacaEval files: the evaluator's shipped copy (mt_bench/, alpaca_eval/). */
 export const BENCH_DATA_DIR = path.join(REPO_ROOT, "services/evaluator/benchmarks");
 /** The GPT-NeoX-20B tokenizer's folder (tokenizer.json) that Mamba checkpoints use. */

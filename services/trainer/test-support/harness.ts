@@ -27,9 +27,9 @@ import {
 import { type MinioServer, type NatsServerHandle, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 import { startDatasetsService } from "@mambalign/datasets";
 import { startRegistryService } from "@mambalign/registry";
-import type { Peers } from "../stage-inputs.js";
+import type { Peers } from "../src/stage-inputs.js";
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const PYTHON = process.env.MAMBALIGN_PYTHON ?? path.join(REPO_ROOT, ".venv/bin/python");
 const RUNTIME_DIR = path.join(REPO_ROOT, "services/runtime");
 

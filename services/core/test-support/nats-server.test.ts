@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { freePort } from "../free-port.js";
-import { natsServersOnStore, startNatsProcess } from "../nats-server-process.js";
+import { freePort } from "../src/free-port.js";
+import { natsServersOnStore, startNatsProcess } from "../src/nats-server-process.js";
 import { findNatsServerBinary, startNatsServer } from "./nats-server.js";
 import { processGone } from "./process-gone.js";
 
@@ -57,7 +57,7 @@ test("nats-server — a missing binary names the install command", () => {
 
 test("nats-server — dies with the process that started it, even after SIGKILL", { skip: process.platform !== "linux" }, async () => {
   const store = await mkdtemp(join(tmpdir(), "mambalign-nats-orphan-"));
-  const module = pathToFileURL(fileURLToPath(new URL("../nats-server-process.ts", import.meta.url))).href;
+  const module = pathToFileURL(fileURLToPath(new URL("../src/nats-server-process.ts", import.meta.url))).href;
   const script = `const { startNatsProcess } = await import(${JSON.stringify(module)}); const n = await startNatsProcess({ port: ${await freePort()}, storeDir: ${JSON.stringify(store)} }); console.log(n.pid); setInterval(() => {}, 1000);`;
   const parent = spawn(process.execPath, [...process.execArgv, "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   try {

@@ -28,11 +28,11 @@ import {
   uploadDirWithManifest,
 } from "@mambalign/core";
 import { type MinioServer, type NatsServerHandle, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
-import { type StartEvaluatorOptions, startEvaluatorService } from "../index.js";
+import { type StartEvaluatorOptions, startEvaluatorService } from "../src/index.js";
 import { startRegistryService } from "@mambalign/registry";
 
 const run = promisify(execFile);
-export const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
+export const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 export const PYTHON = process.env.MAMBALIGN_PYTHON || join(REPO_ROOT, ".venv/bin/python");
 /** The runtime on CPU, one thread: tiny models on a shared 2-core machine run slower with more. */
 export const RUNTIME_ENV = { PYTHONPATH: join(REPO_ROOT, "services/runtime"), OMP_NUM_THREADS: "1", LOG_LEVEL: "WARNING" };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { describe, it } from "node:test";
-import { S3ObjectStore } from "../store/s3-object-store.js";
+import { S3ObjectStore } from "../src/store/s3-object-store.js";
 import { findMinioBinary, startMinioServer } from "./minio-server.js";
 
 describe("testing/minio-server — a real MinIO for tests", () => {

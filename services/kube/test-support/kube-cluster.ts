@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { CoreV1Api, Health, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1Node, loadAllYaml } from "@kubernetes/client-node";
 import { freePort } from "@mambalign/core";
 
-const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
+const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 const INSTALL_HINT = "build them with `bash scripts/kube.sh install`";
 const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
 type Binary = (typeof BINARIES)[number];
