@@ -143,13 +143,13 @@ describe("pipeline API", () => {
 
   test("a run goes SFT -> MERGE -> DPO -> EVAL on worker events, with lineage inputs, and WatchRun ends with it", async () => {
     // Stand-ins for the trainer and evaluator: pull each job from the real queue and report it done.
-    const seen: { runId: string; jobId: string; input: string; evalDataset: string }[] = [];
+    const seen: { runId: string; jobId: string; input: string; evalDataset: string; questions: string }[] = [];
     const worker = (durable: string, subjects: (typeof JOB_SUBJECTS)[keyof typeof JOB_SUBJECTS][]) =>
       h.deps.bus.startJobWorker({
         durable,
         subjects,
         handler: async (job) => {
-          seen.push({ runId: job.runId, jobId: job.jobId, input: job.inputVersion, evalDataset: job.evalDataset });
+          seen.push({ runId: job.runId, jobId: job.jobId, input: job.inputVersion, evalDataset: job.evalDataset, questions: job.eval?.exactMatchDataset ?? "" });
           const base = { runId: job.runId, stage: job.stage, jobId: job.jobId, time: new Date() };
           const publish = (kind: RunEvent["kind"]) => h.deps.bus.publishEvent({ ...base, kind });
           await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING, message: "", output: "" } });
@@ -158,7 +158,9 @@ describe("pipeline API", () => {
             value: { time: new Date(), kind: { $case: "progress", value: { step: 1, total: 2, loss: 2.5, lr: 1e-3, tokensPerS: 10, gradNorm: 0, etaS: 1, mfu: 0, gpuMemGib: 0, extra: {} } } },
           });
           const output = job.stage === Stage.STAGE_EVAL ? `eval-${job.runId}` : `${job.outputName}/v1`;
-          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output } });
+          // An evaluation's metrics travel in its SUCCEEDED transition (no evaluator is asked for them).
+          const metrics = job.stage === Stage.STAGE_EVAL ? { "eval/exact_match": job.inputVersion ? 0.75 : 0.25 } : {};
+          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output, metrics } });
         },
       });
     const trainer = worker("itest-trainer", [JOB_SUBJECTS.train, JOB_SUBJECTS.merge]);
@@ -190,6 +192,11 @@ describe("pipeline API", () => {
       assert.match(final.trainDatasetSft, /^[0-9a-f]{64}$/);
       assert.equal(final.stages[0]!.metrics["train/loss"], 2.5);
       assert.equal(final.stages[0]!.totalSteps, 2);
+      assert.equal(final.stages[3]!.metrics["eval/exact_match"], 0.75, "the eval stage's metrics come from its SUCCEEDED event");
+      assert.deepEqual(final.baselines.map((b) => b.metrics["eval/exact_match"]), [0.25, 0.75]);
+      // The run record holds the prepared question set every eval job (stage and baselines) is given.
+      assert.match(final.evalQuestions, /^file:\/\/.*\/train\.jsonl$/);
+      assert.deepEqual([...new Set(mine.filter((s) => s.jobId.includes(".eval")).map((s) => s.questions))], [final.evalQuestions]);
       // The stream replays every event from the start: each stage's queue, run, success.
       const transitions = stream.filter((r) => r.event?.kind?.$case === "transition" && r.event.stage !== Stage.STAGE_UNSPECIFIED);
       assert.equal(transitions.length, 4 * 3 + 2 * 2, "queued/running/succeeded per stage, running/succeeded per baseline");
