@@ -15,7 +15,7 @@ RUN rm -rf services/runtime \
  && npm run build \
  && npm prune --omit=dev \
  # Production resolves packages through "default" -> dist/, so sources and tests stay behind.
- && find services -mindepth 2 -maxdepth 2 \( -name src -o -name test-support \) -type d -prune -exec rm -rf {} +
+ && find services -mindepth 2 -maxdepth 2 -name src -type d -prune -exec rm -rf {} +
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \

@@ -17,7 +17,7 @@ RUN rm -rf services/runtime \
  && npm ci \
  && npm run build \
  && npm prune --omit=dev \
- && find services -mindepth 2 -maxdepth 2 \( -name src -o -name test-support \) -type d -prune -exec rm -rf {} +
+ && find services -mindepth 2 -maxdepth 2 -name src -type d -prune -exec rm -rf {} +
 
 FROM ${NODE_IMAGE} AS node
 
