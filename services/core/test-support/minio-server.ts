@@ -4,9 +4,9 @@ import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { freePort } from "../src/free-port.js";
 import { S3ObjectStore } from "../src/store/s3-object-store.js";
+import { REPO_ROOT } from "./test-data.js";
 
 export interface MinioServer {
   endPoint: string;
@@ -18,7 +18,6 @@ export interface MinioServer {
   stop(): Promise<void>;
 }
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const READY_TIMEOUT_MS = 60_000;
 
 /** MINIO_BIN, else <repo>/.cache/bin/minio, else `minio` on PATH. */

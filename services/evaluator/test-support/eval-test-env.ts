@@ -3,8 +3,7 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import {
   type AdapterVersion,
@@ -27,12 +26,12 @@ import {
   TrainingArgs,
   uploadDirWithManifest,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, REPO_ROOT, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 import { type StartEvaluatorOptions, startEvaluatorService } from "../src/index.js";
 import { startRegistryService } from "@mambalign/registry";
 
 const run = promisify(execFile);
-export const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
+export { REPO_ROOT };
 export const PYTHON = process.env.MAMBALIGN_PYTHON || join(REPO_ROOT, ".venv/bin/python");
 /** The runtime on CPU, one thread: tiny models on a shared 2-core machine run slower with more. */
 export const RUNTIME_ENV = { PYTHONPATH: join(REPO_ROOT, "services/runtime"), OMP_NUM_THREADS: "1", LOG_LEVEL: "WARNING" };

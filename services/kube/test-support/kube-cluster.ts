@@ -7,13 +7,12 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { accessSync, appendFileSync, closeSync, constants, openSync, rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join, resolve } from "node:path";
+import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { CoreV1Api, Health, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1Node, loadAllYaml } from "@kubernetes/client-node";
 import { freePort } from "@mambalign/core";
+import { REPO_ROOT } from "@mambalign/core/testing";
 
-const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 const INSTALL_HINT = "build them with `bash scripts/kube.sh install`";
 const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
 type Binary = (typeof BINARIES)[number];

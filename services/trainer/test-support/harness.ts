@@ -4,7 +4,6 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   callUnary,
   connectDeps,
@@ -24,12 +23,12 @@ import {
   StageJob,
   type TrainingArgs,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, REPO_ROOT, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
 import { startDatasetsService } from "@mambalign/datasets";
 import { startRegistryService } from "@mambalign/registry";
 import type { Peers } from "../src/stage-inputs.js";
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+export { REPO_ROOT };
 export const PYTHON = process.env.MAMBALIGN_PYTHON ?? path.join(REPO_ROOT, ".venv/bin/python");
 const RUNTIME_DIR = path.join(REPO_ROOT, "services/runtime");
 
