@@ -149,14 +149,23 @@ class RuntimeEvent(_message.Message):
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "stage", "job_id", "time", "runtime", "transition", "log")
     class StageTransition(_message.Message):
-        __slots__ = ("status", "message", "output")
+        __slots__ = ("status", "message", "output", "metrics")
+        class MetricsEntry(_message.Message):
+            __slots__ = ("key", "value")
+            KEY_FIELD_NUMBER: _ClassVar[int]
+            VALUE_FIELD_NUMBER: _ClassVar[int]
+            key: str
+            value: float
+            def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
         STATUS_FIELD_NUMBER: _ClassVar[int]
         MESSAGE_FIELD_NUMBER: _ClassVar[int]
         OUTPUT_FIELD_NUMBER: _ClassVar[int]
+        METRICS_FIELD_NUMBER: _ClassVar[int]
         status: StageStatus
         message: str
         output: str
-        def __init__(self, status: _Optional[_Union[StageStatus, str]] = ..., message: _Optional[str] = ..., output: _Optional[str] = ...) -> None: ...
+        metrics: _containers.ScalarMap[str, float]
+        def __init__(self, status: _Optional[_Union[StageStatus, str]] = ..., message: _Optional[str] = ..., output: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
     class LogLine(_message.Message):
         __slots__ = ("level", "message")
         LEVEL_FIELD_NUMBER: _ClassVar[int]
