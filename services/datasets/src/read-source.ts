@@ -3,9 +3,8 @@
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { status } from "@grpc/grpc-js";
-import { ApiError, type LocalRoots, type ObjectStore, parseS3Uri, StoreError } from "@mambalign/core";
+import { ApiError, type LocalRoots, locateUserUri, type ObjectStore, parseS3Uri, StoreError } from "@mambalign/core";
 import { parseHubId } from "./hub-client.js";
 import { readParquetRows } from "./parquet-rows.js";
 
@@ -24,31 +23,19 @@ const DATA_FILE = /\.(jsonl|json|parquet)$/i;
  * extension); anything else is a local file.
  */
 export function locateSource(store: ObjectStore, uri: string, field: string): SourceLocation {
-  if (uri === "") throw ApiError.invalidArgument(field, "must not be empty");
   if (!EXPLICIT_LOCAL.test(uri) && !DATA_FILE.test(uri) && !uri.includes("://")) {
     const hub = parseHubId(uri);
     if (hub) return { kind: "hub", ...hub };
   }
-  if (uri.startsWith("s3://")) {
-    try {
-      parseS3Uri(uri);
-      return { kind: "store", key: store.keyFromUri(uri) };
-    } catch (err) {
-      const why = err instanceof StoreError ? err.message : String(err);
-      throw ApiError.invalidArgument(field, `${uri} is not an object in this deployment's store (${why})`, { key: uri });
-    }
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith("file://")) {
-    throw ApiError.invalidArgument(field, `${uri}: expected a local path, a file:// URI or an s3:// URI`);
-  }
-  let p: string;
+  const loc = locateUserUri(uri, field, "a local path, a file:// URI or an s3:// URI");
+  if (loc.kind === "local") return loc; // confined to the data roots by checkSource
   try {
-    // Not normalised here: the data roots check refuses ".." and resolves the rest (checkSource).
-    p = uri.startsWith("file://") ? fileURLToPath(uri) : uri;
+    parseS3Uri(uri);
+    return { kind: "store", key: store.keyFromUri(uri) };
   } catch (err) {
-    throw ApiError.invalidArgument(field, `${uri}: ${err instanceof Error ? err.message : String(err)}`);
+    const why = err instanceof StoreError ? err.message : String(err);
+    throw ApiError.invalidArgument(field, `${uri} is not an object in this deployment's store (${why})`, { key: uri });
   }
-  return { kind: "local", path: p };
 }
 
 /**

@@ -6,13 +6,13 @@ import { constants as fsConstants } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { status } from "@grpc/grpc-js";
 import {
   type AdapterVersion,
   ApiError,
   downloadVerified,
   LocalRoots,
+  locateUserUri,
   type ObjectStore,
   sha256File,
   uploadDirWithManifest,
@@ -29,8 +29,8 @@ type Destination = { kind: "local"; path: string } | { kind: "store"; prefix: st
 /** Where an export goes; a local directory is only a request here (checked against the export roots later). */
 export function resolveDestination(store: ObjectStore, destination: string): Destination {
   const field = "destination";
-  if (destination === "") throw ApiError.invalidArgument(field, "must not be empty");
-  if (destination.startsWith("s3://")) {
+  const loc = locateUserUri(destination, field, "a local directory, a file:// URI or an s3:// prefix");
+  if (loc.kind === "s3") {
     const prefix = prefixFromUri(store, destination, field);
     const top = prefix.split("/")[0] ?? "";
     if (OWNED_PREFIXES.includes(top)) {
@@ -40,14 +40,7 @@ export function resolveDestination(store: ObjectStore, destination: string): Des
     }
     return { kind: "store", prefix };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(destination) && !destination.startsWith("file://")) {
-    throw ApiError.invalidArgument(field, `${destination}: expected a local directory, a file:// URI or an s3:// prefix`);
-  }
-  try {
-    return { kind: "local", path: destination.startsWith("file://") ? fileURLToPath(destination) : destination };
-  } catch (err) {
-    throw ApiError.invalidArgument(field, `not a local file URI (${err instanceof Error ? err.message : String(err)})`);
-  }
+  return loc;
 }
 
 export async function exportVersion(

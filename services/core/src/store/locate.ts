@@ -1,6 +1,8 @@
 // The one place that decides what a model or data uri names: a prefix of our object store (s3://,
 // file://), a local path, or a reference the runtime resolves itself (preset:<name>, a Hub id).
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ApiError } from "../errors.js";
 import { InvalidKeyError, ObjectNotFoundError } from "./errors.js";
 import { downloadVerified, readManifest } from "./manifest.js";
 import type { ObjectStore } from "./object-store.js";
@@ -25,6 +27,23 @@ export function locate(store: ObjectStore, uri: string, field: string): Location
   }
   if (path.isAbsolute(uri) || uri.startsWith("./") || uri.startsWith("../")) return { kind: "local", path: path.resolve(uri) };
   return { kind: "named", ref: uri };
+}
+
+/**
+ * A location a user gives a service (a data source, an export destination): an s3:// URI, left to the
+ * caller (an object or a prefix of this store), or a local path from a file:// URI or a path, which the
+ * caller confines with its LocalRoots. Other schemes are refused, saying what was `expected`.
+ */
+export function locateUserUri(uri: string, field: string, expected: string): { kind: "s3"; uri: string } | { kind: "local"; path: string } {
+  if (uri === "") throw ApiError.invalidArgument(field, "must not be empty");
+  if (uri.startsWith("s3://")) return { kind: "s3", uri };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith("file://")) throw ApiError.invalidArgument(field, `${uri}: expected ${expected}`);
+  try {
+    // Not normalised here: the roots check refuses ".." and resolves the rest.
+    return { kind: "local", path: uri.startsWith("file://") ? fileURLToPath(uri) : uri };
+  } catch (err) {
+    throw ApiError.invalidArgument(field, `${uri}: not a local file URI (${err instanceof Error ? err.message : String(err)})`);
+  }
 }
 
 /**
