@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EVENTS_STREAM, RunStatus } from "@mambalign/core";
-import { startLocalJudgeServer, type LocalJudgeServer } from "@mambalign/evaluator/judging";
+import { startLocalJudgeServer, type LocalJudgeServer } from "@mambalign/evaluator/testing";
 import { PNG } from "pngjs";
 import { runReportCharts } from "./run-report.js";
 import type { RunReportData } from "./run-report-data.js";
