@@ -10,7 +10,8 @@ table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;paddin
 th:first-child,td:first-child{text-align:left}.note{font-size:12px;color:#555}`;
 
 function figure(c: ChartSpec, svg: string): string {
-  return `<figure class="chart" id="chart-${escapeXml(c.id)}">${svg}<figcaption>${escapeXml(c.title)}</figcaption></figure>`;
+  // data-chart names the PNG written beside the page (<id>.png), for readers and tests of the page.
+  return `<figure class="chart" id="chart-${escapeXml(c.id)}" data-chart="${escapeXml(c.id)}">${svg}<figcaption>${escapeXml(c.title)}</figcaption></figure>`;
 }
 
 /** Each chart as a <figure> with its inline SVG. */
