@@ -37,6 +37,8 @@ class EventWriter:
     def __init__(self, stream: IO[str] | None = None):
         self._stream = stream if stream is not None else sys.stdout
         self._lock = threading.Lock()
+        # Experiment trackers (trackers.TrackerSink) fed from the progress and metrics events.
+        self.trackers: Any = None
 
     def emit(self, kind: str, payload: dict[str, Any]) -> None:
         line = json.dumps({"time": timestamp_now(), kind: _json_value(payload)}, separators=(",", ":"))
@@ -54,23 +56,34 @@ class EventWriter:
                  tokens_per_s: float | None = None, grad_norm: float | None = None, eta_s: float | None = None,
                  extra: dict[str, float] | None = None, mfu: float | None = None,
                  gpu_mem_gib: float | None = None) -> None:
-        self.emit(
-            "progress",
-            {"step": step, "total": total, "loss": loss, "lr": lr, "tokensPerS": tokens_per_s,
-             "gradNorm": grad_norm, "etaS": eta_s, "mfu": mfu, "gpuMemGib": gpu_mem_gib, "extra": extra or None},
-        )
+        payload = {"step": step, "total": total, "loss": loss, "lr": lr, "tokensPerS": tokens_per_s,
+                   "gradNorm": grad_norm, "etaS": eta_s, "mfu": mfu, "gpuMemGib": gpu_mem_gib, "extra": extra or None}
+        self.emit("progress", payload)
+        if self.trackers is not None:
+            from .trackers import progress_values
+
+            self.trackers.log(step, progress_values(payload))
 
     def checkpoint_saved(self, step: int, directory: str, reason: str) -> None:
         self.emit("checkpointSaved", {"step": step, "dir": directory, "reason": reason})
 
     def metrics(self, phase: str, step: int, values: dict[str, float]) -> None:
         self.emit("metrics", {"phase": phase, "step": step, "values": values})
+        if self.trackers is not None:
+            self.trackers.log(step, values)
 
     def artifact(self, kind: str, path: str) -> None:
         self.emit("artifact", {"kind": kind, "path": path})
 
     def finished(self, status: str, step: int, wall_s: float) -> None:
         self.emit("finished", {"status": status, "step": step, "wallS": wall_s})
+        self.close_trackers(status)
 
     def error(self, message: str, field: str = "", retryable: bool = False) -> None:
         self.emit("error", {"message": message, "field": field or None, "retryable": retryable})
+        self.close_trackers("failed")
+
+    def close_trackers(self, status: str) -> None:
+        if self.trackers is not None:
+            self.trackers.close(status)
+            self.trackers = None

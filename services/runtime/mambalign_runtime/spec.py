@@ -64,6 +64,8 @@ class TrainingArgs:
     chat_template: str = ""
     assistant_only_loss: bool = False
     save_every_minutes: float = 0.0
+    report_to: list[str] = field(default_factory=list)
+    mlflow_tracking_uri: str = ""
 
 
 @dataclass
@@ -138,6 +140,7 @@ class RuntimeSpec:
     generate: GenerateSpec = field(default_factory=GenerateSpec)
     score: ScoreSpec = field(default_factory=ScoreSpec)
     tokenize: TokenizeSpec = field(default_factory=TokenizeSpec)
+    run_id: str = ""
 
 
 # Integer fields that are uint32 in the proto (everything else integral is int32).

@@ -12,6 +12,7 @@ from .errors import InvalidInput
 from .optim import check_optim_name
 from .precision import TORCH_DTYPES
 from .spec import RuntimeSpec
+from .trackers import check_report_to
 
 log = logging.getLogger("mambalign_runtime")
 
@@ -71,6 +72,9 @@ class TrainArgs:
     dpo_rpo_alpha: float = 0.0
     dpo_max_length: int = 0
     dpo_max_prompt_length: int = 0
+    # Experiment trackers (trackers.py), each known and installed.
+    report_to: list[str] = field(default_factory=list)
+    mlflow_tracking_uri: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -144,6 +148,7 @@ def validate_train_args(spec: RuntimeSpec, world_size: int = 1) -> TrainArgs:
                            field="train.dpo.lossType")
     _not_negative(dpo.beta, "train.dpo.beta")
     _not_negative(dpo.rpo_alpha, "train.dpo.rpoAlpha")
+    report_to = check_report_to(a.report_to)  # a tracker not installed fails here, before any training
     resolved = TrainArgs(
         learning_rate=a.learning_rate,
         lr_scheduler_type=a.lr_scheduler_type,
@@ -182,6 +187,8 @@ def validate_train_args(spec: RuntimeSpec, world_size: int = 1) -> TrainArgs:
         dpo_rpo_alpha=dpo.rpo_alpha,
         dpo_max_length=dpo.max_length,
         dpo_max_prompt_length=dpo.max_prompt_length,
+        report_to=report_to,
+        mlflow_tracking_uri=a.mlflow_tracking_uri,
     )
     if a.dataset_mixer or a.dataset_splits:
         log.info("datasetMixer/datasetSplits are resolved by the datasets service; the runtime reads train.trainFile")

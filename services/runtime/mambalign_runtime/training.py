@@ -37,6 +37,7 @@ from .modeling import (add_lora, install_kernels, load_adapter, load_model, lora
 from .precision import Precision, resolve_precision
 from .spec import RuntimeSpec, to_json
 from .train_args import TrainArgs, validate_train_args
+from .trackers import TrackerContext, TrackerSink, open_trackers
 
 log = logging.getLogger("mambalign_runtime")
 
@@ -154,8 +155,10 @@ class Session:
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def all_versions(self) -> dict[str, str]:
+        # The trackers' run ids ride along: the trainer tags the MLflow run with the registered version.
+        trackers = self.events.trackers.ids() if self.events.trackers is not None else {}
         return {**versions(self.kernel_mode), **self.model_versions, "precision": self.precision.name,
-                "world_size": str(self.world.size)}
+                "world_size": str(self.world.size), **trackers}
 
 
 def _train_device(requested: str, world: World) -> torch.device:
@@ -181,6 +184,8 @@ def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session
         raise InvalidInput("outputDir: required", field="outputDir")
     device = _train_device(spec.device, world)
     args = validate_train_args(spec, world_size=world.size)
+    if world.is_main and args.report_to:
+        events.trackers = TrackerSink(open_trackers(args.report_to, tracker_context(spec, args, bool(resume_dir))))
     precision = resolve_precision(args.torch_dtype, args.bf16, device)
     quant = _quantization(device) if args.lora.load_in_4bit else None
     distributed.init(world, device)
@@ -232,6 +237,25 @@ def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session
                    tokenizer=tokenizer, world=world, precision=precision, model_versions=identity, ddp=ddp,
                    scaler=scaler, resume_dir=resume_dir, start_step=int(trainer_state.get("step", 0)),
                    trainer_state=trainer_state, stop=stop)
+
+
+def tracker_context(spec: RuntimeSpec, args: TrainArgs, resumed: bool) -> TrackerContext:
+    """Trackers record the resolved stage recipe (defaults filled by the recipe, accumulation derived
+    here) as their parameters, flattened: "learning_rate", "lora.r", ..."""
+    params = {"model": spec.model, "adapter": spec.adapter, "run_id": spec.run_id,
+              **_flatten({k: v for k, v in asdict(args).items() if k not in ("extra", "report_to")})}
+    return TrackerContext(run_id=spec.run_id, stage=spec.command, output_dir=Path(spec.output_dir), params=params,
+                          mlflow_tracking_uri=args.mlflow_tracking_uri, resumed=resumed)
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _quantization(device: torch.device):

@@ -26,7 +26,7 @@ class LoraArgs(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., r: _Optional[int] = ..., alpha: _Optional[float] = ..., dropout: _Optional[float] = ..., target_modules: _Optional[_Iterable[str]] = ..., modules_to_save: _Optional[_Iterable[str]] = ..., load_in_4bit: _Optional[bool] = ...) -> None: ...
 
 class TrainingArgs(_message.Message):
-    __slots__ = ("dataset_mixer", "dataset_splits", "learning_rate", "lr_scheduler_type", "warmup_ratio", "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "global_batch_size", "gradient_checkpointing", "max_seq_length", "packing", "torch_dtype", "bf16", "optim", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "save_steps", "eval_steps", "logging_steps", "seed", "lora", "chat_template", "assistant_only_loss", "save_every_minutes")
+    __slots__ = ("dataset_mixer", "dataset_splits", "learning_rate", "lr_scheduler_type", "warmup_ratio", "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "global_batch_size", "gradient_checkpointing", "max_seq_length", "packing", "torch_dtype", "bf16", "optim", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "save_steps", "eval_steps", "logging_steps", "seed", "lora", "chat_template", "assistant_only_loss", "save_every_minutes", "report_to", "mlflow_tracking_uri")
     class DatasetMixerEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,8 @@ class TrainingArgs(_message.Message):
     CHAT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     ASSISTANT_ONLY_LOSS_FIELD_NUMBER: _ClassVar[int]
     SAVE_EVERY_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    REPORT_TO_FIELD_NUMBER: _ClassVar[int]
+    MLFLOW_TRACKING_URI_FIELD_NUMBER: _ClassVar[int]
     dataset_mixer: _containers.ScalarMap[str, float]
     dataset_splits: _containers.RepeatedScalarFieldContainer[str]
     learning_rate: float
@@ -94,7 +96,9 @@ class TrainingArgs(_message.Message):
     chat_template: str
     assistant_only_loss: bool
     save_every_minutes: float
-    def __init__(self, dataset_mixer: _Optional[_Mapping[str, float]] = ..., dataset_splits: _Optional[_Iterable[str]] = ..., learning_rate: _Optional[float] = ..., lr_scheduler_type: _Optional[str] = ..., warmup_ratio: _Optional[float] = ..., num_train_epochs: _Optional[float] = ..., max_steps: _Optional[int] = ..., per_device_train_batch_size: _Optional[int] = ..., per_device_eval_batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., global_batch_size: _Optional[int] = ..., gradient_checkpointing: _Optional[bool] = ..., max_seq_length: _Optional[int] = ..., packing: _Optional[bool] = ..., torch_dtype: _Optional[str] = ..., bf16: _Optional[bool] = ..., optim: _Optional[str] = ..., weight_decay: _Optional[float] = ..., adam_beta1: _Optional[float] = ..., adam_beta2: _Optional[float] = ..., adam_epsilon: _Optional[float] = ..., max_grad_norm: _Optional[float] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., logging_steps: _Optional[int] = ..., seed: _Optional[int] = ..., lora: _Optional[_Union[LoraArgs, _Mapping]] = ..., chat_template: _Optional[str] = ..., assistant_only_loss: _Optional[bool] = ..., save_every_minutes: _Optional[float] = ...) -> None: ...
+    report_to: _containers.RepeatedScalarFieldContainer[str]
+    mlflow_tracking_uri: str
+    def __init__(self, dataset_mixer: _Optional[_Mapping[str, float]] = ..., dataset_splits: _Optional[_Iterable[str]] = ..., learning_rate: _Optional[float] = ..., lr_scheduler_type: _Optional[str] = ..., warmup_ratio: _Optional[float] = ..., num_train_epochs: _Optional[float] = ..., max_steps: _Optional[int] = ..., per_device_train_batch_size: _Optional[int] = ..., per_device_eval_batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., global_batch_size: _Optional[int] = ..., gradient_checkpointing: _Optional[bool] = ..., max_seq_length: _Optional[int] = ..., packing: _Optional[bool] = ..., torch_dtype: _Optional[str] = ..., bf16: _Optional[bool] = ..., optim: _Optional[str] = ..., weight_decay: _Optional[float] = ..., adam_beta1: _Optional[float] = ..., adam_beta2: _Optional[float] = ..., adam_epsilon: _Optional[float] = ..., max_grad_norm: _Optional[float] = ..., save_steps: _Optional[int] = ..., eval_steps: _Optional[int] = ..., logging_steps: _Optional[int] = ..., seed: _Optional[int] = ..., lora: _Optional[_Union[LoraArgs, _Mapping]] = ..., chat_template: _Optional[str] = ..., assistant_only_loss: _Optional[bool] = ..., save_every_minutes: _Optional[float] = ..., report_to: _Optional[_Iterable[str]] = ..., mlflow_tracking_uri: _Optional[str] = ...) -> None: ...
 
 class DpoArgs(_message.Message):
     __slots__ = ("beta", "loss_type", "max_length", "max_prompt_length", "rpo_alpha")

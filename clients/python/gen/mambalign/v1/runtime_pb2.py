@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mambalign.v1 import recipe_pb2 as mambalign_dot_v1_dot_recipe__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amambalign/v1/runtime.proto\x12\x0cmambalign.v1\x1a\x19mambalign/v1/recipe.proto\"\xda\x02\n\x0bRuntimeSpec\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x12\n\noutput_dir\x18\x04 \x01(\t\x12\x0f\n\x07kernels\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x11\n\ttokenizer\x18\x07 \x01(\t\x12&\n\x05train\x18\n \x01(\x0b\x32\x17.mambalign.v1.TrainSpec\x12&\n\x05merge\x18\x0b \x01(\x0b\x32\x17.mambalign.v1.MergeSpec\x12,\n\x08generate\x18\x0c \x01(\x0b\x32\x1a.mambalign.v1.GenerateSpec\x12&\n\x05score\x18\r \x01(\x0b\x32\x17.mambalign.v1.ScoreSpec\x12,\n\x08tokenize\x18\x0e \x01(\x0b\x32\x1a.mambalign.v1.TokenizeSpec\"\xb2\x01\n\tTrainSpec\x12\x12\n\ntrain_file\x18\x01 \x01(\t\x12\x11\n\teval_file\x18\x02 \x01(\t\x12(\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x1a.mambalign.v1.TrainingArgs\x12\"\n\x03\x64po\x18\x04 \x01(\x0b\x32\x15.mambalign.v1.DpoArgs\x12\x13\n\x0bresume_from\x18\x05 \x01(\t\x12\x1b\n\x13reference_cache_dir\x18\x06 \x01(\t\"\x1a\n\tMergeSpec\x12\r\n\x05\x64type\x18\x01 \x01(\t\"\xae\x01\n\x0cGenerateSpec\x12\x14\n\x0cprompts_file\x18\x01 \x01(\t\x12\x13\n\x0boutput_file\x18\x02 \x01(\t\x12\x16\n\x0emax_new_tokens\x18\x03 \x01(\r\x12\x13\n\x0btemperature\x18\x04 \x01(\x01\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\x0c\n\x04seed\x18\x06 \x01(\r\x12\x15\n\rchat_template\x18\x07 \x01(\t\x12\r\n\x05\x65\x61ger\x18\x08 \x01(\x08\"\x85\x01\n\tScoreSpec\x12\x12\n\nprefs_file\x18\x01 \x01(\t\x12\x10\n\x08sft_file\x18\x02 \x01(\t\x12\x13\n\x0boutput_file\x18\x03 \x01(\t\x12\x12\n\nbatch_size\x18\x04 \x01(\r\x12\x15\n\rchat_template\x18\x05 \x01(\t\x12\x12\n\nmax_length\x18\x06 \x01(\r\"\xf9\x01\n\x0cTokenizeSpec\x12\x36\n\x06inputs\x18\x01 \x03(\x0b\x32&.mambalign.v1.TokenizeSpec.InputsEntry\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x12\n\nmax_length\x18\x03 \x01(\r\x12\x0c\n\x04pack\x18\x04 \x01(\x08\x12\x16\n\x0e\x61ssistant_only\x18\x05 \x01(\x08\x12\x15\n\rchat_template\x18\x06 \x01(\t\x12\x12\n\nshard_rows\x18\x07 \x01(\r\x12\x0f\n\x07workers\x18\x08 \x01(\r\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amambalign/v1/runtime.proto\x12\x0cmambalign.v1\x1a\x19mambalign/v1/recipe.proto\"\xea\x02\n\x0bRuntimeSpec\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x12\n\noutput_dir\x18\x04 \x01(\t\x12\x0f\n\x07kernels\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x11\n\ttokenizer\x18\x07 \x01(\t\x12&\n\x05train\x18\n \x01(\x0b\x32\x17.mambalign.v1.TrainSpec\x12&\n\x05merge\x18\x0b \x01(\x0b\x32\x17.mambalign.v1.MergeSpec\x12,\n\x08generate\x18\x0c \x01(\x0b\x32\x1a.mambalign.v1.GenerateSpec\x12&\n\x05score\x18\r \x01(\x0b\x32\x17.mambalign.v1.ScoreSpec\x12,\n\x08tokenize\x18\x0e \x01(\x0b\x32\x1a.mambalign.v1.TokenizeSpec\x12\x0e\n\x06run_id\x18\x0f \x01(\t\"\xb2\x01\n\tTrainSpec\x12\x12\n\ntrain_file\x18\x01 \x01(\t\x12\x11\n\teval_file\x18\x02 \x01(\t\x12(\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x1a.mambalign.v1.TrainingArgs\x12\"\n\x03\x64po\x18\x04 \x01(\x0b\x32\x15.mambalign.v1.DpoArgs\x12\x13\n\x0bresume_from\x18\x05 \x01(\t\x12\x1b\n\x13reference_cache_dir\x18\x06 \x01(\t\"\x1a\n\tMergeSpec\x12\r\n\x05\x64type\x18\x01 \x01(\t\"\xae\x01\n\x0cGenerateSpec\x12\x14\n\x0cprompts_file\x18\x01 \x01(\t\x12\x13\n\x0boutput_file\x18\x02 \x01(\t\x12\x16\n\x0emax_new_tokens\x18\x03 \x01(\r\x12\x13\n\x0btemperature\x18\x04 \x01(\x01\x12\x12\n\nbatch_size\x18\x05 \x01(\r\x12\x0c\n\x04seed\x18\x06 \x01(\r\x12\x15\n\rchat_template\x18\x07 \x01(\t\x12\r\n\x05\x65\x61ger\x18\x08 \x01(\x08\"\x85\x01\n\tScoreSpec\x12\x12\n\nprefs_file\x18\x01 \x01(\t\x12\x10\n\x08sft_file\x18\x02 \x01(\t\x12\x13\n\x0boutput_file\x18\x03 \x01(\t\x12\x12\n\nbatch_size\x18\x04 \x01(\r\x12\x15\n\rchat_template\x18\x05 \x01(\t\x12\x12\n\nmax_length\x18\x06 \x01(\r\"\xf9\x01\n\x0cTokenizeSpec\x12\x36\n\x06inputs\x18\x01 \x03(\x0b\x32&.mambalign.v1.TokenizeSpec.InputsEntry\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x12\n\nmax_length\x18\x03 \x01(\r\x12\x0c\n\x04pack\x18\x04 \x01(\x08\x12\x16\n\x0e\x61ssistant_only\x18\x05 \x01(\x08\x12\x15\n\rchat_template\x18\x06 \x01(\t\x12\x12\n\nshard_rows\x18\x07 \x01(\r\x12\x0f\n\x07workers\x18\x08 \x01(\r\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,17 +35,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOKENIZESPEC_INPUTSENTRY']._loaded_options = None
   _globals['_TOKENIZESPEC_INPUTSENTRY']._serialized_options = b'8\001'
   _globals['_RUNTIMESPEC']._serialized_start=72
-  _globals['_RUNTIMESPEC']._serialized_end=418
-  _globals['_TRAINSPEC']._serialized_start=421
-  _globals['_TRAINSPEC']._serialized_end=599
-  _globals['_MERGESPEC']._serialized_start=601
-  _globals['_MERGESPEC']._serialized_end=627
-  _globals['_GENERATESPEC']._serialized_start=630
-  _globals['_GENERATESPEC']._serialized_end=804
-  _globals['_SCORESPEC']._serialized_start=807
-  _globals['_SCORESPEC']._serialized_end=940
-  _globals['_TOKENIZESPEC']._serialized_start=943
-  _globals['_TOKENIZESPEC']._serialized_end=1192
-  _globals['_TOKENIZESPEC_INPUTSENTRY']._serialized_start=1147
-  _globals['_TOKENIZESPEC_INPUTSENTRY']._serialized_end=1192
+  _globals['_RUNTIMESPEC']._serialized_end=434
+  _globals['_TRAINSPEC']._serialized_start=437
+  _globals['_TRAINSPEC']._serialized_end=615
+  _globals['_MERGESPEC']._serialized_start=617
+  _globals['_MERGESPEC']._serialized_end=643
+  _globals['_GENERATESPEC']._serialized_start=646
+  _globals['_GENERATESPEC']._serialized_end=820
+  _globals['_SCORESPEC']._serialized_start=823
+  _globals['_SCORESPEC']._serialized_end=956
+  _globals['_TOKENIZESPEC']._serialized_start=959
+  _globals['_TOKENIZESPEC']._serialized_end=1208
+  _globals['_TOKENIZESPEC_INPUTSENTRY']._serialized_start=1163
+  _globals['_TOKENIZESPEC_INPUTSENTRY']._serialized_end=1208
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RuntimeSpec(_message.Message):
-    __slots__ = ("command", "model", "adapter", "output_dir", "kernels", "device", "tokenizer", "train", "merge", "generate", "score", "tokenize")
+    __slots__ = ("command", "model", "adapter", "output_dir", "kernels", "device", "tokenizer", "train", "merge", "generate", "score", "tokenize", "run_id")
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class RuntimeSpec(_message.Message):
     GENERATE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     TOKENIZE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
     command: str
     model: str
     adapter: str
@@ -33,7 +34,8 @@ class RuntimeSpec(_message.Message):
     generate: GenerateSpec
     score: ScoreSpec
     tokenize: TokenizeSpec
-    def __init__(self, command: _Optional[str] = ..., model: _Optional[str] = ..., adapter: _Optional[str] = ..., output_dir: _Optional[str] = ..., kernels: _Optional[str] = ..., device: _Optional[str] = ..., tokenizer: _Optional[str] = ..., train: _Optional[_Union[TrainSpec, _Mapping]] = ..., merge: _Optional[_Union[MergeSpec, _Mapping]] = ..., generate: _Optional[_Union[GenerateSpec, _Mapping]] = ..., score: _Optional[_Union[ScoreSpec, _Mapping]] = ..., tokenize: _Optional[_Union[TokenizeSpec, _Mapping]] = ...) -> None: ...
+    run_id: str
+    def __init__(self, command: _Optional[str] = ..., model: _Optional[str] = ..., adapter: _Optional[str] = ..., output_dir: _Optional[str] = ..., kernels: _Optional[str] = ..., device: _Optional[str] = ..., tokenizer: _Optional[str] = ..., train: _Optional[_Union[TrainSpec, _Mapping]] = ..., merge: _Optional[_Union[MergeSpec, _Mapping]] = ..., generate: _Optional[_Union[GenerateSpec, _Mapping]] = ..., score: _Optional[_Union[ScoreSpec, _Mapping]] = ..., tokenize: _Optional[_Union[TokenizeSpec, _Mapping]] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class TrainSpec(_message.Message):
     __slots__ = ("train_file", "eval_file", "args", "dpo", "resume_from", "reference_cache_dir")

@@ -57,6 +57,13 @@ export interface TrainingArgs {
    * says (0 = by save_steps only), so a preemption loses at most this much work.
    */
   saveEveryMinutes: number;
+  /** Experiment trackers the runtime reports to (HF's report_to): "tensorboard", "wandb", "mlflow". */
+  reportTo: string[];
+  /**
+   * MLflow tracking server for report_to "mlflow"; empty = MLFLOW_TRACKING_URI of the trainer.
+   * Credentials go in MLFLOW_TRACKING_USERNAME / _PASSWORD / _TOKEN, never in the URI.
+   */
+  mlflowTrackingUri: string;
 }
 
 export interface TrainingArgs_DatasetMixerEntry {
@@ -356,6 +363,8 @@ function createBaseTrainingArgs(): TrainingArgs {
     chatTemplate: "",
     assistantOnlyLoss: false,
     saveEveryMinutes: 0,
+    reportTo: [],
+    mlflowTrackingUri: "",
   };
 }
 
@@ -450,6 +459,12 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
     }
     if (message.saveEveryMinutes !== 0) {
       writer.uint32(241).double(message.saveEveryMinutes);
+    }
+    for (const v of message.reportTo) {
+      writer.uint32(250).string(v!);
+    }
+    if (message.mlflowTrackingUri !== "") {
+      writer.uint32(258).string(message.mlflowTrackingUri);
     }
     return writer;
   },
@@ -710,6 +725,22 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
             message.saveEveryMinutes = reader.double();
             continue;
           }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.reportTo.push(reader.string());
+            continue;
+          }
+          case 32: {
+            if (tag !== 258) {
+              break;
+            }
+
+            message.mlflowTrackingUri = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -876,6 +907,16 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
         : isSet(object.save_every_minutes)
         ? globalThis.Number(object.save_every_minutes)
         : 0,
+      reportTo: globalThis.Array.isArray(object?.reportTo)
+        ? object.reportTo.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.report_to)
+        ? object.report_to.map((e: any) => globalThis.String(e))
+        : [],
+      mlflowTrackingUri: isSet(object.mlflowTrackingUri)
+        ? globalThis.String(object.mlflowTrackingUri)
+        : isSet(object.mlflow_tracking_uri)
+        ? globalThis.String(object.mlflow_tracking_uri)
+        : "",
     };
   },
 
@@ -977,6 +1018,12 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
     if (message.saveEveryMinutes !== 0) {
       obj.saveEveryMinutes = floatToJson(message.saveEveryMinutes);
     }
+    if (message.reportTo?.length) {
+      obj.reportTo = message.reportTo;
+    }
+    if (message.mlflowTrackingUri !== "") {
+      obj.mlflowTrackingUri = message.mlflowTrackingUri;
+    }
     return obj;
   },
 
@@ -1023,6 +1070,8 @@ export const TrainingArgs: MessageFns<TrainingArgs> = {
     message.chatTemplate = object.chatTemplate ?? "";
     message.assistantOnlyLoss = object.assistantOnlyLoss ?? false;
     message.saveEveryMinutes = object.saveEveryMinutes ?? 0;
+    message.reportTo = object.reportTo?.map((e) => e) || [];
+    message.mlflowTrackingUri = object.mlflowTrackingUri ?? "";
     return message;
   },
 };

@@ -34,7 +34,11 @@ export interface RuntimeSpec {
   merge: MergeSpec | undefined;
   generate: GenerateSpec | undefined;
   score: ScoreSpec | undefined;
-  tokenize: TokenizeSpec | undefined;
+  tokenize:
+    | TokenizeSpec
+    | undefined;
+  /** The pipeline run this job belongs to: experiment trackers group and tag their runs by it. */
+  runId: string;
 }
 
 export interface TrainSpec {
@@ -128,6 +132,7 @@ function createBaseRuntimeSpec(): RuntimeSpec {
     generate: undefined,
     score: undefined,
     tokenize: undefined,
+    runId: "",
   };
 }
 
@@ -168,6 +173,9 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     }
     if (message.tokenize !== undefined) {
       TokenizeSpec.encode(message.tokenize, writer.uint32(114).fork()).join();
+    }
+    if (message.runId !== "") {
+      writer.uint32(122).string(message.runId);
     }
     return writer;
   },
@@ -281,6 +289,14 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
             message.tokenize = TokenizeSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -311,6 +327,11 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
       generate: isSet(object.generate) ? GenerateSpec.fromJSON(object.generate) : undefined,
       score: isSet(object.score) ? ScoreSpec.fromJSON(object.score) : undefined,
       tokenize: isSet(object.tokenize) ? TokenizeSpec.fromJSON(object.tokenize) : undefined,
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
     };
   },
 
@@ -352,6 +373,9 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     if (message.tokenize !== undefined) {
       obj.tokenize = TokenizeSpec.toJSON(message.tokenize);
     }
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
     return obj;
   },
 
@@ -382,6 +406,7 @@ export const RuntimeSpec: MessageFns<RuntimeSpec> = {
     message.tokenize = (object.tokenize !== undefined && object.tokenize !== null)
       ? TokenizeSpec.fromPartial(object.tokenize)
       : undefined;
+    message.runId = object.runId ?? "";
     return message;
   },
 };
