@@ -1,6 +1,7 @@
 // Test support: real servers on random loopback ports. Imported as "@mambalign/core/testing".
 export * from "./nats-server.js";
 export * from "./minio-server.js";
+export * from "./mlflow-server.js";
 export * from "./server-env.js";
 export * from "./service-test-env.js";
 export * from "./unwritable-dir.js";

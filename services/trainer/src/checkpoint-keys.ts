@@ -1,4 +1,5 @@
-// Object keys the trainer owns: checkpoints/<run>/<stage>/<step>/ and checkpoints/<run>/<stage>/final/.
+// Object keys the trainer owns: checkpoints/<run>/<stage>/<step>/ and checkpoints/<run>/<stage>/final/
+// (and the trackers' files, tracker-files.ts: checkpoints/<run>/{tensorboard,wandb}/<stage>/).
 import { Stage, validateRunId } from "@mambalign/core";
 
 const STAGE_SLUGS: Partial<Record<Stage, string>> = {
@@ -12,10 +13,15 @@ export function stageSlug(stage: Stage): string | undefined {
   return STAGE_SLUGS[stage];
 }
 
+/** Everything the trainer stores for a run lies under this prefix. */
+export function checkpointRoot(runId: string): string {
+  return `checkpoints/${validateRunId(runId)}`;
+}
+
 export function checkpointParent(runId: string, stage: Stage): string {
   const slug = stageSlug(stage);
   if (!slug) throw new Error(`stage ${Stage[stage] ?? stage} has no checkpoints`);
-  return `checkpoints/${validateRunId(runId)}/${slug}`;
+  return `${checkpointRoot(runId)}/${slug}`;
 }
 
 export function checkpointPrefix(runId: string, stage: Stage, step: number): string {

@@ -23,8 +23,10 @@ import { checkpointParent, checkpointPrefix, finalPrefix, stageSlug } from "./ch
 import { CheckpointUploader, uploadWithManifest } from "./checkpoint-uploader.js";
 import { badJob, dependencyFailure, JobFailure } from "./errors.js";
 import { answerFollowers, rendezvousEnv } from "./follower.js";
+import { registryTags, tagMlflowRun } from "./mlflow-link.js";
 import { buildRuntimeSpec, runtimeCommand } from "./runtime-spec.js";
 import { type Peers, stageInputs } from "./stage-inputs.js";
+import { TrackerFiles } from "./tracker-files.js";
 import type { TrainerOptions } from "./trainer-options.js";
 import type { TrainerMetrics } from "./trainer-metrics.js";
 import type { WorkerState } from "./worker-status.js";
@@ -172,6 +174,12 @@ async function train(d: JobRunnerDeps, ctx: StageContext, dir: string, spec: Ret
     (step, prefix, err) => void ctx.events.line("error", `checkpoint step ${step} upload to ${prefix}/ failed: ${err instanceof Error ? err.message : String(err)}`),
   );
   const out = { service: d.service };
+  // report_to's TensorBoard / W&B files go to the store with each checkpoint and when the runtime exits.
+  const trackerFiles = new TrackerFiles(d.store, spec.outputDir, job.runId, job.stage);
+  const syncTrackerFiles = () =>
+    trackerFiles.sync().catch((err: unknown) => {
+      void ctx.events.line("error", `storing the trackers' files (report_to) failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
   try {
     const { artifact } = await ctx.runRuntime({
       spec,
@@ -202,6 +210,7 @@ async function train(d: JobRunnerDeps, ctx: StageContext, dir: string, spec: Ret
               step: String(k.value.step),
               reason: k.value.reason,
             });
+            void syncTrackerFiles();
             break;
         }
       },
@@ -210,7 +219,7 @@ async function train(d: JobRunnerDeps, ctx: StageContext, dir: string, spec: Ret
     return { artifact, metrics: metrics.values, modelVersions };
   } finally {
     // Uploads of every checkpoint the runtime announced finish before the delivery is settled.
-    await uploader.drain();
+    await Promise.all([uploader.drain(), syncTrackerFiles()]);
   }
 }
 
@@ -241,6 +250,20 @@ async function publishResult(
   }
   void ctx.events.line("info", `${artifact.kind} uploaded to ${d.store.uri(prefix)}/ (${r.bytes} bytes)`);
   return register(d, ctx, prefix, kind, metrics, modelVersions);
+}
+
+/** report_to "mlflow": the stage's MLflow run gets tags naming the version just registered. Registration
+ * stands whatever MLflow answers: a failure is reported on the run's events, not retried. */
+async function linkMlflowRun(d: JobRunnerDeps, ctx: StageContext, modelVersions: Record<string, string>, version: { id: string; uri: string }) {
+  const runId = modelVersions["mlflow.run_id"];
+  const uri = modelVersions["mlflow.tracking_uri"];
+  if (!runId || !uri) return;
+  try {
+    await tagMlflowRun(uri, runId, registryTags(version), d.opts.mlflowAuth);
+    void ctx.events.line("info", `MLflow run ${runId} tagged with registry version ${version.id}`);
+  } catch (err) {
+    void ctx.events.line("warn", `MLflow run ${runId} not tagged with ${version.id}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** Lineage records the exact base weights: the Hub commit, or the sha256 of a local/staged model. */
@@ -288,5 +311,6 @@ async function register(
   }
   if (!version?.id) throw new JobFailure("RegisterVersion returned no version", { retryable: true });
   ctx.log.info({ version: version.id }, "registered");
+  await linkMlflowRun(d, ctx, modelVersions, version);
   return { message: `registered ${version.id}`, output: version.id };
 }

@@ -20,7 +20,8 @@ export function runtimeCommand(stage: Stage): RuntimeCommand {
 
 export function buildRuntimeSpec(job: StageJob, inputs: StagedInputs, outputDir: string): RuntimeSpec {
   const command = runtimeCommand(job.stage);
-  const base = { command, model: inputs.model, adapter: inputs.adapter, outputDir };
+  // runId: experiment trackers (report_to) group and tag their runs by the pipeline run.
+  const base = { command, model: inputs.model, adapter: inputs.adapter, outputDir, runId: job.runId };
   if (command === "merge") return RuntimeSpec.fromPartial(base);
   if (!job.recipe?.args) throw badJob("recipe.args", `is missing; ${command.toUpperCase()} needs training arguments`);
   return RuntimeSpec.fromPartial({

@@ -22,7 +22,13 @@ export interface TrainerOptions {
   gpus: number;
   /** A stage over several nodes (a JobSet's pods): node 0 pulls the job, the others follow it (follower.ts). */
   rendezvous: Rendezvous;
+  /** How the trainer authenticates to an MLflow server when it tags a run with the registered version
+   * (mlflow-link.ts): MLflow's own variables, which the runtime's client reads too. */
+  mlflowAuth: MlflowAuth;
 }
+
+/** MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME / _PASSWORD (basic); none = no header. */
+export type MlflowAuth = { token: string } | { username: string; password: string } | null;
 
 /** torchrun's multi-node environment (PET_*), as the launcher's JobSet sets it; nnodes 1 without it. */
 export interface Rendezvous {
@@ -60,6 +66,9 @@ const EnvSchema = z.object({
   PET_NODE_RANK: count("PET_NODE_RANK").default(0),
   PET_MASTER_ADDR: z.string().max(253).default(""),
   PET_MASTER_PORT: count("PET_MASTER_PORT").max(65535, "PET_MASTER_PORT must be <= 65535").default(29500),
+  MLFLOW_TRACKING_TOKEN: z.string().optional(),
+  MLFLOW_TRACKING_USERNAME: z.string().optional(),
+  MLFLOW_TRACKING_PASSWORD: z.string().optional(),
   JOBSET_NAME: z.string().max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "JOBSET_NAME must be a Kubernetes object name").optional(),
 });
 
@@ -80,6 +89,11 @@ export function loadTrainerOptions(env: NodeJS.ProcessEnv = process.env): Traine
     heartbeatMs: TRAINER_DEFAULTS.heartbeatMs,
     gpus: e.MAMBALIGN_TRAINER_GPUS,
     rendezvous: rendezvousOf(e),
+    mlflowAuth: e.MLFLOW_TRACKING_TOKEN
+      ? { token: e.MLFLOW_TRACKING_TOKEN }
+      : e.MLFLOW_TRACKING_USERNAME
+        ? { username: e.MLFLOW_TRACKING_USERNAME, password: e.MLFLOW_TRACKING_PASSWORD ?? "" }
+        : null,
   };
 }
 

@@ -331,9 +331,43 @@ describe("recipe — handbook single-stage form", () => {
   });
 
   test("plumbing keys are accepted with an explanation", () => {
-    const r = check({ ...sft, output_dir: "data/x", report_to: ["wandb"], push_to_hub: true });
+    const r = check({ ...sft, output_dir: "data/x", run_name: "x", push_to_hub: true });
     assert.equal(r.ok, true);
-    for (const key of ["output_dir", "report_to", "push_to_hub"]) assert.equal(at(r.issues, key).length, 1, key);
+    for (const key of ["output_dir", "run_name", "push_to_hub"]) assert.equal(at(r.issues, key).length, 1, key);
+  });
+
+  test("report_to reaches the stage's arguments: a name, a comma list or a list; all and none as in HF", () => {
+    const reportTo = (value: unknown) => check({ ...sft, report_to: value }).recipe.sft!.args!.reportTo;
+    assert.deepEqual(reportTo(["tensorboard", "wandb"]), ["tensorboard", "wandb"]);
+    assert.deepEqual(reportTo("mlflow"), ["mlflow"]);
+    assert.deepEqual(reportTo("tensorboard, mlflow, tensorboard"), ["tensorboard", "mlflow"]);
+    assert.deepEqual(reportTo("all"), ["tensorboard", "wandb", "mlflow"]);
+    assert.deepEqual(reportTo(["none"]), []);
+    assert.deepEqual(check(sft).recipe.sft!.args!.reportTo, []);
+    const r = check({ ...sft, report_to: ["tensorboard"] });
+    assert.equal(r.ok, true);
+    assert.equal(at(r.issues, "report_to").length, 0, "report_to is used, not plumbing");
+  });
+
+  test("an unknown tracker in report_to is fatal naming its index and the valid ones", () => {
+    const r = check({ ...sft, report_to: ["tensorboard", "comet_ml"] });
+    assert.equal(r.ok, false);
+    const [issue] = at(r.issues, "report_to[1]");
+    assert.ok(issue?.fatal, JSON.stringify(r.issues));
+    assert.match(issue.message, /tensorboard, wandb, mlflow/);
+    assert.match(issue.message, /comet_ml/);
+  });
+
+  test("mlflow_tracking_uri reaches the stage; one with credentials in it is refused", () => {
+    const ok = check({ ...sft, report_to: "mlflow", mlflow_tracking_uri: "http://mlflow.ml:5000" });
+    assert.equal(ok.ok, true, JSON.stringify(ok.issues));
+    assert.equal(ok.recipe.sft!.args!.mlflowTrackingUri, "http://mlflow.ml:5000");
+    const bad = check({ ...sft, report_to: "mlflow", mlflow_tracking_uri: "https://me:s3cret@mlflow.ml" });
+    assert.equal(bad.ok, false);
+    const [issue] = at(bad.issues, "mlflow_tracking_uri");
+    assert.ok(issue?.fatal);
+    assert.match(issue.message, /MLFLOW_TRACKING_TOKEN|MLFLOW_TRACKING_USERNAME/);
+    assert.doesNotMatch(JSON.stringify(bad.issues), /s3cret/);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { RecipeIssue } from "../gen/mambalign/v1/recipe.js";
+import { redactUrlCredentials } from "../redact.js";
 
 /** Collects recipe issues in document order; a shared key checked for two stages is reported once. */
 export class IssueList {
@@ -33,6 +34,7 @@ export function keyPath(prefix: string, key: string | number): string {
 
 export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
-  const text = JSON.stringify(value);
+  // Echoed values never carry the credentials of a URL (a tracking or dataset URI with user:token@).
+  const text = redactUrlCredentials(JSON.stringify(value));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -9,7 +9,6 @@ export const PLUMBING_KEYS: Readonly<Record<string, string>> = {
   hub_strategy: "not used: nothing is pushed to the Hub; checkpoints go to the object store",
   hub_token: "not used: nothing is pushed to the Hub (and tokens do not belong in recipes)",
   push_to_hub: "not pushed: export a version with `mambalign adapters export VERSION DIR` (PEFT directory format) instead",
-  report_to: "not used: metrics stream as run events (`mambalign logs -f`) and on /metrics",
   run_name: "not used: runs are named by their run id and the recipe name",
   log_level: "not used: the runtime logs to stderr at the service's LOG_LEVEL",
   logging_strategy: "not used: metrics are reported every logging_steps",

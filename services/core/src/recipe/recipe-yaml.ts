@@ -40,6 +40,7 @@ function stageToYaml(stage: StageRecipe, kind: StageKind): Record<string, unknow
     // LoRA details mean nothing without use_peft; "" chat_template means the tokenizer's own.
     if (spec.group === "lora" && spec.key !== "use_peft" && !draft.lora.enabled) continue;
     if (spec.key === "chat_template" && draft.args.chatTemplate === "") continue;
+    if (spec.key === "mlflow_tracking_uri" && draft.args.mlflowTrackingUri === "") continue; // the trainer's MLFLOW_TRACKING_URI
     if (spec.key === "gradient_accumulation_steps" && draft.args.globalBatchSize > 0) continue; // derived at run time
     out[spec.key] = spec.get(draft);
   }

@@ -1,6 +1,6 @@
 // Every handbook training key mambalign maps, with its schema and its default. Defaults are
 // resolved here once (README.md, "Defaults", lists them); nothing downstream fills gaps.
-import type { z } from "zod";
+import { z } from "zod";
 import type { DpoArgs, LoraArgs, StageRecipe, TrainingArgs } from "../gen/mambalign/v1/recipe.js";
 import { bool, float, int, mixer, nameList, oneOf, text } from "./values.js";
 
@@ -87,6 +87,32 @@ export const OPTIMIZERS = [
 
 export const DPO_LOSSES = ["sigmoid", "ipo", "hinge"] as const;
 
+/** report_to's trackers (the runtime's trackers.TRACKERS); "all" names them all and "none" none, as in HF. */
+export const TRACKERS = ["tensorboard", "wandb", "mlflow"] as const;
+
+/** report_to: a name, "a,b", or a list, as HF's TrainingArguments take it; unknown names are refused by index. */
+const trackerList = () =>
+  z
+    .preprocess(
+      (v) => (typeof v === "string" ? v.split(",").map((p) => p.trim()).filter(Boolean) : v),
+      z.array(oneOf([...TRACKERS, "all", "none"]), { error: "expected a list of tracker names" }),
+    )
+    .transform((names) => [...new Set(names.flatMap((n) => (n === "all" ? [...TRACKERS] : n === "none" ? [] : [n])))]);
+
+/** A tracking server's address; credentials go in the environment (MLFLOW_TRACKING_TOKEN ...), never in a recipe. */
+const trackingUri = () =>
+  text().refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return !u.username && !u.password;
+      } catch {
+        return true; // MLflow also takes plain paths and "databricks"; the client checks those
+      }
+    },
+    { error: "must not carry credentials: set MLFLOW_TRACKING_USERNAME / _PASSWORD or _TOKEN in the trainer's environment (a Secret)" },
+  );
+
 const uint = (min = 0) => int({ ge: min });
 
 /** Handbook learning rates (Zephyr recipes): full fine-tuning vs LoRA, per stage. */
@@ -132,6 +158,9 @@ export const STAGE_KEYS: readonly StageKey[] = [
   field("args", "eval_steps", uint(0), () => 0),
   field("args", "logging_steps", uint(1), () => 10),
   field("args", "seed", uint(0), () => 42),
+  // experiment tracking (the runtime's trackers.py)
+  field("args", "report_to", trackerList(), () => []),
+  field("args", "mlflow_tracking_uri", trackingUri(), () => ""),
   // LoRA / QLoRA (values are zeroed when use_peft is false: nothing reads them then)
   field("lora", "use_peft", bool(), () => false, "enabled"),
   field("lora", "lora_r", uint(1), () => 16, "r"),
@@ -188,6 +217,8 @@ export function emptyDraft(): StageDraft {
       chatTemplate: "",
       assistantOnlyLoss: false,
       saveEveryMinutes: 0,
+      reportTo: [],
+      mlflowTrackingUri: "",
     },
     lora: disabledLora(),
     dpo: { beta: 0, lossType: "", maxLength: 0, maxPromptLength: 0, rpoAlpha: 0 },
