@@ -3,6 +3,7 @@
 #   - npm packages (npm ci, lock file pinned), then the TypeScript build (generated code first)
 #   - the Python runtime's venv at .venv (torch, transformers, peft pinned to the GPU machine's versions),
 #     with the Python client (clients/python, editable) and its generator
+#   - an MLflow tracking server for the report_to tests in its own venv at .venv-mlflow
 #   - nats-server, MinIO, helm and grpcurl built from pinned releases with `go install` into .cache/bin
 #   - etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (scripts/kube.sh) into .cache/bin
 # Usage: scripts/setup.sh [--demo]   (--demo: only what `mambalign demo` needs: npm, venv, nats-server)
@@ -52,6 +53,23 @@ if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]]; then
   echo "$want" > "$stamp"
 else
   echo "venv up to date"
+fi
+
+if [[ $servers == 1 ]]; then
+  step "MLflow tracking server for the tests (.venv-mlflow)"
+  # The full mlflow package is a web server (pandas, scipy, scikit-learn, ...): its own venv, apart from the
+  # runtime's, which has only the client (mlflow-skinny). The report_to tests start it on loopback.
+  mreq=services/runtime/requirements-mlflow-server.txt
+  mstamp=.venv-mlflow/.requirements.sha256
+  mwant=$(sha256sum "$mreq" | cut -d' ' -f1)
+  if [[ ! -f $mstamp ]] || [[ $(cat "$mstamp") != "$mwant" ]]; then
+    if [[ ! -x .venv-mlflow/bin/python ]]; then "$py" -m venv .venv-mlflow; fi
+    .venv-mlflow/bin/pip install --quiet --upgrade pip
+    .venv-mlflow/bin/pip install --quiet -r "$mreq"
+    echo "$mwant" > "$mstamp"
+  else
+    echo "mlflow venv up to date"
+  fi
 fi
 
 step "nats-server (go install of a pinned release into .cache/bin)"

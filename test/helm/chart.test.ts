@@ -30,6 +30,9 @@ const COMBOS: Record<string, Record<string, string | number | boolean>> = {
     "judge.auth.apiKey": "sk-test",
     "serviceMonitor.enabled": true,
     "evaluator.gpus": 1,
+    "trainer.trackers.wandb.apiKeySecret": "wandb",
+    "trainer.trackers.mlflow.trackingUri": "http://mlflow.ml:5000",
+    "trainer.trackers.mlflow.authSecret": "mlflow-auth",
   },
 };
 
@@ -177,6 +180,21 @@ test("helm chart — every pod runs non-root with a read-only root filesystem an
         assert.ok(c.volumeMounts.some((v: any) => v.mountPath === "/tmp"), `${name}: ${owner}/${c.name} has a writable /tmp`);
       }
     }
+  }
+});
+
+test("helm chart — trainer trackers: W&B key from the named Secret (offline without one), MLflow server, experiment and optional auth Secret", () => {
+  const trainerEnv = (docs: Manifest[]) => jobTemplate(docs).job.spec!.template.spec!.containers[0]! as any;
+  const plain = trainerEnv(renders.get("job mode, bundled infra, A100 (defaults)")!);
+  assert.equal(env(plain, "WANDB_API_KEY"), undefined, "no Secret named: W&B runs offline");
+  assert.equal(env(plain, "MLFLOW_TRACKING_URI"), undefined, "no server: recipes name their own");
+  assert.equal(env(plain, "WANDB_PROJECT")!.value, "mambalign");
+  assert.equal(env(plain, "MLFLOW_EXPERIMENT_NAME")!.value, "mambalign");
+  const set = trainerEnv(renders.get("chart-managed secrets, ServiceMonitor, GPU evaluator")!);
+  assert.deepEqual(env(set, "WANDB_API_KEY")!.valueFrom, { secretKeyRef: { name: "wandb", key: "WANDB_API_KEY" } });
+  assert.equal(env(set, "MLFLOW_TRACKING_URI")!.value, "http://mlflow.ml:5000");
+  for (const name of ["MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"]) {
+    assert.deepEqual(env(set, name)!.valueFrom, { secretKeyRef: { name: "mlflow-auth", key: name, optional: true } });
   }
 });
 

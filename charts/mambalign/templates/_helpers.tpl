@@ -198,6 +198,41 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- end }}
 {{- end -}}
 
+{{/* The trainer's experiment trackers (recipe report_to; the runtime's trackers.py reads these). */}}
+{{- define "mambalign.trackerEnv" -}}
+{{- $w := .Values.trainer.trackers.wandb -}}
+{{- $m := .Values.trainer.trackers.mlflow -}}
+- name: WANDB_PROJECT
+  value: {{ $w.project | quote }}
+{{- with $w.baseUrl }}
+- name: WANDB_BASE_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- if $w.apiKeySecret }}
+- name: WANDB_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $w.apiKeySecret }}
+      key: {{ $w.apiKeyKey }}
+{{- end }}
+{{- with $m.trackingUri }}
+- name: MLFLOW_TRACKING_URI
+  value: {{ . | quote }}
+{{- end }}
+- name: MLFLOW_EXPERIMENT_NAME
+  value: {{ $m.experiment | quote }}
+{{- if $m.authSecret }}
+{{- range list "MLFLOW_TRACKING_TOKEN" "MLFLOW_TRACKING_USERNAME" "MLFLOW_TRACKING_PASSWORD" }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $m.authSecret }}
+      key: {{ . }}
+      optional: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Security --------------------------------------------------------------- */}}
 
 {{- define "mambalign.podSecurityContext" -}}
@@ -272,6 +307,7 @@ containers:
     env:
       {{- include "mambalign.commonEnv" $ | nindent 6 }}
       {{- include "mambalign.runtimeEnv" $ | nindent 6 }}
+      {{- include "mambalign.trackerEnv" $ | nindent 6 }}
       - name: MAMBALIGN_WORK_DIR
         value: /var/lib/mambalign/work
       - name: MAMBALIGN_TRAINER_MAX_JOBS

@@ -48,3 +48,9 @@ test("trainer options — MAMBALIGN_TRAINER_GPUS=4 runs SFT/DPO on 4 processes, 
   assert.deepEqual(runtimeArgs({ command: "merge", specFile: "s.json", nproc: gpus }), ["-m", "mambalign_runtime", "merge", "--spec", "s.json"]);
   assert.deepEqual(runtimeArgs({ command: "dpo", specFile: "s.json", nproc: 1 }), ["-m", "mambalign_runtime", "dpo", "--spec", "s.json"]);
 });
+
+test("trainer options — MLflow credentials (for tagging a run with its registered version) come from MLflow's own variables", () => {
+  assert.equal(loadTrainerOptions({}).mlflowAuth, null);
+  assert.deepEqual(loadTrainerOptions({ MLFLOW_TRACKING_TOKEN: "t0k" }).mlflowAuth, { token: "t0k" });
+  assert.deepEqual(loadTrainerOptions({ MLFLOW_TRACKING_USERNAME: "me", MLFLOW_TRACKING_PASSWORD: "pw" }).mlflowAuth, { username: "me", password: "pw" });
+});
