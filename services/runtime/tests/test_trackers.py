@@ -234,3 +234,24 @@ def test_an_unreachable_mlflow_server_fails_before_training_and_may_be_retried(t
     assert code == 1 and not of_kind(events, "started")
     (error,) = of_kind(events, "error")
     assert error["retryable"] and error["field"] == "train.args.reportTo" and "mlflow" in error["message"]
+
+
+def test_a_resumed_stage_continues_its_mlflow_run(tmp_path, model_dir, demo_dir, mlflow_server):
+    """A preempted stage's next delivery resumes from a checkpoint: its metrics go on in the same MLflow run."""
+    def spec(out):
+        s = sft_spec(str(model_dir), demo_dir, out, maxSteps=4, saveSteps=2, reportTo=["mlflow"],
+                     mlflowTrackingUri=mlflow_server)
+        return {**s, "runId": "run-resumed"}
+    code, first = run_inprocess(["sft", "--spec", str(write_spec(tmp_path / "a.json", spec(tmp_path / "a")))])
+    assert code == 0, first
+    checkpoint = tmp_path / "a" / "checkpoints" / "step-2"
+    code, resumed = run_inprocess(["sft", "--spec", str(write_spec(tmp_path / "b.json", spec(tmp_path / "b"))),
+                                   "--resume", str(checkpoint)])
+    assert code == 0, resumed
+    run_id = of_kind(first, "started")[0]["versions"]["mlflow.run_id"]
+    assert of_kind(resumed, "started")[0]["versions"]["mlflow.run_id"] == run_id
+    history = rest(mlflow_server, f"metrics/get-history?run_id={run_id}&metric_key=train/loss")["metrics"]
+    assert sorted({m["step"] for m in history}) == [1, 2, 3, 4]
+    resumed_losses = {p["step"]: p["loss"] for p in of_kind(resumed, "progress")}
+    assert {3, 4} <= resumed_losses.keys()
+    assert any(m["step"] == 4 and m["value"] == pytest.approx(resumed_losses[4]) for m in history)
