@@ -19,7 +19,7 @@ const done = (e: { kind?: { $case: string; value: unknown } }) =>
   e.kind?.$case === "transition" &&
   [StageStatus.STAGE_STATUS_SUCCEEDED, StageStatus.STAGE_STATUS_FAILED].includes((e.kind.value as { status: StageStatus }).status);
 
-// TensorBoard's own reader over a log dir: {tag: {step: value}}.
+// TensorBoard's own reader over a log dir (a local path or s3://): {tag: {step: value}}.
 const READ_TENSORBOARD = `
 import json, sys
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -72,9 +72,9 @@ describe("trainer — report_to", () => {
     const tbKeys = await keysUnder(h, tbPrefix);
     assert.equal(tbKeys.length, 1, tbKeys.join(", "));
     assert.match(tbKeys[0]!, /^events\.out\.tfevents\./);
-    const tbDir = path.join(scratch, "tensorboard");
-    await download(h, tbPrefix, tbDir);
-    const { stdout } = await run(PYTHON, ["-c", READ_TENSORBOARD, tbDir]);
+    // Read where it lies, as `tensorboard --logdir s3://...` does (TensorBoard's S3 reader: boto3, S3_ENDPOINT).
+    const s3 = { S3_ENDPOINT: h.minio.endPoint, AWS_ACCESS_KEY_ID: h.minio.accessKey, AWS_SECRET_ACCESS_KEY: h.minio.secretKey, AWS_REGION: "us-east-1" };
+    const { stdout } = await run(PYTHON, ["-c", READ_TENSORBOARD, h.deps.store.uri(tbPrefix)], { env: { ...process.env, ...s3 } });
     const scalars = JSON.parse(stdout) as Record<string, Record<string, number>>;
     for (const tag of ["train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_s", "eval/loss"]) assert.ok(scalars[tag], tag);
     assert.deepEqual(Object.keys(scalars["train/loss"]!), ["1", "2", "3", "4"]);
