@@ -194,7 +194,9 @@ class MlflowTracker:
         experiment_id = found.experiment_id if found else self._client.create_experiment(experiment)
         tags = {"mambalign.run_id": ctx.run_id, "mambalign.stage": ctx.stage}
         self.run_id = self._existing_run(experiment_id, tags) if ctx.resumed else ""
-        if not self.run_id:
+        if self.run_id:
+            self._client.update_run(self.run_id, status="RUNNING")  # it was KILLED when the stage was preempted
+        else:
             run = self._client.create_run(experiment_id, run_name=ctx.run_name, tags=tags)
             self.run_id = run.info.run_id
             params = [Param(k, _param_value(v)) for k, v in sorted(ctx.params.items())]

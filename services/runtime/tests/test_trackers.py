@@ -250,6 +250,7 @@ def test_a_resumed_stage_continues_its_mlflow_run(tmp_path, model_dir, demo_dir,
     assert code == 0, resumed
     run_id = of_kind(first, "started")[0]["versions"]["mlflow.run_id"]
     assert of_kind(resumed, "started")[0]["versions"]["mlflow.run_id"] == run_id
+    assert rest(mlflow_server, f"runs/get?run_id={run_id}")["run"]["info"]["status"] == "FINISHED"
     history = rest(mlflow_server, f"metrics/get-history?run_id={run_id}&metric_key=train/loss")["metrics"]
     assert sorted({m["step"] for m in history}) == [1, 2, 3, 4]
     resumed_losses = {p["step"]: p["loss"] for p in of_kind(resumed, "progress")}
