@@ -196,6 +196,11 @@ test("helm chart — trainer trackers: W&B key from the named Secret (offline wi
   for (const name of ["MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"]) {
     assert.deepEqual(env(set, name)!.valueFrom, { secretKeyRef: { name: "mlflow-auth", key: name, optional: true } });
   }
+  // The trainer's NetworkPolicy lets it reach that server's port (5000), and no port for MLflow without one.
+  const egressPorts = (docs: Manifest[]) =>
+    find(docs, "NetworkPolicy", "r1-mambalign-trainer")!.spec.egress.flatMap((r: any) => (r.ports ?? []).map((p: any) => p.port));
+  assert.ok(egressPorts(renders.get("chart-managed secrets, ServiceMonitor, GPU evaluator")!).includes(5000));
+  assert.ok(!egressPorts(renders.get("job mode, bundled infra, A100 (defaults)")!).includes(5000));
 });
 
 test("helm chart — control-plane services use gRPC health probes, Services and PDBs", () => {

@@ -482,6 +482,15 @@ spec:
       ports:
         - { protocol: TCP, port: 443 }
     {{- end }}
+    {{- if and .trackers $.Values.trainer.trackers.mlflow.trackingUri }}
+    # report_to mlflow: the tracking server of trainer.trackers.mlflow.trackingUri (a recipe naming another one needs extraEgress).
+    - to:
+        {{- range $np.externalCidrs }}
+        - ipBlock: { cidr: {{ . }} }
+        {{- end }}
+      ports:
+        - { protocol: TCP, port: {{ include "mambalign.urlPort" (list $.Values.trainer.trackers.mlflow.trackingUri "443") }} }
+    {{- end }}
     {{- if .kubeApi }}
     - to:
         {{- range $np.kubeApiServerCidrs }}
