@@ -5,9 +5,14 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  anyOf,
+  authenticatorFor,
+  type ClientSecurity,
   connectDeps,
   createLogger,
   freePort,
+  generateToken,
+  hashToken,
   loadConfig,
   type Logger,
   Metrics,
@@ -16,12 +21,15 @@ import {
   type NatsProcess,
   type StartedService,
   startNatsProcess,
+  StaticTokenAuthenticator,
+  type TokenEntry,
 } from "@mambalign/core";
 import { datasetsOptionsFromEnv, startDatasetsService } from "@mambalign/datasets";
 import { loadEvaluatorOptions, startEvaluatorService } from "@mambalign/evaluator";
 import { startPipelineService } from "@mambalign/pipeline";
 import { startRegistryService } from "@mambalign/registry";
 import { loadTrainerOptions, startTrainerService } from "@mambalign/trainer";
+import { ensureLocalToken } from "../local-token.js";
 import { lockStateDir } from "./state-dir-lock.js";
 
 /** services/cli/{src,dist}/embedded/ sits four levels below the repository root. */
@@ -34,11 +42,13 @@ export interface EmbeddedOptions {
   grpcPort: number;
   /** HTTP /metrics port; 0 picks a free one. */
   metricsPort: number;
-  /** Interface to listen on (default loopback: the embedded system has no authentication). */
+  /** Interface to listen on (default loopback: plaintext is allowed there only; elsewhere TLS, MAMBALIGN_TLS_CERT/_KEY). */
   host: string;
   /** Where service logs go (default: stderr at LOG_LEVEL). */
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Further tokens the API accepts besides the local one (the test harness's). */
+  acceptTokens?: TokenEntry[];
 }
 
 export interface EmbeddedSystem {
@@ -47,6 +57,8 @@ export interface EmbeddedSystem {
   metricsPort: number;
   natsUrl: string;
   deps: ServiceDeps;
+  /** The local admin token (from the user's config directory), for clients in this process. */
+  clientSecurity: ClientSecurity;
   stop(): Promise<void>;
 }
 
@@ -88,8 +100,17 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     const grpcPort = opts.grpcPort || (await freePort());
     const metricsPort = opts.metricsPort || (await freePort());
     const addr = `${opts.host === "0.0.0.0" ? "127.0.0.1" : opts.host}:${grpcPort}`;
+    // The user's token (kept in their config directory, made on first start) is admin; the services
+    // call each other with a token of their own, an operator's, that lives only in this process.
+    const localToken = ensureLocalToken(env);
+    const servicesToken = generateToken();
+    const tokens: TokenEntry[] = [
+      { name: "local-admin", role: "admin", sha256: hashToken(localToken) },
+      { name: "mambalign-up-services", role: "operator", sha256: hashToken(servicesToken) },
+    ];
     const serviceEnv: NodeJS.ProcessEnv = {
       ...env,
+      MAMBALIGN_TOKEN: servicesToken,
       MAMBALIGN_NATS_URL: nats.url,
       MAMBALIGN_STORE: "fs",
       MAMBALIGN_FS_ROOT: path.join(stateDir, "objects"),
@@ -117,7 +138,14 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       services.push(await startEvaluatorService(deps, loadEvaluatorOptions(serviceEnv)));
       services.push(await startPipelineService(deps));
       // No signal handlers here: `up` and `demo` decide what a signal means.
-      const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000 });
+      const authenticator = anyOf([
+        new StaticTokenAuthenticator(tokens, { via: "local" }),
+        ...(opts.acceptTokens?.length ? [new StaticTokenAuthenticator(opts.acceptTokens)] : []),
+        // A tokens file or an identity provider configured for `up` counts too.
+        ...(config.security.tokens.length > 0 || config.security.oidc ? [authenticatorFor(config.security)] : []),
+      ]);
+      const security = { authenticator, tls: config.security.tls, allowPlaintext: config.security.allowPlaintext };
+      const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000, security });
       await lock.setAddr(addr);
       let stopping: Promise<void> | undefined;
       return {
@@ -125,6 +153,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         metricsPort: served.metricsPort,
         natsUrl: nats.url,
         deps,
+        clientSecurity: { ...config.security.client, token: localToken },
         stop: () =>
           (stopping ??= (async () => {
             await served.shutdown();
