@@ -30,6 +30,21 @@ const TYPE_OVERRIDES: Record<string, Schema> = {
   "modelCache.accessMode": { type: "string", enum: ["ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"] },
   "keda.lagThreshold": intOrString,
   "keda.activationLagThreshold": intOrString,
+  "tls.certManager.enabled": { type: ["string", "boolean"], enum: ["auto", "true", "false", true, false] },
+  "auth.tokens": {
+    type: "array",
+    items: {
+      type: "object",
+      required: ["name", "role", "sha256"],
+      properties: {
+        name: { type: "string" },
+        role: { type: "string", enum: ["viewer", "operator", "admin"] },
+        sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
+        expires: { type: "string" },
+      },
+      additionalProperties: false,
+    },
+  },
 };
 /** Keys holding Kubernetes quantities ("50Gi") that `--set` may turn into numbers. */
 const QUANTITY = /(SizeLimit|^size|maxFileStore|maxMemoryStore)$/;

@@ -34,6 +34,17 @@ const COMBOS: Record<string, Record<string, string | number | boolean>> = {
     "trainer.trackers.mlflow.trackingUri": "http://mlflow.ml:5000",
     "trainer.trackers.mlflow.authSecret": "mlflow-auth",
   },
+  "cert-manager TLS, mutual TLS, OIDC, a user token": {
+    "tls.certManager.enabled": true,
+    "tls.mutual": true,
+    "auth.oidc.issuer": "https://dex.example.com",
+    "auth.oidc.audience": "mambalign",
+    "auth.oidc.jwksUrl": "https://dex.example.com/keys",
+    "auth.tokens[0].name": "alice",
+    "auth.tokens[0].role": "operator",
+    "auth.tokens[0].sha256": "0d5ad63099b04bce4577cc2b78a32fc21c423604a3dbf2318cff573e218800a3",
+  },
+  "existing auth and TLS Secrets": { "auth.existingSecret": "mambalign-auth", "auth.bootstrapAdmin": false, "tls.existingSecret": "mambalign-tls" },
 };
 
 const renders = new Map<string, Manifest[]>(Object.entries(COMBOS).map(([name, set]) => [name, render(set)]));
@@ -203,12 +214,12 @@ test("helm chart — trainer trackers: W&B key from the named Secret (offline wi
   assert.ok(!egressPorts(renders.get("job mode, bundled infra, A100 (defaults)")!).includes(5000));
 });
 
-test("helm chart — control-plane services use gRPC health probes, Services and PDBs", () => {
+test("helm chart — control-plane services use HTTP readiness probes (the kubelet's gRPC probe speaks no TLS), Services and PDBs", () => {
   const docs = renders.get("job mode, bundled infra, A100 (defaults)")!;
   for (const svc of ["pipeline", "datasets", "registry", "evaluator"]) {
     const d = find(docs, "Deployment", `r1-mambalign-${svc}`)!;
     const c = d.spec.template.spec.containers[0];
-    assert.deepEqual(c.readinessProbe.grpc, { port: 50051 }, svc);
+    assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "metrics" }, svc);
     assert.equal(c.livenessProbe.httpGet.path, "/healthz", svc);
     assert.ok(find(docs, "Service", `r1-mambalign-${svc}`), svc);
     assert.ok(find(docs, "PodDisruptionBudget", `r1-mambalign-${svc}`), svc);
@@ -221,7 +232,9 @@ test("helm chart — credentials reach pods only through Secrets", () => {
     for (const { owner, spec } of podSpecs(docs)) {
       for (const c of spec.containers) {
         for (const e of c.env ?? []) {
-          if (/KEY|SECRET|PASSWORD|TOKEN|ROOT_USER/.test(e.name)) assert.ok(e.valueFrom?.secretKeyRef && e.value === undefined, `${name}: ${owner} ${e.name}`);
+          // A credential comes from a Secret: by secretKeyRef, or as a file of a mounted Secret (/etc/mambalign/...).
+          const mountedFile = typeof e.value === "string" && e.value.startsWith("/etc/mambalign/");
+          if (/KEY|SECRET|PASSWORD|TOKEN|ROOT_USER/.test(e.name) && !mountedFile) assert.ok(e.valueFrom?.secretKeyRef && e.value === undefined, `${name}: ${owner} ${e.name}`);
         }
       }
     }
@@ -229,7 +242,12 @@ test("helm chart — credentials reach pods only through Secrets", () => {
   const managed = renders.get("chart-managed secrets, ServiceMonitor, GPU evaluator")!;
   assert.ok(find(managed, "Secret", "r1-mambalign-s3"));
   assert.ok(find(managed, "Secret", "r1-mambalign-judge"));
-  assert.equal(renders.get("job mode, bundled infra, A100 (defaults)")!.filter((d) => d.kind === "Secret").length, 0, "defaults reference an existing Secret");
+  // Defaults reference the user's S3 Secret; the chart makes only its own tokens and TLS Secrets.
+  assert.deepEqual(
+    renders.get("job mode, bundled infra, A100 (defaults)")!.filter((d) => d.kind === "Secret").map((d) => d.metadata.name).sort(),
+    ["r1-mambalign-auth", "r1-mambalign-tls"],
+  );
+  assert.equal(renders.get("existing auth and TLS Secrets")!.filter((d) => d.kind === "Secret").length, 0);
 });
 
 test("helm chart — bundled NATS/MinIO have PVCs; external infra renders neither and points every pod at the endpoints", () => {

@@ -85,6 +85,16 @@ const CRDS: Record<string, (m: Manifest, where: string) => void> = {
       }
     }
   },
+  // https://cert-manager.io/docs/reference/api-docs/ (v1).
+  "cert-manager.io/v1/Issuer": (m, w) => {
+    need(m.spec?.selfSigned !== undefined || m.spec?.ca?.secretName || m.spec?.acme || m.spec?.vault, w, "spec needs one issuer type (selfSigned, ca.secretName, acme, vault)");
+  },
+  "cert-manager.io/v1/Certificate": (m, w) => {
+    need(isName(m.spec?.secretName), w, "spec.secretName is required");
+    need(isName(m.spec?.issuerRef?.name), w, "spec.issuerRef.name is required");
+    need(m.spec.isCA || (Array.isArray(m.spec.dnsNames) && m.spec.dnsNames.length > 0), w, "spec.dnsNames must not be empty");
+    for (const u of m.spec.usages ?? []) need(["server auth", "client auth", "digital signature", "key encipherment", "cert sign"].includes(u), w, `unknown usage ${u}`);
+  },
   "monitoring.coreos.com/v1/ServiceMonitor": (m, w) => {
     need(m.spec?.selector && typeof m.spec.selector === "object", w, "spec.selector is required");
     need(Array.isArray(m.spec?.endpoints) && m.spec.endpoints.length > 0, w, "spec.endpoints must not be empty");

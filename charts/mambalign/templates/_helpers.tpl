@@ -308,6 +308,7 @@ containers:
       {{- include "mambalign.commonEnv" $ | nindent 6 }}
       {{- include "mambalign.runtimeEnv" $ | nindent 6 }}
       {{- include "mambalign.trackerEnv" $ | nindent 6 }}
+      {{- include "mambalign.authEnv" (list $ "trainer") | nindent 6 }}
       - name: MAMBALIGN_WORK_DIR
         value: /var/lib/mambalign/work
       - name: MAMBALIGN_TRAINER_MAX_JOBS
@@ -335,6 +336,7 @@ containers:
       - { name: tmp, mountPath: /tmp }
       - { name: work, mountPath: /var/lib/mambalign/work }
       - { name: dshm, mountPath: /dev/shm }
+      {{- include "mambalign.authVolumeMounts" $ | nindent 6 }}
       {{- include "mambalign.modelCacheMount" $ | nindent 6 }}
       {{- include "mambalign.extraVolumeMounts" $t | nindent 6 }}
 volumes:
@@ -347,6 +349,7 @@ volumes:
     emptyDir:
       medium: Memory
       sizeLimit: {{ $t.shmSizeLimit }}
+  {{- include "mambalign.authVolumes" $ | nindent 2 }}
   {{- include "mambalign.modelCacheVolume" $ | nindent 2 }}
   {{- include "mambalign.extraVolumes" $t | nindent 2 }}
 {{- end -}}
