@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   anyOf,
+  type Authenticator,
   authenticatorFor,
   type ClientSecurity,
   connectDeps,
@@ -59,6 +60,8 @@ export interface EmbeddedSystem {
   deps: ServiceDeps;
   /** The local admin token (from the user's config directory), for clients in this process. */
   clientSecurity: ClientSecurity;
+  /** What the gRPC API accepts (the local token, the services', any configured), for other endpoints of `up` (HTTP pages). */
+  authenticator: Authenticator;
   stop(): Promise<void>;
 }
 
@@ -154,6 +157,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         natsUrl: nats.url,
         deps,
         clientSecurity: { ...config.security.client, token: localToken },
+        authenticator,
         stop: () =>
           (stopping ??= (async () => {
             await served.shutdown();
