@@ -1,5 +1,5 @@
-// cli — the local token of `mambalign up`: made once in the user's config directory, readable by the
-// user only, and what the CLI uses when given no --token; without any token a command says what to do.
+// cli — tokens and TLS: the local token of `mambalign up` (made once in the user's config directory,
+// readable by the user only) is what the CLI uses with no --token; no token gets a hint; --ca reaches TLS.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { StaticTokenAuthenticator, type TokenEntry } from "@mambalign/core";
 import { runCli } from "./program.js";
 import { configDir, ensureLocalToken, localTokenFile, readLocalToken } from "./local-token.js";
+import { makeTestPki, type TestPki } from "@mambalign/core/testing";
 import { collect } from "../test-support/collect-output.js";
 import { startTestSystem, type TestSystem } from "../test-support/embedded-system.js";
 
@@ -84,4 +85,30 @@ test("mambalign token new — the printed entry authenticates the printed token 
   const bad = collect();
   assert.equal(await runCli(["token", "new", "--name", "alice", "--role", "root"], { out: collect(), err: bad, env: {}, cwd: "/" }), 1);
   assert.match(bad.text(), /--role: one of viewer, operator, admin/);
+});
+
+describe("cli — a control plane serving TLS", () => {
+  let sys: TestSystem;
+  let pki: TestPki;
+  before(async () => {
+    pki = makeTestPki();
+    // `up` with a certificate: its services call each other over TLS with the CA, as in a cluster.
+    sys = await startTestSystem({ ...process.env, MAMBALIGN_TLS_CERT: pki.files.serverCert, MAMBALIGN_TLS_KEY: pki.files.serverKey, MAMBALIGN_CA: pki.files.ca });
+  });
+  after(async () => {
+    await sys?.stop();
+    pki?.remove();
+  });
+
+  test("the CLI reaches it with --ca (or MAMBALIGN_CA), and not without the CA", async () => {
+    const withFlag = await sys.cli(["--ca", pki.files.ca, "status"]);
+    assert.equal(withFlag.code, 0, withFlag.err);
+    const out = collect();
+    const err = collect();
+    const env = { XDG_CONFIG_HOME: path.join(sys.stateDir, "config"), MAMBALIGN_CA: pki.files.ca };
+    assert.equal(await runCli(["--addr", sys.system.addr, "status"], { out, err, env, cwd: sys.stateDir }), 0, err.text());
+    const plain = await sys.cli(["status"]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.err, /cannot reach the API/);
+  });
 });
