@@ -1,6 +1,9 @@
 // Auth for tests: fixed tokens of each role, the server security that accepts them, and the client
 // security every test client uses unless told otherwise (set when "@mambalign/core/testing" loads),
 // so the services' tests run with authentication on, as production does.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { hashToken, StaticTokenAuthenticator } from "../src/auth/static-tokens.js";
 import type { Role } from "../src/auth/roles.js";
 import { type ClientSecurity, setDefaultClientSecurity } from "../src/grpc/client.js";
@@ -31,9 +34,25 @@ export function testClientSecurity(who: keyof typeof TEST_TOKENS = "admin"): Cli
   return { token: TEST_TOKENS[who] };
 }
 
-/** The environment giving a service under test its own token for calls to its peers. */
+let tokensFile: string | undefined;
+
+/** TEST_TOKENS as a tokens file (hashed), written once per test process and removed when it exits. */
+function testTokensFile(): string {
+  if (!tokensFile) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mambalign-test-tokens-"));
+    tokensFile = path.join(dir, "tokens.json");
+    fs.writeFileSync(tokensFile, JSON.stringify({ tokens: testTokenEntries() }));
+    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return tokensFile;
+}
+
+/**
+ * The environment of a service under test: its own token for calls to its peers, and the tokens its
+ * server accepts (TEST_TOKENS), so a service started as a process (its main.ts) runs with auth on.
+ */
 export function testSecurityEnv(): Record<string, string> {
-  return { MAMBALIGN_TOKEN: TEST_TOKENS.service };
+  return { MAMBALIGN_TOKEN: TEST_TOKENS.service, MAMBALIGN_TOKENS_FILE: testTokensFile() };
 }
 
 setDefaultClientSecurity(testClientSecurity("admin"));
