@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MinIO for development and tests (upstream publishes no binaries any more: built with `go install`).
 # Usage:
-#   scripts/minio.sh install   build the pinned MinIO into .cache/bin/minio (skipped when already that version)
+#   scripts/minio.sh install   build the pinned MinIO into .cache/bin/minio (skipped when already that version),
+#                              and scripts/minio-admin (bucket-scoped users) into .cache/bin/minio-admin
 #   scripts/minio.sh start     run it in the background on $MINIO_ADDRESS (default 127.0.0.1:9000),
 #                              data in .cache/minio/data, and create bucket $MAMBALIGN_BUCKET (default mambalign)
 #   scripts/minio.sh stop      stop the server started by `start`
@@ -28,6 +29,14 @@ install() {
   echo "building github.com/minio/minio@$version into $gobin (a few minutes)..."
   GOBIN=$gobin CGO_ENABLED=0 go install "github.com/minio/minio@$version"
   echo "installed $gobin/minio"
+}
+
+# minio-admin (scripts/minio-admin): gives a bucket a user allowed that bucket only, through MinIO's admin API.
+install_admin() {
+  command -v go >/dev/null || die "Go >= 1.24 is needed to build minio-admin (https://go.dev/dl/)"
+  mkdir -p "$gobin"
+  (cd "$root/scripts/minio-admin" && GOBIN=$gobin CGO_ENABLED=0 go install .)
+  echo "installed $gobin/minio-admin"
 }
 
 minio_bin() {
@@ -82,7 +91,7 @@ stop() {
 }
 
 case ${1:-} in
-  install) install ;;
+  install) install; install_admin ;;
   start) start ;;
   stop) stop ;;
   *) die "usage: scripts/minio.sh install|start|stop" ;;

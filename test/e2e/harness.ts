@@ -100,6 +100,7 @@ export async function startSystem(env: NodeJS.ProcessEnv = {}): Promise<System> 
     metricsPort: 0,
     host: "127.0.0.1",
     logger: createLogger("test", process.env.LOG_LEVEL ?? "silent"),
+    inspectBus: true,
     env: { ...process.env, ...env },
   });
   const client = createClient(PipelineServiceClient, system.addr);

@@ -25,7 +25,7 @@ export interface TestSystem {
 /** `env`: the services' environment (default process.env), e.g. a judge endpoint. */
 export async function startTestSystem(env?: NodeJS.ProcessEnv): Promise<TestSystem> {
   const stateDir = await mkdtemp(path.join(tmpdir(), "mambalign-cli-system-"));
-  const system = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent"), ...(env ? { env } : {}) });
+  const system = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", process.env.LOG_LEVEL ?? "silent"), inspectBus: true, ...(env ? { env } : {}) });
   return {
     system,
     stateDir,

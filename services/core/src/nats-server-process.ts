@@ -28,7 +28,7 @@ export interface StartNatsProcessOptions {
    * Only these users may connect, each with its service's subject permissions (bus/permissions.ts);
    * their passwords go into `configFile` (written with mode 0600). None: anonymous clients, any subject.
    */
-  auth?: { users: readonly BusCredential[]; configFile: string };
+  auth?: { users: readonly BusCredential[]; configFile: string; unrestricted?: { user: string; password: string } };
 }
 
 /** This file sits at services/core/{src,dist}/, three levels below the repo root. */
@@ -133,7 +133,7 @@ export async function startNatsProcess(opts: StartNatsProcessOptions): Promise<N
   }
   const args = ["-a", "127.0.0.1", "-p", String(opts.port), "-js", "-sd", storeDir];
   if (opts.auth) {
-    await writeFile(opts.auth.configFile, natsAuthorizationConfig(opts.auth.users), { mode: 0o600 });
+    await writeFile(opts.auth.configFile, natsAuthorizationConfig(opts.auth.users, opts.auth.unrestricted), { mode: 0o600 });
     await chmod(opts.auth.configFile, 0o600); // an older file keeps its mode through writeFile
     args.push("-c", opts.auth.configFile);
   }

@@ -55,8 +55,20 @@ function durable(stream: string, name: string): string[] {
   ];
 }
 
-/** Publishes run events and reads a run's last event (how a worker learns the run ended). */
-const STAGE_EVENTS = [`${EVENTS_SUBJECT_PREFIX}>`, api("STREAM", "MSG", "GET", EVENTS_STREAM), api("DIRECT", "GET", EVENTS_STREAM), api("DIRECT", "GET", EVENTS_STREAM, ">")];
+/**
+ * Publishes run events and follows a run's events (how a worker learns the run ended): its last
+ * event, then an ordered consumer (a generated name) filtered to the run. No acks: it cannot take
+ * events from the pipeline's durables.
+ */
+const STAGE_EVENTS = [
+  `${EVENTS_SUBJECT_PREFIX}>`,
+  api("STREAM", "MSG", "GET", EVENTS_STREAM),
+  api("DIRECT", "GET", EVENTS_STREAM),
+  api("DIRECT", "GET", EVENTS_STREAM, ">"),
+  api("CONSUMER", "CREATE", EVENTS_STREAM, "*", `${EVENTS_SUBJECT_PREFIX}*`),
+  ...["INFO", "DELETE", "MSG.NEXT"].map((op) => api("CONSUMER", op, EVENTS_STREAM, "*")),
+  `$JS.FC.${EVENTS_STREAM}.>`,
+];
 
 /** Any consumer over EVENTS: the pipeline's durables and the ordered consumers WatchRun reads through. */
 const READ_ALL_EVENTS = [
@@ -109,10 +121,10 @@ export function generateBusCredentials(): Record<BusUser, BusCredential> {
 
 /**
  * The `authorization` block of a nats-server configuration (JSON is valid NATS config) with only
- * these users: an anonymous client is then refused.
+ * these users (and `unrestricted`, allowed every subject, where given): an anonymous client is refused.
  */
-export function natsAuthorizationConfig(users: readonly BusCredential[]): string {
-  const entries = users.map(({ user, password }) => {
+export function natsAuthorizationConfig(users: readonly BusCredential[], unrestricted?: { user: string; password: string }): string {
+  const entries: object[] = users.map(({ user, password }) => {
     const p = busPermissions(user);
     return {
       user,
@@ -124,5 +136,7 @@ export function natsAuthorizationConfig(users: readonly BusCredential[]): string
       },
     };
   });
+  // Tests that inspect or tamper with the bus state (never a deployment) connect as this user.
+  if (unrestricted) entries.push({ user: unrestricted.user, password: unrestricted.password });
   return `${JSON.stringify({ authorization: { users: entries } }, null, 2)}\n`;
 }
