@@ -152,7 +152,8 @@ test("helm chart — S3 from workload identity: no static key anywhere, IRSA rol
   for (const mode of ["job", "pool"]) {
     const docs = render({ ...EXTERNAL_S3, "trainer.mode": mode, "s3.auth.mode": "workloadIdentity", "s3.auth.workloadIdentity.roleArn": roleArn });
     for (const d of docs) await validateManifest(d);
-    assert.ok(!docs.some((d) => d.kind === "Secret"), "no S3 Secret is rendered");
+    // The only Secret is the chart's NATS users' random passwords.
+    assert.deepEqual(docs.filter((d) => d.kind === "Secret").map((d) => d.metadata.name), ["r1-mambalign-nats-users"], "no S3 Secret is rendered");
     const s3Users = ["pipeline", "datasets", "registry", "evaluator"].map((s) => `Deployment/r1-mambalign-${s}`);
     s3Users.push(mode === "job" ? "trainer Job" : "Deployment/r1-mambalign-trainer");
     for (const { owner, spec } of pods(docs)) {

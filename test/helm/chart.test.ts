@@ -12,6 +12,7 @@ const COMBOS: Record<string, Record<string, string | number | boolean>> = {
   "external NATS and S3": {
     "nats.bundled": false,
     "nats.external.url": "nats://nats.infra.svc:4222",
+    "nats.auth.existingSecret": "nats-users",
     "minio.bundled": false,
     "s3.external.endpoint": "https://s3.eu-west-1.amazonaws.com",
   },
@@ -22,6 +23,7 @@ const COMBOS: Record<string, Record<string, string | number | boolean>> = {
     "nats.bundled": false,
     "nats.external.url": "nats://nats.infra.svc:4222",
     "nats.external.monitoringEndpoint": "nats.infra.svc:8222",
+    "nats.auth.existingSecret": "nats-users",
   },
   "chart-managed secrets, ServiceMonitor, GPU evaluator": {
     "s3.auth.existingSecret": "",
@@ -229,7 +231,9 @@ test("helm chart — credentials reach pods only through Secrets", () => {
   const managed = renders.get("chart-managed secrets, ServiceMonitor, GPU evaluator")!;
   assert.ok(find(managed, "Secret", "r1-mambalign-s3"));
   assert.ok(find(managed, "Secret", "r1-mambalign-judge"));
-  assert.equal(renders.get("job mode, bundled infra, A100 (defaults)")!.filter((d) => d.kind === "Secret").length, 0, "defaults reference an existing Secret");
+  // Defaults reference existing Secrets for every given credential; the chart makes only the NATS users' random passwords.
+  const defaults = renders.get("job mode, bundled infra, A100 (defaults)")!.filter((d) => d.kind === "Secret");
+  assert.deepEqual(defaults.map((d) => d.metadata.name), ["r1-mambalign-nats-users"]);
 });
 
 test("helm chart — bundled NATS/MinIO have PVCs; external infra renders neither and points every pod at the endpoints", () => {
@@ -288,6 +292,7 @@ test("helm chart — contradictory values fail with a message naming them", () =
     [{ "s3.auth.existingSecret": "" }, /s3\.auth: set existingSecret, or both accessKeyId and secretAccessKey/],
     [{ "s3.auth.accessKeyId": "x" }, /s3\.auth: set either existingSecret or accessKeyId/],
     [{ "trainer.mode": "pool", "trainer.job.kueue.queueName": "q" }, /Kueue admits Jobs/],
+    [{ "nats.bundled": false, "nats.external.url": "nats://n:4222" }, /nats\.auth\.enabled=true with nats\.bundled=false requires nats\.auth\.existingSecret/],
   ];
   for (const [set, message] of cases) assert.throws(() => render(set), message, JSON.stringify(set));
 });

@@ -29,6 +29,8 @@ export interface StartNatsProcessOptions {
    * their passwords go into `configFile` (written with mode 0600). None: anonymous clients, any subject.
    */
   auth?: { users: readonly BusCredential[]; configFile: string; unrestricted?: { user: string; password: string } };
+  /** A configuration file used as it is (the chart's, in its test); the options above override its listen address and store. */
+  configFile?: string;
 }
 
 /** This file sits at services/core/{src,dist}/, three levels below the repo root. */
@@ -136,6 +138,8 @@ export async function startNatsProcess(opts: StartNatsProcessOptions): Promise<N
     await writeFile(opts.auth.configFile, natsAuthorizationConfig(opts.auth.users, opts.auth.unrestricted), { mode: 0o600 });
     await chmod(opts.auth.configFile, 0o600); // an older file keeps its mode through writeFile
     args.push("-c", opts.auth.configFile);
+  } else if (opts.configFile) {
+    args.push("-c", opts.configFile);
   }
   const child = spawn("/bin/sh", ["-c", WATCHDOG, "nats-server-watchdog", bin, ...args], {
     stdio: ["pipe", "pipe", "pipe"],

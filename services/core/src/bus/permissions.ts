@@ -109,6 +109,17 @@ export function busPermissions(user: BusUser): SubjectPermissions {
   return { publish, subscribe: [inbox] };
 }
 
+/** The table as the chart reads it (charts/mambalign/files/nats-permissions.json): nats-server's permissions per user. */
+export function chartNatsPermissions(): string {
+  const table = Object.fromEntries(BUS_USERS.map((u) => [u, serverPermissions(busPermissions(u))]));
+  return `${JSON.stringify(table, null, 2)}\n`;
+}
+
+/** nats-server's form of a user's permissions. */
+function serverPermissions(p: SubjectPermissions): object {
+  return { publish: { allow: p.publish }, subscribe: { allow: p.subscribe }, ...(p.allowResponses ? { allow_responses: true } : {}) };
+}
+
 export interface BusCredential {
   user: BusUser;
   password: string;
@@ -124,18 +135,7 @@ export function generateBusCredentials(): Record<BusUser, BusCredential> {
  * these users (and `unrestricted`, allowed every subject, where given): an anonymous client is refused.
  */
 export function natsAuthorizationConfig(users: readonly BusCredential[], unrestricted?: { user: string; password: string }): string {
-  const entries: object[] = users.map(({ user, password }) => {
-    const p = busPermissions(user);
-    return {
-      user,
-      password,
-      permissions: {
-        publish: { allow: p.publish },
-        subscribe: { allow: p.subscribe },
-        ...(p.allowResponses ? { allow_responses: true } : {}),
-      },
-    };
-  });
+  const entries: object[] = users.map(({ user, password }) => ({ user, password, permissions: serverPermissions(busPermissions(user)) }));
   // Tests that inspect or tamper with the bus state (never a deployment) connect as this user.
   if (unrestricted) entries.push({ user: unrestricted.user, password: unrestricted.password });
   return `${JSON.stringify({ authorization: { users: entries } }, null, 2)}\n`;
