@@ -5,6 +5,7 @@ export { parseEnv } from "./parse-env.js";
 export * from "./errors.js";
 export * from "./logging.js";
 export * from "./metrics.js";
+export * from "./auth/index.js";
 export * from "./grpc/index.js";
 export * from "./bus/index.js";
 export * from "./store/index.js";
