@@ -19,7 +19,7 @@ import {
   type WatchRunResponse,
 } from "@mambalign/core";
 import { type EmbeddedSystem, startEmbedded } from "@mambalign/cli";
-import { type NatsServerHandle, startNatsServer } from "@mambalign/core/testing";
+import { type NatsServerHandle, startNatsServer, testSecurityEnv, testServerSecurity, testTokenEntries } from "@mambalign/core/testing";
 
 export interface Harness {
   deps: ServiceDeps;
@@ -48,10 +48,11 @@ export async function startHarness(start: (deps: ServiceDeps) => Promise<Started
       MAMBALIGN_GRPC_PORT: String(port),
       ...Object.fromEntries(["DATASETS", "REGISTRY", "TRAINER", "EVALUATOR", "PIPELINE"].map((s) => [`MAMBALIGN_${s}_ADDR`, addr])),
       LOG_LEVEL: "silent",
+      ...testSecurityEnv(),
     });
     const deps = await connectDeps(config, { logger: createLogger("test", "silent"), metrics: new Metrics({ defaultMetrics: false }) });
     const services = await start(deps);
-    const grpc = await startGrpcServer({ host: "127.0.0.1", port, logger: deps.logger, services: services.flatMap((s) => s.bindings) });
+    const grpc = await startGrpcServer({ host: "127.0.0.1", port, logger: deps.logger, services: services.flatMap((s) => s.bindings), security: testServerSecurity() });
     const n = nats;
     return {
       deps,
@@ -101,7 +102,9 @@ export async function startSystem(env: NodeJS.ProcessEnv = {}): Promise<System> 
     host: "127.0.0.1",
     logger: createLogger("test", process.env.LOG_LEVEL ?? "silent"),
     inspectBus: true,
-    env: { ...process.env, ...env },
+    // The local token goes into the state directory, never the user's config directory.
+    env: { ...process.env, XDG_CONFIG_HOME: path.join(stateDir, "config"), ...env },
+    acceptTokens: testTokenEntries(),
   });
   const client = createClient(PipelineServiceClient, system.addr);
   return {

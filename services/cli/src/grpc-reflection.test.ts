@@ -44,7 +44,8 @@ describe("gRPC server reflection — grpcurl against the embedded control plane"
   before(async () => {
     grpcurl = findGrpcurl();
     stateDir = await mkdtemp(path.join(tmpdir(), "mambalign-reflection-"));
-    sys = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent") });
+    const env = { ...process.env, XDG_CONFIG_HOME: path.join(stateDir, "config") };
+    sys = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent"), env });
   });
   after(async () => {
     await sys?.stop();
@@ -74,11 +75,15 @@ describe("gRPC server reflection — grpcurl against the embedded control plane"
     assert.match(message.stdout, /string request_id = 2;/);
   });
 
-  test("calls work: ListRuns answers, GetRun of an unknown id is NotFound naming it", { timeout: 30_000 }, async () => {
-    const list = await call(sys.addr, "mambalign.v1.PipelineService/ListRuns");
+  test("calls work with the bearer token: ListRuns answers, GetRun of an unknown id is NotFound naming it; no token is Unauthenticated", { timeout: 30_000 }, async () => {
+    const bearer = ["-H", `authorization: Bearer ${sys.clientSecurity.token}`];
+    const list = await call(...bearer, sys.addr, "mambalign.v1.PipelineService/ListRuns");
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(JSON.parse(list.stdout), {});
-    const get = await call("-d", '{"id": "no-such-run"}', sys.addr, "mambalign.v1.PipelineService/GetRun");
+    const anonymous = await call(sys.addr, "mambalign.v1.PipelineService/ListRuns");
+    assert.equal(anonymous.code, 64 + 16, anonymous.stderr); // grpcurl exits 64 + the status code
+    assert.match(anonymous.stderr, /Code: Unauthenticated/);
+    const get = await call(...bearer, "-d", '{"id": "no-such-run"}', sys.addr, "mambalign.v1.PipelineService/GetRun");
     assert.equal(get.code, GRPCURL_NOT_FOUND, get.stderr);
     assert.match(get.stderr, /Code: NotFound/);
     assert.match(get.stderr, /no-such-run/);

@@ -1,7 +1,9 @@
 // The `mambalign` command line (commander). Each action returns an exit code; expected failures
 // (CliError, API errors) print one message, never a stack trace.
 import { readFileSync } from "node:fs";
-import { ApiError, toApiError } from "@mambalign/core";
+import { ApiError, setDefaultClientSecurity, status, toApiError } from "@mambalign/core";
+import { cliClientSecurity } from "./client-security.js";
+import { localTokenFile } from "./local-token.js";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { apiAddr, type CliIo, CliError } from "./cli-io.js";
 import { adaptersAliasCommand, adaptersListCommand, adaptersShowCommand } from "./commands/adapters.js";
@@ -30,10 +32,14 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description("Align Mamba language models with the Zephyr recipe (SFT -> merge -> DPO -> eval)")
     .version(`mambalign ${CLI_VERSION} (node ${process.versions.node})`, "-V, --version", "print the version and exit")
     .option("--addr <host:port>", "API address for client commands (env MAMBALIGN_ADDR; default 127.0.0.1:50051)")
+    .option("--token <token>", "bearer token for the API (env MAMBALIGN_TOKEN; default: the local token `mambalign up` wrote)")
+    .option("--ca <file>", "CA certificate (PEM) to verify the API's TLS certificate; implies TLS (env MAMBALIGN_CA)")
     .option("-o, --output <format>", "how commands print data: text, json or yaml (proto3 JSON field names)", outputFormat, "text")
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Resolved once, before any command: every client of this invocation carries it.
+    .hook("preAction", () => setDefaultClientSecurity(cliClientSecurity(program.opts<{ token?: string; ca?: string }>(), io)));
   const addr = () => apiAddr(program.opts<{ addr?: string }>().addr, io.env);
   const output = () => program.opts<{ output: OutputFormat }>().output;
   /** `--json` on the commands that had it before -o: the same as -o json. */
@@ -218,6 +224,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const where = apiAddr(program.opts<{ addr?: string }>().addr, io.env);
       io.err.write(
         `mambalign: cannot reach the API at ${where} (${api.message}): start it with \`mambalign up\`, point --addr or MAMBALIGN_ADDR at it, or retry once it has restarted\n`,
+      );
+      return 1;
+    }
+    if (api.code === status.UNAUTHENTICATED) {
+      io.err.write(
+        `mambalign: ${api.message}: pass --token or set MAMBALIGN_TOKEN (a cluster's token), or start \`mambalign up\`, which writes a local token to ${localTokenFile(io.env)}\n`,
       );
       return 1;
     }

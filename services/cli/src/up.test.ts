@@ -28,7 +28,8 @@ interface Up {
 function up(stateDir: string, ...extra: string[]): Up {
   const proc = spawn(process.execPath, [BIN, "up", "--state-dir", stateDir, "--port", "0", "--metrics-port", "0", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, LOG_LEVEL: "warn" },
+    // The local token goes beside the state directory, never into the user's config directory.
+    env: { ...process.env, LOG_LEVEL: "warn", XDG_CONFIG_HOME: path.join(path.dirname(stateDir), "config") },
   });
   let text = "";
   let stdout = "";
@@ -137,7 +138,7 @@ describe("mambalign up — one control plane per state directory", { skip: proce
         await new Promise((r) => setTimeout(r, 25));
       }
       await writeFile(path.join(state, "up.lock"), JSON.stringify({ pid: dead.pid, startedAt: new Date().toISOString() }));
-      const system = await startEmbedded({ stateDir: state, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent") });
+      const system = await startEmbedded({ stateDir: state, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent"), env: { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") } });
       try {
         assert.equal(await processGone(leftover.pid!), true, "the leftover server was stopped");
         const servers = await natsServersOnStore(storeDir);
@@ -157,7 +158,7 @@ describe("mambalign up — one control plane per state directory", { skip: proce
     try {
       const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
       await writeFile(path.join(state, "up.lock"), JSON.stringify({ pid: unrelated.pid, startedAt: hourAgo }));
-      const system = await startEmbedded({ stateDir: state, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent") });
+      const system = await startEmbedded({ stateDir: state, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger: createLogger("test", "silent"), env: { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") } });
       await system.stop();
       assert.equal(unrelated.exitCode, null, "the unrelated process was left alone");
     } finally {

@@ -2,6 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { LocalRoots } from "./local-roots.js";
 import { ConfigError, parseEnv } from "./parse-env.js";
+import { loadSecurityConfig, type SecurityConfig } from "./security-config.js";
 import type { S3Auth } from "./store/s3-object-store.js";
 
 // Callers import the error with the loader.
@@ -32,6 +33,8 @@ export interface ServiceConfig {
   dataRoots: LocalRoots;
   /** Local directories ExportVersion may write into (MAMBALIGN_EXPORT_ROOTS; none by default). */
   exportRoots: LocalRoots;
+  /** Tokens, OIDC and TLS of the gRPC server, and this service's own credentials for its peers. */
+  security: SecurityConfig;
 }
 
 export const SERVICE_NAMES = ["datasets", "registry", "trainer", "evaluator", "pipeline"] as const;
@@ -126,5 +129,6 @@ export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env
     },
     dataRoots: LocalRoots.parse(e.MAMBALIGN_DATA_ROOTS, "MAMBALIGN_DATA_ROOTS", "read"),
     exportRoots: LocalRoots.parse(e.MAMBALIGN_EXPORT_ROOTS, "MAMBALIGN_EXPORT_ROOTS", "write"),
+    security: loadSecurityConfig(env),
   };
 }

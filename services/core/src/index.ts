@@ -17,3 +17,4 @@ export * from "./free-port.js";
 export * from "./nats-server-process.js";
 export { REDACTED, redactUrlCredentials } from "./redact.js";
 export { LocalRoots } from "./local-roots.js";
+export * from "./security-config.js";

@@ -3,7 +3,8 @@ import { Bus } from "./bus/index.js";
 import type { ServiceConfig } from "./config.js";
 import { createLogger } from "./logging.js";
 import { Metrics, startHttpEndpoints } from "./metrics.js";
-import { startGrpcServer, type ServiceBinding } from "./grpc/index.js";
+import { startGrpcServer, type ServerSecurity, type ServiceBinding } from "./grpc/index.js";
+import { serverSecurityFor } from "./security-config.js";
 import { createObjectStore, S3ObjectStore, type ObjectStore } from "./store/index.js";
 
 /** What every service is built from; made once per process (shared by all services under `mambalign up`). */
@@ -48,13 +49,14 @@ export async function connectDeps(config: ServiceConfig, opts: { logger?: Logger
 export async function serveUntilSignal(
   deps: ServiceDeps,
   services: StartedService[],
-  opts: { signals?: NodeJS.Signals[]; graceMs?: number } = {},
+  opts: { signals?: NodeJS.Signals[]; graceMs?: number; security?: ServerSecurity } = {},
 ): Promise<{ grpcPort: number; metricsPort: number; shutdown(): Promise<void> }> {
   const { config, logger } = deps;
   const grpc = await startGrpcServer({
     host: config.grpcHost,
     port: config.grpcPort,
     logger,
+    security: opts.security ?? serverSecurityFor(config.security),
     services: services.flatMap((s) => s.bindings),
   });
   const http = await startHttpEndpoints({

@@ -11,6 +11,7 @@ import { connectDeps, type ServiceDeps } from "../src/service-deps.js";
 import { type MinioServer, startMinioServer } from "./minio-server.js";
 import { type NatsServerHandle, startNatsServer } from "./nats-server.js";
 import { testServerEnv } from "./server-env.js";
+import { testSecurityEnv, testServerSecurity } from "./auth.js";
 
 export interface ServiceTestEnv {
   deps: ServiceDeps;
@@ -26,7 +27,7 @@ export async function startServiceTestEnv(service: string, store: "fs" | "s3"): 
   try {
     nats = await startNatsServer();
     // Input files live in tmp: the one directory the service may read from and export into.
-    const env: NodeJS.ProcessEnv = { MAMBALIGN_NATS_URL: nats.url, LOG_LEVEL: "silent", MAMBALIGN_DATA_ROOTS: tmp, MAMBALIGN_EXPORT_ROOTS: tmp };
+    const env: NodeJS.ProcessEnv = { MAMBALIGN_NATS_URL: nats.url, LOG_LEVEL: "silent", MAMBALIGN_DATA_ROOTS: tmp, MAMBALIGN_EXPORT_ROOTS: tmp, ...testSecurityEnv() };
     if (store === "s3") {
       minio = await startMinioServer();
       Object.assign(env, testServerEnv(nats, minio));
@@ -53,9 +54,9 @@ export async function startServiceTestEnv(service: string, store: "fs" | "s3"): 
   }
 }
 
-/** A gRPC server on a free loopback port for the given bindings. */
+/** A gRPC server on a free loopback port for the given bindings, requiring TEST_TOKENS. */
 export async function serveBindings(deps: ServiceDeps, bindings: ServiceBinding[]) {
-  return startGrpcServer({ host: "127.0.0.1", port: 0, logger: deps.logger, services: bindings });
+  return startGrpcServer({ host: "127.0.0.1", port: 0, logger: deps.logger, services: bindings, security: testServerSecurity() });
 }
 
 /** Every object key under `prefix`. */

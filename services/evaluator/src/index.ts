@@ -24,7 +24,7 @@ export async function startEvaluatorService(deps: ServiceDeps, opts: StartEvalua
   const { registry: given, ...overrides } = opts;
   const options: EvaluatorOptions = { ...loadEvaluatorOptions(), ...overrides };
   const evals = await deps.bus.kv(EVALS_BUCKET, { encode: Evaluation.toJSON, decode: Evaluation.fromJSON });
-  const registry = given ?? grpcRegistryAccess(deps.config.addrs.registry);
+  const registry = given ?? grpcRegistryAccess(deps.config.addrs.registry, deps.config.security.client);
   const logger = deps.logger.child({ component: "evaluator" });
   const worker = deps.bus.startJobWorker({
     durable: "evaluator",

@@ -3,6 +3,7 @@ import {
   type AdapterVersion,
   ApiError,
   callUnary,
+  type ClientSecurity,
   createClient,
   type EvalResult,
   RegistryServiceClient,
@@ -16,9 +17,9 @@ export interface RegistryAccess extends VersionLookup {
 
 const DEADLINE_MS = 30_000;
 
-/** RegistryService over gRPC at `address` (MAMBALIGN_REGISTRY_ADDR). */
-export function grpcRegistryAccess(address: string): RegistryAccess {
-  const client = createClient(RegistryServiceClient, address);
+/** RegistryService over gRPC at `address` (MAMBALIGN_REGISTRY_ADDR), as this service (its own token). */
+export function grpcRegistryAccess(address: string, security?: ClientSecurity): RegistryAccess {
+  const client = createClient(RegistryServiceClient, address, security);
   const present = (v: AdapterVersion | undefined, id: string, method: string): AdapterVersion => {
     if (!v) throw ApiError.unavailable(`registry ${method} for ${JSON.stringify(id)} answered without a version`);
     return v;

@@ -26,7 +26,7 @@ import {
   TrainingArgs,
   uploadDirWithManifest,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, REPO_ROOT, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, REPO_ROOT, resolvedTrainingArgs, startMinioServer, startNatsServer, testSecurityEnv, testServerEnv, testServerSecurity } from "@mambalign/core/testing";
 import { type StartEvaluatorOptions, startEvaluatorService } from "../src/index.js";
 import { startRegistryService } from "@mambalign/registry";
 
@@ -62,15 +62,16 @@ export async function startEvalTestEnv(opts: StartEvaluatorOptions = {}): Promis
       MAMBALIGN_PYTHON: PYTHON,
       MAMBALIGN_GRPC_HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
+      ...testSecurityEnv(),
     });
     const deps = await connectDeps(config, { logger });
     // The registry first: the evaluator dials it at the address in its config.
     const registryService = await startRegistryService(deps);
-    const registryGrpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: registryService.bindings });
+    const registryGrpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: registryService.bindings, security: testServerSecurity() });
     deps.config.addrs.registry = `127.0.0.1:${registryGrpc.port}`;
     const registry = createClient(RegistryServiceClient, deps.config.addrs.registry);
     const evaluator = await startEvaluatorService(deps, { runtimeEnv: RUNTIME_ENV, ackWaitMs: 20_000, alpacaEvalLc: null, ...opts });
-    const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: evaluator.bindings });
+    const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger, services: evaluator.bindings, security: testServerSecurity() });
     const client = createClient(EvaluatorServiceClient, `127.0.0.1:${grpc.port}`);
     const demoDir = join(tmp, "demo");
     await run(PYTHON, ["-m", "mambalign_runtime", "demo-data", "--out", demoDir], { env: { ...process.env, ...RUNTIME_ENV } });

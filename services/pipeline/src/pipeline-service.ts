@@ -39,6 +39,7 @@ export async function startPipelineService(deps: ServiceDeps, opts: PipelineServ
     logger,
     metrics: deps.metrics,
     datasetsAddr: deps.config.addrs.datasets,
+    peerSecurity: deps.config.security.client,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const durable = opts.durable ?? "pipeline";

@@ -2,6 +2,7 @@
 import {
   ApiError,
   type Bus,
+  type ClientSecurity,
   createClient,
   DatasetServiceClient,
   type Logger,
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   metrics: Metrics;
   /** Address of the DatasetService. */
   datasetsAddr: string;
+  /** This service's own token (and TLS) for its calls to the datasets service. */
+  peerSecurity?: ClientSecurity;
   now?: () => Date;
 }
 
@@ -152,7 +155,7 @@ export class Pipeline {
   }
 
   #datasetsClient(): DatasetServiceClient {
-    return (this.#datasetClient ??= createClient(DatasetServiceClient, this.deps.datasetsAddr));
+    return (this.#datasetClient ??= createClient(DatasetServiceClient, this.deps.datasetsAddr, this.deps.peerSecurity));
   }
 
   /** Runs whose datasets were never prepared (the process stopped first) are picked up again. */

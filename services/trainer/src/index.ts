@@ -44,8 +44,8 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
   const kv = await deps.bus.kv(WORKERS_BUCKET, { encode: WorkerStatus.toJSON, decode: WorkerStatus.fromJSON });
   state.startHeartbeat(kv, opts.heartbeatMs);
   const peers = givenPeers ?? {
-    datasets: createClient(DatasetServiceClient, deps.config.addrs.datasets),
-    registry: createClient(RegistryServiceClient, deps.config.addrs.registry),
+    datasets: createClient(DatasetServiceClient, deps.config.addrs.datasets, deps.config.security.client),
+    registry: createClient(RegistryServiceClient, deps.config.addrs.registry, deps.config.security.client),
   };
 
   const runnerDeps: JobRunnerDeps = { service: "trainer", workDir: deps.config.workDir, logLevel: deps.config.logLevel, store: deps.store, bus: deps.bus, logger, metrics, peers, state, opts };

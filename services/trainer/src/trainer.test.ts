@@ -15,6 +15,7 @@ import {
   WorkerStatus,
 } from "@mambalign/core";
 import { type StartedTrainer, startTrainerService, WORKERS_BUCKET } from "./index.js";
+import { testServerSecurity } from "@mambalign/core/testing";
 import {
   addSftDataset,
   completeSteps,
@@ -50,7 +51,7 @@ describe("trainer — in-process worker", () => {
       retryBackoff: { initialMs: 200, maxMs: 1_000 },
       heartbeatMs: 500,
     });
-    const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger: h.deps.logger, services: trainer.bindings });
+    const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger: h.deps.logger, services: trainer.bindings, security: testServerSecurity() });
     grpcClose = () => grpc.close(1_000);
     client = createClient(TrainerServiceClient, `127.0.0.1:${grpc.port}`);
     trainDataset = await addSftDataset(h);

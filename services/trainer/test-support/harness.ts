@@ -23,7 +23,7 @@ import {
   StageJob,
   type TrainingArgs,
 } from "@mambalign/core";
-import { type MinioServer, type NatsServerHandle, REPO_ROOT, resolvedTrainingArgs, startMinioServer, startNatsServer, testServerEnv } from "@mambalign/core/testing";
+import { type MinioServer, type NatsServerHandle, REPO_ROOT, resolvedTrainingArgs, startMinioServer, startNatsServer, testSecurityEnv, testServerEnv, testServerSecurity } from "@mambalign/core/testing";
 import { startDatasetsService } from "@mambalign/datasets";
 import { startRegistryService } from "@mambalign/registry";
 import type { Peers } from "../src/stage-inputs.js";
@@ -62,6 +62,7 @@ export async function startHarness(): Promise<Harness> {
     PYTHONPATH: RUNTIME_DIR,
     LOG_LEVEL: "warn",
     MAMBALIGN_TRAINER_ACK_WAIT_S: "3",
+    ...testSecurityEnv(),
     ...peerAddrs,
     ...extra,
   });
@@ -74,6 +75,7 @@ export async function startHarness(): Promise<Harness> {
     port: 0,
     logger: deps.logger,
     services: services.flatMap((s) => s.bindings),
+    security: testServerSecurity(),
   });
   const peersAddress = `127.0.0.1:${server.port}`;
   peerAddrs = { MAMBALIGN_DATASETS_ADDR: peersAddress, MAMBALIGN_REGISTRY_ADDR: peersAddress };

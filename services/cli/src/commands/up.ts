@@ -2,6 +2,7 @@
 import path from "node:path";
 import type { CliIo } from "../cli-io.js";
 import { startEmbedded } from "../embedded/embedded-system.js";
+import { localTokenFile } from "../local-token.js";
 import { type OutputFormat, printData } from "../output-format.js";
 
 export interface UpOptions {
@@ -17,12 +18,13 @@ export async function upCommand(io: CliIo, opts: UpOptions): Promise<number> {
   const system = await startEmbedded({ stateDir, grpcPort: opts.port, metricsPort: opts.metricsPort, host: opts.host, env: io.env });
   const metricsUrl = `http://${opts.host === "0.0.0.0" ? "127.0.0.1" : opts.host}:${system.metricsPort}/metrics`;
   // As data, for scripts that start `up` and then talk to it.
-  const data = { addr: system.addr, metrics: metricsUrl, stateDir, natsUrl: system.natsUrl, pid: process.pid };
+  const data = { addr: system.addr, metrics: metricsUrl, stateDir, natsUrl: system.natsUrl, pid: process.pid, tokenFile: localTokenFile(io.env) };
   printData(io, opts.output, data, () =>
     [
       `mambalign is up: gRPC API on ${system.addr} (datasets, registry, trainer, evaluator, pipeline + health)`,
       `  metrics  ${metricsUrl}`,
       `  state    ${stateDir} (objects/, nats/, work/); NATS ${system.natsUrl}`,
+      `  token    ${data.tokenFile} (admin; the CLI uses it when no --token or MAMBALIGN_TOKEN is given)`,
       `  clients  export MAMBALIGN_ADDR=${system.addr}   then: mambalign run RECIPE --watch`,
     ].join("\n"),
   );

@@ -6,12 +6,17 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  anyOf,
+  authenticatorFor,
   Bus,
   type BusUser,
+  type ClientSecurity,
   connectDeps,
   createLogger,
   freePort,
   generateBusCredentials,
+  generateToken,
+  hashToken,
   loadConfig,
   type Logger,
   Metrics,
@@ -20,12 +25,15 @@ import {
   type NatsProcess,
   type StartedService,
   startNatsProcess,
+  StaticTokenAuthenticator,
+  type TokenEntry,
 } from "@mambalign/core";
 import { datasetsOptionsFromEnv, startDatasetsService } from "@mambalign/datasets";
 import { loadEvaluatorOptions, startEvaluatorService } from "@mambalign/evaluator";
 import { startPipelineService } from "@mambalign/pipeline";
 import { startRegistryService } from "@mambalign/registry";
 import { loadTrainerOptions, startTrainerService } from "@mambalign/trainer";
+import { ensureLocalToken } from "../local-token.js";
 import { lockStateDir } from "./state-dir-lock.js";
 
 /** services/cli/{src,dist}/embedded/ sits four levels below the repository root. */
@@ -38,13 +46,15 @@ export interface EmbeddedOptions {
   grpcPort: number;
   /** HTTP /metrics port; 0 picks a free one. */
   metricsPort: number;
-  /** Interface to listen on (default loopback: the embedded system has no authentication). */
+  /** Interface to listen on (default loopback: plaintext is allowed there only; elsewhere TLS, MAMBALIGN_TLS_CERT/_KEY). */
   host: string;
   /** Where service logs go (default: stderr at LOG_LEVEL). */
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
   /** Tests only: also connect `inspector`, a NATS user allowed every subject, to read and tamper with the bus. */
   inspectBus?: boolean;
+  /** Further tokens the API accepts besides the local one (the test harness's). */
+  acceptTokens?: TokenEntry[];
 }
 
 export interface EmbeddedSystem {
@@ -56,6 +66,8 @@ export interface EmbeddedSystem {
   deps: ServiceDeps;
   /** With `inspectBus`: a connection allowed every subject. */
   inspector?: Bus;
+  /** The local admin token (from the user's config directory), for clients in this process. */
+  clientSecurity: ClientSecurity;
   stop(): Promise<void>;
 }
 
@@ -107,8 +119,17 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     const grpcPort = opts.grpcPort || (await freePort());
     const metricsPort = opts.metricsPort || (await freePort());
     const addr = `${opts.host === "0.0.0.0" ? "127.0.0.1" : opts.host}:${grpcPort}`;
+    // The user's token (kept in their config directory, made on first start) is admin; the services
+    // call each other with a token of their own, an operator's, that lives only in this process.
+    const localToken = ensureLocalToken(env);
+    const servicesToken = generateToken();
+    const tokens: TokenEntry[] = [
+      { name: "local-admin", role: "admin", sha256: hashToken(localToken) },
+      { name: "mambalign-up-services", role: "operator", sha256: hashToken(servicesToken) },
+    ];
     const serviceEnv: NodeJS.ProcessEnv = {
       ...env,
+      MAMBALIGN_TOKEN: servicesToken,
       MAMBALIGN_NATS_URL: nats.url,
       MAMBALIGN_STORE: "fs",
       MAMBALIGN_FS_ROOT: path.join(stateDir, "objects"),
@@ -144,7 +165,14 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       services.push(await startPipelineService(deps));
       if (inspector) buses.push(await Bus.connect({ servers: nats.url, name: "inspector", logger, credentials: inspector }));
       // No signal handlers here: `up` and `demo` decide what a signal means.
-      const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000 });
+      const authenticator = anyOf([
+        new StaticTokenAuthenticator(tokens, { via: "local" }),
+        ...(opts.acceptTokens?.length ? [new StaticTokenAuthenticator(opts.acceptTokens)] : []),
+        // A tokens file or an identity provider configured for `up` counts too.
+        ...(config.security.tokens.length > 0 || config.security.oidc ? [authenticatorFor(config.security)] : []),
+      ]);
+      const security = { authenticator, tls: config.security.tls, allowPlaintext: config.security.allowPlaintext };
+      const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000, security });
       await lock.setAddr(addr);
       let stopping: Promise<void> | undefined;
       return {
@@ -153,6 +181,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         natsUrl: nats.url,
         deps,
         ...(inspector ? { inspector: buses.at(-1)! } : {}),
+        clientSecurity: { ...config.security.client, token: localToken },
         stop: () =>
           (stopping ??= (async () => {
             await served.shutdown();

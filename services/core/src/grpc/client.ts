@@ -1,5 +1,7 @@
 import {
   credentials,
+  InterceptingCall,
+  type Interceptor,
   Metadata,
   type CallOptions,
   type ChannelCredentials,
@@ -8,15 +10,77 @@ import {
   type ClientUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
+import { ConfigError } from "../parse-env.js";
 import { fromServiceError } from "./errors.js";
+import { isLoopbackHost, targetHost } from "./loopback.js";
 
 type ClientCtor<C> = new (address: string, creds: ChannelCredentials, options?: Partial<ClientOptions>) => C;
 
-/** A client for one of our services. Plaintext inside the cluster; NetworkPolicies bound who can reach it. */
-export function createClient<C extends Client>(Ctor: ClientCtor<C>, address: string): C {
-  return new Ctor(address, credentials.createInsecure(), {
+/** How a client proves who it is and checks the server (resolved once at start-up). */
+export interface ClientSecurity {
+  /** Bearer token sent on every call: the process's own (a service's, or the user's). */
+  token?: string;
+  /** Speak TLS; the server is verified against `ca`, else the system's roots. Implied by `ca`. */
+  tls?: boolean;
+  /** PEM CA bundle that signed the servers' certificates. */
+  ca?: Buffer;
+  /** PEM client certificate and key, for servers that require mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** The name to verify in the server's certificate when the address differs from it. */
+  serverName?: string;
+  /** Allows sending the token in plaintext to a non-loopback address (a mesh that encrypts). */
+  allowPlaintext?: boolean;
+}
+
+let processClientSecurity: ClientSecurity = {};
+
+/**
+ * Sets what createClient uses when not told otherwise: called once at start-up (connectDeps with
+ * the service's own token; the test harnesses with a test token).
+ */
+export function setDefaultClientSecurity(security: ClientSecurity): void {
+  processClientSecurity = security;
+}
+
+/** Adds `authorization: Bearer <token>` to every call (works on TLS and loopback plaintext alike). */
+function bearerInterceptor(token: string): Interceptor {
+  const value = `Bearer ${token}`;
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", value);
+        next(metadata, listener);
+      },
+    });
+}
+
+function channelCredentials(address: string, security: ClientSecurity): ChannelCredentials {
+  if (security.tls || security.ca || security.cert) {
+    if ((security.cert === undefined) !== (security.key === undefined)) {
+      throw new ConfigError("a client certificate needs its key and the key its certificate (MAMBALIGN_TLS_CERT, MAMBALIGN_TLS_KEY)", "MAMBALIGN_TLS_KEY");
+    }
+    return credentials.createSsl(security.ca ?? null, security.key ?? null, security.cert ?? null);
+  }
+  if (security.token && !security.allowPlaintext && !isLoopbackHost(targetHost(address))) {
+    throw new ConfigError(
+      `refusing to send a token in plaintext to ${address}: give the CA (--ca or MAMBALIGN_CA) to use TLS, or set MAMBALIGN_ALLOW_PLAINTEXT=true`,
+      "MAMBALIGN_CA",
+    );
+  }
+  return credentials.createInsecure();
+}
+
+/**
+ * A client for one of our services: TLS when configured (plaintext only to loopback), the bearer
+ * token on every call. `security` defaults to the process's (setDefaultClientSecurity).
+ */
+export function createClient<C extends Client>(Ctor: ClientCtor<C>, address: string, security: ClientSecurity = processClientSecurity): C {
+  return new Ctor(address, channelCredentials(address, security), {
     "grpc.keepalive_time_ms": 30_000,
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    ...(security.serverName ? { "grpc.ssl_target_name_override": security.serverName, "grpc.default_authority": security.serverName } : {}),
+    ...(security.token ? { interceptors: [bearerInterceptor(security.token)] } : {}),
   });
 }
 

@@ -23,6 +23,7 @@ import { InvalidKeyError } from "../store/errors.js";
 import { callUnary, createClient } from "./client.js";
 import { type HandlerContext, unary } from "./handlers.js";
 import { startGrpcServer } from "./server.js";
+import { testServerSecurity } from "../../test-support/auth.js";
 
 const logger = createLogger("test", "silent");
 
@@ -34,6 +35,7 @@ async function serveDatasets(metrics: Metrics, implementation: (ctx: HandlerCont
     host: "127.0.0.1",
     port: 0,
     logger,
+    security: testServerSecurity(),
     services: [{ name: "mambalign.v1.DatasetService", definition: DatasetServiceService, implementation: implementation(ctx) }],
   });
   return { handle, metrics, client: createClient(DatasetServiceClient, `127.0.0.1:${handle.port}`) };
