@@ -21,7 +21,7 @@ import {
 import { runCli } from "@mambalign/cli";
 import { startDatasetsService } from "@mambalign/datasets";
 import { RUNS_BUCKET, startPipelineService } from "@mambalign/pipeline";
-import { makeUnwritable } from "@mambalign/core/testing";
+import { makeUnwritable, TEST_TOKENS } from "@mambalign/core/testing";
 import { collect } from "../../services/cli/test-support/collect-output.js";
 import { allKeys, type Harness, startHarness } from "./harness.js";
 
@@ -167,6 +167,7 @@ describe("pipeline API", () => {
     const evaluator = worker("itest-evaluator", [JOB_SUBJECTS.eval]);
     try {
       const { run } = await startRun(recipe(data), "full-1");
+      assert.equal(run!.startedBy, "test-admin", "the run records who started it (the principal, never the token)");
       const stream = await watch(run!.id);
       const last = stream.at(-1)!;
       assert.equal(last.run?.status, RunStatus.RUN_STATUS_SUCCEEDED, last.run?.message);
@@ -222,7 +223,7 @@ describe("pipeline API", () => {
       // ... and `mambalign logs -f` (WatchRun underneath) prints that history and the run's end.
       const out = collect();
       const err = collect();
-      assert.equal(await runCli(["--addr", h.addr, "logs", "-f", run!.id], { out, err, env: {}, cwd: h.tmp }), 0, err.text());
+      assert.equal(await runCli(["--addr", h.addr, "logs", "-f", run!.id], { out, err, env: { MAMBALIGN_TOKEN: TEST_TOKENS.viewer }, cwd: h.tmp }), 0, err.text());
       assert.match(out.text(), /\[sft\] step 1\/2 +loss 2\.5000/, "a progress event from the history");
       assert.match(out.text(), /\[dpo\] succeeded -> itest-dpo\/v1[\s\S]*run succeeded/);
     } finally {

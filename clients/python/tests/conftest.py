@@ -23,7 +23,8 @@ def control_plane(tmp_path_factory) -> Iterator[dict]:
     state_dir = tmp_path_factory.mktemp("mambalign-up")
     cmd = ["node", str(REPO_ROOT / "services/cli/bin/mambalign.js"), "up", "--state-dir", str(state_dir),
            "--port", "0", "--metrics-port", "0", "-o", "json"]
-    env = {**os.environ, "LOG_LEVEL": "warn"}
+    # The local admin token goes into the state directory, not the user's config directory.
+    env = {**os.environ, "LOG_LEVEL": "warn", "XDG_CONFIG_HOME": str(state_dir / "config")}
     proc = subprocess.Popen(cmd, cwd=state_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # A start that hangs is killed, which ends _read_up_data's read with up's output in the error.
     watchdog = threading.Timer(UP_READY_TIMEOUT_S, proc.kill)

@@ -20,7 +20,8 @@ WATCH_TIMEOUT_S = 300
 
 @pytest.fixture
 def client(control_plane):
-    with Client(control_plane["addr"]) as c:
+    token = Path(control_plane["tokenFile"]).read_text().strip()
+    with Client(control_plane["addr"], token=token) as c:
         yield c
 
 
@@ -75,3 +76,18 @@ def test_unknown_run_is_not_found_naming_it(client):
         client.get_run("no-such-run")
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert "no-such-run" in err.value.details()
+
+
+def test_a_call_without_the_token_is_unauthenticated_and_the_local_token_file_is_private(control_plane, monkeypatch, tmp_path):
+    token_file = Path(control_plane["tokenFile"])
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    monkeypatch.delenv("MAMBALIGN_TOKEN", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no local token there
+    with Client(control_plane["addr"]) as anonymous, pytest.raises(grpc.RpcError) as err:
+        anonymous.get_run("no-such-run")
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The default token is the local one `mambalign up` wrote in the config directory.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(token_file.parent.parent))
+    with Client(control_plane["addr"]) as c, pytest.raises(grpc.RpcError) as err:
+        c.get_run("no-such-run")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,8 +1,9 @@
 // The `mambalign` command line (commander). Each action returns an exit code; expected failures
 // (CliError, API errors) print one message, never a stack trace.
 import { readFileSync } from "node:fs";
-import { ApiError, setDefaultClientSecurity, status, toApiError } from "@mambalign/core";
+import { ApiError, status, toApiError } from "@mambalign/core";
 import { cliClientSecurity } from "./client-security.js";
+import { useCliSecurity } from "./clients.js";
 import { localTokenFile } from "./local-token.js";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { apiAddr, type CliIo, CliError } from "./cli-io.js";
@@ -39,7 +40,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .exitOverride()
     .showHelpAfterError()
     // Resolved once, before any command: every client of this invocation carries it.
-    .hook("preAction", () => setDefaultClientSecurity(cliClientSecurity(program.opts<{ token?: string; ca?: string }>(), io)));
+    .hook("preAction", () => useCliSecurity(cliClientSecurity(program.opts<{ token?: string; ca?: string }>(), io)));
   const addr = () => apiAddr(program.opts<{ addr?: string }>().addr, io.env);
   const output = () => program.opts<{ output: OutputFormat }>().output;
   /** `--json` on the commands that had it before -o: the same as -o json. */

@@ -52,7 +52,7 @@ export function runDetails(run: Run): string {
     `request    ${run.requestId}`,
     `recipe     ${run.recipe?.name ?? ""} (model ${run.recipe?.model?.uri ?? ""})`,
     `status     ${runStatusName(run.status)}${run.message ? `: ${run.message}` : ""}`,
-    `created    ${run.createdAt?.toISOString() ?? ""}   updated ${run.updatedAt?.toISOString() ?? ""}`,
+    `created    ${run.createdAt?.toISOString() ?? ""}${run.startedBy ? ` by ${run.startedBy}` : ""}   updated ${run.updatedAt?.toISOString() ?? ""}`,
     `datasets   sft ${run.trainDatasetSft || "-"}  dpo ${run.trainDatasetDpo || "-"}`,
     "",
     textTable(["STAGE", "STATUS", "STEP", "OUTPUT", "METRICS", "MESSAGE"], run.stages.map(stageRow)),

@@ -4,8 +4,6 @@
 import {
   type AdapterVersion,
   callUnary,
-  createClient,
-  EvaluatorServiceClient,
   type PipelineServiceClient,
   type RegistryServiceClient,
   type Run,
@@ -14,7 +12,7 @@ import {
   type WatchRunResponse,
 } from "@mambalign/core";
 import { type EvalResults, parseEvalResults } from "@mambalign/evaluator/judging";
-import { pipelineClient, registryClient } from "./clients.js";
+import { evaluatorClient, pipelineClient, registryClient } from "./clients.js";
 import { stageLabel } from "./run-format.js";
 
 /** One logged training step: the runtime's progress fields and its extra per-step metrics (rewards/..., kl). */
@@ -66,7 +64,7 @@ async function lineageOf(client: RegistryServiceClient, id: string): Promise<Ada
 export async function fetchRunReportData(addr: string, runId: string): Promise<RunReportData> {
   const pipeline = pipelineClient(addr);
   const registry = registryClient(addr);
-  const evaluator = createClient(EvaluatorServiceClient, addr);
+  const evaluator = evaluatorClient(addr);
   try {
     const { run: replayed, steps } = await replaySteps(pipeline, runId);
     const run = replayed ?? (await callUnary(pipeline.getRun.bind(pipeline), { id: runId })).run!;

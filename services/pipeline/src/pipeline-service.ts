@@ -20,6 +20,7 @@ import {
   type StartRunResponse,
   type WatchRunRequest,
   type WatchRunResponse,
+  principalOf,
 } from "@mambalign/core";
 import { Pipeline } from "./pipeline.js";
 import { RunHistory } from "./run-history.js";
@@ -59,8 +60,8 @@ export async function startPipelineService(deps: ServiceDeps, opts: PipelineServ
 
   const ctx: HandlerContext = { service: "pipeline", logger, metrics: deps.metrics };
   const implementation = {
-    startRun: unary<StartRunRequest, StartRunResponse>(ctx, "StartRun", async (req) => ({
-      run: await pipeline.startRun(req.recipeYaml, req.requestId),
+    startRun: unary<StartRunRequest, StartRunResponse>(ctx, "StartRun", async (req, call) => ({
+      run: await pipeline.startRun(req.recipeYaml, req.requestId, principalOf(call).name),
     })),
     getRun: unary<GetRunRequest, GetRunResponse>(ctx, "GetRun", async (req) => ({ run: await pipeline.getRun(req.id) })),
     listRuns: unary<ListRunsRequest, ListRunsResponse>(ctx, "ListRuns", async () => ({ runs: await pipeline.runs.list() })),

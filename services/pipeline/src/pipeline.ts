@@ -66,7 +66,7 @@ export class Pipeline {
   }
 
   /** Accepts a run: validate, claim the request id, write the run and its recipe, prepare data in the background. */
-  async startRun(recipeYaml: string, requestId: string): Promise<Run> {
+  async startRun(recipeYaml: string, requestId: string, startedBy = ""): Promise<Run> {
     let accepted;
     try {
       validateRequestId(requestId);
@@ -86,6 +86,7 @@ export class Pipeline {
       recipe,
       warnings: warnings.map((w) => `${w.key}: ${w.message}`),
       now,
+      startedBy,
     });
     if (!(await this.runs.claimRequest(requestId, run.id))) {
       const winner = await this.runs.runIdFor(requestId);
@@ -108,7 +109,7 @@ export class Pipeline {
       throw err;
     }
     this.#counters.started.inc();
-    this.deps.logger.info({ runId: run.id, requestId, stages: recipe.stages.map((s) => Stage[s]) }, "run accepted");
+    this.deps.logger.info({ runId: run.id, requestId, startedBy, stages: recipe.stages.map((s) => Stage[s]) }, "run accepted");
     this.#background(this.#prepare(run.id));
     return run;
   }

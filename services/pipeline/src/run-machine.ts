@@ -52,7 +52,7 @@ function isStageDone(status: StageStatus): boolean {
 }
 
 /** A new run: every stage of the recipe pending (attempt 0: not yet queued), datasets still to prepare. */
-export function newRun(args: { id: string; requestId: string; recipe: Recipe; warnings: string[]; now: Date }): Run {
+export function newRun(args: { id: string; requestId: string; recipe: Recipe; warnings: string[]; now: Date; startedBy?: string }): Run {
   return {
     id: args.id,
     requestId: args.requestId,
@@ -62,6 +62,7 @@ export function newRun(args: { id: string; requestId: string; recipe: Recipe; wa
     trainDatasetSft: "",
     trainDatasetDpo: "",
     evalQuestions: "",
+    startedBy: args.startedBy ?? "",
     message: "preparing datasets",
     createdAt: args.now,
     updatedAt: args.now,

@@ -34,19 +34,78 @@ class DownloadError(Exception):
     """A downloaded file did not match the version's manifest, or named a path outside the directory."""
 
 
+def config_dir() -> Path:
+    """The user's mambalign config directory ($XDG_CONFIG_HOME/mambalign, else ~/.config/mambalign)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "mambalign"
+
+
+def default_token() -> str | None:
+    """`$MAMBALIGN_TOKEN`, else the local token `mambalign up` wrote to the config directory."""
+    token = os.environ.get("MAMBALIGN_TOKEN")
+    if token:
+        return token
+    try:
+        return (config_dir() / "token").read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call (on TLS and loopback plaintext alike)."""
+
+    def __init__(self, token: str):
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details):
+        metadata = [*(details.metadata or []), self._header]
+        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _CallDetails(details, metadata)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(self, d, metadata):
+        self.method, self.timeout, self.metadata = d.method, d.timeout, metadata
+        self.credentials, self.wait_for_ready, self.compression = d.credentials, d.wait_for_ready, d.compression
+
+
 class Client:
     """Connection to a mambalign control plane (`mambalign up`, or the chart's pipeline Service).
 
-    `addr` is host:port; default `$MAMBALIGN_ADDR`. Plaintext unless `credentials` are given
-    (`grpc.ssl_channel_credentials()`). `timeout` bounds each unary call, not streams."""
+    `addr` is host:port; default `$MAMBALIGN_ADDR`. `token` is sent as a bearer token on every call;
+    default `$MAMBALIGN_TOKEN`, else the local token of `mambalign up` (~/.config/mambalign/token).
+    `ca` (PEM bytes, or a file path; default `$MAMBALIGN_CA`) turns on TLS verified against that CA;
+    `credentials` (e.g. `grpc.ssl_channel_credentials()`) gives TLS settings outright. Plaintext
+    otherwise: only for a loopback address. `timeout` bounds each unary call, not streams."""
 
-    def __init__(self, addr: str | None = None, *, credentials: grpc.ChannelCredentials | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        addr: str | None = None,
+        *,
+        token: str | None = None,
+        ca: bytes | str | os.PathLike[str] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float = 30.0,
+    ):
         addr = addr or os.environ.get("MAMBALIGN_ADDR")
         if not addr:
             raise ValueError("no address: pass Client('host:port') or set MAMBALIGN_ADDR")
         self.addr = addr
         self.timeout = timeout
-        self.channel = grpc.secure_channel(addr, credentials) if credentials else grpc.insecure_channel(addr)
+        ca = ca if ca is not None else os.environ.get("MAMBALIGN_CA") or None
+        if credentials is None and ca is not None:
+            pem = ca if isinstance(ca, bytes) else Path(ca).read_bytes()
+            credentials = grpc.ssl_channel_credentials(root_certificates=pem)
+        channel = grpc.secure_channel(addr, credentials) if credentials else grpc.insecure_channel(addr)
+        token = token or default_token()
+        self.channel = grpc.intercept_channel(channel, _BearerToken(token)) if token else channel
+        self._raw_channel = channel
         self.pipeline = pipeline_pb2_grpc.PipelineServiceStub(self.channel)
         self.registry = registry_pb2_grpc.RegistryServiceStub(self.channel)
         self.datasets = datasets_pb2_grpc.DatasetServiceStub(self.channel)
@@ -54,7 +113,7 @@ class Client:
         self.evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(self.channel)
 
     def close(self) -> None:
-        self.channel.close()
+        self._raw_channel.close()
 
     def __enter__(self) -> Client:
         return self

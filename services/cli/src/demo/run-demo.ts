@@ -3,13 +3,13 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Writable } from "node:stream";
-import { type AdapterVersion, createLogger, type Run, RunStatus, setDefaultClientSecurity } from "@mambalign/core";
+import { type AdapterVersion, createLogger, type Run, RunStatus } from "@mambalign/core";
 import { pino } from "pino";
 import { listVersions } from "../commands/adapters.js";
 import { submitRun } from "../commands/runs.js";
 import { versionsTable } from "../adapters-format.js";
 import { CliError } from "../cli-io.js";
-import { pipelineClient } from "../clients.js";
+import { pipelineClient, useCliSecurity } from "../clients.js";
 import { startEmbedded } from "../embedded/embedded-system.js";
 import { runPythonRuntime } from "../python-runtime.js";
 import { runDetails } from "../run-format.js";
@@ -55,7 +55,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   say(`starting mambalign (all services in this process; state in ${stateDir}, logs in ${logFile})`);
   const system = await startEmbedded({ stateDir, grpcPort: 0, metricsPort: 0, host: "127.0.0.1", logger, env });
   // The demo's clients talk to its own system, with the local token it may just have made.
-  setDefaultClientSecurity(system.clientSecurity);
+  useCliSecurity(system.clientSecurity);
   try {
     const python = system.deps.config.python;
     say(`API on ${system.addr}; generating the demo data with ${python} -m mambalign_runtime demo-data`);

@@ -10,6 +10,8 @@ export interface ProtoMethod {
   service: string;
   method: string;
   serverStreaming: boolean;
+  /** The request message's name in its package ("StartRunRequest"). */
+  requestType: string;
 }
 
 /** The methods of every service declared in proto/mambalign/. */
@@ -20,7 +22,13 @@ export function protoMethods(): ProtoMethod[] {
     if (!f.name.startsWith("mambalign/")) continue;
     for (const s of f.service) {
       const service = `${f.package}.${s.name}`;
-      for (const m of s.method) out.push({ key: `${service}/${m.name}`, service, method: m.name, serverStreaming: m.serverStreaming === true });
+      for (const m of s.method) out.push({
+          key: `${service}/${m.name}`,
+          service,
+          method: m.name,
+          serverStreaming: m.serverStreaming === true,
+          requestType: m.inputType.split(".").pop()!,
+        });
     }
   }
   return out;

@@ -87,7 +87,7 @@ class BaselineEval(_message.Message):
     def __init__(self, label: _Optional[str] = ..., version_id: _Optional[str] = ..., job_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.StageStatus, str]] = ..., output: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "request_id", "recipe", "status", "stages", "train_dataset_sft", "train_dataset_dpo", "message", "created_at", "updated_at", "warnings", "baselines", "eval_questions")
+    __slots__ = ("id", "request_id", "recipe", "status", "stages", "train_dataset_sft", "train_dataset_dpo", "message", "created_at", "updated_at", "warnings", "baselines", "eval_questions", "started_by")
     ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPE_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class Run(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     BASELINES_FIELD_NUMBER: _ClassVar[int]
     EVAL_QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     request_id: str
     recipe: _recipe_pb2.Recipe
@@ -114,7 +115,8 @@ class Run(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     baselines: _containers.RepeatedCompositeFieldContainer[BaselineEval]
     eval_questions: str
-    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., recipe: _Optional[_Union[_recipe_pb2.Recipe, _Mapping]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., stages: _Optional[_Iterable[_Union[StageState, _Mapping]]] = ..., train_dataset_sft: _Optional[str] = ..., train_dataset_dpo: _Optional[str] = ..., message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., baselines: _Optional[_Iterable[_Union[BaselineEval, _Mapping]]] = ..., eval_questions: _Optional[str] = ...) -> None: ...
+    started_by: str
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., recipe: _Optional[_Union[_recipe_pb2.Recipe, _Mapping]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., stages: _Optional[_Iterable[_Union[StageState, _Mapping]]] = ..., train_dataset_sft: _Optional[str] = ..., train_dataset_dpo: _Optional[str] = ..., message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., baselines: _Optional[_Iterable[_Union[BaselineEval, _Mapping]]] = ..., eval_questions: _Optional[str] = ..., started_by: _Optional[str] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
     __slots__ = ("recipe_yaml", "request_id")

@@ -140,6 +140,11 @@ export interface Run {
   baselines: BaselineEval[];
   /** Exact-match question file prepared from the recipe's eval dataset (a store URI), for the EVAL stage. */
   evalQuestions: string;
+  /**
+   * Who started the run: the authenticated principal's name (a token's name or an OIDC subject), never
+   * a credential.
+   */
+  startedBy: string;
 }
 
 export interface StartRunRequest {
@@ -877,6 +882,7 @@ function createBaseRun(): Run {
     warnings: [],
     baselines: [],
     evalQuestions: "",
+    startedBy: "",
   };
 }
 
@@ -920,6 +926,9 @@ export const Run: MessageFns<Run> = {
     }
     if (message.evalQuestions !== "") {
       writer.uint32(106).string(message.evalQuestions);
+    }
+    if (message.startedBy !== "") {
+      writer.uint32(114).string(message.startedBy);
     }
     return writer;
   },
@@ -1041,6 +1050,14 @@ export const Run: MessageFns<Run> = {
             message.evalQuestions = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.startedBy = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1096,6 +1113,11 @@ export const Run: MessageFns<Run> = {
         : isSet(object.eval_questions)
         ? globalThis.String(object.eval_questions)
         : "",
+      startedBy: isSet(object.startedBy)
+        ? globalThis.String(object.startedBy)
+        : isSet(object.started_by)
+        ? globalThis.String(object.started_by)
+        : "",
     };
   },
 
@@ -1140,6 +1162,9 @@ export const Run: MessageFns<Run> = {
     if (message.evalQuestions !== "") {
       obj.evalQuestions = message.evalQuestions;
     }
+    if (message.startedBy !== "") {
+      obj.startedBy = message.startedBy;
+    }
     return obj;
   },
 
@@ -1163,6 +1188,7 @@ export const Run: MessageFns<Run> = {
     message.warnings = object.warnings?.map((e) => e) || [];
     message.baselines = object.baselines?.map((e) => BaselineEval.fromPartial(e)) || [];
     message.evalQuestions = object.evalQuestions ?? "";
+    message.startedBy = object.startedBy ?? "";
     return message;
   },
 };
