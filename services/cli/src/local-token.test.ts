@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { StaticTokenAuthenticator, type TokenEntry } from "@mambalign/core";
 import { runCli } from "./program.js";
 import { configDir, ensureLocalToken, localTokenFile, readLocalToken } from "./local-token.js";
 import { collect } from "../test-support/collect-output.js";
@@ -71,4 +72,16 @@ describe("cli — tokens against a running control plane", () => {
     const r = await cliWith(env, "status");
     assert.equal(r.code, 0, r.err);
   });
+});
+
+test("mambalign token new — the printed entry authenticates the printed token with its name and role; bad input names the flag", async () => {
+  const out = collect();
+  const err = collect();
+  assert.equal(await runCli(["-o", "json", "token", "new", "--name", "alice", "--role", "operator"], { out, err, env: {}, cwd: "/" }), 0, err.text());
+  const { token, entry } = JSON.parse(out.text()) as { token: string; entry: TokenEntry };
+  assert.notEqual(entry.sha256, token);
+  assert.deepEqual(await new StaticTokenAuthenticator([entry]).authenticate(`Bearer ${token}`), { name: "alice", role: "operator", via: "token" });
+  const bad = collect();
+  assert.equal(await runCli(["token", "new", "--name", "alice", "--role", "root"], { out: collect(), err: bad, env: {}, cwd: "/" }), 1);
+  assert.match(bad.text(), /--role: one of viewer, operator, admin/);
 });

@@ -16,6 +16,7 @@ import { reportCommand } from "./commands/report.js";
 import { cancelCommand, followCommand, runCommand, statusCommand } from "./commands/runs.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
 import { type OutputFormat, outputFormat } from "./output-format.js";
+import { tokenNewCommand } from "./commands/token.js";
 import { upCommand } from "./commands/up.js";
 import { runDemo } from "./demo/run-demo.js";
 
@@ -191,6 +192,16 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
         mtBenchScoreCommand(io, o.judgments, { ...o, output: outputOr(o) }),
       ),
     );
+
+  program
+    .command("token")
+    .description("bearer tokens for a cluster's API")
+    .command("new")
+    .description("issue a token: prints it once, and the hashed entry for the tokens Secret (k8s/README.md)")
+    .requiredOption("--name <name>", "who holds it (recorded as who started runs, moved aliases, ...)")
+    .requiredOption("--role <role>", "viewer (get, list, watch, logs), operator (+ start, cancel, alias) or admin (+ export, download)")
+    .option("--expires <date-time>", "refused from then on (ISO 8601)")
+    .action(act(async (o: { name: string; role: string; expires?: string }) => tokenNewCommand(io, { ...o, output: output() })));
 
   program
     .command("completion")

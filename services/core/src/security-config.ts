@@ -1,6 +1,7 @@
 // Security settings of a service, resolved once at start-up from the environment (mounted Secret files):
 // who may call its gRPC server (tokens file, OIDC), its TLS, and how it calls its peers (its own token).
 import * as fs from "node:fs";
+import path from "node:path";
 import { z } from "zod";
 import { anyOf, type Authenticator } from "./auth/principal.js";
 import { OidcAuthenticator, type OidcSettings } from "./auth/oidc.js";
@@ -52,6 +53,24 @@ function readSetting(variable: string, file: string): Buffer {
   }
 }
 
+/**
+ * The entries of every tokens file in `list` (separated by ":"; ";" on Windows): the chart mounts the
+ * services' own and the users' from separate Secrets. A name in two files is an error naming both.
+ */
+function loadTokenFiles(list: string): TokenEntry[] {
+  const seen = new Map<string, string>();
+  const all: TokenEntry[] = [];
+  for (const file of list.split(path.delimiter).filter(Boolean)) {
+    for (const entry of loadTokensFile(file)) {
+      const other = seen.get(entry.name);
+      if (other) throw new ConfigError(`MAMBALIGN_TOKENS_FILE: token name ${JSON.stringify(entry.name)} is in both ${other} and ${file}`, "MAMBALIGN_TOKENS_FILE");
+      seen.set(entry.name, file);
+      all.push(entry);
+    }
+  }
+  return all;
+}
+
 export function loadSecurityConfig(env: NodeJS.ProcessEnv): SecurityConfig {
   const e = parseEnv(SecurityEnv, env);
   if (Boolean(e.MAMBALIGN_TLS_CERT) !== Boolean(e.MAMBALIGN_TLS_KEY)) {
@@ -80,7 +99,7 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv): SecurityConfig {
     };
   }
   return {
-    tokens: e.MAMBALIGN_TOKENS_FILE ? loadTokensFile(e.MAMBALIGN_TOKENS_FILE) : [],
+    tokens: loadTokenFiles(e.MAMBALIGN_TOKENS_FILE),
     oidc,
     tls: cert && key ? { cert, key, ...(mutual ? { clientCa: ca } : {}) } : undefined,
     allowPlaintext: e.MAMBALIGN_ALLOW_PLAINTEXT,
