@@ -6,7 +6,8 @@
 #   scripts/minio.sh start     run it in the background on $MINIO_ADDRESS (default 127.0.0.1:9000),
 #                              data in .cache/minio/data, and create bucket $MAMBALIGN_BUCKET (default mambalign)
 #   scripts/minio.sh stop      stop the server started by `start`
-# Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else minioadmin / minioadmin (dev only).
+# Root user: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else minioadmin / minioadmin (dev only). Services use the
+# bucket-scoped user `start` makes (keys in .cache/minio/service-credentials, mode 0600), never the root user.
 # Tests do not use `start`: services/core/test-support/minio-server.ts runs its own server per test file.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,10 +71,19 @@ start() {
     import { S3ObjectStore } from "./services/core/src/store/index.ts";
     await new S3ObjectStore({ endPoint: process.env.MINIO_URL, bucket: process.env.BUCKET,
       accessKey: process.env.MINIO_ROOT_USER, secretKey: process.env.MINIO_ROOT_PASSWORD }).ensureBucket();')
+  # Services get a user allowed this bucket only, never the root user; its keys stay in a 0600 file.
+  local creds=$state/service-credentials
+  if [[ ! -f $creds ]]; then
+    (umask 077; printf 'AWS_ACCESS_KEY_ID=mambalign-svc\nAWS_SECRET_ACCESS_KEY=%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$creds")
+  fi
+  local admin=${MINIO_ADMIN_BIN:-$gobin/minio-admin}
+  [[ -x $admin ]] || die "no minio-admin: run \`bash scripts/minio.sh install\`"
+  SCOPED_SECRET_KEY=$(sed -n 's/^AWS_SECRET_ACCESS_KEY=//p' "$creds") "$admin" bucket-user -endpoint "$address" -bucket "$bucket" \
+    -user "$(sed -n 's/^AWS_ACCESS_KEY_ID=//p' "$creds")" >/dev/null
   cat <<EOT
 minio running (pid $(cat "$pidfile")) on $url, bucket $bucket; log $state/minio.log
   export MAMBALIGN_STORE=s3 MAMBALIGN_S3_ENDPOINT=$url MAMBALIGN_BUCKET=$bucket
-  export AWS_ACCESS_KEY_ID=$MINIO_ROOT_USER AWS_SECRET_ACCESS_KEY=<as set>
+  export \$(cat $creds)   # the services' user: this bucket only
 EOT
 }
 

@@ -55,6 +55,8 @@ export interface EmbeddedOptions {
   inspectBus?: boolean;
   /** Further tokens the API accepts besides the local one (the test harness's). */
   acceptTokens?: TokenEntry[];
+  /** The object store on this S3 endpoint (tests against MinIO) instead of files under the state directory. */
+  s3?: { endPoint: string; bucket: string; accessKey: string; secretKey: string };
 }
 
 export interface EmbeddedSystem {
@@ -133,6 +135,15 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       MAMBALIGN_NATS_URL: nats.url,
       MAMBALIGN_STORE: "fs",
       MAMBALIGN_FS_ROOT: path.join(stateDir, "objects"),
+      ...(opts.s3
+        ? {
+            MAMBALIGN_STORE: "s3",
+            MAMBALIGN_S3_ENDPOINT: opts.s3.endPoint,
+            MAMBALIGN_BUCKET: opts.s3.bucket,
+            AWS_ACCESS_KEY_ID: opts.s3.accessKey,
+            AWS_SECRET_ACCESS_KEY: opts.s3.secretKey,
+          }
+        : {}),
       MAMBALIGN_WORK_DIR: path.join(stateDir, "work"),
       MAMBALIGN_GRPC_HOST: opts.host,
       MAMBALIGN_GRPC_PORT: String(grpcPort),
