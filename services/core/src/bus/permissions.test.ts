@@ -97,3 +97,28 @@ test("bus permissions — a service cannot read another's inbox (JetStream answe
     await nc.close();
   }
 });
+
+test("bus permissions — each service opens its own KV buckets and no other's; kube reads the queue depth only", async () => {
+  const codec = { encode: (v: string) => ({ v }), decode: (j: unknown) => (j as { v: string }).v };
+  const own: Record<Exclude<BusUser, "kube">, string[]> = {
+    datasets: ["datasets"],
+    registry: ["adapters"],
+    trainer: ["workers"],
+    evaluator: ["evals"],
+    pipeline: ["runs", "run-requests"],
+  };
+  const all = Object.values(own).flat();
+  for (const [user, buckets] of Object.entries(own) as [BusUser, string[]][]) {
+    const bus = await busAs(user);
+    for (const b of buckets) {
+      const kv = await bus.kv(b, codec);
+      await kv.put("k", user);
+      assert.equal((await kv.get("k"))?.value, user, `${user} reads back ${b}`);
+    }
+    for (const b of all.filter((x) => !buckets.includes(x))) await refused(`${user} opening ${b}`, bus.kv(b, codec));
+  }
+  const kube = await busAs("kube");
+  assert.equal(typeof (await kube.jobQueueDepth()), "number");
+  await refused("kube publishing a job", kube.publishJob(JOB_SUBJECTS.train, job("k.sft.1")));
+  await refused("kube opening runs", kube.kv("runs", codec));
+});
