@@ -81,7 +81,7 @@ test("helm chart — the rendered nats.conf on the real nats-server: anonymous r
 
 test("helm chart — bundled MinIO: services hold a bucket-scoped user, only MinIO and its setup Job hold the root user", () => {
   const docs = render();
-  const job = find(docs, "Job", "r1-mambalign-minio-bucket-user");
+  const job = find(docs, "Job", "r1-mambalign-minio-bucket-user-1");
   assert.ok(job, "a Job makes the services' bucket user");
   const script: string = job.spec.template.spec.containers[0].args[0];
   assert.match(script, /arn:aws:s3:::%s","arn:aws:s3:::%s\/\*/, "the policy names the bucket and nothing else");
@@ -93,7 +93,7 @@ test("helm chart — bundled MinIO: services hold a bucket-scoped user, only Min
     .filter((d) => refs(d.spec.template.spec).includes("mambalign-minio-root"))
     .map((d) => `${d.kind}/${d.metadata.name}`)
     .sort();
-  assert.deepEqual(rootHolders, ["Job/r1-mambalign-minio-bucket-user", "StatefulSet/r1-mambalign-minio"]);
+  assert.deepEqual(rootHolders, ["Job/r1-mambalign-minio-bucket-user-1", "StatefulSet/r1-mambalign-minio"]);
   const trainerPod = JSON.parse(find(docs, "ConfigMap", "r1-mambalign-trainer-job-template")!.data["job-template.json"]).spec.template.spec;
   assert.ok(!refs(trainerPod).includes("mambalign-minio-root"));
   assert.ok(refs(trainerPod).includes("mambalign-s3"), "the trainer's S3 keys are the services' Secret");
