@@ -5,7 +5,7 @@
 // an object in the store (stored recipe, run histories, evaluations), the CLI's run/status/logs/report
 // output or its error messages, or the report page.
 import assert from "node:assert/strict";
-import { mkdir, readFile, readdir } from "node:fs/promises";
+import { mkdir, readFile, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
@@ -70,7 +70,9 @@ describe("no secret anywhere it should not be", () => {
     await writeTinyRun(dir, "sentinel");
 
     // Every secret this run holds, by name.
-    const natsConf = JSON.parse(await readFile(path.join(sys.stateDir, "nats-auth.conf"), "utf8")) as { authorization: { users: { user: string; password: string }[] } };
+    const natsConfFile = path.join(sys.stateDir, "nats-auth.conf");
+    assert.equal((await stat(natsConfFile)).mode & 0o777, 0o600, "the NATS passwords' file is the user's alone");
+    const natsConf = JSON.parse(await readFile(natsConfFile, "utf8")) as { authorization: { users: { user: string; password: string }[] } };
     const secrets: Record<string, string> = {
       "judge API key": JUDGE_KEY,
       "HF token": HF_TOKEN,
