@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # MinIO for development and tests (upstream publishes no binaries any more: built with `go install`).
 # Usage:
-#   scripts/minio.sh install   build the pinned MinIO into .cache/bin/minio (skipped when already that version)
+#   scripts/minio.sh install   build the pinned MinIO into .cache/bin/minio (skipped when already that version),
+#                              and scripts/minio-admin (bucket-scoped users) into .cache/bin/minio-admin
 #   scripts/minio.sh start     run it in the background on $MINIO_ADDRESS (default 127.0.0.1:9000),
 #                              data in .cache/minio/data, and create bucket $MAMBALIGN_BUCKET (default mambalign)
 #   scripts/minio.sh stop      stop the server started by `start`
-# Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else minioadmin / minioadmin (dev only).
+# Root user: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else minioadmin / minioadmin (dev only). Services use the
+# bucket-scoped user `start` makes (keys in .cache/minio/service-credentials, mode 0600), never the root user.
 # Tests do not use `start`: services/core/test-support/minio-server.ts runs its own server per test file.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +30,14 @@ install() {
   echo "building github.com/minio/minio@$version into $gobin (a few minutes)..."
   GOBIN=$gobin CGO_ENABLED=0 go install "github.com/minio/minio@$version"
   echo "installed $gobin/minio"
+}
+
+# minio-admin (scripts/minio-admin): gives a bucket a user allowed that bucket only, through MinIO's admin API.
+install_admin() {
+  command -v go >/dev/null || die "Go >= 1.24 is needed to build minio-admin (https://go.dev/dl/)"
+  mkdir -p "$gobin"
+  (cd "$root/scripts/minio-admin" && GOBIN=$gobin CGO_ENABLED=0 go install .)
+  echo "installed $gobin/minio-admin"
 }
 
 minio_bin() {
@@ -61,10 +71,19 @@ start() {
     import { S3ObjectStore } from "./services/core/src/store/index.ts";
     await new S3ObjectStore({ endPoint: process.env.MINIO_URL, bucket: process.env.BUCKET,
       accessKey: process.env.MINIO_ROOT_USER, secretKey: process.env.MINIO_ROOT_PASSWORD }).ensureBucket();')
+  # Services get a user allowed this bucket only, never the root user; its keys stay in a 0600 file.
+  local creds=$state/service-credentials
+  if [[ ! -f $creds ]]; then
+    (umask 077; printf 'AWS_ACCESS_KEY_ID=mambalign-svc\nAWS_SECRET_ACCESS_KEY=%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$creds")
+  fi
+  local admin=${MINIO_ADMIN_BIN:-$gobin/minio-admin}
+  [[ -x $admin ]] || die "no minio-admin: run \`bash scripts/minio.sh install\`"
+  SCOPED_SECRET_KEY=$(sed -n 's/^AWS_SECRET_ACCESS_KEY=//p' "$creds") "$admin" bucket-user -endpoint "$address" -bucket "$bucket" \
+    -user "$(sed -n 's/^AWS_ACCESS_KEY_ID=//p' "$creds")" >/dev/null
   cat <<EOT
 minio running (pid $(cat "$pidfile")) on $url, bucket $bucket; log $state/minio.log
   export MAMBALIGN_STORE=s3 MAMBALIGN_S3_ENDPOINT=$url MAMBALIGN_BUCKET=$bucket
-  export AWS_ACCESS_KEY_ID=$MINIO_ROOT_USER AWS_SECRET_ACCESS_KEY=<as set>
+  export \$(cat $creds)   # the services' user: this bucket only
 EOT
 }
 
@@ -82,7 +101,7 @@ stop() {
 }
 
 case ${1:-} in
-  install) install ;;
+  install) install; install_admin ;;
   start) start ;;
   stop) stop ;;
   *) die "usage: scripts/minio.sh install|start|stop" ;;

@@ -75,7 +75,7 @@ fi
 step "nats-server (go install of a pinned release into .cache/bin)"
 bash scripts/nats.sh install
 if [[ $servers == 1 ]]; then
-  step "MinIO, helm, grpcurl (go install of pinned releases into .cache/bin)"
+  step "MinIO (and minio-admin, bucket-scoped users), helm, grpcurl (go install of pinned releases into .cache/bin)"
   bash scripts/minio.sh install
   bash scripts/helm.sh install
   bash scripts/grpcurl.sh install

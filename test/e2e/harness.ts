@@ -101,6 +101,7 @@ export async function startSystem(env: NodeJS.ProcessEnv = {}): Promise<System> 
     metricsPort: 0,
     host: "127.0.0.1",
     logger: createLogger("test", process.env.LOG_LEVEL ?? "silent"),
+    inspectBus: true,
     // The local token goes into the state directory, never the user's config directory.
     env: { ...process.env, XDG_CONFIG_HOME: path.join(stateDir, "config"), ...env },
     acceptTokens: testTokenEntries(),

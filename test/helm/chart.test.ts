@@ -12,6 +12,7 @@ const COMBOS: Record<string, Record<string, string | number | boolean>> = {
   "external NATS and S3": {
     "nats.bundled": false,
     "nats.external.url": "nats://nats.infra.svc:4222",
+    "nats.auth.existingSecret": "nats-users",
     "minio.bundled": false,
     "s3.external.endpoint": "https://s3.eu-west-1.amazonaws.com",
   },
@@ -22,6 +23,7 @@ const COMBOS: Record<string, Record<string, string | number | boolean>> = {
     "nats.bundled": false,
     "nats.external.url": "nats://nats.infra.svc:4222",
     "nats.external.monitoringEndpoint": "nats.infra.svc:8222",
+    "nats.auth.existingSecret": "nats-users",
   },
   "chart-managed secrets, ServiceMonitor, GPU evaluator": {
     "s3.auth.existingSecret": "",
@@ -242,12 +244,15 @@ test("helm chart — credentials reach pods only through Secrets", () => {
   const managed = renders.get("chart-managed secrets, ServiceMonitor, GPU evaluator")!;
   assert.ok(find(managed, "Secret", "r1-mambalign-s3"));
   assert.ok(find(managed, "Secret", "r1-mambalign-judge"));
-  // Defaults reference the user's S3 Secret; the chart makes only its own tokens and TLS Secrets.
+  // Defaults reference the user's S3 Secret; the chart makes only its own tokens, TLS and NATS users' Secrets.
   assert.deepEqual(
     renders.get("job mode, bundled infra, A100 (defaults)")!.filter((d) => d.kind === "Secret").map((d) => d.metadata.name).sort(),
-    ["r1-mambalign-auth", "r1-mambalign-tls"],
+    ["r1-mambalign-auth", "r1-mambalign-nats-users", "r1-mambalign-tls"],
   );
-  assert.equal(renders.get("existing auth and TLS Secrets")!.filter((d) => d.kind === "Secret").length, 0);
+  assert.deepEqual(
+    renders.get("existing auth and TLS Secrets")!.filter((d) => d.kind === "Secret").map((d) => d.metadata.name),
+    ["r1-mambalign-nats-users"],
+  );
 });
 
 test("helm chart — bundled NATS/MinIO have PVCs; external infra renders neither and points every pod at the endpoints", () => {
@@ -306,6 +311,7 @@ test("helm chart — contradictory values fail with a message naming them", () =
     [{ "s3.auth.existingSecret": "" }, /s3\.auth: set existingSecret, or both accessKeyId and secretAccessKey/],
     [{ "s3.auth.accessKeyId": "x" }, /s3\.auth: set either existingSecret or accessKeyId/],
     [{ "trainer.mode": "pool", "trainer.job.kueue.queueName": "q" }, /Kueue admits Jobs/],
+    [{ "nats.bundled": false, "nats.external.url": "nats://n:4222" }, /nats\.auth\.enabled=true with nats\.bundled=false requires nats\.auth\.existingSecret/],
   ];
   for (const [set, message] of cases) assert.throws(() => render(set), message, JSON.stringify(set));
 });

@@ -193,6 +193,7 @@ test("helm install on a real API server — external NATS and S3 with chart-mana
   const objects = await install(ns, {
     "nats.bundled": false,
     "nats.external.url": "nats://nats.infra.svc:4222",
+    "nats.auth.existingSecret": "nats-users",
     "minio.bundled": false,
     "s3.external.endpoint": "https://s3.eu-west-1.amazonaws.com",
     "s3.auth.existingSecret": "",

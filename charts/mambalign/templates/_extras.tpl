@@ -85,6 +85,20 @@ envFrom:
 {{- end }}
 {{- end -}}
 
+{{/* MinIO's root user, from minio.rootAuth's Secret (MinIO and the bucket-user Job only). */}}
+{{- define "mambalign.minioRootEnv" -}}
+- name: MINIO_ROOT_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.minio.rootAuth.existingSecret }}
+      key: MINIO_ROOT_USER
+- name: MINIO_ROOT_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.minio.rootAuth.existingSecret }}
+      key: MINIO_ROOT_PASSWORD
+{{- end -}}
+
 {{/* Annotations of a ServiceAccount whose pods use S3: serviceAccount.annotations plus the IRSA role. */}}
 {{- define "mambalign.s3ServiceAccountAnnotations" -}}
 {{- $a := deepCopy (default (dict) .Values.serviceAccount.annotations) -}}
@@ -101,7 +115,13 @@ annotations:
 {{- define "mambalign.validateExtras" -}}
 {{- $v := .Values -}}
 {{- if and (include "mambalign.s3WorkloadIdentity" .) $v.minio.bundled -}}
-{{- fail "s3.auth.mode=workloadIdentity needs minio.bundled=false and s3.external.endpoint: the bundled MinIO takes its root user from the S3 Secret" -}}
+{{- fail "s3.auth.mode=workloadIdentity needs minio.bundled=false and s3.external.endpoint: the bundled MinIO has no workload identity" -}}
+{{- end -}}
+{{- if and $v.minio.bundled (not $v.minio.rootAuth.existingSecret) -}}
+{{- fail "minio.bundled=true needs minio.rootAuth.existingSecret (MinIO's root user)" -}}
+{{- end -}}
+{{- if and $v.minio.bundled (eq $v.minio.rootAuth.existingSecret (include "mambalign.s3SecretName" .)) -}}
+{{- fail "minio.rootAuth.existingSecret must not be the services' S3 Secret (s3.auth.existingSecret): services get a bucket-scoped user, never MinIO's root" -}}
 {{- end -}}
 {{- if and $v.s3.auth.workloadIdentity.roleArn (not (include "mambalign.s3WorkloadIdentity" .)) -}}
 {{- fail "s3.auth.workloadIdentity.roleArn is set but s3.auth.mode=keys: set s3.auth.mode=workloadIdentity" -}}

@@ -59,6 +59,32 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- end -}}
 {{- end -}}
 
+{{/* NATS users ------------------------------------------------------------- */}}
+
+{{/* The bus users (services/core/src/bus/permissions.ts), each with its subject permissions. */}}
+{{- define "mambalign.natsUsers" -}}
+{{- list "datasets" "registry" "trainer" "evaluator" "pipeline" "kube" | toJson -}}
+{{- end -}}
+
+{{- define "mambalign.natsAuthSecretName" -}}
+{{- .Values.nats.auth.existingSecret | default (include "mambalign.componentName" (list . "nats-users")) -}}
+{{- end -}}
+
+{{/* Env giving a process its own NATS user: (list $ "<user>"). */}}
+{{- define "mambalign.natsAuthEnv" -}}
+{{- $ := index . 0 -}}
+{{- $user := index . 1 -}}
+{{- if $.Values.nats.auth.enabled }}
+- name: MAMBALIGN_NATS_USER
+  value: {{ $user }}
+- name: MAMBALIGN_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mambalign.natsAuthSecretName" $ }}
+      key: {{ $user }}
+{{- end }}
+{{- end -}}
+
 {{- define "mambalign.natsMonitoringEndpoint" -}}
 {{- if .Values.nats.bundled -}}
 {{- printf "%s.%s.svc:8222" (include "mambalign.componentName" (list . "nats")) .Release.Namespace -}}
@@ -144,6 +170,9 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- end -}}
 {{- if and $v.keda.enabled (not (include "mambalign.natsMonitoringEndpoint" .)) -}}
 {{- fail "keda.enabled=true with nats.bundled=false requires nats.external.monitoringEndpoint" -}}
+{{- end -}}
+{{- if and $v.nats.auth.enabled (not $v.nats.bundled) (not $v.nats.auth.existingSecret) -}}
+{{- fail "nats.auth.enabled=true with nats.bundled=false requires nats.auth.existingSecret (the passwords your NATS server has for each service's user)" -}}
 {{- end -}}
 {{- if and $v.trainer.job.kueue.queueName (ne $v.trainer.mode "job") -}}
 {{- fail "trainer.job.kueue.queueName is set but trainer.mode=pool: Kueue admits Jobs, so use trainer.mode=job" -}}
@@ -306,6 +335,7 @@ containers:
     command: ["node", "services/trainer/dist/main.js"]
     env:
       {{- include "mambalign.commonEnv" $ | nindent 6 }}
+      {{- include "mambalign.natsAuthEnv" (list $ "trainer") | nindent 6 }}
       {{- include "mambalign.runtimeEnv" $ | nindent 6 }}
       {{- include "mambalign.trackerEnv" $ | nindent 6 }}
       {{- include "mambalign.authEnv" (list $ "trainer") | nindent 6 }}

@@ -2,7 +2,7 @@
 // AlpacaEval 2.0 against the local deterministic judge) through the embedded control plane, then the report's page
 // and PNGs, again after the EVENTS stream is purged (the history comes back from the pipeline's store).
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EVENTS_STREAM, RunStatus } from "@mambalign/core";
@@ -11,21 +11,7 @@ import { PNG } from "pngjs";
 import { runReportCharts } from "./run-report.js";
 import type { RunReportData } from "./run-report-data.js";
 import { startTestSystem, type TestSystem } from "../test-support/embedded-system.js";
-
-const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
-const SFT = Array.from({ length: 32 }, (_, i) => ({ messages: [{ role: "user", content: `reverse w${i}x` }, { role: "assistant", content: `x${i}w` }] }));
-const PREFS = Array.from({ length: 32 }, (_, i) => ({ prompt: [{ role: "user", content: `reverse p${i}q` }], chosen: [{ role: "assistant", content: `q${i}p` }], rejected: [{ role: "assistant", content: `p${i}q` }] }));
-const RECIPE = `name: report
-model_name_or_path: preset:tiny-mamba-char
-stages: [sft, merge, dpo, eval]
-datasets: { sft-data: ./sft.jsonl, prefs: ./prefs.jsonl }
-torch_dtype: float32
-use_peft: true
-logging_steps: 1
-sft: { dataset_mixer: { sft-data: 1.0 }, max_steps: 3, per_device_train_batch_size: 8 }
-dpo: { dataset_mixer: { prefs: 1.0 }, max_steps: 3, per_device_train_batch_size: 8 }
-eval: { benchmarks: [mt_bench, alpaca_eval_v2], limit: 2, max_new_tokens: 8 }
-`;
+import { writeTinyRun } from "../test-support/tiny-run.js";
 
 /** Chart ids the page must show for this run: curves per training stage, DPO rewards, the evaluation's three. */
 const CHARTS = ["sft-training", "dpo-training", "dpo-rewards", "mt-bench-radar", "win-rates", "version-comparison"];
@@ -45,9 +31,7 @@ describe("mambalign report", () => {
   test("writes one offline page with every chart and decodable PNGs, from the API alone, also after the EVENTS stream is purged", { timeout: 15 * 60_000 }, async () => {
     const dir = path.join(sys.stateDir, "work");
     await mkdir(dir);
-    await writeFile(path.join(dir, "sft.jsonl"), jsonl(SFT));
-    await writeFile(path.join(dir, "prefs.jsonl"), jsonl(PREFS));
-    await writeFile(path.join(dir, "recipe.yaml"), RECIPE);
+    await writeTinyRun(dir, "report");
     const ran = await sys.cli(["-o", "json", "run", "--watch", "recipe.yaml"], dir);
     const runId = (JSON.parse(ran.out.split("\n")[0]!) as { id: string }).id;
     const final = JSON.parse(ran.out.trim().split("\n").filter((l) => l.includes('"run"')).at(-1)!) as { run: { status: string; message?: string } };
@@ -81,7 +65,8 @@ describe("mambalign report", () => {
     };
     // The history consumer runs beside the one that ended the run: wait (bounded) until it has filed the end.
     while (!(await historyEnded()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await deps.bus.jsm.streams.purge(EVENTS_STREAM);
+    // The services' NATS users may not purge a stream: the test's unrestricted one does.
+    await sys.system.inspector!.jsm.streams.purge(EVENTS_STREAM);
     const again = await report("after-purge");
     const figures = (h: string) => h.match(/<figure[\s\S]*?<\/figure>/g);
     assert.deepEqual(figures(again), figures(html));

@@ -6,7 +6,7 @@ import path from "node:path";
 import { createLogger } from "@mambalign/core";
 import { testTokenEntries } from "@mambalign/core/testing";
 import { runCli } from "../src/program.js";
-import { type EmbeddedSystem, startEmbedded } from "../src/embedded/embedded-system.js";
+import { type EmbeddedOptions, type EmbeddedSystem, startEmbedded } from "../src/embedded/embedded-system.js";
 import { collect } from "./collect-output.js";
 
 export interface CliResult {
@@ -28,7 +28,10 @@ export interface TestSystem {
  * to a config directory inside the state directory (never the user's), where the CLI finds it as a
  * user's would; the API also accepts TEST_TOKENS, for tests' own clients.
  */
-export async function startTestSystem(env?: NodeJS.ProcessEnv): Promise<TestSystem> {
+export async function startTestSystem(
+  env?: NodeJS.ProcessEnv,
+  opts: Pick<EmbeddedOptions, "logger" | "s3"> = {},
+): Promise<TestSystem> {
   const stateDir = await mkdtemp(path.join(tmpdir(), "mambalign-cli-system-"));
   const configHome = path.join(stateDir, "config");
   const system = await startEmbedded({
@@ -36,7 +39,9 @@ export async function startTestSystem(env?: NodeJS.ProcessEnv): Promise<TestSyst
     grpcPort: 0,
     metricsPort: 0,
     host: "127.0.0.1",
-    logger: createLogger("test", "silent"),
+    logger: opts.logger ?? createLogger("test", process.env.LOG_LEVEL ?? "silent"),
+    inspectBus: true,
+    ...(opts.s3 ? { s3: opts.s3 } : {}),
     env: { ...(env ?? process.env), XDG_CONFIG_HOME: configHome },
     acceptTokens: testTokenEntries(),
   });

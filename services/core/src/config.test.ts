@@ -31,3 +31,19 @@ test("config — MAMBALIGN_S3_AUTH=workload-identity needs no static keys; an un
     return true;
   });
 });
+
+test("config — a service's NATS user needs its password (and the other way round); neither is anonymous", () => {
+  const cfg = loadConfig("trainer", { MAMBALIGN_STORE: "fs", MAMBALIGN_NATS_USER: "trainer", MAMBALIGN_NATS_PASSWORD: "pw" });
+  assert.deepEqual(cfg.natsCredentials, { user: "trainer", password: "pw" });
+  assert.equal(loadConfig("x", { MAMBALIGN_STORE: "fs" }).natsCredentials, undefined);
+  for (const [env, missing] of [
+    [{ MAMBALIGN_NATS_USER: "trainer" }, "MAMBALIGN_NATS_PASSWORD"],
+    [{ MAMBALIGN_NATS_PASSWORD: "pw" }, "MAMBALIGN_NATS_USER"],
+  ] as const) {
+    assert.throws(() => loadConfig("x", { MAMBALIGN_STORE: "fs", ...env }), (e: ConfigError) => {
+      assert.equal(e.variable, missing);
+      assert.doesNotMatch(e.message, /pw/, "the password is not echoed");
+      return true;
+    });
+  }
+});

@@ -19,6 +19,8 @@ export interface StoreConfig {
 export interface ServiceConfig {
   service: string;
   natsUrl: string;
+  /** This service's NATS user (MAMBALIGN_NATS_USER + MAMBALIGN_NATS_PASSWORD); undefined: anonymous. */
+  natsCredentials: { user: string; password: string } | undefined;
   store: StoreConfig;
   grpcHost: string;
   grpcPort: number;
@@ -48,6 +50,8 @@ const port = (name: string, dflt: number) =>
 
 const EnvSchema = z.object({
   MAMBALIGN_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  MAMBALIGN_NATS_USER: z.string().default(""),
+  MAMBALIGN_NATS_PASSWORD: z.string().default(""),
   MAMBALIGN_STORE: z.enum(["s3", "fs"], { error: "MAMBALIGN_STORE must be 's3' or 'fs'" }).default("s3"),
   MAMBALIGN_FS_ROOT: z.string().default("./.mambalign/objects"),
   MAMBALIGN_S3_ENDPOINT: z.string().default(""),
@@ -75,6 +79,15 @@ const EnvSchema = z.object({
   MAMBALIGN_EXPORT_ROOTS: z.string().default(""),
 });
 
+/** MAMBALIGN_NATS_USER and MAMBALIGN_NATS_PASSWORD, both or neither (anonymous). */
+export function natsCredentials(e: { MAMBALIGN_NATS_USER: string; MAMBALIGN_NATS_PASSWORD: string }): { user: string; password: string } | undefined {
+  if (Boolean(e.MAMBALIGN_NATS_USER) !== Boolean(e.MAMBALIGN_NATS_PASSWORD)) {
+    const missing = e.MAMBALIGN_NATS_USER ? "MAMBALIGN_NATS_PASSWORD" : "MAMBALIGN_NATS_USER";
+    throw new ConfigError(`${missing} is required when the other of MAMBALIGN_NATS_USER / MAMBALIGN_NATS_PASSWORD is set`, missing);
+  }
+  return e.MAMBALIGN_NATS_USER ? { user: e.MAMBALIGN_NATS_USER, password: e.MAMBALIGN_NATS_PASSWORD } : undefined;
+}
+
 /** Resolves the service's whole configuration from the environment, failing with the variable at fault. */
 export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const e = parseEnv(EnvSchema, env);
@@ -88,6 +101,7 @@ export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env
   return {
     service,
     natsUrl: e.MAMBALIGN_NATS_URL,
+    natsCredentials: natsCredentials(e),
     store: {
       kind: e.MAMBALIGN_STORE,
       fsRoot: path.resolve(e.MAMBALIGN_FS_ROOT),

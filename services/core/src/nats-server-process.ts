@@ -1,11 +1,12 @@
 // A nats-server child process with JetStream on loopback: the embedded default of `mambalign up` and the tests' server.
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { delimiter, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { type BusCredential, natsAuthorizationConfig } from "./bus/permissions.js";
 
 export interface NatsProcess {
   /** `nats://127.0.0.1:<port>` */
@@ -23,6 +24,13 @@ export interface StartNatsProcessOptions {
   storeDir: string;
   /** How long to wait for the server to accept connections (default 20 s). */
   readyTimeoutMs?: number;
+  /**
+   * Only these users may connect, each with its service's subject permissions (bus/permissions.ts);
+   * their passwords go into `configFile` (written with mode 0600). None: anonymous clients, any subject.
+   */
+  auth?: { users: readonly BusCredential[]; configFile: string; unrestricted?: { user: string; password: string } };
+  /** A configuration file used as it is (the chart's, in its test); the options above override its listen address and store. */
+  configFile?: string;
 }
 
 /** This file sits at services/core/{src,dist}/, three levels below the repo root. */
@@ -125,7 +133,15 @@ export async function startNatsProcess(opts: StartNatsProcessOptions): Promise<N
   if (running.length > 0) {
     throw new Error(`nats-server (pid ${running.join(", ")}) already serves the JetStream store ${storeDir}; stop it first (one store, one server)`);
   }
-  const child = spawn("/bin/sh", ["-c", WATCHDOG, "nats-server-watchdog", bin, "-a", "127.0.0.1", "-p", String(opts.port), "-js", "-sd", storeDir], {
+  const args = ["-a", "127.0.0.1", "-p", String(opts.port), "-js", "-sd", storeDir];
+  if (opts.auth) {
+    await writeFile(opts.auth.configFile, natsAuthorizationConfig(opts.auth.users, opts.auth.unrestricted), { mode: 0o600 });
+    await chmod(opts.auth.configFile, 0o600); // an older file keeps its mode through writeFile
+    args.push("-c", opts.auth.configFile);
+  } else if (opts.configFile) {
+    args.push("-c", opts.configFile);
+  }
+  const child = spawn("/bin/sh", ["-c", WATCHDOG, "nats-server-watchdog", bin, ...args], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   // We never write to the pipe; only its closing matters.

@@ -28,7 +28,12 @@ export interface StartedService {
 export async function connectDeps(config: ServiceConfig, opts: { logger?: Logger; metrics?: Metrics } = {}): Promise<ServiceDeps> {
   const logger = opts.logger ?? createLogger(config.service, config.logLevel);
   const metrics = opts.metrics ?? new Metrics();
-  const bus = await Bus.connect({ servers: config.natsUrl, name: config.service, logger });
+  const bus = await Bus.connect({
+    servers: config.natsUrl,
+    name: config.service,
+    logger,
+    ...(config.natsCredentials ? { credentials: config.natsCredentials } : {}),
+  });
   await bus.ensureStreams();
   const store = createObjectStore(
     config.store.kind === "fs" ? { kind: "fs", fsRoot: config.store.fsRoot } : { kind: "s3", s3: config.store.s3 },

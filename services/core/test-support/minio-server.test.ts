@@ -28,6 +28,29 @@ describe("testing/minio-server — a real MinIO for tests", () => {
     await assert.rejects(fetch(`${a.endPoint}/minio/health/ready`));
   });
 
+  it("services' credentials are scoped to the bucket: another bucket can be neither read nor written", async () => {
+    const m = await startMinioServer();
+    try {
+      assert.notEqual(m.accessKey, m.root.accessKey, "never the root user");
+      const other = "other-bucket";
+      const asRoot = new S3ObjectStore({ endPoint: m.endPoint, bucket: other, ...m.root });
+      await asRoot.ensureBucket();
+      await asRoot.put("secret.txt", "root's");
+      const own = new S3ObjectStore({ endPoint: m.endPoint, bucket: m.bucket, accessKey: m.accessKey, secretKey: m.secretKey });
+      await own.put("mine.txt", "ok");
+      assert.equal((await own.get("mine.txt")).toString(), "ok");
+      const trespass = new S3ObjectStore({ endPoint: m.endPoint, bucket: other, accessKey: m.accessKey, secretKey: m.secretKey });
+      await assert.rejects(trespass.get("secret.txt"), /denied|forbidden|permission/i);
+      await assert.rejects(trespass.put("planted.txt", "x"), /denied|forbidden|permission/i);
+      await assert.rejects(new S3ObjectStore({ endPoint: m.endPoint, bucket: "new-bucket", accessKey: m.accessKey, secretKey: m.secretKey }).ensureBucket());
+      const keys: string[] = [];
+      for await (const o of asRoot.list("")) keys.push(o.key);
+      assert.deepEqual(keys, ["secret.txt"], "nothing was planted in the other bucket");
+    } finally {
+      await m.stop();
+    }
+  });
+
   it("a missing binary names the install command", () => {
     const saved = process.env.MINIO_BIN;
     process.env.MINIO_BIN = "/nonexistent/minio";

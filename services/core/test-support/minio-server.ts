@@ -10,9 +10,12 @@ import { REPO_ROOT } from "./test-data.js";
 
 export interface MinioServer {
   endPoint: string;
+  /** A user allowed `bucket` and nothing else (what services get; never the root user). */
   accessKey: string;
   secretKey: string;
   bucket: string;
+  /** MinIO's root user: only for tests that administer the server (other buckets). */
+  root: { accessKey: string; secretKey: string };
   /** The server's data directory (removed by stop()). */
   dataDir: string;
   stop(): Promise<void>;
@@ -37,6 +40,41 @@ export function findMinioBinary(): string {
   );
 }
 
+/** MINIO_ADMIN_BIN, else <repo>/.cache/bin/minio-admin, else `minio-admin` on PATH (scripts/minio-admin). */
+export function findMinioAdminBinary(): string {
+  const fromEnv = process.env.MINIO_ADMIN_BIN;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`MINIO_ADMIN_BIN=${fromEnv} does not exist; run \`bash scripts/minio.sh install\``);
+    return fromEnv;
+  }
+  const cached = path.join(REPO_ROOT, ".cache", "bin", "minio-admin");
+  if (existsSync(cached)) return cached;
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (dir && existsSync(path.join(dir, "minio-admin"))) return path.join(dir, "minio-admin");
+  }
+  throw new Error(`no minio-admin binary: set MINIO_ADMIN_BIN, or run \`bash scripts/minio.sh install\` (installs ${cached})`);
+}
+
+/** Makes a user whose policy allows `bucket` only (scripts/minio-admin, MinIO's admin API); its credentials. */
+async function createBucketUser(endPoint: string, bucket: string, root: { accessKey: string; secretKey: string }) {
+  const user = { accessKey: `svc${randomBytes(6).toString("hex")}`, secretKey: randomBytes(18).toString("base64url") };
+  const host = new URL(endPoint).host;
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    // Secrets travel in the environment, never on the command line.
+    const child = spawn(findMinioAdminBinary(), ["bucket-user", "-endpoint", host, "-bucket", bucket, "-user", user.accessKey], {
+      env: { ...process.env, MINIO_ROOT_USER: root.accessKey, MINIO_ROOT_PASSWORD: root.secretKey, SCOPED_SECRET_KEY: user.secretKey },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    child.once("error", reject);
+    child.once("exit", (c) => resolve({ code: c, output: out }));
+  });
+  if (code !== 0) throw new Error(`minio-admin bucket-user failed (${code}): ${output.trim()}`);
+  return user;
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once("exit", () => resolve()));
@@ -44,8 +82,8 @@ function exited(child: ChildProcess): Promise<void> {
 
 /**
  * Starts a real MinIO on 127.0.0.1 with a fresh data directory and random root
- * credentials, waits for /minio/health/ready, and creates a bucket. stop() kills it and
- * removes the data directory.
+ * credentials, waits for /minio/health/ready, creates a bucket and a user allowed that bucket
+ * only (the credentials it returns). stop() kills it and removes the data directory.
  */
 export async function startMinioServer(opts: { bucket?: string } = {}): Promise<MinioServer> {
   const bin = findMinioBinary();
@@ -90,14 +128,17 @@ export async function startMinioServer(opts: { bucket?: string } = {}): Promise<
     await fsp.rm(dataDir, { recursive: true, force: true });
   };
 
+  const root = { accessKey, secretKey };
+  let scoped: { accessKey: string; secretKey: string };
   try {
     await Promise.race([waitReady(endPoint, () => exitInfo, () => output), spawnError]);
-    await new S3ObjectStore({ endPoint, bucket, accessKey, secretKey }).ensureBucket();
+    await new S3ObjectStore({ endPoint, bucket, ...root }).ensureBucket();
+    scoped = await createBucketUser(endPoint, bucket, root);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { endPoint, accessKey, secretKey, bucket, dataDir, stop };
+  return { endPoint, ...scoped, bucket, root, dataDir, stop };
 }
 
 async function waitReady(endPoint: string, exitInfo: () => string | undefined, output: () => string): Promise<void> {

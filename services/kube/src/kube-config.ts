@@ -1,10 +1,12 @@
 import { z } from "zod";
-import { ALL_JOB_SUBJECTS, ConfigError, type JobSubject, parseEnv } from "@mambalign/core";
+import { ALL_JOB_SUBJECTS, ConfigError, type JobSubject, natsCredentials, parseEnv } from "@mambalign/core";
 
 /** Settings shared by both programs, resolved once at start-up from the environment. */
 export interface KubeProgramConfig {
   program: "launcher" | "autoscaler";
   natsUrl: string;
+  /** The "kube" NATS user (MAMBALIGN_NATS_USER / MAMBALIGN_NATS_PASSWORD); undefined: anonymous. */
+  natsCredentials: { user: string; password: string } | undefined;
   namespace: string;
   metricsPort: number;
   logLevel: string;
@@ -22,6 +24,8 @@ const count = (name: string, dflt: number) =>
 const EnvSchema = z.object({
   MAMBALIGN_KUBE_PROGRAM: z.enum(["launcher", "autoscaler"], { error: "MAMBALIGN_KUBE_PROGRAM must be 'launcher' or 'autoscaler'" }),
   MAMBALIGN_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  MAMBALIGN_NATS_USER: z.string().default(""),
+  MAMBALIGN_NATS_PASSWORD: z.string().default(""),
   MAMBALIGN_KUBE_NAMESPACE: z.string().min(1, "MAMBALIGN_KUBE_NAMESPACE is required (the namespace of the trainer Jobs/Deployment)"),
   MAMBALIGN_METRICS_PORT: count("MAMBALIGN_METRICS_PORT", 9464).refine((p) => p <= 65535, "MAMBALIGN_METRICS_PORT must be 0..65535"),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
@@ -57,6 +61,7 @@ export function loadKubeProgramConfig(env: NodeJS.ProcessEnv = process.env): Kub
   return {
     program: e.MAMBALIGN_KUBE_PROGRAM,
     natsUrl: e.MAMBALIGN_NATS_URL,
+    natsCredentials: natsCredentials(e),
     namespace: e.MAMBALIGN_KUBE_NAMESPACE,
     metricsPort: e.MAMBALIGN_METRICS_PORT,
     logLevel: e.LOG_LEVEL,

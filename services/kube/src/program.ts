@@ -18,7 +18,12 @@ export async function startKubeProgram(cfg: KubeProgramConfig, kubeConfig?: Kube
   const logger = createLogger(`kube-${cfg.program}`, cfg.logLevel);
   const metrics = new Metrics();
   const kc = kubeConfig ?? defaultKubeConfig();
-  const bus = await Bus.connect({ servers: cfg.natsUrl, name: `mambalign-${cfg.program}`, logger });
+  const bus = await Bus.connect({
+    servers: cfg.natsUrl,
+    name: `mambalign-${cfg.program}`,
+    logger,
+    ...(cfg.natsCredentials ? { credentials: cfg.natsCredentials } : {}),
+  });
   const outstanding = () => bus.jobQueueDepth(cfg.subjects);
 
   let loop: { healthy: boolean; stop(): Promise<void> };

@@ -1,5 +1,6 @@
 // `mambalign up`: every service in this process on one gRPC port, over the embedded default
 // (filesystem object store and a NATS server started here), state under one directory.
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -8,10 +9,13 @@ import {
   anyOf,
   type Authenticator,
   authenticatorFor,
+  Bus,
+  type BusUser,
   type ClientSecurity,
   connectDeps,
   createLogger,
   freePort,
+  generateBusCredentials,
   generateToken,
   hashToken,
   loadConfig,
@@ -48,8 +52,12 @@ export interface EmbeddedOptions {
   /** Where service logs go (default: stderr at LOG_LEVEL). */
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Tests only: also connect `inspector`, a NATS user allowed every subject, to read and tamper with the bus. */
+  inspectBus?: boolean;
   /** Further tokens the API accepts besides the local one (the test harness's). */
   acceptTokens?: TokenEntry[];
+  /** The object store on this S3 endpoint (tests against MinIO) instead of files under the state directory. */
+  s3?: { endPoint: string; bucket: string; accessKey: string; secretKey: string };
 }
 
 export interface EmbeddedSystem {
@@ -57,13 +65,19 @@ export interface EmbeddedSystem {
   addr: string;
   metricsPort: number;
   natsUrl: string;
+  /** The pipeline's dependencies (each service has its own NATS connection and user). */
   deps: ServiceDeps;
+  /** With `inspectBus`: a connection allowed every subject. */
+  inspector?: Bus;
   /** The local admin token (from the user's config directory), for clients in this process. */
   clientSecurity: ClientSecurity;
   /** What the gRPC API accepts (the local token, the services', any configured), for other endpoints of `up` (HTTP pages). */
   authenticator: Authenticator;
   stop(): Promise<void>;
 }
+
+/** Where `up` writes the NATS users of this start (fresh passwords each start; mode 0600). */
+export const NATS_AUTH_FILE = "nats-auth.conf";
 
 /** MAMBALIGN_PYTHON, else the repository's .venv (what scripts/demo.sh installs), else python3. */
 export function defaultPython(env: NodeJS.ProcessEnv): string {
@@ -92,9 +106,16 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
   await mkdir(stateDir, { recursive: true });
   const storeDir = path.join(stateDir, "nats");
   const lock = await lockStateDir(stateDir, storeDir);
+  // Each service has its own NATS user, allowed only its subjects; no one connects anonymously.
+  const credentials = generateBusCredentials();
+  const inspector = opts.inspectBus ? { user: "inspector", password: randomBytes(24).toString("base64url") } : undefined;
   let nats: NatsProcess;
   try {
-    nats = await startNatsProcess({ port: await freePort(), storeDir });
+    nats = await startNatsProcess({
+      port: await freePort(),
+      storeDir,
+      auth: { users: Object.values(credentials), configFile: path.join(stateDir, NATS_AUTH_FILE), ...(inspector ? { unrestricted: inspector } : {}) },
+    });
   } catch (err) {
     await lock.release();
     throw err;
@@ -117,6 +138,15 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       MAMBALIGN_NATS_URL: nats.url,
       MAMBALIGN_STORE: "fs",
       MAMBALIGN_FS_ROOT: path.join(stateDir, "objects"),
+      ...(opts.s3
+        ? {
+            MAMBALIGN_STORE: "s3",
+            MAMBALIGN_S3_ENDPOINT: opts.s3.endPoint,
+            MAMBALIGN_BUCKET: opts.s3.bucket,
+            AWS_ACCESS_KEY_ID: opts.s3.accessKey,
+            AWS_SECRET_ACCESS_KEY: opts.s3.secretKey,
+          }
+        : {}),
       MAMBALIGN_WORK_DIR: path.join(stateDir, "work"),
       MAMBALIGN_GRPC_HOST: opts.host,
       MAMBALIGN_GRPC_PORT: String(grpcPort),
@@ -131,15 +161,23 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     };
     const config = loadConfig("mambalign", serviceEnv);
     const logger = opts.logger ?? createLogger("mambalign", config.logLevel);
-    const deps = await connectDeps(config, { logger, metrics: new Metrics() });
+    const deps = await connectDeps({ ...config, natsCredentials: credentials.pipeline }, { logger, metrics: new Metrics() });
     const services: StartedService[] = [];
+    const buses: Bus[] = [];
+    /** The shared dependencies with the service's own NATS connection. */
+    const depsOf = async (user: BusUser): Promise<ServiceDeps> => {
+      const bus = await Bus.connect({ servers: nats.url, name: user, logger, credentials: credentials[user] });
+      buses.push(bus);
+      return { ...deps, config: { ...deps.config, natsCredentials: credentials[user] }, bus };
+    };
     try {
       // Each service's own settings come from the same environment as the config (not only process.env).
-      services.push(await startDatasetsService(deps, datasetsOptionsFromEnv(serviceEnv)));
-      services.push(await startRegistryService(deps));
-      services.push(await startTrainerService(deps, loadTrainerOptions(serviceEnv)));
-      services.push(await startEvaluatorService(deps, loadEvaluatorOptions(serviceEnv)));
+      services.push(await startDatasetsService(await depsOf("datasets"), datasetsOptionsFromEnv(serviceEnv)));
+      services.push(await startRegistryService(await depsOf("registry")));
+      services.push(await startTrainerService(await depsOf("trainer"), loadTrainerOptions(serviceEnv)));
+      services.push(await startEvaluatorService(await depsOf("evaluator"), loadEvaluatorOptions(serviceEnv)));
       services.push(await startPipelineService(deps));
+      if (inspector) buses.push(await Bus.connect({ servers: nats.url, name: "inspector", logger, credentials: inspector }));
       // No signal handlers here: `up` and `demo` decide what a signal means.
       const authenticator = anyOf([
         new StaticTokenAuthenticator(tokens, { via: "local" }),
@@ -156,18 +194,20 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         metricsPort: served.metricsPort,
         natsUrl: nats.url,
         deps,
+        ...(inspector ? { inspector: buses.at(-1)! } : {}),
         clientSecurity: { ...config.security.client, token: localToken },
         authenticator,
         stop: () =>
           (stopping ??= (async () => {
             await served.shutdown();
+            for (const b of buses) await b.close();
             await nats.stop();
             await lock.release();
           })()),
       };
     } catch (err) {
       for (const s of services.reverse()) await s.stop().catch(() => undefined);
-      await deps.bus.close().catch(() => undefined);
+      for (const b of [deps.bus, ...buses]) await b.close().catch(() => undefined);
       throw err;
     }
   } catch (err) {

@@ -9,6 +9,7 @@ import { type EventConsumer, type EventConsumerOptions, consumeEvents } from "./
 import { type JobWorker, type JobWorkerOptions, startJobWorker } from "./job-worker.js";
 import { toBusError } from "./nats-errors.js";
 import { redactUrlCredentials } from "../redact.js";
+import { inboxPrefix } from "./permissions.js";
 import { type KvCodec, type ProtoKv, openProtoKv } from "./proto-kv.js";
 import { publishEvent, type WatchEventsOptions, watchEvents } from "./run-events.js";
 import { type EnsureStreamsOptions, ensureStreams } from "./streams.js";
@@ -21,6 +22,8 @@ export interface BusConnectOptions {
   name: string;
   /** Default: a pino logger named after the connection. */
   logger?: Logger;
+  /** This service's NATS user and password (the server's permissions are per user); none: anonymous. */
+  credentials?: { user: string; password: string };
 }
 
 /** The client's own text (and its cause's) may quote the URL too: redacted in place. */
@@ -56,7 +59,10 @@ export class Bus {
     const shown = redactUrlCredentials(servers.join(","));
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1 });
+      const auth = opts.credentials
+        ? { user: opts.credentials.user, pass: opts.credentials.password, inboxPrefix: inboxPrefix(opts.credentials.user) }
+        : {};
+      nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, ...auth });
     } catch (err) {
       throw redactedBusError(toBusError(err, `connect to ${shown}`));
     }

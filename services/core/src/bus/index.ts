@@ -12,6 +12,16 @@ export {
 } from "./errors.js";
 export { EVENT_CONSUMER_DEFAULTS, type EventConsumer, type EventConsumerOptions, type EventHandler } from "./event-consumer.js";
 export { JOB_WORKER_DEFAULTS, type JobContext, type JobHandler, type JobWorker, type JobWorkerOptions } from "./job-worker.js";
+export {
+  BUS_USERS,
+  type BusCredential,
+  type BusUser,
+  busPermissions,
+  generateBusCredentials,
+  inboxPrefix,
+  natsAuthorizationConfig,
+  type SubjectPermissions,
+} from "./permissions.js";
 export { toBusError } from "./nats-errors.js";
 export { KV_DEFAULTS, type KvCodec, type ProtoKv, validateKvKey } from "./proto-kv.js";
 export type { WatchEventsOptions } from "./run-events.js";

@@ -28,6 +28,14 @@ function isJetStreamNotEnabled(err: Error): boolean {
   return err.name === "JetStreamNotEnabled";
 }
 
+function isPermissionError(err: unknown): boolean {
+  return (
+    err instanceof natsErrors.AuthorizationError ||
+    err instanceof natsErrors.PermissionViolationError ||
+    err instanceof natsErrors.UserAuthenticationExpiredError
+  );
+}
+
 /**
  * Turns anything a NATS call threw into a BusError. `what` names the operation for the
  * message ("publish jobs.train"); `details` names the key/subject/field at fault.
@@ -64,6 +72,11 @@ export function toBusError(err: unknown, what: string, details: BusErrorDetails 
     // Other 4xx: the request itself was refused.
     return new BusInvalidArgumentError(msg(text), opts);
   }
+  // Credentials and subject permissions: need an operator, not a retry. A refused request arrives
+  // as a RequestError whose cause is the server's permissions violation, so this comes first.
+  if (isPermissionError(err) || (err instanceof Error && isPermissionError(err.cause))) {
+    return new BusPermissionError(msg(text), opts);
+  }
   // No responders on a JetStream subject: JetStream or a stream for the subject is absent. During
   // a server restart that is transient, so retrying helps; a permanent absence exhausts the retries.
   if (err instanceof Error && isJetStreamNotEnabled(err)) {
@@ -88,14 +101,6 @@ export function toBusError(err: unknown, what: string, details: BusErrorDetails 
     err instanceof natsErrors.InvalidOperationError
   ) {
     return new BusInvalidArgumentError(msg(text), opts);
-  }
-  // Credentials: needs an operator, not a retry.
-  if (
-    err instanceof natsErrors.AuthorizationError ||
-    err instanceof natsErrors.PermissionViolationError ||
-    err instanceof natsErrors.UserAuthenticationExpiredError
-  ) {
-    return new BusPermissionError(msg(text), opts);
   }
   // Unknown failures are not retried: looping on a bug hides it.
   return new BusError(msg(text), opts);

@@ -19,6 +19,10 @@ print("warning: something on stderr", file=sys.stderr, flush=True)
 if cmd == "fail":
     print(json.dumps({"error": {"message": "bad field", "field": "args.x"}}), flush=True)
     sys.exit(2)
+if cmd == "print-env":
+    import os
+    print(" ".join(sorted(os.environ)), file=sys.stderr, flush=True)
+    sys.exit(0)
 if cmd == "ignores-sigterm":
     signal.signal(signal.SIGTERM, lambda *_: print("ignoring SIGTERM", file=sys.stderr, flush=True))
     print(json.dumps({"progress": {"step": 2, "total": 2}}), flush=True)
@@ -76,4 +80,22 @@ test("runtime process — command line: --resume, and --nproc only for training 
   ]);
   assert.deepEqual(runtimeArgs({ command: "merge", specFile: "s.json", nproc: 2 }), ["-m", "mambalign_runtime", "merge", "--spec", "s.json"]);
   assert.deepEqual(runtimeArgs({ command: "eval", specFile: "s.json" }), ["-m", "mambalign_runtime", "eval", "--spec", "s.json"]);
+});
+
+test("runtime process — the control plane's credentials stay out of the runtime's environment; the Hub token reaches it", async () => {
+  // The runtime never talks to NATS, S3, the API or the judge; model code it loads must not find their keys.
+  const secrets = { MAMBALIGN_NATS_PASSWORD: "p", AWS_SECRET_ACCESS_KEY: "s", AWS_ACCESS_KEY_ID: "a", AWS_SESSION_TOKEN: "t", MAMBALIGN_TOKEN: "k", MAMBALIGN_JUDGE_API_KEY: "j", OPENAI_API_KEY: "o" };
+  const saved = { ...process.env };
+  Object.assign(process.env, secrets, { HF_TOKEN: "hf" });
+  try {
+    const exit = await launch("print-env", []).exited;
+    const names = exit.stderrTail.join(" ").split(" ");
+    assert.ok(names.includes("HF_TOKEN"), "gated models need the Hub token");
+    for (const name of Object.keys(secrets)) assert.ok(!names.includes(name), `${name} reached the runtime`);
+  } finally {
+    for (const k of [...Object.keys(secrets), "HF_TOKEN"]) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
 });

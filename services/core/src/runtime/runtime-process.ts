@@ -43,6 +43,27 @@ export interface LaunchRuntimeOptions extends RuntimeArgsOptions {
 
 const STDERR_TAIL_LINES = 40;
 
+/**
+ * The control plane's own credentials. The runtime never talks to NATS, S3, the API or the judge, so
+ * neither it nor model code it loads (remote code from the Hub) gets them; HF_TOKEN it needs, and keeps.
+ */
+const CONTROL_PLANE_SECRETS = [
+  "MAMBALIGN_NATS_PASSWORD",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "MAMBALIGN_TOKEN",
+  "MAMBALIGN_JUDGE_API_KEY",
+  "OPENAI_API_KEY",
+];
+
+/** This process's environment without the control plane's credentials. */
+function runtimeBaseEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of CONTROL_PLANE_SECRETS) delete env[name];
+  return env;
+}
+
 /** The runtime's command line: `-m mambalign_runtime <command> --spec <file> [--resume <dir>] [--nproc <n>]`. */
 export function runtimeArgs(o: RuntimeArgsOptions): string[] {
   const args = ["-m", "mambalign_runtime", o.command, "--spec", o.specFile];
@@ -57,7 +78,7 @@ export function launchRuntime(o: LaunchRuntimeOptions): RuntimeProcess {
   // Same process group as the caller: a pod (or test) that kills the group takes the runtime with it.
   const child: ChildProcess = spawn(o.python, args, {
     cwd: o.cwd,
-    env: { ...process.env, PYTHONUNBUFFERED: "1", ...o.env },
+    env: { ...runtimeBaseEnv(), PYTHONUNBUFFERED: "1", ...o.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log = o.logger.child({ runtimePid: child.pid, command: o.command });
