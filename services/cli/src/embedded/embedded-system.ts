@@ -27,6 +27,7 @@ import {
 } from "@mambalign/core";
 import { datasetsOptionsFromEnv, startDatasetsService } from "@mambalign/datasets";
 import { loadEvaluatorOptions, startEvaluatorService } from "@mambalign/evaluator";
+import { startDashboard, type StartedDashboard } from "@mambalign/dashboard";
 import { startPipelineService } from "@mambalign/pipeline";
 import { startRegistryService } from "@mambalign/registry";
 import { loadTrainerOptions, startTrainerService } from "@mambalign/trainer";
@@ -45,6 +46,8 @@ export interface EmbeddedOptions {
   metricsPort: number;
   /** Interface to listen on (default loopback: plaintext is allowed there only; elsewhere TLS, MAMBALIGN_TLS_CERT/_KEY). */
   host: string;
+  /** HTTP port of the dashboard; 0 or unset picks a free one. */
+  dashboardPort?: number;
   /** Where service logs go (default: stderr at LOG_LEVEL). */
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
@@ -56,6 +59,8 @@ export interface EmbeddedSystem {
   /** host:port of the gRPC API. */
   addr: string;
   metricsPort: number;
+  /** The dashboard's address (http://host:port/). */
+  dashboardUrl: string;
   natsUrl: string;
   deps: ServiceDeps;
   /** The local admin token (from the user's config directory), for clients in this process. */
@@ -133,6 +138,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     const logger = opts.logger ?? createLogger("mambalign", config.logLevel);
     const deps = await connectDeps(config, { logger, metrics: new Metrics() });
     const services: StartedService[] = [];
+    let dashboard: StartedDashboard | undefined;
     try {
       // Each service's own settings come from the same environment as the config (not only process.env).
       services.push(await startDatasetsService(deps, datasetsOptionsFromEnv(serviceEnv)));
@@ -148,24 +154,33 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         ...(config.security.tokens.length > 0 || config.security.oidc ? [authenticatorFor(config.security)] : []),
       ]);
       const security = { authenticator, tls: config.security.tls, allowPlaintext: config.security.allowPlaintext };
+      // The dashboard signs users in with the API's own authenticator and reads the API on this process's port
+      // as any client would, with each user's token (none of its own).
+      const started = (dashboard = await startDashboard(
+        { host: opts.host, port: opts.dashboardPort ?? 0, addrs: { pipeline: addr, registry: addr, evaluator: addr, trainer: addr } },
+        { logger, metrics: deps.metrics, authenticator, clientSecurity: config.security.client, ...(config.security.tls ? { tls: config.security.tls } : {}), allowPlaintext: config.security.allowPlaintext },
+      ));
       const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000, security });
       await lock.setAddr(addr);
       let stopping: Promise<void> | undefined;
       return {
         addr,
         metricsPort: served.metricsPort,
+        dashboardUrl: started.url,
         natsUrl: nats.url,
         deps,
         clientSecurity: { ...config.security.client, token: localToken },
         authenticator,
         stop: () =>
           (stopping ??= (async () => {
+            await started.stop();
             await served.shutdown();
             await nats.stop();
             await lock.release();
           })()),
       };
     } catch (err) {
+      await dashboard?.stop().catch(() => undefined);
       for (const s of services.reverse()) await s.stop().catch(() => undefined);
       await deps.bus.close().catch(() => undefined);
       throw err;
