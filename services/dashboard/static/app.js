@@ -62,7 +62,11 @@ async function queuePage() {
     table("running", ["run", "stage", "job", "step"], q.running.map(job)) +
     `<h2>Workers</h2>` +
     table("workers", ["worker", "busy", "run", "stage", "step", "jobs done", "since"], q.workers.map((w) => [esc(w.workerId), w.busy ? "yes" : "no", w.runId ? runLink(w.runId) : "", esc(enumName(w.stage, "STAGE_")), w.totalSteps ? `${w.step ?? 0}/${w.totalSteps}` : "", esc(w.jobsCompleted ?? 0), time(w.startedAt)])) +
-    (q.workerError ? `<p class="error">trainer: ${esc(q.workerError)}</p>` : `<p class="note">The worker the API reached; with several trainer replicas each call may reach another.</p>`);
+    (q.workerError
+      ? `<p class="error">trainer: ${esc(q.workerError)}</p>`
+      : q.workers.length
+        ? `<p class="note">The trainer worker at the dashboard's trainer address (under <code>mambalign up</code>, the one in its process).</p>`
+        : `<p class="note">No trainer address is set (a cluster's trainer replicas have no Service): each running stage's message names its worker.</p>`);
 }
 
 async function registryPage() {
