@@ -6,6 +6,7 @@
 #   - an MLflow tracking server for the report_to tests in its own venv at .venv-mlflow
 #   - nats-server, MinIO, helm and grpcurl built from pinned releases with `go install` into .cache/bin
 #   - etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (scripts/kube.sh) into .cache/bin
+#   - Debian's chromium, which the dashboard's browser test drives (puppeteer-core); apt-get, so only as root
 # Usage: scripts/setup.sh [--demo]   (--demo: only what `mambalign demo` needs: npm, venv, nats-server)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,6 +82,14 @@ if [[ $servers == 1 ]]; then
   bash scripts/grpcurl.sh install
   step "Kubernetes control plane for the tests (etcd, kube-apiserver/-controller-manager/-scheduler, kwok; ~10 min the first time)"
   bash scripts/kube.sh install
+  step "chromium (Debian) for the dashboard's browser test"
+  if command -v chromium >/dev/null; then
+    echo "chromium $(chromium --version 2>/dev/null | awk '{print $2}') present"
+  elif [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium missing and apt-get is not usable here (needs root): install chromium, or set CHROMIUM=/path/to/chrome, for test/e2e/dashboard.test.ts" >&2
+  fi
 fi
 
 step "setup complete"

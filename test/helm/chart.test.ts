@@ -266,6 +266,11 @@ test("helm chart — bundled NATS/MinIO have PVCs; external infra renders neithe
   assert.equal(external.filter((d) => d.kind === "StatefulSet").length, 0);
   for (const { spec } of podSpecs(external)) {
     for (const c of spec.containers) {
+      // The dashboard only calls the gRPC API: it is given neither the bus nor the store (nor their credentials).
+      if (c.name === "dashboard") {
+        assert.deepEqual([env(c, "MAMBALIGN_NATS_URL"), env(c, "MAMBALIGN_S3_ENDPOINT"), env(c, "AWS_SECRET_ACCESS_KEY")], [undefined, undefined, undefined]);
+        continue;
+      }
       assert.equal(env(c, "MAMBALIGN_NATS_URL")!.value, "nats://nats.infra.svc:4222");
       if (env(c, "MAMBALIGN_S3_ENDPOINT")) assert.equal(env(c, "MAMBALIGN_S3_ENDPOINT")!.value, "https://s3.eu-west-1.amazonaws.com");
     }
@@ -314,4 +319,18 @@ test("helm chart — contradictory values fail with a message naming them", () =
     [{ "nats.bundled": false, "nats.external.url": "nats://n:4222" }, /nats\.auth\.enabled=true with nats\.bundled=false requires nats\.auth\.existingSecret/],
   ];
   for (const [set, message] of cases) assert.throws(() => render(set), message, JSON.stringify(set));
+});
+
+test("helm chart — the dashboard runs as its own Deployment and Service, signs users in with the API's tokens and holds no token of its own", () => {
+  const docs = renders.get("job mode, bundled infra, A100 (defaults)")!;
+  const deployment = find(docs, "Deployment", "r1-mambalign-dashboard");
+  assert.ok(deployment, "dashboard Deployment rendered");
+  const c = deployment.spec.template.spec.containers[0];
+  assert.deepEqual(c.command, ["node", "services/dashboard/dist/main.js"]);
+  assert.equal(env(c, "MAMBALIGN_TOKENS_FILE")!.value, "/etc/mambalign/auth/tokens.json");
+  assert.equal(env(c, "MAMBALIGN_PIPELINE_ADDR")!.value, "r1-mambalign-pipeline:50051");
+  assert.equal(env(c, "MAMBALIGN_TOKEN"), undefined, "it calls the API with each user's token");
+  const service = find(docs, "Service", "r1-mambalign-dashboard")!;
+  assert.deepEqual(service.spec.ports.map((p: { name: string; port: number }) => [p.name, p.port]), [["http", 8080], ["metrics", 9464]]);
+  assert.equal(find(render({ "dashboard.enabled": "false" }), "Deployment", "r1-mambalign-dashboard"), undefined);
 });

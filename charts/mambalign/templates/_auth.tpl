@@ -19,10 +19,10 @@
 {{- default (include "mambalign.componentName" (list . "tls")) .Values.tls.existingSecret -}}
 {{- end -}}
 
-{{/* DNS names every service's certificate covers: each Service in its short and long forms, and localhost (kubectl port-forward). */}}
+{{/* DNS names every service's certificate covers: each Service (the dashboard's too: it serves HTTPS with it) in its short and long forms, and localhost (kubectl port-forward). */}}
 {{- define "mambalign.tlsDnsNames" -}}
 {{- $names := list "localhost" -}}
-{{- range $svc := include "mambalign.tokenHolders" . | fromJsonArray -}}
+{{- range $svc := append (include "mambalign.tokenHolders" . | fromJsonArray) "dashboard" -}}
 {{- $n := include "mambalign.componentName" (list $ $svc) -}}
 {{- $names = concat $names (list $n (printf "%s.%s" $n $.Release.Namespace) (printf "%s.%s.svc" $n $.Release.Namespace) (printf "%s.%s.svc.cluster.local" $n $.Release.Namespace)) -}}
 {{- end -}}
@@ -36,11 +36,14 @@
 {{- $a := $.Values.auth -}}
 - name: MAMBALIGN_TOKENS_FILE
   value: /etc/mambalign/auth/tokens.json
+{{- /* The dashboard has no token of its own: it calls the API with each user's. */}}
+{{- if has $component (include "mambalign.tokenHolders" $ | fromJsonArray) }}
 - name: MAMBALIGN_TOKEN
   valueFrom:
     secretKeyRef:
       name: {{ include "mambalign.authSecretName" $ }}
       key: {{ printf "token-%s" $component }}
+{{- end }}
 {{- if $a.oidc.issuer }}
 - name: MAMBALIGN_OIDC_ISSUER
   value: {{ $a.oidc.issuer | quote }}

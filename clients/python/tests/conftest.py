@@ -22,7 +22,7 @@ def control_plane(tmp_path_factory) -> Iterator[dict]:
     """`mambalign up -o json`'s data (addr, stateDir, ...) while it runs; stopped with SIGTERM after."""
     state_dir = tmp_path_factory.mktemp("mambalign-up")
     cmd = ["node", str(REPO_ROOT / "services/cli/bin/mambalign.js"), "up", "--state-dir", str(state_dir),
-           "--port", "0", "--metrics-port", "0", "-o", "json"]
+           "--port", "0", "--metrics-port", "0", "--dashboard-port", "0", "-o", "json"]
     # The local admin token goes into the state directory, not the user's config directory.
     env = {**os.environ, "LOG_LEVEL": "warn", "XDG_CONFIG_HOME": str(state_dir / "config")}
     proc = subprocess.Popen(cmd, cwd=state_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

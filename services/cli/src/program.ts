@@ -56,9 +56,10 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description("run every service in this process on the embedded default (filesystem store, a local NATS server)")
     .option("--port <port>", "gRPC port of the API", portOption, 50051)
     .option("--metrics-port <port>", "HTTP port of /metrics", portOption, 9464)
+    .option("--dashboard-port <port>", "HTTP port of the web dashboard", portOption, 8080)
     .option("--host <host>", "interface to listen on", "127.0.0.1")
     .option("--state-dir <dir>", "where objects, NATS data and work files live", ".mambalign")
-    .action(act((o: { port: number; metricsPort: number; host: string; stateDir: string }) => upCommand(io, { ...o, output: output() })));
+    .action(act((o: { port: number; metricsPort: number; dashboardPort: number; host: string; stateDir: string }) => upCommand(io, { ...o, output: output() })));
 
   program
     .command("demo")

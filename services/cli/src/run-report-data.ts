@@ -11,16 +11,9 @@ import {
   streamResponses,
   type WatchRunResponse,
 } from "@mambalign/core";
+import { type StepRow, trainingStepOf } from "@mambalign/core/charts";
 import { type EvalResults, parseEvalResults } from "@mambalign/evaluator/judging";
 import { evaluatorClient, pipelineClient, registryClient } from "./clients.js";
-import { stageLabel } from "./run-format.js";
-
-/** One logged training step: the runtime's progress fields and its extra per-step metrics (rewards/..., kl). */
-export interface StepRow {
-  stage: string;
-  step: number;
-  values: Record<string, number>;
-}
 
 export interface RunReportData {
   run: Run;
@@ -37,14 +30,8 @@ async function replaySteps(client: PipelineServiceClient, runId: string): Promis
   const steps: StepRow[] = [];
   for await (const res of streamResponses<WatchRunResponse>(client.watchRun({ id: runId, fromSeq: 0n }))) {
     run = res.run ?? run;
-    const ev = res.event;
-    const rt = ev?.kind?.$case === "runtime" ? ev.kind.value.kind : undefined;
-    // Generation progress (eval) has no loss: only training steps are curves.
-    if (!ev || rt?.$case !== "progress" || !rt.value.loss) continue;
-    const p = rt.value;
-    const values: Record<string, number> = { "train/loss": p.loss, "train/learning_rate": p.lr, "train/grad_norm": p.gradNorm, "train/tokens_per_s": p.tokensPerS };
-    for (const [k, v] of Object.entries(p.extra)) if (Number.isFinite(v)) values[k] = v;
-    steps.push({ stage: stageLabel(ev.stage, ev.jobId), step: p.step, values });
+    const step = res.event && trainingStepOf(res.event);
+    if (step) steps.push(step);
   }
   return { run, steps };
 }

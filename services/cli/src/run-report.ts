@@ -1,63 +1,14 @@
 // `mambalign report RUN`: one static HTML page (inline SVG, no scripts, nothing fetched) with the run's training
 // curves, DPO rewards, evaluation charts and adapter lineage, and a PNG of each chart beside it.
 import { Stage } from "@mambalign/core";
-import { type ChartSpec, escapeXml, REPORT_STYLE, writeChartReport, type WrittenReport } from "@mambalign/core/charts";
+import { type ChartSpec, escapeXml, REPORT_STYLE, trainingCharts, writeChartReport, type WrittenReport } from "@mambalign/core/charts";
 import { buildCharts, metricsTable } from "@mambalign/evaluator/judging";
 import { runStatusName } from "./run-format.js";
-import type { RunReportData, StepRow } from "./run-report-data.js";
-
-const TRAIN_METRICS: [string, string][] = [
-  ["train/loss", "loss"],
-  ["train/learning_rate", "learning rate"],
-  ["train/grad_norm", "grad norm"],
-  ["train/tokens_per_s", "tokens/s"],
-];
-const DPO_METRICS: [string, string][] = [
-  ["rewards/chosen", "reward (chosen)"],
-  ["rewards/rejected", "reward (rejected)"],
-  ["rewards/margins", "reward margin"],
-  ["rewards/accuracies", "reward accuracy"],
-  ["kl", "KL"],
-  ["objective/kl", "KL"],
-  ["rewards/kl", "KL"],
-];
-
-/** One small-multiples line chart of the metrics present, per step; null when none is. */
-function stepChart(id: string, title: string, rows: StepRow[], metrics: [string, string][]): ChartSpec | null {
-  const values = rows.flatMap((r) => metrics.flatMap(([key, name]) => (key in r.values ? [{ step: r.step, metric: name, value: r.values[key] }] : [])));
-  if (!values.length) return null;
-  const names = [...new Set(values.map((v) => v.metric))];
-  return {
-    id,
-    title,
-    spec: {
-      title: { text: title, fontSize: 16 },
-      data: { values },
-      columns: Math.min(names.length, 4),
-      facet: { field: "metric", type: "nominal", sort: names, title: null, header: { labelFontWeight: "bold" } },
-      resolve: { scale: { y: "independent" } },
-      spec: {
-        width: 220,
-        height: 150,
-        mark: { type: "line", point: values.length < 200, color: "#4e79a7" },
-        encoding: {
-          x: { field: "step", type: "quantitative", title: "step", axis: { format: "d", tickMinStep: 1 } },
-          // A learning rate of 2e-6 reads as such, not as 0.000002; tokens/s as 4000, not 4e+3.
-          y: { field: "value", type: "quantitative", title: null, scale: { zero: false }, axis: { labelExpr: "datum.value != 0 && abs(datum.value) < 0.001 ? format(datum.value, '~e') : format(datum.value, '~r')" } },
-        },
-      },
-    },
-  };
-}
+import type { RunReportData } from "./run-report-data.js";
 
 /** The report's charts in page order: per training stage its curves (and a DPO stage its rewards), then the evaluation's. */
 export function runReportCharts(data: RunReportData): ChartSpec[] {
-  const stages = [...new Set(data.steps.map((s) => s.stage))];
-  const charts = stages.flatMap((stage) => {
-    const rows = data.steps.filter((s) => s.stage === stage);
-    return [stepChart(`${stage}-training`, `${stage}: training`, rows, TRAIN_METRICS), stepChart(`${stage}-rewards`, `${stage}: DPO rewards`, rows, DPO_METRICS)];
-  });
-  return [...charts.filter((c): c is ChartSpec => c !== null), ...(data.evalResults ? buildCharts(data.evalResults) : [])];
+  return [...trainingCharts(data.steps), ...(data.evalResults ? buildCharts(data.evalResults) : [])];
 }
 
 function lineageTable(data: RunReportData): string {

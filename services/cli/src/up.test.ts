@@ -26,7 +26,7 @@ interface Up {
 }
 
 function up(stateDir: string, ...extra: string[]): Up {
-  const proc = spawn(process.execPath, [BIN, "up", "--state-dir", stateDir, "--port", "0", "--metrics-port", "0", ...extra], {
+  const proc = spawn(process.execPath, [BIN, "up", "--state-dir", stateDir, "--port", "0", "--metrics-port", "0", "--dashboard-port", "0", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
     // The local token goes beside the state directory, never into the user's config directory.
     env: { ...process.env, LOG_LEVEL: "warn", XDG_CONFIG_HOME: path.join(path.dirname(stateDir), "config") },
@@ -37,7 +37,8 @@ function up(stateDir: string, ...extra: string[]): Up {
   const ready = new Promise<number | null>((resolve) => {
     const onData = (c: Buffer) => {
       text += c.toString();
-      if (text.includes("mambalign is up") || /"pid": \d+\n}/.test(text)) resolve(0);
+      // Text: its first line; -o json: the whole object printed (it closes on a line of its own).
+      if (text.includes("mambalign is up") || /^\{\n[^]*\n\}$/m.test(text)) resolve(0);
     };
     proc.stdout!.on("data", onData);
     proc.stderr!.on("data", onData);

@@ -8,6 +8,7 @@ import { type OutputFormat, printData } from "../output-format.js";
 export interface UpOptions {
   port: number;
   metricsPort: number;
+  dashboardPort: number;
   host: string;
   stateDir: string;
   output: OutputFormat;
@@ -15,13 +16,14 @@ export interface UpOptions {
 
 export async function upCommand(io: CliIo, opts: UpOptions): Promise<number> {
   const stateDir = path.resolve(io.cwd, opts.stateDir);
-  const system = await startEmbedded({ stateDir, grpcPort: opts.port, metricsPort: opts.metricsPort, host: opts.host, env: io.env });
+  const system = await startEmbedded({ stateDir, grpcPort: opts.port, metricsPort: opts.metricsPort, dashboardPort: opts.dashboardPort, host: opts.host, env: io.env });
   const metricsUrl = `http://${opts.host === "0.0.0.0" ? "127.0.0.1" : opts.host}:${system.metricsPort}/metrics`;
   // As data, for scripts that start `up` and then talk to it.
-  const data = { addr: system.addr, metrics: metricsUrl, stateDir, natsUrl: system.natsUrl, pid: process.pid, tokenFile: localTokenFile(io.env) };
+  const data = { addr: system.addr, metrics: metricsUrl, dashboard: system.dashboardUrl, stateDir, natsUrl: system.natsUrl, pid: process.pid, tokenFile: localTokenFile(io.env) };
   printData(io, opts.output, data, () =>
     [
       `mambalign is up: gRPC API on ${system.addr} (datasets, registry, trainer, evaluator, pipeline + health)`,
+      `  dashboard ${system.dashboardUrl} (sign in with the token below)`,
       `  metrics  ${metricsUrl}`,
       `  state    ${stateDir} (objects/, nats/, work/); NATS ${system.natsUrl}`,
       `  token    ${data.tokenFile} (admin; the CLI uses it when no --token or MAMBALIGN_TOKEN is given)`,

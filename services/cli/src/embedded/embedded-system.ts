@@ -31,6 +31,7 @@ import {
 } from "@mambalign/core";
 import { datasetsOptionsFromEnv, startDatasetsService } from "@mambalign/datasets";
 import { loadEvaluatorOptions, startEvaluatorService } from "@mambalign/evaluator";
+import { startDashboard, type StartedDashboard } from "@mambalign/dashboard";
 import { startPipelineService } from "@mambalign/pipeline";
 import { startRegistryService } from "@mambalign/registry";
 import { loadTrainerOptions, startTrainerService } from "@mambalign/trainer";
@@ -49,6 +50,8 @@ export interface EmbeddedOptions {
   metricsPort: number;
   /** Interface to listen on (default loopback: plaintext is allowed there only; elsewhere TLS, MAMBALIGN_TLS_CERT/_KEY). */
   host: string;
+  /** HTTP port of the dashboard; 0 or unset picks a free one. */
+  dashboardPort?: number;
   /** Where service logs go (default: stderr at LOG_LEVEL). */
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
@@ -64,6 +67,8 @@ export interface EmbeddedSystem {
   /** host:port of the gRPC API. */
   addr: string;
   metricsPort: number;
+  /** The dashboard's address (http://host:port/). */
+  dashboardUrl: string;
   natsUrl: string;
   /** The pipeline's dependencies (each service has its own NATS connection and user). */
   deps: ServiceDeps;
@@ -170,6 +175,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
       buses.push(bus);
       return { ...deps, config: { ...deps.config, natsCredentials: credentials[user] }, bus };
     };
+    let dashboard: StartedDashboard | undefined;
     try {
       // Each service's own settings come from the same environment as the config (not only process.env).
       services.push(await startDatasetsService(await depsOf("datasets"), datasetsOptionsFromEnv(serviceEnv)));
@@ -186,12 +192,19 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         ...(config.security.tokens.length > 0 || config.security.oidc ? [authenticatorFor(config.security)] : []),
       ]);
       const security = { authenticator, tls: config.security.tls, allowPlaintext: config.security.allowPlaintext };
+      // The dashboard signs users in with the API's own authenticator and reads the API on this process's port
+      // as any client would, with each user's token (none of its own).
+      const started = (dashboard = await startDashboard(
+        { host: opts.host, port: opts.dashboardPort ?? 0, addrs: { pipeline: addr, registry: addr, evaluator: addr, trainer: addr } },
+        { logger, metrics: deps.metrics, authenticator, clientSecurity: config.security.client, ...(config.security.tls ? { tls: config.security.tls } : {}), allowPlaintext: config.security.allowPlaintext },
+      ));
       const served = await serveUntilSignal(deps, services, { signals: [], graceMs: 5_000, security });
       await lock.setAddr(addr);
       let stopping: Promise<void> | undefined;
       return {
         addr,
         metricsPort: served.metricsPort,
+        dashboardUrl: started.url,
         natsUrl: nats.url,
         deps,
         ...(inspector ? { inspector: buses.at(-1)! } : {}),
@@ -199,6 +212,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         authenticator,
         stop: () =>
           (stopping ??= (async () => {
+            await started.stop();
             await served.shutdown();
             for (const b of buses) await b.close();
             await nats.stop();
@@ -206,6 +220,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
           })()),
       };
     } catch (err) {
+      await dashboard?.stop().catch(() => undefined);
       for (const s of services.reverse()) await s.stop().catch(() => undefined);
       for (const b of [deps.bus, ...buses]) await b.close().catch(() => undefined);
       throw err;

@@ -1,2 +1,3 @@
 export * from "./render-chart.js";
 export * from "./chart-report.js";
+export * from "./run-charts.js";

@@ -91,15 +91,18 @@ type UnaryMethod<Req, Res> = (
   callback: (error: ServiceError | null, response: Res) => void,
 ) => ClientUnaryCall;
 
-/** Calls a unary method and resolves with its response; server errors come back as ApiError. */
+/**
+ * Calls a unary method and resolves with its response; server errors come back as ApiError. `metadata`: sent with
+ * the call (the dashboard forwards its user's `authorization` this way, so the API checks the user's role).
+ */
 export function callUnary<Req, Res>(
   method: UnaryMethod<Req, Res>,
   request: Req,
-  opts: { deadlineMs?: number } = {},
+  opts: { deadlineMs?: number; metadata?: Metadata } = {},
 ): Promise<Res> {
   const options: Partial<CallOptions> = opts.deadlineMs ? { deadline: Date.now() + opts.deadlineMs } : {};
   return new Promise((resolve, reject) => {
-    method(request, new Metadata(), options, (err, res) => (err ? reject(fromServiceError(err)) : resolve(res)));
+    method(request, opts.metadata ?? new Metadata(), options, (err, res) => (err ? reject(fromServiceError(err)) : resolve(res)));
   });
 }
 
