@@ -5,6 +5,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  AdapterVersion,
   ApiError,
   callUnary,
   createClient,
@@ -160,7 +161,9 @@ describe("pipeline API", () => {
           const output = job.stage === Stage.STAGE_EVAL ? `eval-${job.runId}` : `${job.outputName}/v1`;
           // An evaluation's metrics travel in its SUCCEEDED transition (no evaluator is asked for them).
           const metrics = job.stage === Stage.STAGE_EVAL ? { "eval/exact_match": job.inputVersion ? 0.75 : 0.25 } : {};
-          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output, metrics } });
+          // A trained version comes with its registry record, which the next jobs carry.
+          const outputVersion = job.stage === Stage.STAGE_EVAL ? undefined : AdapterVersion.fromPartial({ id: output, parent: job.inputVersion });
+          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output, metrics, outputVersion } });
         },
       });
     const trainer = worker("itest-trainer", [JOB_SUBJECTS.train, JOB_SUBJECTS.merge]);

@@ -18,3 +18,4 @@ export * from "./nats-server-process.js";
 export { REDACTED, redactUrlCredentials } from "./redact.js";
 export { LocalRoots } from "./local-roots.js";
 export * from "./security-config.js";
+export { validateName } from "./names.js";

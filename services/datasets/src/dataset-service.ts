@@ -13,13 +13,14 @@ import {
   type ServiceBinding,
   type ServiceDeps,
   unary,
+  validateName,
 } from "@mambalign/core";
 import { DatasetCatalog, isDatasetId } from "./dataset-catalog.js";
 import { HISTOGRAM_FILE, loadDatasetCard, renderDatasetCard } from "./dataset-card.js";
 import { type DatasetsOptions, datasetsOptionsFromEnv } from "./datasets-options.js";
 import { HubClient } from "./hub-client.js";
 import { prepareDataset } from "./prepare-dataset.js";
-import { resolvePrepareRequest, validateName } from "./prepare-request.js";
+import { resolvePrepareRequest } from "./prepare-request.js";
 
 export const DATASET_SERVICE_NAME = "mambalign.v1.DatasetService";
 

@@ -1,20 +1,6 @@
 // Checks a PrepareDatasetRequest before anything is read or written; errors name the field.
-import { ApiError, DatasetKind, datasetKindToJSON, type ObjectStore, type PrepareDatasetRequest } from "@mambalign/core";
+import { ApiError, DatasetKind, datasetKindToJSON, type ObjectStore, type PrepareDatasetRequest, validateName } from "@mambalign/core";
 import { locateSource, type SourceLocation } from "./read-source.js";
-
-const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
-
-/** Dataset names: `[a-z0-9][a-z0-9._-]{0,62}`, no ".." and no trailing "." (they become KV keys). */
-export function validateName(name: string, field = "name"): string {
-  if (!NAME_RE.test(name) || name.includes("..") || name.endsWith(".")) {
-    throw ApiError.invalidArgument(
-      field,
-      `invalid name ${JSON.stringify(name)}: use 1-63 of a-z 0-9 . _ - starting with a letter or digit (no "..", no trailing ".")`,
-      { key: name },
-    );
-  }
-  return name;
-}
 
 export interface ResolvedSource {
   uri: string;

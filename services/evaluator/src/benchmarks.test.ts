@@ -37,6 +37,7 @@ test("evaluator — an MT-Bench + AlpacaEval v1/v2 smoke run against the local j
       attempt: 1,
       baseModel: { uri: "preset:tiny-mamba-char" },
       inputVersion: version.id,
+      lineage: [version],
       // Short answers keep CPU generation to seconds; the benchmarks' own lengths are 1024 and 2048.
       eval: { benchmarks: ["mt_bench", "alpaca_eval_v1", "alpaca_eval_v2"], limit: LIMIT, benchMaxNewTokens: 8, batchSize: 4 },
     }),

@@ -7,6 +7,8 @@ import {
   type Evaluation,
   type JobHandler,
   joinKey,
+  type LocalRoots,
+  ModelStager,
   type ProtoKv,
   type ServiceDeps,
   Stage,
@@ -106,7 +108,7 @@ interface Plan {
 }
 
 /** Everything checkable before staging a model: a bad job fails in milliseconds, not after generation. */
-async function plan(job: StageJob, options: EvaluatorOptions, events: StageEvents): Promise<Plan> {
+async function plan(job: StageJob, options: EvaluatorOptions, dataRoots: LocalRoots, events: StageEvents): Promise<Plan> {
   if (job.stage !== Stage.STAGE_EVAL && job.stage !== Stage.STAGE_UNSPECIFIED) {
     throw new InvalidEvalJobError("stage", `the evaluator runs EVAL jobs, got ${Stage[job.stage] ?? job.stage}`);
   }
@@ -121,7 +123,8 @@ async function plan(job: StageJob, options: EvaluatorOptions, events: StageEvent
   if (nothing) {
     throw new InvalidEvalJobError("evalDataset", "nothing to evaluate: set evalDataset, prefsDataset, eval.exactMatchDataset or eval.benchmarks");
   }
-  const benchDataDir = args.benchDataDir || options.benchDataDir;
+  // A recipe's folder is the caller's input: confined to the data roots like any local path it names.
+  const benchDataDir = args.benchDataDir ? await dataRoots.existing(args.benchDataDir, "eval.benchDataDir") : options.benchDataDir;
   if (benchmarks.length && !options.judge) {
     await events.line("warn", `benchmarks ${benchmarks.join(", ")} skipped: no judge configured (set MAMBALIGN_JUDGE_BASE_URL / MAMBALIGN_JUDGE_API_KEY)`);
     return { args, benchmarks: [], benchDataDir };
@@ -138,20 +141,14 @@ async function plan(job: StageJob, options: EvaluatorOptions, events: StageEvent
 async function runEval(d: EvalJobDeps, ctx: StageContext, evalId: string, countGenerated: (benchmark: string, n: number) => void): Promise<Evaluation> {
   const { deps, options } = d;
   const { job, events, log: logger } = ctx;
-  const p = await plan(job, options, events);
+  const p = await plan(job, options, deps.config.dataRoots, events);
   const root = join(deps.config.workDir, "evaluator");
   const workDir = join(root, "jobs", evalId.replace(/\./g, "_"));
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
   try {
     await events.line("info", "staging the model");
-    const staged = await stageModel({
-      inputVersion: job.inputVersion,
-      baseModel: job.baseModel,
-      registry: d.registry,
-      store: deps.store,
-      cacheDir: join(root, "models"),
-    });
+    const staged = await stageModel(job, new ModelStager(deps.store, deps.config.dataRoots, join(root, "models")));
     const runner = new ModelRunner({ staged, workDir: join(workDir, "runtime"), env: options.runtimeEnv, run: ctx.runRuntime });
     const batchSize = p.args.batchSize || 8;
     const generations: GenerationRecord[] = [];

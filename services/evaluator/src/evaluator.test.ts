@@ -41,7 +41,7 @@ test("evaluator — an eval job for a registered adapter yields exact-match, pre
   const baseEnd = finalTransition(await untilStageEnds(env, "run1.base.1"));
   assert.equal(baseEnd.status, StageStatus.STAGE_STATUS_SUCCEEDED, baseEnd.message);
 
-  await env.deps.bus.publishJob(JOB_SUBJECTS.eval, evalJob("run1.eval.1", { inputVersion: version.id, evalDataset: heldout, prefsDataset: prefs }));
+  await env.deps.bus.publishJob(JOB_SUBJECTS.eval, evalJob("run1.eval.1", { inputVersion: version.id, lineage: [version], evalDataset: heldout, prefsDataset: prefs }));
   const events = await untilStageEnds(env, "run1.eval.1");
   const end = finalTransition(events);
   assert.equal(end.status, StageStatus.STAGE_STATUS_SUCCEEDED, end.message);
@@ -98,6 +98,9 @@ test("evaluator — bad jobs fail at once with the field named, are not retried,
     ["bad2.eval.1", { evalDataset: heldout, eval: { benchmarks: ["mt_bench", "hellaswag"] } }, /^eval\.benchmarks\[1\]: unknown benchmark "hellaswag"/],
     ["bad3.eval.1", { evalDataset: "0".repeat(64) }, /^evalDataset: dataset 0{64} has no held-out split/],
     ["bad4.eval.1", {}, /^evalDataset: nothing to evaluate/],
+    // Local paths a recipe names are confined to MAMBALIGN_DATA_ROOTS (none here), like PrepareDataset's.
+    ["bad6.eval.1", { evalDataset: heldout, baseModel: { uri: env.demoDir, revision: "", resolved: "" } }, /^baseModel\.uri: .* is outside the local directories this service may read \(MAMBALIGN_DATA_ROOTS/],
+    ["bad7.eval.1", { evalDataset: heldout, eval: { benchDataDir: env.demoDir } }, /^eval\.benchDataDir: .* is outside the local directories this service may read \(MAMBALIGN_DATA_ROOTS/],
     // The runtime itself refuses the spec (exit 2): not retryable either.
     ["bad5.eval.1", { evalDataset: heldout, baseModel: { uri: "preset:nope", revision: "", resolved: "" } }, /^runtime generate failed \(exit 2\): model: unknown preset 'nope'/],
   ];

@@ -1,4 +1,4 @@
-// The evaluator's view of the registry: read versions, attach results. Over gRPC in production.
+// The evaluator's view of the registry: attach results to versions. Over gRPC in production.
 import {
   type AdapterVersion,
   ApiError,
@@ -8,9 +8,7 @@ import {
   type EvalResult,
   RegistryServiceClient,
 } from "@mambalign/core";
-import type { VersionLookup } from "./model-staging.js";
-
-export interface RegistryAccess extends VersionLookup {
+export interface RegistryAccess {
   attachEval(versionId: string, result: EvalResult): Promise<AdapterVersion>;
   close(): void;
 }
@@ -25,10 +23,6 @@ export function grpcRegistryAccess(address: string, security?: ClientSecurity): 
     return v;
   };
   return {
-    async getVersion(id) {
-      const res = await callUnary(client.getVersion.bind(client), { id }, { deadlineMs: DEADLINE_MS });
-      return present(res.version, id, "GetVersion");
-    },
     async attachEval(versionId, result) {
       const res = await callUnary(client.attachEval.bind(client), { versionId, result }, { deadlineMs: DEADLINE_MS });
       return present(res.version, versionId, "AttachEval");

@@ -5,6 +5,7 @@ import {
   DatasetKind,
   type DatasetServiceClient,
   type DatasetSource,
+  type DatasetVersion,
   type ObjectStore,
   type Recipe,
   Stage,
@@ -57,13 +58,18 @@ export function datasetName(recipeName: string, which: string): string {
   return name.slice(-63).replace(/^[^a-z0-9]+/, "").replace(/\.$/, "") || which;
 }
 
+/** What a job needs of a dataset version (its splits' keys and hashes), without the quarantine sample and sources. */
+function forJobs(v: DatasetVersion): DatasetVersion {
+  return { ...v, quarantineSample: [], sources: [] };
+}
+
 /**
  * Prepares the SFT and preference training data (each with a held-out test split) and the eval
  * stage's exact-match question set, which is validated and normalised like any SFT data and then
  * read whole from its train split.
  */
 export async function prepareRunDatasets(client: DatasetServiceClient, store: ObjectStore, recipe: Recipe): Promise<RunDatasets> {
-  const out: RunDatasets = { sft: "", dpo: "", evalQuestions: "" };
+  const out: RunDatasets = { sft: "", dpo: "", evalQuestions: "", sftData: undefined, dpoData: undefined };
   const prepare = async (
     which: "sft" | "dpo" | "eval",
     names: readonly string[],
@@ -88,11 +94,13 @@ export async function prepareRunDatasets(client: DatasetServiceClient, store: Ob
   };
   if (recipe.stages.includes(Stage.STAGE_SFT) && recipe.sft?.args) {
     const args = recipe.sft.args;
-    out.sft = (await prepare("sft", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
+    const data = forJobs(await prepare("sft", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits));
+    Object.assign(out, { sft: data.id, sftData: data });
   }
   if (recipe.stages.includes(Stage.STAGE_DPO) && recipe.dpo?.args) {
     const args = recipe.dpo.args;
-    out.dpo = (await prepare("dpo", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits)).id;
+    const data = forJobs(await prepare("dpo", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits));
+    Object.assign(out, { dpo: data.id, dpoData: data });
   }
   const em = recipe.eval?.exactMatchDataset ?? "";
   if (recipe.stages.includes(Stage.STAGE_EVAL) && em) {

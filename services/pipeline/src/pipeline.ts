@@ -150,7 +150,8 @@ export class Pipeline {
       return;
     }
     const keys = runObjectKeys(runId);
-    const resolved = { run_id: runId, recipe: Recipe.toJSON(cur.recipe), datasets };
+    const { sft, dpo, evalQuestions } = datasets;
+    const resolved = { run_id: runId, recipe: Recipe.toJSON(cur.recipe), datasets: { sft, dpo, evalQuestions } };
     await this.deps.store.put(keys.recipeJson, JSON.stringify(resolved, null, 2), { contentType: "application/json" });
     await this.#apply(runId, (run) => beginRun(run, datasets, this.#now()));
   }

@@ -10,7 +10,7 @@ import { RunHistory } from "./run-history.js";
 const RUN = "r-20261203-101010-abcdef";
 const at = new Date("2026-12-03T10:10:10Z");
 const transition = (jobId: string, stage: Stage, status: StageStatus): RunEvent => ({
-  runId: RUN, stage, jobId, time: at, kind: { $case: "transition", value: { status, message: "", output: "", metrics: {} } },
+  runId: RUN, stage, jobId, time: at, kind: { $case: "transition", value: { status, message: "", output: "", metrics: {}, outputVersion: undefined } },
 });
 const log = (jobId: string, message: string): RunEvent => ({
   runId: RUN, stage: Stage.STAGE_SFT, jobId, time: at, kind: { $case: "log", value: { level: "info", message } },
@@ -30,7 +30,7 @@ test("run history — written per event, gathered per job when it ends, read bac
     assert.equal(keysMid.length, 2, "one object per event, the redelivery rewrote the same one");
     await history.record(4, log(sft, "step 0")); // out of order
     await history.record(9, transition(sft, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED));
-    await history.record(10, { runId: RUN, stage: Stage.STAGE_UNSPECIFIED, jobId: "", time: at, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "done", output: "", metrics: {} } } });
+    await history.record(10, { runId: RUN, stage: Stage.STAGE_UNSPECIFIED, jobId: "", time: at, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "done", output: "", metrics: {}, outputVersion: undefined } } });
     const keys: string[] = [];
     for await (const o of store.list(`runs/${RUN}/events/`)) keys.push(o.key);
     assert.deepEqual(keys.sort(), [`runs/${RUN}/events/run.jsonl`, `runs/${RUN}/events/sft.1.jsonl`]);

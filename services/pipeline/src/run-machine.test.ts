@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { checkRecipe, JOB_SUBJECTS, type Run, type RunEvent, RunStatus, Stage, StageStatus } from "@mambalign/core";
+import { AdapterVersion, checkRecipe, DatasetVersion, JOB_SUBJECTS, type Run, type RunEvent, RunStatus, Stage, StageStatus } from "@mambalign/core";
 import { applyEvent, beginRun, cancelRun, failRun, isRunEndEvent, newRun, type RunDatasets, type Step } from "./run-machine.js";
 
 const RECIPE = `
@@ -13,7 +13,13 @@ sft: { dataset_mixer: { s: 1.0 } }
 dpo: { dataset_mixer: { p: 1.0 }, beta: 0.1 }
 eval: { exact_match_dataset: q, max_new_tokens: 8 }
 `;
-const DATASETS: RunDatasets = { sft: "sha-sft", dpo: "sha-dpo", evalQuestions: "file:///objects/datasets/sha-q/train.jsonl" };
+const DATASETS: RunDatasets = {
+  sft: "sha-sft",
+  dpo: "sha-dpo",
+  evalQuestions: "file:///objects/datasets/sha-q/train.jsonl",
+  sftData: DatasetVersion.fromPartial({ id: "sha-sft", splits: [{ name: "train", key: "datasets/sha-sft/train.jsonl", rows: 9 }] }),
+  dpoData: DatasetVersion.fromPartial({ id: "sha-dpo", splits: [{ name: "train", key: "datasets/sha-dpo/train.jsonl", rows: 9 }] }),
+};
 const T0 = new Date("2026-01-01T00:00:00Z");
 
 function fresh(yaml = RECIPE): Run {
@@ -22,13 +28,17 @@ function fresh(yaml = RECIPE): Run {
   return newRun({ id: "demo-1", requestId: "r1", recipe, warnings: [], now: T0 });
 }
 
-function transition(run: Run, stage: Stage, status: StageStatus, output = "", message = "", metrics: Record<string, number> = {}): RunEvent {
+function transition(run: Run, stage: Stage, status: StageStatus, output = "", message = "", metrics: Record<string, number> = {}, outputVersion?: AdapterVersion): RunEvent {
   const s = run.stages.find((x) => x.stage === stage)!;
-  return { runId: run.id, stage, jobId: s.jobId, time: T0, kind: { $case: "transition", value: { status, message, output, metrics } } };
+  return { runId: run.id, stage, jobId: s.jobId, time: T0, kind: { $case: "transition", value: { status, message, output, metrics, outputVersion } } };
 }
 
+/** A stage's success as its worker reports it: a trained version comes with its registry record (parent: the stage's input). */
 function succeed(run: Run, stage: Stage, output: string): Step {
-  return applyEvent(run, transition(run, stage, StageStatus.STAGE_STATUS_SUCCEEDED, output), T0);
+  const index = run.stages.findIndex((x) => x.stage === stage);
+  const parent = index > 0 ? run.stages[index - 1]!.output : "";
+  const record = stage !== Stage.STAGE_EVAL && output ? AdapterVersion.fromPartial({ id: output, parent, uri: `s3://b/adapters/${output}` }) : undefined;
+  return applyEvent(run, transition(run, stage, StageStatus.STAGE_STATUS_SUCCEEDED, output, "", {}, record), T0);
 }
 
 describe("pipeline state machine", () => {
@@ -89,7 +99,7 @@ describe("pipeline state machine", () => {
     assert.equal(ev.eval?.maxNewTokens, 8);
     run = step.run;
     for (const b of run.baselines) {
-      const done: RunEvent = { runId: run.id, stage: Stage.STAGE_EVAL, jobId: b.jobId, time: T0, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: b.jobId, metrics: { "eval/exact_match": b.label === "base" ? 0 : 0.5 } } } };
+      const done: RunEvent = { runId: run.id, stage: Stage.STAGE_EVAL, jobId: b.jobId, time: T0, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: b.jobId, metrics: { "eval/exact_match": b.label === "base" ? 0 : 0.5 }, outputVersion: undefined } } };
       run = applyEvent(run, done, T0).run;
     }
     assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
@@ -107,7 +117,7 @@ describe("pipeline state machine", () => {
 
   test("a replayed SUCCEEDED does not queue the next stage twice", () => {
     const run = beginRun(fresh(), DATASETS, T0).run;
-    const ev = transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "demo-sft/v1");
+    const ev = transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "demo-sft/v1", "", {}, AdapterVersion.fromPartial({ id: "demo-sft/v1" }));
     const once = applyEvent(run, ev, T0);
     assert.equal(once.jobs.length, 2);
     const again = applyEvent(once.run, ev, T0);
@@ -178,10 +188,10 @@ describe("pipeline state machine", () => {
     for (const stage of [Stage.STAGE_SFT, Stage.STAGE_MERGE, Stage.STAGE_DPO, Stage.STAGE_EVAL]) run = succeed(run, stage, `${stage}-out`).run;
     assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
     assert.equal(run.message, "waiting for baseline evaluations");
-    const ended = (jobId: string, status: StageStatus): RunEvent => ({ runId: run.id, stage: Stage.STAGE_EVAL, jobId, time: T0, kind: { $case: "transition", value: { status, message: "boom", output: "", metrics: {} } } });
+    const ended = (jobId: string, status: StageStatus): RunEvent => ({ runId: run.id, stage: Stage.STAGE_EVAL, jobId, time: T0, kind: { $case: "transition", value: { status, message: "boom", output: "", metrics: {}, outputVersion: undefined } } });
     run = applyEvent(run, ended("demo-1.eval-base.1", StageStatus.STAGE_STATUS_FAILED), T0).run;
     assert.equal(run.status, RunStatus.RUN_STATUS_RUNNING);
-    const last = applyEvent(run, { ...ended("demo-1.eval-sft.1", StageStatus.STAGE_STATUS_SUCCEEDED), kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: "e", metrics: {} } } }, T0);
+    const last = applyEvent(run, { ...ended("demo-1.eval-sft.1", StageStatus.STAGE_STATUS_SUCCEEDED), kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "", output: "e", metrics: {}, outputVersion: undefined } } }, T0);
     assert.equal(last.run.status, RunStatus.RUN_STATUS_SUCCEEDED);
     assert.equal(last.run.baselines[0]!.status, StageStatus.STAGE_STATUS_FAILED);
     assert.equal(last.events.filter(isRunEndEvent).length, 1);
@@ -197,13 +207,36 @@ describe("pipeline state machine", () => {
     assert.equal(cancelRun(cancelled.run, "again", T0).changed, false);
   });
 
+  test("jobs carry their inputs resolved: the prepared dataset versions and the input version's lineage, nearest first", () => {
+    let step = beginRun(fresh(), DATASETS, T0);
+    assert.deepEqual([step.jobs[0]!.job.trainData?.id, step.jobs[0]!.job.evalData?.id, step.jobs[0]!.job.lineage], ["sha-sft", "sha-sft", []]);
+    step = succeed(step.run, Stage.STAGE_SFT, "demo-sft/v1");
+    const lineage = (jobId: string) => step.jobs.find((j) => j.job.jobId === jobId)!.job.lineage.map((v) => v.id);
+    assert.deepEqual(lineage("demo-1.merge.1"), ["demo-sft/v1"]);
+    assert.deepEqual(lineage("demo-1.eval-sft.1"), ["demo-sft/v1"]);
+    step = succeed(step.run, Stage.STAGE_MERGE, "demo-sft-merged/v1");
+    assert.deepEqual(lineage("demo-1.dpo.1"), ["demo-sft-merged/v1", "demo-sft/v1"]);
+    assert.equal(step.jobs[0]!.job.trainData?.id, "sha-dpo");
+    step = succeed(step.run, Stage.STAGE_DPO, "demo-dpo/v1");
+    assert.deepEqual(lineage("demo-1.eval.1"), ["demo-dpo/v1", "demo-sft-merged/v1", "demo-sft/v1"]);
+    assert.equal(step.jobs[0]!.job.lineage[0]!.uri, "s3://b/adapters/demo-dpo/v1");
+  });
+
+  test("a training stage that succeeds without its version's registry record fails the run naming the version, and queues nothing", () => {
+    const run = beginRun(fresh(), DATASETS, T0).run;
+    const step = applyEvent(run, transition(run, Stage.STAGE_SFT, StageStatus.STAGE_STATUS_SUCCEEDED, "demo-sft/v1"), T0);
+    assert.equal(step.run.status, RunStatus.RUN_STATUS_FAILED);
+    assert.match(step.run.message, /^sft failed: .*registry record of its output version demo-sft\/v1/);
+    assert.equal(step.jobs.length, 0);
+  });
+
   test("an eval-only run evaluates the base model", () => {
     const run = fresh(`
 model_name_or_path: preset:tiny-mamba-char
 stages: [eval]
 eval: { exact_match_dataset: /data/heldout.jsonl }
 `);
-    const step = beginRun(run, { sft: "", dpo: "", evalQuestions: "file:///q.jsonl" }, T0);
+    const step = beginRun(run, { sft: "", dpo: "", evalQuestions: "file:///q.jsonl", sftData: undefined, dpoData: undefined }, T0);
     assert.equal(step.jobs.length, 1, "no baseline: the eval stage itself evaluates the base model");
     const job = step.jobs[0]!.job;
     assert.equal(job.stage, Stage.STAGE_EVAL);

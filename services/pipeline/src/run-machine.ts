@@ -2,7 +2,9 @@
 // The service applies them under KV compare-and-set; being pure, they are tested alone and make
 // replayed events harmless (an event that changes nothing yields changed: false).
 import {
+  type AdapterVersion,
   type BaselineEval,
+  type DatasetVersion,
   type JobSubject,
   JOB_SUBJECTS,
   type Recipe,
@@ -24,11 +26,14 @@ export interface RunDatasets {
   dpo: string;
   /** URI of the eval stage's exact-match question set after preparation (normalised SFT rows). */
   evalQuestions: string;
+  /** The versions of `sft` and `dpo`, which their jobs carry. */
+  sftData: DatasetVersion | undefined;
+  dpoData: DatasetVersion | undefined;
 }
 
 /** The datasets recorded on the run by beginRun. */
 function runDatasets(run: Run): RunDatasets {
-  return { sft: run.trainDatasetSft, dpo: run.trainDatasetDpo, evalQuestions: run.evalQuestions };
+  return { sft: run.trainDatasetSft, dpo: run.trainDatasetDpo, evalQuestions: run.evalQuestions, sftData: run.sftData, dpoData: run.dpoData };
 }
 
 export interface QueuedJob {
@@ -63,6 +68,8 @@ export function newRun(args: { id: string; requestId: string; recipe: Recipe; wa
     trainDatasetDpo: "",
     evalQuestions: "",
     startedBy: args.startedBy ?? "",
+    sftData: undefined,
+    dpoData: undefined,
     message: "preparing datasets",
     createdAt: args.now,
     updatedAt: args.now,
@@ -105,6 +112,7 @@ function emptyStage(stage: Stage): StageState {
     metrics: {},
     startedAt: undefined,
     finishedAt: undefined,
+    outputVersion: undefined,
   };
 }
 
@@ -121,6 +129,8 @@ export function beginRun(run: Run, datasets: RunDatasets, now: Date): Step {
   next.trainDatasetSft = datasets.sft;
   next.trainDatasetDpo = datasets.dpo;
   next.evalQuestions = datasets.evalQuestions;
+  next.sftData = datasets.sftData;
+  next.dpoData = datasets.dpoData;
   next.status = RunStatus.RUN_STATUS_RUNNING;
   next.message = "";
   next.updatedAt = now;
@@ -248,8 +258,13 @@ function applyTransition(run: Run, index: number, t: RunEvent_StageTransition, a
       if (!t.output) {
         return stageFailed(step, s, `${stageName(s.stage)} finished without an output version`, at, now);
       }
+      // A trained version's registry record comes with it: the next jobs carry it, resolved.
+      if (s.stage !== Stage.STAGE_EVAL && t.outputVersion?.id !== t.output) {
+        return stageFailed(step, s, `${stageName(s.stage)} finished without the registry record of its output version ${t.output}`, at, now);
+      }
       s.status = StageStatus.STAGE_STATUS_SUCCEEDED;
       s.output = t.output;
+      s.outputVersion = t.outputVersion;
       s.message = t.message;
       s.startedAt ??= at;
       s.finishedAt = at;
@@ -348,7 +363,7 @@ export function runLevelEvent(run: Run, now: Date, output: string): RunEvent {
     time: now,
     kind: {
       $case: "transition",
-      value: { status: STAGE_STATUS_OF_RUN[run.status] ?? StageStatus.STAGE_STATUS_UNSPECIFIED, message: run.message || "run succeeded", output, metrics: {} },
+      value: { status: STAGE_STATUS_OF_RUN[run.status] ?? StageStatus.STAGE_STATUS_UNSPECIFIED, message: run.message || "run succeeded", output, metrics: {}, outputVersion: undefined },
     },
   };
 }
@@ -370,7 +385,7 @@ function queueStage(step: Step, index: number, datasets: RunDatasets, now: Date)
     stage: s.stage,
     jobId: s.jobId,
     time: now,
-    kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_PENDING, message: "queued", output: "", metrics: {} } },
+    kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_PENDING, message: "queued", output: "", metrics: {}, outputVersion: undefined } },
   });
 }
 
@@ -382,7 +397,7 @@ function queueBaseline(step: Step, label: string, versionId: string, datasets: R
   b.versionId = versionId;
   b.jobId = `${run.id}.eval-${label}.1`;
   b.status = StageStatus.STAGE_STATUS_PENDING;
-  const job: StageJob = { ...planJob(run, Stage.STAGE_EVAL, 1, datasets), jobId: b.jobId, inputVersion: versionId };
+  const job: StageJob = { ...planJob(run, Stage.STAGE_EVAL, 1, datasets), jobId: b.jobId, inputVersion: versionId, lineage: lineageOf(run, versionId) };
   step.jobs.push({ subject: JOB_SUBJECTS.eval, job });
 }
 
@@ -397,6 +412,14 @@ function outputOf(run: Run, stage: Stage): string {
   return s?.status === StageStatus.STAGE_STATUS_SUCCEEDED ? s.output : "";
 }
 
+/** A version of this run and its ancestors, nearest first, from the stages' recorded registry versions. */
+function lineageOf(run: Run, versionId: string): AdapterVersion[] {
+  const byId = new Map(run.stages.flatMap((s) => (s.outputVersion ? [[s.outputVersion.id, s.outputVersion] as const] : [])));
+  const out: AdapterVersion[] = [];
+  for (let v = byId.get(versionId); v && out.length < byId.size; v = byId.get(v.parent)) out.push(v);
+  return out;
+}
+
 /** Registry name a stage publishes under: one name per stage kind, so each lineage step is listed apart. */
 export function outputName(recipe: Recipe, stage: Stage): string {
   const suffix = { [Stage.STAGE_SFT]: "-sft", [Stage.STAGE_MERGE]: "-sft-merged", [Stage.STAGE_DPO]: "-dpo" } as Partial<Record<Stage, string>>;
@@ -408,7 +431,8 @@ export function outputName(recipe: Recipe, stage: Stage): string {
  * merged model (a fresh adapter on it; base_model stays the run's base for lineage), EVAL the last
  * trained version ("" = the base model when nothing was trained).
  * Datasets: SFT/DPO train on `train_dataset`'s train split and may evaluate on its test split
- * (`eval_dataset` names the same version). EVAL: see evalInputs.
+ * (`eval_dataset` names the same version). EVAL: see evalInputs. The job carries its inputs resolved
+ * (dataset versions, the input version's lineage) from the run record: workers ask no other service.
  */
 export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDatasets): StageJob {
   const recipe = run.recipe!;
@@ -426,12 +450,16 @@ export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDa
     eval: undefined,
     outputName: outputName(recipe, stage),
     prefsDataset: "",
+    trainData: undefined,
+    evalData: undefined,
+    lineage: [],
   };
   switch (stage) {
     case Stage.STAGE_SFT:
       job.recipe = recipe.sft;
       job.trainDataset = datasets.sft;
       job.evalDataset = datasets.sft;
+      job.trainData = job.evalData = datasets.sftData;
       break;
     case Stage.STAGE_MERGE:
       job.recipe = recipe.sft;
@@ -442,12 +470,14 @@ export function planJob(run: Run, stage: Stage, attempt: number, datasets: RunDa
       job.inputVersion = outputOf(run, Stage.STAGE_MERGE);
       job.trainDataset = datasets.dpo;
       job.evalDataset = datasets.dpo;
+      job.trainData = job.evalData = datasets.dpoData;
       break;
     case Stage.STAGE_EVAL:
       job.inputVersion = outputOf(run, Stage.STAGE_DPO) || outputOf(run, Stage.STAGE_SFT);
       Object.assign(job, evalInputs(run, datasets));
       break;
   }
+  job.lineage = lineageOf(run, job.inputVersion);
   return job;
 }
 

@@ -12,6 +12,7 @@ import {
   ApiError,
   downloadVerified,
   LocalRoots,
+  locatePrefix,
   locateUserUri,
   type ObjectStore,
   sha256File,
@@ -19,7 +20,6 @@ import {
 } from "@mambalign/core";
 import { detectLayout, exportedFiles } from "./artifact-layout.js";
 import { versionPrefix } from "./names.js";
-import { prefixFromUri } from "./store-uris.js";
 
 // Prefixes owned by the services (docs/architecture.md): an export must not write into them.
 const OWNED_PREFIXES = ["datasets", "checkpoints", "adapters", "evals", "runs"];
@@ -31,7 +31,7 @@ export function resolveDestination(store: ObjectStore, destination: string): Des
   const field = "destination";
   const loc = locateUserUri(destination, field, "a local directory, a file:// URI or an s3:// prefix");
   if (loc.kind === "s3") {
-    const prefix = prefixFromUri(store, destination, field);
+    const prefix = locatePrefix(store, destination, field);
     const top = prefix.split("/")[0] ?? "";
     if (OWNED_PREFIXES.includes(top)) {
       throw ApiError.invalidArgument(field, `${destination}: ${top}/ belongs to a service; export under another prefix such as exports/`, {

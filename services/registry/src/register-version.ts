@@ -9,6 +9,7 @@ import {
   ArtifactKind,
   artifactKindToJSON,
   copyPrefixWithManifest,
+  locatePrefix,
   type Manifest,
   type Metrics,
   type ObjectStore,
@@ -17,12 +18,12 @@ import {
   sha256Hex,
   Stage,
   StoreError,
+  validateName,
 } from "@mambalign/core";
 import type { Logger } from "pino";
 import { canonicalManifestSha, detectLayout } from "./artifact-layout.js";
-import { parseVersionId, validateName, versionId, versionPrefix } from "./names.js";
+import { parseVersionId, versionId, versionPrefix } from "./names.js";
 import type { RegistryCatalog } from "./registry-catalog.js";
-import { prefixFromUri } from "./store-uris.js";
 
 export interface RegistryContext {
   store: ObjectStore;
@@ -90,7 +91,7 @@ function registrationKey(contentSha: string, req: RegisterVersionRequest): strin
 
 export async function registerVersion(ctx: RegistryContext, req: RegisterVersionRequest): Promise<AdapterVersion> {
   await checkRequest(ctx, req);
-  const src = prefixFromUri(ctx.store, req.sourceUri, "source_uri");
+  const src = locatePrefix(ctx.store, req.sourceUri, "source_uri");
   const manifest = await readSource(ctx.store, src, req.sourceUri);
   const layout = detectLayout(manifest.files.map((f) => f.path));
   if (!layout) {

@@ -20,10 +20,11 @@ import {
   serverStream,
   unary,
   validateKey,
+  validateName,
 } from "@mambalign/core";
 import { downloadVersion } from "./download-version.js";
 import { exportVersion } from "./export-version.js";
-import { LATEST, parseVersionId, validateAlias, validateName } from "./names.js";
+import { LATEST, parseVersionId, validateAlias } from "./names.js";
 import { RegistryCatalog } from "./registry-catalog.js";
 import { checkMetrics, registerVersion } from "./register-version.js";
 

@@ -14,9 +14,10 @@ from pathlib import Path
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 8 MiB chunks."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(8 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -29,7 +30,7 @@ def weights_sha256(directory: str | Path) -> str:
     files = sorted(p for p in root.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
     if not files:
         return ""
-    listing = "".join(f"{p.name} {_file_sha256(p)}\n" for p in files)
+    listing = "".join(f"{p.name} {file_sha256(p)}\n" for p in files)
     return hashlib.sha256(listing.encode()).hexdigest()
 
 

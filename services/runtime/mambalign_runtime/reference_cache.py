@@ -18,15 +18,9 @@ from typing import Any
 
 import torch
 
+from .model_source import file_sha256
+
 PREFIX = "reference-logps-"
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(8 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cache_key(model_identity: dict[str, str], data_file: str, **encoding: Any) -> str:

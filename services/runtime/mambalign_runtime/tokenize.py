@@ -31,6 +31,7 @@ from typing import Any, Iterable
 
 from .errors import EXIT_INVALID, InvalidInput, RuntimeFailure
 from .events import EventWriter
+from .model_source import file_sha256
 
 Messages = list[dict[str, str]]
 
@@ -162,14 +163,6 @@ def _read_rows(path: str) -> Iterable[tuple[int, dict[str, Any]]]:
                 yield number, json.loads(line)
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 _WORKER_TOKENIZER: ChatTokenizer | None = None
 
 
@@ -290,7 +283,7 @@ def tokenize_file(input_path: str, tokenizer_path: str, out_dir: str, split: str
         "rows": rows_written,
         "shards": shards,
         "histogram": length_histogram(lengths),
-        "tokenizerSha256": sha256_file(str(Path(tokenizer_path) / "tokenizer.json") if Path(tokenizer_path).is_dir()
+        "tokenizerSha256": file_sha256(str(Path(tokenizer_path) / "tokenizer.json") if Path(tokenizer_path).is_dir()
                                        else tokenizer_path),
         "chatTemplateSha256": hashlib.sha256(tokenizer.chat_template.encode()).hexdigest(),
         "rowsPerSecond": len(lengths) / max(seconds, 1e-9) if kind == "sft" else len(lengths) / 2 / max(seconds, 1e-9),

@@ -93,7 +93,7 @@ export async function runAsFollower(d: FollowerDeps, signal: AbortSignal): Promi
     });
   }
   try {
-    const inputs = await stageInputs(d.store, d.peers, job, path.join(dir, "inputs"));
+    const inputs = await stageInputs(d.store, d.models, job, path.join(dir, "inputs"));
     let resumeDir = "";
     if (resumePrefix) {
       resumeDir = path.join(dir, "resume");

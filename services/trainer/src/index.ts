@@ -1,8 +1,9 @@
 // Public face of the trainer: a GPU job worker plus the TrainerService gRPC API.
+import path from "node:path";
 import {
   createClient,
-  DatasetServiceClient,
   JOB_SUBJECTS,
+  ModelStager,
   RegistryServiceClient,
   type ServiceDeps,
   type StartedService,
@@ -11,8 +12,7 @@ import {
   WorkerStatus,
 } from "@mambalign/core";
 import { type FollowerDeps, runAsFollower } from "./follower.js";
-import { type JobRunnerDeps, trainerWork } from "./run-job.js";
-import type { Peers } from "./stage-inputs.js";
+import { type JobRunnerDeps, type Peers, trainerWork } from "./run-job.js";
 import { trainerServiceImpl } from "./trainer-grpc.js";
 import { trainerMetrics } from "./trainer-metrics.js";
 import { loadTrainerOptions, type TrainerOptions } from "./trainer-options.js";
@@ -26,7 +26,7 @@ export { loadTrainerOptions, TRAINER_DEFAULTS, type TrainerOptions } from "./tra
 export const WORKERS_BUCKET = "workers";
 
 export interface TrainerServiceOptions extends Partial<TrainerOptions> {
-  /** Datasets and registry clients; default: clients for deps.config.addrs. */
+  /** The registry client; default: a client for deps.config.addrs.registry. */
   peers?: Peers;
 }
 
@@ -43,12 +43,9 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
   const state = new WorkerState(opts.workerId, logger);
   const kv = await deps.bus.kv(WORKERS_BUCKET, { encode: WorkerStatus.toJSON, decode: WorkerStatus.fromJSON });
   state.startHeartbeat(kv, opts.heartbeatMs);
-  const peers = givenPeers ?? {
-    datasets: createClient(DatasetServiceClient, deps.config.addrs.datasets, deps.config.security.client),
-    registry: createClient(RegistryServiceClient, deps.config.addrs.registry, deps.config.security.client),
-  };
-
-  const runnerDeps: JobRunnerDeps = { service: "trainer", workDir: deps.config.workDir, logLevel: deps.config.logLevel, store: deps.store, bus: deps.bus, logger, metrics, peers, state, opts };
+  const peers = givenPeers ?? { registry: createClient(RegistryServiceClient, deps.config.addrs.registry, deps.config.security.client) };
+  const models = new ModelStager(deps.store, deps.config.dataRoots, path.join(deps.config.workDir, "models"));
+  const runnerDeps: JobRunnerDeps = { service: "trainer", workDir: deps.config.workDir, logLevel: deps.config.logLevel, store: deps.store, bus: deps.bus, logger, metrics, peers, models, state, opts };
   if (opts.rendezvous.nodeRank > 0) return startFollower({ ...runnerDeps, python: deps.config.python }, givenPeers === undefined);
   const handle = stageJobHandler(
     { bus: deps.bus, logger, python: deps.config.python, maxDeliver: opts.maxDeliver, stopGraceMs: opts.checkpointGraceMs },
@@ -94,10 +91,7 @@ export async function startTrainerService(deps: ServiceDeps, options: TrainerSer
         // Aborting the worker makes a running job forward SIGTERM, wait for the checkpoint, upload it and nak.
         await worker.stop().catch((err: unknown) => logger.error({ err }, "job worker ended with an error"));
         await state.stopHeartbeat();
-        if (!givenPeers) {
-          peers.datasets.close();
-          peers.registry.close();
-        }
+        if (!givenPeers) peers.registry.close();
       })()),
   };
 }
@@ -108,10 +102,7 @@ function startFollower(d: FollowerDeps, ownPeers: boolean): StartedTrainer {
   d.logger.info({ rendezvous: d.opts.rendezvous }, "trainer following node 0 of its rendezvous");
   const done = runAsFollower(d, abort.signal).finally(async () => {
     await d.state.stopHeartbeat();
-    if (ownPeers) {
-      d.peers.datasets.close();
-      d.peers.registry.close();
-    }
+    if (ownPeers) d.peers.registry.close();
   });
   done.catch(() => undefined); // observed by main through `done`
   return {

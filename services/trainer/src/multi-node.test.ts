@@ -33,14 +33,14 @@ async function twoNodes(group: string) {
 }
 
 test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (world size 2), result registered once; a merge runs on node 0 alone", { timeout: 300_000 }, async () => {
-  const trainDataset = await addSftDataset(h);
+  const trainData = await addSftDataset(h);
   const { base, start } = await twoNodes("r1-mambalign-trainer-abcde");
   // The follower first: it must wait for node 0 to hold a job.
   const follower = await start(1);
   const leader = await start(0);
   trainers.push(follower, leader);
   const runId = "two-nodes";
-  await publishTrain(h, sftJob(runId, trainDataset, sftArgs({ maxSteps: 4, saveSteps: 1000 })));
+  await publishTrain(h, sftJob(runId, trainData, sftArgs({ maxSteps: 4, saveSteps: 1000 })));
   const events = await eventsUntil(h, runId, (e) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED, 240_000);
   await follower.done; // node 1's runtime finished its share without error
   const [started] = runtimeOf(events, "started");
@@ -59,7 +59,7 @@ test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (wo
     const mergeFollower = await start(1);
     const mergeLeader = await start(0);
     trainers.push(mergeFollower, mergeLeader);
-    const merge = StageJob.fromPartial({ jobId: `${runId}.merge.1`, runId, stage: Stage.STAGE_MERGE, attempt: 1, baseModel: { uri: "preset:tiny-mamba-char" }, inputVersion: sft.id, trainDataset, outputName: `${runId}-merged` });
+    const merge = StageJob.fromPartial({ jobId: `${runId}.merge.1`, runId, stage: Stage.STAGE_MERGE, attempt: 1, baseModel: { uri: "preset:tiny-mamba-char" }, inputVersion: sft.id, lineage: [sft], trainDataset: trainData.id, outputName: `${runId}-merged` });
     await publishTrain(h, merge);
     const mergeEvents = await eventsUntil(h, runId, (e) => e.jobId === merge.jobId && e.kind?.$case === "transition" && e.kind.value.status !== StageStatus.STAGE_STATUS_RUNNING, 120_000);
     const last = transitions(mergeEvents.filter((e) => e.jobId === merge.jobId)).at(-1)!;
@@ -71,14 +71,14 @@ test("multi-node stage — node 1 follows node 0's job: one SFT over 2 nodes (wo
 });
 
 test("multi-node stage — a cancelled run stops node 1's share too: its trainer ends without error, nothing registered", { timeout: 300_000 }, async () => {
-  const trainDataset = await addSftDataset(h);
+  const trainData = await addSftDataset(h);
   const { start } = await twoNodes("r2-mambalign-trainer-fghij");
   const follower = await start(1);
   const leader = await start(0);
   trainers.push(follower, leader);
   const runId = "two-nodes-cancelled";
   // Long enough that only the cancel ends it within the test.
-  await publishTrain(h, sftJob(runId, trainDataset, sftArgs({ maxSteps: 100_000, saveSteps: 100_000 })));
+  await publishTrain(h, sftJob(runId, trainData, sftArgs({ maxSteps: 100_000, saveSteps: 100_000 })));
   // A step reported: both nodes are in the torch world.
   await eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress", 240_000);
   // The run's end, as the pipeline publishes it on CancelRun.

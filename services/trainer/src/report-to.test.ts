@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { StageStatus } from "@mambalign/core";
+import { type DatasetVersion, StageStatus } from "@mambalign/core";
 import { type MlflowServer, startMlflowServer } from "@mambalign/core/testing";
 import { type StartedTrainer, startTrainerService } from "./index.js";
 import { addSftDataset, eventsUntil, type Harness, PYTHON, publishTrain, runtimeOf, sftArgs, sftJob, startHarness, transitions, versionsOfRun } from "../test-support/harness.js";
@@ -41,13 +41,13 @@ describe("trainer — report_to", () => {
   let h: Harness;
   let trainer: StartedTrainer;
   let mlflow: MlflowServer;
-  let trainDataset: string;
+  let trainData: DatasetVersion;
   let scratch: string;
 
   before(async () => {
     [h, mlflow] = await Promise.all([startHarness(), startMlflowServer()]);
     trainer = await startTrainerService(h.deps, { peers: h.peers, workerId: "report-to-1", ackWaitMs: 10_000, heartbeatMs: 500 });
-    trainDataset = await addSftDataset(h);
+    trainData = await addSftDataset(h);
     scratch = await mkdtemp(path.join(tmpdir(), "mambalign-report-to-"));
   });
 
@@ -60,7 +60,7 @@ describe("trainer — report_to", () => {
   test("an SFT stage's trackers: TensorBoard and W&B files stored with the run, the MLflow run tagged with the registered version", async () => {
     const runId = "report-to";
     const args = sftArgs({ maxSteps: 4, saveSteps: 2, reportTo: ["tensorboard", "wandb", "mlflow"], mlflowTrackingUri: mlflow.uri });
-    await publishTrain(h, sftJob(runId, trainDataset, args));
+    await publishTrain(h, sftJob(runId, trainData, args));
     const events = await eventsUntil(h, runId, done);
     const last = transitions(events).at(-1)!;
     assert.equal(last.status, StageStatus.STAGE_STATUS_SUCCEEDED, last.message);

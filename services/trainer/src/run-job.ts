@@ -9,8 +9,10 @@ import {
   downloadVerified,
   latestCompletePrefix,
   type Logger,
+  type ModelStager,
   type ObjectStore,
   readManifest,
+  type RegistryServiceClient,
   type RuntimeEvent,
   Stage,
   type StageContext,
@@ -25,11 +27,16 @@ import { badJob, dependencyFailure, JobFailure } from "./errors.js";
 import { answerFollowers, rendezvousEnv } from "./follower.js";
 import { registryTags, tagMlflowRun } from "./mlflow-link.js";
 import { buildRuntimeSpec, runtimeCommand } from "./runtime-spec.js";
-import { type Peers, stageInputs } from "./stage-inputs.js";
+import { stageInputs } from "./stage-inputs.js";
 import { TrackerFiles } from "./tracker-files.js";
 import type { TrainerOptions } from "./trainer-options.js";
 import type { TrainerMetrics } from "./trainer-metrics.js";
 import type { WorkerState } from "./worker-status.js";
+
+/** The services a job reaches: the registry, which records its result. */
+export interface Peers {
+  registry: RegistryServiceClient;
+}
 
 export interface JobRunnerDeps {
   service: string;
@@ -40,6 +47,8 @@ export interface JobRunnerDeps {
   logger: Logger;
   metrics: TrainerMetrics;
   peers: Peers;
+  /** Stages models for the runtime (cached across jobs under the work dir). */
+  models: ModelStager;
   state: WorkerState;
   opts: TrainerOptions;
 }
@@ -112,7 +121,7 @@ export function trainerWork(d: JobRunnerDeps): StageWork {
       const dir = dirOf(ctx.job);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
-      const inputs = await stageInputs(d.store, d.peers, ctx.job, path.join(dir, "inputs"));
+      const inputs = await stageInputs(d.store, d.models, ctx.job, path.join(dir, "inputs"));
       const resume = await stageResume(d, ctx, dir);
       if (ctx.signal.aborted) throw ctx.signal.reason;
       // Node 0 of a multi-node stage: the other nodes run the same job from the same checkpoint (follower.ts).
@@ -312,5 +321,5 @@ async function register(
   if (!version?.id) throw new JobFailure("RegisterVersion returned no version", { retryable: true });
   ctx.log.info({ version: version.id }, "registered");
   await linkMlflowRun(d, ctx, modelVersions, version);
-  return { message: `registered ${version.id}`, output: version.id };
+  return { message: `registered ${version.id}`, output: version.id, version };
 }

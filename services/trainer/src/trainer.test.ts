@@ -3,9 +3,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  type AdapterVersion,
   ArtifactKind,
   callUnary,
   createClient,
+  type DatasetVersion,
   readManifest,
   Stage,
   StageJob,
@@ -40,6 +42,7 @@ describe("trainer — in-process worker", () => {
   let trainer: StartedTrainer;
   let client: InstanceType<typeof TrainerServiceClient>;
   let grpcClose: () => Promise<void>;
+  let trainData: DatasetVersion;
   let trainDataset: string;
 
   before(async () => {
@@ -54,7 +57,8 @@ describe("trainer — in-process worker", () => {
     const grpc = await startGrpcServer({ host: "127.0.0.1", port: 0, logger: h.deps.logger, services: trainer.bindings, security: testServerSecurity() });
     grpcClose = () => grpc.close(1_000);
     client = createClient(TrainerServiceClient, `127.0.0.1:${grpc.port}`);
-    trainDataset = await addSftDataset(h);
+    trainData = await addSftDataset(h);
+    trainDataset = trainData.id;
   });
 
   after(async () => {
@@ -65,10 +69,11 @@ describe("trainer — in-process worker", () => {
   });
 
   let sftVersion = "";
+  let sftRecord: AdapterVersion | undefined;
 
   test("an SFT job runs end to end: events relayed, checkpoints uploaded with manifests, version registered", async () => {
     const runId = "e2e-sft";
-    await publishTrain(h, sftJob(runId, trainDataset, sftArgs({ maxSteps: 8, saveSteps: 4 })));
+    await publishTrain(h, sftJob(runId, trainData, sftArgs({ maxSteps: 8, saveSteps: 4 })));
     const events = await eventsUntil(h, runId, done);
 
     // Every relayed event names the run, stage and job.
@@ -112,7 +117,10 @@ describe("trainer — in-process worker", () => {
     const last = ts.at(-1)!;
     assert.equal(last.status, StageStatus.STAGE_STATUS_SUCCEEDED, last.message);
     assert.equal(last.output, `${runId}-sft/v1`);
+    // The version's registry record travels with it, for the jobs that build on it.
+    assert.deepEqual(last.outputVersion, v);
     sftVersion = last.output;
+    sftRecord = last.outputVersion;
 
     // TrainerService over gRPC: complete checkpoints only, and the worker's status.
     const listed = await callUnary(client.listCheckpoints.bind(client), { runId, stage: Stage.STAGE_SFT });
@@ -145,6 +153,7 @@ describe("trainer — in-process worker", () => {
       attempt: 1,
       baseModel: { uri: "preset:tiny-mamba-char" },
       inputVersion: sftVersion,
+      lineage: [sftRecord!],
       trainDataset,
       outputName: `${runId}-merged`,
     });
@@ -164,7 +173,7 @@ describe("trainer — in-process worker", () => {
 
   test("an invalid spec (runtime exit 2) terminates the job with a FAILED transition naming the field", async () => {
     const runId = "bad-spec";
-    await publishTrain(h, sftJob(runId, trainDataset, sftArgs({ lrSchedulerType: "sometimes" })));
+    await publishTrain(h, sftJob(runId, trainData, sftArgs({ lrSchedulerType: "sometimes" })));
     const events = await eventsUntil(h, runId, done);
     const failed = transitions(events).at(-1)!;
     assert.equal(failed.status, StageStatus.STAGE_STATUS_FAILED);
@@ -176,13 +185,13 @@ describe("trainer — in-process worker", () => {
     assert.deepEqual(await versionsOfRun(h, runId), []);
   });
 
-  test("a job whose dataset does not exist fails before the runtime, naming trainDataset", async () => {
+  test("a job whose dataset it does not carry resolved fails before the runtime, naming trainDataset", async () => {
     const runId = "no-dataset";
-    await publishTrain(h, sftJob(runId, "f".repeat(64), sftArgs()));
+    await publishTrain(h, { ...sftJob(runId, trainData, sftArgs()), trainDataset: "f".repeat(64) });
     const events = await eventsUntil(h, runId, done);
     const failed = transitions(events).at(-1)!;
     assert.equal(failed.status, StageStatus.STAGE_STATUS_FAILED);
-    assert.match(failed.message, /^trainDataset: GetDataset "f{64}": .*not found/);
+    assert.match(failed.message, /^trainDataset: dataset "f{64}" not found/);
     assert.equal(runtimeOf(events, "started").length, 0);
   });
 });

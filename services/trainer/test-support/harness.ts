@@ -11,6 +11,7 @@ import {
   createLogger,
   DatasetKind,
   DatasetServiceClient,
+  type DatasetVersion,
   type GrpcServerHandle,
   RegistryServiceClient,
   startGrpcServer,
@@ -26,7 +27,6 @@ import {
 import { type MinioServer, type NatsServerHandle, REPO_ROOT, resolvedTrainingArgs, startMinioServer, startNatsServer, testSecurityEnv, testServerEnv, testServerSecurity } from "@mambalign/core/testing";
 import { startDatasetsService } from "@mambalign/datasets";
 import { startRegistryService } from "@mambalign/registry";
-import type { Peers } from "../src/stage-inputs.js";
 
 export { REPO_ROOT };
 export const PYTHON = process.env.MAMBALIGN_PYTHON ?? path.join(REPO_ROOT, ".venv/bin/python");
@@ -37,7 +37,7 @@ export interface Harness {
   minio: MinioServer;
   deps: ServiceDeps;
   /** The real datasets and registry services, in this process, on one gRPC port. */
-  peers: Peers;
+  peers: { datasets: DatasetServiceClient; registry: RegistryServiceClient };
   peersAddress: string;
   workDir: string;
   /** Environment of a trainer process pointed at these servers. */
@@ -79,7 +79,7 @@ export async function startHarness(): Promise<Harness> {
   });
   const peersAddress = `127.0.0.1:${server.port}`;
   peerAddrs = { MAMBALIGN_DATASETS_ADDR: peersAddress, MAMBALIGN_REGISTRY_ADDR: peersAddress };
-  const peers: Peers = {
+  const peers = {
     datasets: createClient(DatasetServiceClient, peersAddress),
     registry: createClient(RegistryServiceClient, peersAddress),
   };
@@ -120,8 +120,8 @@ export function reverseRows(n: number, offset = 0): object[] {
   });
 }
 
-/** Prepares a small SFT dataset through the datasets service (train and test splits); returns its version id. */
-export async function addSftDataset(h: Harness): Promise<string> {
+/** Prepares a small SFT dataset through the datasets service (train and test splits); returns its version. */
+export async function addSftDataset(h: Harness): Promise<DatasetVersion> {
   const file = path.join(h.workDir, "reverse.jsonl");
   await writeFile(file, reverseRows(28).map((r) => JSON.stringify(r)).join("\n") + "\n");
   const res = await callUnary(h.peers.datasets.prepareDataset.bind(h.peers.datasets), {
@@ -132,7 +132,7 @@ export async function addSftDataset(h: Harness): Promise<string> {
     name: "reverse",
     splits: [],
   });
-  return res.dataset!.id;
+  return res.dataset!;
 }
 
 /** What the registry holds for a run (through its gRPC API). */
@@ -155,14 +155,16 @@ export function sftArgs(over: Partial<TrainingArgs> = {}): Partial<TrainingArgs>
   });
 }
 
-export function sftJob(runId: string, trainDataset: string, args: Partial<TrainingArgs>): StageJob {
+/** An SFT job as the pipeline builds it: the dataset resolved (`trainData`) beside its id. */
+export function sftJob(runId: string, trainData: DatasetVersion, args: Partial<TrainingArgs>): StageJob {
   return StageJob.fromPartial({
     jobId: `${runId}.sft.1`,
     runId,
     stage: Stage.STAGE_SFT,
     attempt: 1,
     baseModel: { uri: "preset:tiny-mamba-char" },
-    trainDataset,
+    trainDataset: trainData.id,
+    trainData,
     recipe: { args },
     outputName: `${runId}-sft`,
   });

@@ -1,7 +1,8 @@
 // Public face of the object-store layer.
 export * from "./errors.js";
 export { validateKey, validatePrefix, joinKey, parseS3Uri } from "./keys.js";
-export { downloadPrefix, type Location, locate, locateUserUri } from "./locate.js";
+export { type Location, locate, locatePrefix, locateUserUri } from "./locate.js";
+export { ModelStager, weightsRoot } from "./stage-model.js";
 export type { ObjectInfo, ObjectStore, PutOptions } from "./object-store.js";
 export { FsObjectStore } from "./fs-object-store.js";
 export { type S3Auth, S3ObjectStore, type S3ObjectStoreOptions } from "./s3-object-store.js";

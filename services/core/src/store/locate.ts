@@ -1,10 +1,9 @@
 // The one place that decides what a model or data uri names: a prefix of our object store (s3://,
 // file://), a local path, or a reference the runtime resolves itself (preset:<name>, a Hub id).
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { ApiError } from "../errors.js";
-import { InvalidKeyError, ObjectNotFoundError } from "./errors.js";
-import { downloadVerified, readManifest } from "./manifest.js";
+import { InvalidKeyError } from "./errors.js";
 import type { ObjectStore } from "./object-store.js";
 
 export type Location =
@@ -30,6 +29,17 @@ export function locate(store: ObjectStore, uri: string, field: string): Location
 }
 
 /**
+ * The prefix of this store that `uri` names (a registry source, an export destination): an s3:// or
+ * file:// URI, or (fs store) an absolute directory inside the store root; the whole store is refused.
+ */
+export function locatePrefix(store: ObjectStore, uri: string, field: string): string {
+  if (uri === "") throw ApiError.invalidArgument(field, "must not be empty");
+  const loc = locate(store, path.isAbsolute(uri) ? pathToFileURL(uri).href : uri, field);
+  if (loc.kind !== "store") throw ApiError.invalidArgument(field, `${uri}: expected an s3:// prefix, a file:// URI or an absolute directory`, { key: uri });
+  return loc.key;
+}
+
+/**
  * A location a user gives a service (a data source, an export destination): an s3:// URI, left to the
  * caller (an object or a prefix of this store), or a local path from a file:// URI or a path, which the
  * caller confines with its LocalRoots. Other schemes are refused, saying what was `expected`.
@@ -44,21 +54,4 @@ export function locateUserUri(uri: string, field: string, expected: string): { k
   } catch (err) {
     throw ApiError.invalidArgument(field, `${uri}: not a local file URI (${err instanceof Error ? err.message : String(err)})`);
   }
-}
-
-/**
- * Downloads a prefix into `dir`: verified against its manifest when it has one (registry artifacts),
- * else object by object (a model a user uploaded). ObjectNotFoundError when nothing is there.
- */
-export async function downloadPrefix(store: ObjectStore, prefix: string, dir: string): Promise<void> {
-  if (await readManifest(store, prefix)) {
-    await downloadVerified(store, prefix, dir);
-    return;
-  }
-  let n = 0;
-  for await (const o of store.list(`${prefix}/`)) {
-    await store.getFile(o.key, path.join(dir, ...o.key.slice(prefix.length + 1).split("/")));
-    n++;
-  }
-  if (n === 0) throw new ObjectNotFoundError(prefix, { message: `no objects under ${store.uri(prefix)}/` });
 }

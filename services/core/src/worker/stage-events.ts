@@ -2,7 +2,7 @@
 // and stage transitions (which must arrive: the pipeline advances on them).
 import type { Logger } from "pino";
 import type { Bus } from "../bus/bus.js";
-import { RunEvent, type RuntimeEvent, Stage, type StageJob, type StageStatus } from "../gen/index.js";
+import { type AdapterVersion, RunEvent, type RuntimeEvent, Stage, type StageJob, type StageStatus } from "../gen/index.js";
 
 export class StageEvents {
   #chain: Promise<void> = Promise.resolve();
@@ -30,10 +30,15 @@ export class StageEvents {
   }
 
   /** Published after every relayed event; a failure to publish throws (retryable), so it is published again. */
-  async transition(status: StageStatus, message: string, output = "", metrics: Record<string, number> = {}): Promise<void> {
+  async transition(
+    status: StageStatus,
+    message: string,
+    result: { output?: string; metrics?: Record<string, number>; version?: AdapterVersion } = {},
+  ): Promise<void> {
     await this.#chain;
     if (!this.job.runId) return;
-    await this.bus.publishEvent(this.#event({ $case: "transition", value: { status, message, output, metrics } }));
+    const { output = "", metrics = {}, version: outputVersion } = result;
+    await this.bus.publishEvent(this.#event({ $case: "transition", value: { status, message, output, metrics, outputVersion } }));
   }
 
   /** Resolves once every relayed event was published (or given up). */

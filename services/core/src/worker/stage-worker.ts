@@ -9,7 +9,7 @@ import type { Bus } from "../bus/bus.js";
 import type { JobContext, JobHandler } from "../bus/job-worker.js";
 import { willRetry } from "../bus/settle.js";
 import { ApiError } from "../errors.js";
-import { type RunEvent, Stage, type StageJob, StageStatus } from "../gen/index.js";
+import { type AdapterVersion, type RunEvent, Stage, type StageJob, StageStatus } from "../gen/index.js";
 import { type RunRuntimeOptions, type RuntimeResult, runRuntime } from "../runtime/run-runtime.js";
 import { StagePreempted } from "../runtime/runtime-exit.js";
 import { StageEvents } from "./stage-events.js";
@@ -25,11 +25,15 @@ export class StageCancelled extends ApiError {
 
 export type StageOutcome = "succeeded" | "failed" | "retried" | "preempted" | "cancelled";
 
-/** What a stage reports on success: the SUCCEEDED message, its output (a version or evaluation id) and metrics. */
+/**
+ * What a stage reports on success: the SUCCEEDED message, its output (a version or evaluation id),
+ * metrics, and the registry record of a version it produced (later jobs carry it).
+ */
 export interface StageResult {
   message: string;
   output: string;
   metrics?: Record<string, number>;
+  version?: AdapterVersion;
 }
 
 export interface StageContext {
@@ -133,7 +137,7 @@ export function stageJobHandler(o: StageWorkerOptions, work: StageWork): JobHand
         await events.transition(StageStatus.STAGE_STATUS_RUNNING, work.running(ctx));
         result = await work.run(ctx);
       }
-      await events.transition(StageStatus.STAGE_STATUS_SUCCEEDED, result.message, result.output, result.metrics);
+      await events.transition(StageStatus.STAGE_STATUS_SUCCEEDED, result.message, result);
       work.outcome?.("succeeded", ctx);
     } catch (caught) {
       // Whatever the work threw while its run was ending is the cancellation.

@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from mambalign.v1 import common_pb2 as mambalign_dot_v1_dot_common__pb2
+from mambalign.v1 import registry_pb2 as mambalign_dot_v1_dot_registry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mambalign/v1/events.proto\x12\x0cmambalign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mambalign/v1/common.proto\"\xbe\n\n\x0cRuntimeEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x07started\x18\n \x01(\x0b\x32\".mambalign.v1.RuntimeEvent.StartedH\x00\x12\x37\n\x08progress\x18\x0b \x01(\x0b\x32#.mambalign.v1.RuntimeEvent.ProgressH\x00\x12\x46\n\x10\x63heckpoint_saved\x18\x0c \x01(\x0b\x32*.mambalign.v1.RuntimeEvent.CheckpointSavedH\x00\x12;\n\x07metrics\x18\r \x01(\x0b\x32(.mambalign.v1.RuntimeEvent.MetricsReportH\x00\x12\x37\n\x08\x61rtifact\x18\x0e \x01(\x0b\x32#.mambalign.v1.RuntimeEvent.ArtifactH\x00\x12\x37\n\x08\x66inished\x18\x0f \x01(\x0b\x32#.mambalign.v1.RuntimeEvent.FinishedH\x00\x12\x38\n\x05\x65rror\x18\x10 \x01(\x0b\x32\'.mambalign.v1.RuntimeEvent.RuntimeErrorH\x00\x1a\xc8\x01\n\x07Started\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\t\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\x12\x12\n\nstart_step\x18\x03 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x42\n\x08versions\x18\x05 \x03(\x0b\x32\x30.mambalign.v1.RuntimeEvent.Started.VersionsEntry\x1a/\n\rVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x88\x02\n\x08Progress\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\r\n\x05total\x18\x02 \x01(\r\x12\x0c\n\x04loss\x18\x03 \x01(\x01\x12\n\n\x02lr\x18\x04 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x05 \x01(\x01\x12\x11\n\tgrad_norm\x18\x06 \x01(\x01\x12\r\n\x05\x65ta_s\x18\x07 \x01(\x01\x12\x0b\n\x03mfu\x18\x08 \x01(\x01\x12\x13\n\x0bgpu_mem_gib\x18\t \x01(\x01\x12=\n\x05\x65xtra\x18\n \x03(\x0b\x32..mambalign.v1.RuntimeEvent.Progress.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a<\n\x0f\x43heckpointSaved\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x0b\n\x03\x64ir\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x1a\xa1\x01\n\rMetricsReport\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x44\n\x06values\x18\x03 \x03(\x0b\x32\x34.mambalign.v1.RuntimeEvent.MetricsReport.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a&\n\x08\x41rtifact\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x1a\x38\n\x08\x46inished\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x0e\n\x06wall_s\x18\x03 \x01(\x01\x1a\x41\n\x0cRuntimeError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x42\x06\n\x04kind\"\x9d\x04\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\"\n\x05stage\x18\x02 \x01(\x0e\x32\x13.mambalign.v1.Stage\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x07runtime\x18\n \x01(\x0b\x32\x1a.mambalign.v1.RuntimeEventH\x00\x12<\n\ntransition\x18\x0b \x01(\x0b\x32&.mambalign.v1.RunEvent.StageTransitionH\x00\x12-\n\x03log\x18\x0c \x01(\x0b\x32\x1e.mambalign.v1.RunEvent.LogLineH\x00\x1a\xd3\x01\n\x0fStageTransition\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.mambalign.v1.StageStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06output\x18\x03 \x01(\t\x12\x44\n\x07metrics\x18\x04 \x03(\x0b\x32\x33.mambalign.v1.RunEvent.StageTransition.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a)\n\x07LogLine\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\tB\x06\n\x04kind*\xb0\x01\n\x0bStageStatus\x12\x1c\n\x18STAGE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14STAGE_STATUS_PENDING\x10\x01\x12\x18\n\x14STAGE_STATUS_RUNNING\x10\x02\x12\x1a\n\x16STAGE_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13STAGE_STATUS_FAILED\x10\x04\x12\x1a\n\x16STAGE_STATUS_CANCELLED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mambalign/v1/events.proto\x12\x0cmambalign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mambalign/v1/common.proto\x1a\x1bmambalign/v1/registry.proto\"\xbe\n\n\x0cRuntimeEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x07started\x18\n \x01(\x0b\x32\".mambalign.v1.RuntimeEvent.StartedH\x00\x12\x37\n\x08progress\x18\x0b \x01(\x0b\x32#.mambalign.v1.RuntimeEvent.ProgressH\x00\x12\x46\n\x10\x63heckpoint_saved\x18\x0c \x01(\x0b\x32*.mambalign.v1.RuntimeEvent.CheckpointSavedH\x00\x12;\n\x07metrics\x18\r \x01(\x0b\x32(.mambalign.v1.RuntimeEvent.MetricsReportH\x00\x12\x37\n\x08\x61rtifact\x18\x0e \x01(\x0b\x32#.mambalign.v1.RuntimeEvent.ArtifactH\x00\x12\x37\n\x08\x66inished\x18\x0f \x01(\x0b\x32#.mambalign.v1.RuntimeEvent.FinishedH\x00\x12\x38\n\x05\x65rror\x18\x10 \x01(\x0b\x32\'.mambalign.v1.RuntimeEvent.RuntimeErrorH\x00\x1a\xc8\x01\n\x07Started\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\t\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\x12\x12\n\nstart_step\x18\x03 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x42\n\x08versions\x18\x05 \x03(\x0b\x32\x30.mambalign.v1.RuntimeEvent.Started.VersionsEntry\x1a/\n\rVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x88\x02\n\x08Progress\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\r\n\x05total\x18\x02 \x01(\r\x12\x0c\n\x04loss\x18\x03 \x01(\x01\x12\n\n\x02lr\x18\x04 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x05 \x01(\x01\x12\x11\n\tgrad_norm\x18\x06 \x01(\x01\x12\r\n\x05\x65ta_s\x18\x07 \x01(\x01\x12\x0b\n\x03mfu\x18\x08 \x01(\x01\x12\x13\n\x0bgpu_mem_gib\x18\t \x01(\x01\x12=\n\x05\x65xtra\x18\n \x03(\x0b\x32..mambalign.v1.RuntimeEvent.Progress.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a<\n\x0f\x43heckpointSaved\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x0b\n\x03\x64ir\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x1a\xa1\x01\n\rMetricsReport\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x44\n\x06values\x18\x03 \x03(\x0b\x32\x34.mambalign.v1.RuntimeEvent.MetricsReport.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a&\n\x08\x41rtifact\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x1a\x38\n\x08\x46inished\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x0e\n\x06wall_s\x18\x03 \x01(\x01\x1a\x41\n\x0cRuntimeError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x42\x06\n\x04kind\"\xd3\x04\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\"\n\x05stage\x18\x02 \x01(\x0e\x32\x13.mambalign.v1.Stage\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x07runtime\x18\n \x01(\x0b\x32\x1a.mambalign.v1.RuntimeEventH\x00\x12<\n\ntransition\x18\x0b \x01(\x0b\x32&.mambalign.v1.RunEvent.StageTransitionH\x00\x12-\n\x03log\x18\x0c \x01(\x0b\x32\x1e.mambalign.v1.RunEvent.LogLineH\x00\x1a\x89\x02\n\x0fStageTransition\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.mambalign.v1.StageStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06output\x18\x03 \x01(\t\x12\x44\n\x07metrics\x18\x04 \x03(\x0b\x32\x33.mambalign.v1.RunEvent.StageTransition.MetricsEntry\x12\x34\n\x0eoutput_version\x18\x05 \x01(\x0b\x32\x1c.mambalign.v1.AdapterVersion\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a)\n\x07LogLine\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\tB\x06\n\x04kind*\xb0\x01\n\x0bStageStatus\x12\x1c\n\x18STAGE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14STAGE_STATUS_PENDING\x10\x01\x12\x18\n\x14STAGE_STATUS_RUNNING\x10\x02\x12\x1a\n\x16STAGE_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13STAGE_STATUS_FAILED\x10\x04\x12\x1a\n\x16STAGE_STATUS_CANCELLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,36 +42,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNTIMEEVENT_METRICSREPORT_VALUESENTRY']._serialized_options = b'8\001'
   _globals['_RUNEVENT_STAGETRANSITION_METRICSENTRY']._loaded_options = None
   _globals['_RUNEVENT_STAGETRANSITION_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_STAGESTATUS']._serialized_start=1993
-  _globals['_STAGESTATUS']._serialized_end=2169
-  _globals['_RUNTIMEEVENT']._serialized_start=104
-  _globals['_RUNTIMEEVENT']._serialized_end=1446
-  _globals['_RUNTIMEEVENT_STARTED']._serialized_start=580
-  _globals['_RUNTIMEEVENT_STARTED']._serialized_end=780
-  _globals['_RUNTIMEEVENT_STARTED_VERSIONSENTRY']._serialized_start=733
-  _globals['_RUNTIMEEVENT_STARTED_VERSIONSENTRY']._serialized_end=780
-  _globals['_RUNTIMEEVENT_PROGRESS']._serialized_start=783
-  _globals['_RUNTIMEEVENT_PROGRESS']._serialized_end=1047
-  _globals['_RUNTIMEEVENT_PROGRESS_EXTRAENTRY']._serialized_start=1003
-  _globals['_RUNTIMEEVENT_PROGRESS_EXTRAENTRY']._serialized_end=1047
-  _globals['_RUNTIMEEVENT_CHECKPOINTSAVED']._serialized_start=1049
-  _globals['_RUNTIMEEVENT_CHECKPOINTSAVED']._serialized_end=1109
-  _globals['_RUNTIMEEVENT_METRICSREPORT']._serialized_start=1112
-  _globals['_RUNTIMEEVENT_METRICSREPORT']._serialized_end=1273
-  _globals['_RUNTIMEEVENT_METRICSREPORT_VALUESENTRY']._serialized_start=1228
-  _globals['_RUNTIMEEVENT_METRICSREPORT_VALUESENTRY']._serialized_end=1273
-  _globals['_RUNTIMEEVENT_ARTIFACT']._serialized_start=1275
-  _globals['_RUNTIMEEVENT_ARTIFACT']._serialized_end=1313
-  _globals['_RUNTIMEEVENT_FINISHED']._serialized_start=1315
-  _globals['_RUNTIMEEVENT_FINISHED']._serialized_end=1371
-  _globals['_RUNTIMEEVENT_RUNTIMEERROR']._serialized_start=1373
-  _globals['_RUNTIMEEVENT_RUNTIMEERROR']._serialized_end=1438
-  _globals['_RUNEVENT']._serialized_start=1449
-  _globals['_RUNEVENT']._serialized_end=1990
-  _globals['_RUNEVENT_STAGETRANSITION']._serialized_start=1728
-  _globals['_RUNEVENT_STAGETRANSITION']._serialized_end=1939
-  _globals['_RUNEVENT_STAGETRANSITION_METRICSENTRY']._serialized_start=1893
-  _globals['_RUNEVENT_STAGETRANSITION_METRICSENTRY']._serialized_end=1939
-  _globals['_RUNEVENT_LOGLINE']._serialized_start=1941
-  _globals['_RUNEVENT_LOGLINE']._serialized_end=1982
+  _globals['_STAGESTATUS']._serialized_start=2076
+  _globals['_STAGESTATUS']._serialized_end=2252
+  _globals['_RUNTIMEEVENT']._serialized_start=133
+  _globals['_RUNTIMEEVENT']._serialized_end=1475
+  _globals['_RUNTIMEEVENT_STARTED']._serialized_start=609
+  _globals['_RUNTIMEEVENT_STARTED']._serialized_end=809
+  _globals['_RUNTIMEEVENT_STARTED_VERSIONSENTRY']._serialized_start=762
+  _globals['_RUNTIMEEVENT_STARTED_VERSIONSENTRY']._serialized_end=809
+  _globals['_RUNTIMEEVENT_PROGRESS']._serialized_start=812
+  _globals['_RUNTIMEEVENT_PROGRESS']._serialized_end=1076
+  _globals['_RUNTIMEEVENT_PROGRESS_EXTRAENTRY']._serialized_start=1032
+  _globals['_RUNTIMEEVENT_PROGRESS_EXTRAENTRY']._serialized_end=1076
+  _globals['_RUNTIMEEVENT_CHECKPOINTSAVED']._serialized_start=1078
+  _globals['_RUNTIMEEVENT_CHECKPOINTSAVED']._serialized_end=1138
+  _globals['_RUNTIMEEVENT_METRICSREPORT']._serialized_start=1141
+  _globals['_RUNTIMEEVENT_METRICSREPORT']._serialized_end=1302
+  _globals['_RUNTIMEEVENT_METRICSREPORT_VALUESENTRY']._serialized_start=1257
+  _globals['_RUNTIMEEVENT_METRICSREPORT_VALUESENTRY']._serialized_end=1302
+  _globals['_RUNTIMEEVENT_ARTIFACT']._serialized_start=1304
+  _globals['_RUNTIMEEVENT_ARTIFACT']._serialized_end=1342
+  _globals['_RUNTIMEEVENT_FINISHED']._serialized_start=1344
+  _globals['_RUNTIMEEVENT_FINISHED']._serialized_end=1400
+  _globals['_RUNTIMEEVENT_RUNTIMEERROR']._serialized_start=1402
+  _globals['_RUNTIMEEVENT_RUNTIMEERROR']._serialized_end=1467
+  _globals['_RUNEVENT']._serialized_start=1478
+  _globals['_RUNEVENT']._serialized_end=2073
+  _globals['_RUNEVENT_STAGETRANSITION']._serialized_start=1757
+  _globals['_RUNEVENT_STAGETRANSITION']._serialized_end=2022
+  _globals['_RUNEVENT_STAGETRANSITION_METRICSENTRY']._serialized_start=1976
+  _globals['_RUNEVENT_STAGETRANSITION_METRICSENTRY']._serialized_end=2022
+  _globals['_RUNEVENT_LOGLINE']._serialized_start=2024
+  _globals['_RUNEVENT_LOGLINE']._serialized_end=2065
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mambalign.v1 import common_pb2 as _common_pb2
+from mambalign.v1 import registry_pb2 as _registry_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -149,7 +150,7 @@ class RuntimeEvent(_message.Message):
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "stage", "job_id", "time", "runtime", "transition", "log")
     class StageTransition(_message.Message):
-        __slots__ = ("status", "message", "output", "metrics")
+        __slots__ = ("status", "message", "output", "metrics", "output_version")
         class MetricsEntry(_message.Message):
             __slots__ = ("key", "value")
             KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,11 +162,13 @@ class RunEvent(_message.Message):
         MESSAGE_FIELD_NUMBER: _ClassVar[int]
         OUTPUT_FIELD_NUMBER: _ClassVar[int]
         METRICS_FIELD_NUMBER: _ClassVar[int]
+        OUTPUT_VERSION_FIELD_NUMBER: _ClassVar[int]
         status: StageStatus
         message: str
         output: str
         metrics: _containers.ScalarMap[str, float]
-        def __init__(self, status: _Optional[_Union[StageStatus, str]] = ..., message: _Optional[str] = ..., output: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+        output_version: _registry_pb2.AdapterVersion
+        def __init__(self, status: _Optional[_Union[StageStatus, str]] = ..., message: _Optional[str] = ..., output: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., output_version: _Optional[_Union[_registry_pb2.AdapterVersion, _Mapping]] = ...) -> None: ...
     class LogLine(_message.Message):
         __slots__ = ("level", "message")
         LEVEL_FIELD_NUMBER: _ClassVar[int]

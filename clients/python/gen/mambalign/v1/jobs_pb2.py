@@ -23,16 +23,18 @@ _sym_db = _symbol_database.Default()
 
 
 from mambalign.v1 import common_pb2 as mambalign_dot_v1_dot_common__pb2
+from mambalign.v1 import datasets_pb2 as mambalign_dot_v1_dot_datasets__pb2
 from mambalign.v1 import recipe_pb2 as mambalign_dot_v1_dot_recipe__pb2
+from mambalign.v1 import registry_pb2 as mambalign_dot_v1_dot_registry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mambalign/v1/jobs.proto\x12\x0cmambalign.v1\x1a\x19mambalign/v1/common.proto\x1a\x19mambalign/v1/recipe.proto\"\xcc\x02\n\x08StageJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\"\n\x05stage\x18\x03 \x01(\x0e\x32\x13.mambalign.v1.Stage\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12*\n\nbase_model\x18\x05 \x01(\x0b\x32\x16.mambalign.v1.ModelRef\x12\x15\n\rinput_version\x18\x06 \x01(\t\x12\x15\n\rtrain_dataset\x18\x07 \x01(\t\x12\x14\n\x0c\x65val_dataset\x18\x08 \x01(\t\x12)\n\x06recipe\x18\t \x01(\x0b\x32\x19.mambalign.v1.StageRecipe\x12$\n\x04\x65val\x18\n \x01(\x0b\x32\x16.mambalign.v1.EvalArgs\x12\x13\n\x0boutput_name\x18\x0b \x01(\t\x12\x15\n\rprefs_dataset\x18\x0c \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mambalign/v1/jobs.proto\x12\x0cmambalign.v1\x1a\x19mambalign/v1/common.proto\x1a\x1bmambalign/v1/datasets.proto\x1a\x19mambalign/v1/recipe.proto\x1a\x1bmambalign/v1/registry.proto\"\xde\x03\n\x08StageJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\"\n\x05stage\x18\x03 \x01(\x0e\x32\x13.mambalign.v1.Stage\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12*\n\nbase_model\x18\x05 \x01(\x0b\x32\x16.mambalign.v1.ModelRef\x12\x15\n\rinput_version\x18\x06 \x01(\t\x12\x15\n\rtrain_dataset\x18\x07 \x01(\t\x12\x14\n\x0c\x65val_dataset\x18\x08 \x01(\t\x12)\n\x06recipe\x18\t \x01(\x0b\x32\x19.mambalign.v1.StageRecipe\x12$\n\x04\x65val\x18\n \x01(\x0b\x32\x16.mambalign.v1.EvalArgs\x12\x13\n\x0boutput_name\x18\x0b \x01(\t\x12\x15\n\rprefs_dataset\x18\x0c \x01(\t\x12\x30\n\ntrain_data\x18\r \x01(\x0b\x32\x1c.mambalign.v1.DatasetVersion\x12/\n\teval_data\x18\x0e \x01(\x0b\x32\x1c.mambalign.v1.DatasetVersion\x12-\n\x07lineage\x18\x0f \x03(\x0b\x32\x1c.mambalign.v1.AdapterVersionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mambalign.v1.jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STAGEJOB']._serialized_start=96
-  _globals['_STAGEJOB']._serialized_end=428
+  _globals['_STAGEJOB']._serialized_start=154
+  _globals['_STAGEJOB']._serialized_end=632
 # @@protoc_insertion_point(module_scope)

@@ -24,11 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from mambalign.v1 import common_pb2 as mambalign_dot_v1_dot_common__pb2
+from mambalign.v1 import datasets_pb2 as mambalign_dot_v1_dot_datasets__pb2
 from mambalign.v1 import events_pb2 as mambalign_dot_v1_dot_events__pb2
 from mambalign.v1 import recipe_pb2 as mambalign_dot_v1_dot_recipe__pb2
+from mambalign.v1 import registry_pb2 as mambalign_dot_v1_dot_registry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmambalign/v1/pipeline.proto\x12\x0cmambalign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mambalign/v1/common.proto\x1a\x19mambalign/v1/events.proto\x1a\x19mambalign/v1/recipe.proto\"\x89\x03\n\nStageState\x12\"\n\x05stage\x18\x01 \x01(\x0e\x32\x13.mambalign.v1.Stage\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.mambalign.v1.StageStatus\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0e\n\x06job_id\x18\x04 \x01(\t\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\r\x12\x13\n\x0btotal_steps\x18\x08 \x01(\r\x12\x36\n\x07metrics\x18\t \x03(\x0b\x32%.mambalign.v1.StageState.MetricsEntry\x12.\n\nstarted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xf7\x01\n\x0c\x42\x61selineEval\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.mambalign.v1.StageStatus\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x38\n\x07metrics\x18\x06 \x03(\x0b\x32\'.mambalign.v1.BaselineEval.MetricsEntry\x12\x0f\n\x07message\x18\x07 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb2\x03\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12$\n\x06recipe\x18\x03 \x01(\x0b\x32\x14.mambalign.v1.Recipe\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.mambalign.v1.RunStatus\x12(\n\x06stages\x18\x05 \x03(\x0b\x32\x18.mambalign.v1.StageState\x12\x19\n\x11train_dataset_sft\x18\x06 \x01(\t\x12\x19\n\x11train_dataset_dpo\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08warnings\x18\x0b \x03(\t\x12-\n\tbaselines\x18\x0c \x03(\x0b\x32\x1a.mambalign.v1.BaselineEval\x12\x16\n\x0e\x65val_questions\x18\r \x01(\t\x12\x12\n\nstarted_by\x18\x0e \x01(\t\":\n\x0fStartRunRequest\x12\x13\n\x0brecipe_yaml\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x1b\n\rGetRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x11\n\x0fListRunsRequest\"3\n\x10ListRunsResponse\x12\x1f\n\x04runs\x18\x01 \x03(\x0b\x32\x11.mambalign.v1.Run\"\x1e\n\x10\x43\x61ncelRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x0fWatchRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_seq\x18\x02 \x01(\x04\"f\n\x10WatchRunResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12%\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x16.mambalign.v1.RunEvent\x12\x1e\n\x03run\x18\x03 \x01(\x0b\x32\x11.mambalign.v1.Run\")\n\x12\x43heckRecipeRequest\x12\x13\n\x0brecipe_yaml\x18\x01 \x01(\t\"f\n\x13\x43heckRecipeResponse\x12$\n\x06recipe\x18\x01 \x01(\x0b\x32\x14.mambalign.v1.Recipe\x12)\n\x06issues\x18\x02 \x03(\x0b\x32\x19.mambalign.v1.RecipeIssue\"2\n\x10StartRunResponse\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.mambalign.v1.Run\"0\n\x0eGetRunResponse\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.mambalign.v1.Run\"3\n\x11\x43\x61ncelRunResponse\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.mambalign.v1.Run*\xa2\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_PENDING\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x18\n\x14RUN_STATUS_SUCCEEDED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x05\x32\xdb\x03\n\x0fPipelineService\x12I\n\x08StartRun\x12\x1d.mambalign.v1.StartRunRequest\x1a\x1e.mambalign.v1.StartRunResponse\x12\x43\n\x06GetRun\x12\x1b.mambalign.v1.GetRunRequest\x1a\x1c.mambalign.v1.GetRunResponse\x12I\n\x08ListRuns\x12\x1d.mambalign.v1.ListRunsRequest\x1a\x1e.mambalign.v1.ListRunsResponse\x12L\n\tCancelRun\x12\x1e.mambalign.v1.CancelRunRequest\x1a\x1f.mambalign.v1.CancelRunResponse\x12K\n\x08WatchRun\x12\x1d.mambalign.v1.WatchRunRequest\x1a\x1e.mambalign.v1.WatchRunResponse0\x01\x12R\n\x0b\x43heckRecipe\x12 .mambalign.v1.CheckRecipeRequest\x1a!.mambalign.v1.CheckRecipeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmambalign/v1/pipeline.proto\x12\x0cmambalign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mambalign/v1/common.proto\x1a\x1bmambalign/v1/datasets.proto\x1a\x19mambalign/v1/events.proto\x1a\x19mambalign/v1/recipe.proto\x1a\x1bmambalign/v1/registry.proto\"\xbf\x03\n\nStageState\x12\"\n\x05stage\x18\x01 \x01(\x0e\x32\x13.mambalign.v1.Stage\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.mambalign.v1.StageStatus\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0e\n\x06job_id\x18\x04 \x01(\t\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\r\x12\x13\n\x0btotal_steps\x18\x08 \x01(\r\x12\x36\n\x07metrics\x18\t \x03(\x0b\x32%.mambalign.v1.StageState.MetricsEntry\x12.\n\nstarted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0eoutput_version\x18\x0c \x01(\x0b\x32\x1c.mambalign.v1.AdapterVersion\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xf7\x01\n\x0c\x42\x61selineEval\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.mambalign.v1.StageStatus\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x38\n\x07metrics\x18\x06 \x03(\x0b\x32\'.mambalign.v1.BaselineEval.MetricsEntry\x12\x0f\n\x07message\x18\x07 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x92\x04\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12$\n\x06recipe\x18\x03 \x01(\x0b\x32\x14.mambalign.v1.Recipe\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.mambalign.v1.RunStatus\x12(\n\x06stages\x18\x05 \x03(\x0b\x32\x18.mambalign.v1.StageState\x12\x19\n\x11train_dataset_sft\x18\x06 \x01(\t\x12\x19\n\x11train_dataset_dpo\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08warnings\x18\x0b \x03(\t\x12-\n\tbaselines\x18\x0c \x03(\x0b\x32\x1a.mambalign.v1.BaselineEval\x12\x16\n\x0e\x65val_questions\x18\r \x01(\t\x12\x12\n\nstarted_by\x18\x0e \x01(\t\x12.\n\x08sft_data\x18\x0f \x01(\x0b\x32\x1c.mambalign.v1.DatasetVersion\x12.\n\x08\x64po_data\x18\x10 \x01(\x0b\x32\x1c.mambalign.v1.DatasetVersion\":\n\x0fStartRunRequest\x12\x13\n\x0brecipe_yaml\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x1b\n\rGetRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x11\n\x0fListRunsRequest\"3\n\x10ListRunsResponse\x12\x1f\n\x04runs\x18\x01 \x03(\x0b\x32\x11.mambalign.v1.Run\"\x1e\n\x10\x43\x61ncelRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x0fWatchRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_seq\x18\x02 \x01(\x04\"f\n\x10WatchRunResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12%\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x16.mambalign.v1.RunEvent\x12\x1e\n\x03run\x18\x03 \x01(\x0b\x32\x11.mambalign.v1.Run\")\n\x12\x43heckRecipeRequest\x12\x13\n\x0brecipe_yaml\x18\x01 \x01(\t\"f\n\x13\x43heckRecipeResponse\x12$\n\x06recipe\x18\x01 \x01(\x0b\x32\x14.mambalign.v1.Recipe\x12)\n\x06issues\x18\x02 \x03(\x0b\x32\x19.mambalign.v1.RecipeIssue\"2\n\x10StartRunResponse\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.mambalign.v1.Run\"0\n\x0eGetRunResponse\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.mambalign.v1.Run\"3\n\x11\x43\x61ncelRunResponse\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.mambalign.v1.Run*\xa2\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_PENDING\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x18\n\x14RUN_STATUS_SUCCEEDED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x05\x32\xdb\x03\n\x0fPipelineService\x12I\n\x08StartRun\x12\x1d.mambalign.v1.StartRunRequest\x1a\x1e.mambalign.v1.StartRunResponse\x12\x43\n\x06GetRun\x12\x1b.mambalign.v1.GetRunRequest\x1a\x1c.mambalign.v1.GetRunResponse\x12I\n\x08ListRuns\x12\x1d.mambalign.v1.ListRunsRequest\x1a\x1e.mambalign.v1.ListRunsResponse\x12L\n\tCancelRun\x12\x1e.mambalign.v1.CancelRunRequest\x1a\x1f.mambalign.v1.CancelRunResponse\x12K\n\x08WatchRun\x12\x1d.mambalign.v1.WatchRunRequest\x1a\x1e.mambalign.v1.WatchRunResponse0\x01\x12R\n\x0b\x43heckRecipe\x12 .mambalign.v1.CheckRecipeRequest\x1a!.mambalign.v1.CheckRecipeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,42 +41,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STAGESTATE_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_BASELINEEVAL_METRICSENTRY']._loaded_options = None
   _globals['_BASELINEEVAL_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_RUNSTATUS']._serialized_start=1891
-  _globals['_RUNSTATUS']._serialized_end=2053
-  _globals['_STAGESTATE']._serialized_start=160
-  _globals['_STAGESTATE']._serialized_end=553
-  _globals['_STAGESTATE_METRICSENTRY']._serialized_start=507
-  _globals['_STAGESTATE_METRICSENTRY']._serialized_end=553
-  _globals['_BASELINEEVAL']._serialized_start=556
-  _globals['_BASELINEEVAL']._serialized_end=803
-  _globals['_BASELINEEVAL_METRICSENTRY']._serialized_start=507
-  _globals['_BASELINEEVAL_METRICSENTRY']._serialized_end=553
-  _globals['_RUN']._serialized_start=806
-  _globals['_RUN']._serialized_end=1240
-  _globals['_STARTRUNREQUEST']._serialized_start=1242
-  _globals['_STARTRUNREQUEST']._serialized_end=1300
-  _globals['_GETRUNREQUEST']._serialized_start=1302
-  _globals['_GETRUNREQUEST']._serialized_end=1329
-  _globals['_LISTRUNSREQUEST']._serialized_start=1331
-  _globals['_LISTRUNSREQUEST']._serialized_end=1348
-  _globals['_LISTRUNSRESPONSE']._serialized_start=1350
-  _globals['_LISTRUNSRESPONSE']._serialized_end=1401
-  _globals['_CANCELRUNREQUEST']._serialized_start=1403
-  _globals['_CANCELRUNREQUEST']._serialized_end=1433
-  _globals['_WATCHRUNREQUEST']._serialized_start=1435
-  _globals['_WATCHRUNREQUEST']._serialized_end=1482
-  _globals['_WATCHRUNRESPONSE']._serialized_start=1484
-  _globals['_WATCHRUNRESPONSE']._serialized_end=1586
-  _globals['_CHECKRECIPEREQUEST']._serialized_start=1588
-  _globals['_CHECKRECIPEREQUEST']._serialized_end=1629
-  _globals['_CHECKRECIPERESPONSE']._serialized_start=1631
-  _globals['_CHECKRECIPERESPONSE']._serialized_end=1733
-  _globals['_STARTRUNRESPONSE']._serialized_start=1735
-  _globals['_STARTRUNRESPONSE']._serialized_end=1785
-  _globals['_GETRUNRESPONSE']._serialized_start=1787
-  _globals['_GETRUNRESPONSE']._serialized_end=1835
-  _globals['_CANCELRUNRESPONSE']._serialized_start=1837
-  _globals['_CANCELRUNRESPONSE']._serialized_end=1888
-  _globals['_PIPELINESERVICE']._serialized_start=2056
-  _globals['_PIPELINESERVICE']._serialized_end=2531
+  _globals['_RUNSTATUS']._serialized_start=2099
+  _globals['_RUNSTATUS']._serialized_end=2261
+  _globals['_STAGESTATE']._serialized_start=218
+  _globals['_STAGESTATE']._serialized_end=665
+  _globals['_STAGESTATE_METRICSENTRY']._serialized_start=619
+  _globals['_STAGESTATE_METRICSENTRY']._serialized_end=665
+  _globals['_BASELINEEVAL']._serialized_start=668
+  _globals['_BASELINEEVAL']._serialized_end=915
+  _globals['_BASELINEEVAL_METRICSENTRY']._serialized_start=619
+  _globals['_BASELINEEVAL_METRICSENTRY']._serialized_end=665
+  _globals['_RUN']._serialized_start=918
+  _globals['_RUN']._serialized_end=1448
+  _globals['_STARTRUNREQUEST']._serialized_start=1450
+  _globals['_STARTRUNREQUEST']._serialized_end=1508
+  _globals['_GETRUNREQUEST']._serialized_start=1510
+  _globals['_GETRUNREQUEST']._serialized_end=1537
+  _globals['_LISTRUNSREQUEST']._serialized_start=1539
+  _globals['_LISTRUNSREQUEST']._serialized_end=1556
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1558
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1609
+  _globals['_CANCELRUNREQUEST']._serialized_start=1611
+  _globals['_CANCELRUNREQUEST']._serialized_end=1641
+  _globals['_WATCHRUNREQUEST']._serialized_start=1643
+  _globals['_WATCHRUNREQUEST']._serialized_end=1690
+  _globals['_WATCHRUNRESPONSE']._serialized_start=1692
+  _globals['_WATCHRUNRESPONSE']._serialized_end=1794
+  _globals['_CHECKRECIPEREQUEST']._serialized_start=1796
+  _globals['_CHECKRECIPEREQUEST']._serialized_end=1837
+  _globals['_CHECKRECIPERESPONSE']._serialized_start=1839
+  _globals['_CHECKRECIPERESPONSE']._serialized_end=1941
+  _globals['_STARTRUNRESPONSE']._serialized_start=1943
+  _globals['_STARTRUNRESPONSE']._serialized_end=1993
+  _globals['_GETRUNRESPONSE']._serialized_start=1995
+  _globals['_GETRUNRESPONSE']._serialized_end=2043
+  _globals['_CANCELRUNRESPONSE']._serialized_start=2045
+  _globals['_CANCELRUNRESPONSE']._serialized_end=2096
+  _globals['_PIPELINESERVICE']._serialized_start=2264
+  _globals['_PIPELINESERVICE']._serialized_end=2739
 # @@protoc_insertion_point(module_scope)

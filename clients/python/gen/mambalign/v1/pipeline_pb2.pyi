@@ -2,8 +2,10 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mambalign.v1 import common_pb2 as _common_pb2
+from mambalign.v1 import datasets_pb2 as _datasets_pb2
 from mambalign.v1 import events_pb2 as _events_pb2
 from mambalign.v1 import recipe_pb2 as _recipe_pb2
+from mambalign.v1 import registry_pb2 as _registry_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -29,7 +31,7 @@ RUN_STATUS_FAILED: RunStatus
 RUN_STATUS_CANCELLED: RunStatus
 
 class StageState(_message.Message):
-    __slots__ = ("stage", "status", "attempt", "job_id", "output", "message", "step", "total_steps", "metrics", "started_at", "finished_at")
+    __slots__ = ("stage", "status", "attempt", "job_id", "output", "message", "step", "total_steps", "metrics", "started_at", "finished_at", "output_version")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +50,7 @@ class StageState(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_VERSION_FIELD_NUMBER: _ClassVar[int]
     stage: _common_pb2.Stage
     status: _events_pb2.StageStatus
     attempt: int
@@ -59,7 +62,8 @@ class StageState(_message.Message):
     metrics: _containers.ScalarMap[str, float]
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
-    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., status: _Optional[_Union[_events_pb2.StageStatus, str]] = ..., attempt: _Optional[int] = ..., job_id: _Optional[str] = ..., output: _Optional[str] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    output_version: _registry_pb2.AdapterVersion
+    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., status: _Optional[_Union[_events_pb2.StageStatus, str]] = ..., attempt: _Optional[int] = ..., job_id: _Optional[str] = ..., output: _Optional[str] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_version: _Optional[_Union[_registry_pb2.AdapterVersion, _Mapping]] = ...) -> None: ...
 
 class BaselineEval(_message.Message):
     __slots__ = ("label", "version_id", "job_id", "status", "output", "metrics", "message")
@@ -87,7 +91,7 @@ class BaselineEval(_message.Message):
     def __init__(self, label: _Optional[str] = ..., version_id: _Optional[str] = ..., job_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.StageStatus, str]] = ..., output: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "request_id", "recipe", "status", "stages", "train_dataset_sft", "train_dataset_dpo", "message", "created_at", "updated_at", "warnings", "baselines", "eval_questions", "started_by")
+    __slots__ = ("id", "request_id", "recipe", "status", "stages", "train_dataset_sft", "train_dataset_dpo", "message", "created_at", "updated_at", "warnings", "baselines", "eval_questions", "started_by", "sft_data", "dpo_data")
     ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPE_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +106,8 @@ class Run(_message.Message):
     BASELINES_FIELD_NUMBER: _ClassVar[int]
     EVAL_QUESTIONS_FIELD_NUMBER: _ClassVar[int]
     STARTED_BY_FIELD_NUMBER: _ClassVar[int]
+    SFT_DATA_FIELD_NUMBER: _ClassVar[int]
+    DPO_DATA_FIELD_NUMBER: _ClassVar[int]
     id: str
     request_id: str
     recipe: _recipe_pb2.Recipe
@@ -116,7 +122,9 @@ class Run(_message.Message):
     baselines: _containers.RepeatedCompositeFieldContainer[BaselineEval]
     eval_questions: str
     started_by: str
-    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., recipe: _Optional[_Union[_recipe_pb2.Recipe, _Mapping]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., stages: _Optional[_Iterable[_Union[StageState, _Mapping]]] = ..., train_dataset_sft: _Optional[str] = ..., train_dataset_dpo: _Optional[str] = ..., message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., baselines: _Optional[_Iterable[_Union[BaselineEval, _Mapping]]] = ..., eval_questions: _Optional[str] = ..., started_by: _Optional[str] = ...) -> None: ...
+    sft_data: _datasets_pb2.DatasetVersion
+    dpo_data: _datasets_pb2.DatasetVersion
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., recipe: _Optional[_Union[_recipe_pb2.Recipe, _Mapping]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., stages: _Optional[_Iterable[_Union[StageState, _Mapping]]] = ..., train_dataset_sft: _Optional[str] = ..., train_dataset_dpo: _Optional[str] = ..., message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., baselines: _Optional[_Iterable[_Union[BaselineEval, _Mapping]]] = ..., eval_questions: _Optional[str] = ..., started_by: _Optional[str] = ..., sft_data: _Optional[_Union[_datasets_pb2.DatasetVersion, _Mapping]] = ..., dpo_data: _Optional[_Union[_datasets_pb2.DatasetVersion, _Mapping]] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
     __slots__ = ("recipe_yaml", "request_id")

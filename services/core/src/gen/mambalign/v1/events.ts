@@ -8,6 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Stage, stageFromJSON, stageToJSON } from "./common.js";
+import { AdapterVersion } from "./registry.js";
 
 export enum StageStatus {
   STAGE_STATUS_UNSPECIFIED = 0,
@@ -172,6 +173,8 @@ export interface RunEvent_StageTransition {
   output: string;
   /** Metrics of a finished stage (an evaluation's), so the pipeline records them from the event. */
   metrics: { [key: string]: number };
+  /** The registry version a training stage produced (id = output), so later jobs carry it resolved. */
+  outputVersion: AdapterVersion | undefined;
 }
 
 export interface RunEvent_StageTransition_MetricsEntry {
@@ -1829,7 +1832,7 @@ export const RunEvent: MessageFns<RunEvent> = {
 };
 
 function createBaseRunEvent_StageTransition(): RunEvent_StageTransition {
-  return { status: 0, message: "", output: "", metrics: {} };
+  return { status: 0, message: "", output: "", metrics: {}, outputVersion: undefined };
 }
 
 export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
@@ -1846,6 +1849,9 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
     globalThis.Object.entries(message.metrics).forEach(([key, value]: [string, number]) => {
       RunEvent_StageTransition_MetricsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.outputVersion !== undefined) {
+      AdapterVersion.encode(message.outputVersion, writer.uint32(42).fork()).join();
+    }
     return writer;
   },
 
@@ -1897,6 +1903,14 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.outputVersion = AdapterVersion.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1928,6 +1942,11 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
           {},
         )
         : {},
+      outputVersion: isSet(object.outputVersion)
+        ? AdapterVersion.fromJSON(object.outputVersion)
+        : isSet(object.output_version)
+        ? AdapterVersion.fromJSON(object.output_version)
+        : undefined,
     };
   },
 
@@ -1951,6 +1970,9 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
         });
       }
     }
+    if (message.outputVersion !== undefined) {
+      obj.outputVersion = AdapterVersion.toJSON(message.outputVersion);
+    }
     return obj;
   },
 
@@ -1971,6 +1993,9 @@ export const RunEvent_StageTransition: MessageFns<RunEvent_StageTransition> = {
       },
       {},
     );
+    message.outputVersion = (object.outputVersion !== undefined && object.outputVersion !== null)
+      ? AdapterVersion.fromPartial(object.outputVersion)
+      : undefined;
     return message;
   },
 };

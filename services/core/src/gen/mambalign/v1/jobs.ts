@@ -7,7 +7,9 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { ModelRef, Stage, stageFromJSON, stageToJSON } from "./common.js";
+import { DatasetVersion } from "./datasets.js";
 import { EvalArgs, StageRecipe } from "./recipe.js";
+import { AdapterVersion } from "./registry.js";
 
 /**
  * A unit of GPU work on the JOBS work-queue stream.
@@ -42,6 +44,14 @@ export interface StageJob {
    * eval_dataset holds the SFT held-out id(s) (exact-match and perplexity); ids are comma-separated.
    */
   prefsDataset: string;
+  /**
+   * Inputs resolved by the pipeline when it built the job, so workers stage what the job names and
+   * ask no other service: the versions of train_dataset and eval_dataset (SFT, DPO), and
+   * input_version's registry record followed by its ancestors, nearest first.
+   */
+  trainData: DatasetVersion | undefined;
+  evalData: DatasetVersion | undefined;
+  lineage: AdapterVersion[];
 }
 
 function createBaseStageJob(): StageJob {
@@ -58,6 +68,9 @@ function createBaseStageJob(): StageJob {
     eval: undefined,
     outputName: "",
     prefsDataset: "",
+    trainData: undefined,
+    evalData: undefined,
+    lineage: [],
   };
 }
 
@@ -98,6 +111,15 @@ export const StageJob: MessageFns<StageJob> = {
     }
     if (message.prefsDataset !== "") {
       writer.uint32(98).string(message.prefsDataset);
+    }
+    if (message.trainData !== undefined) {
+      DatasetVersion.encode(message.trainData, writer.uint32(106).fork()).join();
+    }
+    if (message.evalData !== undefined) {
+      DatasetVersion.encode(message.evalData, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.lineage) {
+      AdapterVersion.encode(v!, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -211,6 +233,30 @@ export const StageJob: MessageFns<StageJob> = {
             message.prefsDataset = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.trainData = DatasetVersion.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.evalData = DatasetVersion.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.lineage.push(AdapterVersion.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -269,6 +315,19 @@ export const StageJob: MessageFns<StageJob> = {
         : isSet(object.prefs_dataset)
         ? globalThis.String(object.prefs_dataset)
         : "",
+      trainData: isSet(object.trainData)
+        ? DatasetVersion.fromJSON(object.trainData)
+        : isSet(object.train_data)
+        ? DatasetVersion.fromJSON(object.train_data)
+        : undefined,
+      evalData: isSet(object.evalData)
+        ? DatasetVersion.fromJSON(object.evalData)
+        : isSet(object.eval_data)
+        ? DatasetVersion.fromJSON(object.eval_data)
+        : undefined,
+      lineage: globalThis.Array.isArray(object?.lineage)
+        ? object.lineage.map((e: any) => AdapterVersion.fromJSON(e))
+        : [],
     };
   },
 
@@ -310,6 +369,15 @@ export const StageJob: MessageFns<StageJob> = {
     if (message.prefsDataset !== "") {
       obj.prefsDataset = message.prefsDataset;
     }
+    if (message.trainData !== undefined) {
+      obj.trainData = DatasetVersion.toJSON(message.trainData);
+    }
+    if (message.evalData !== undefined) {
+      obj.evalData = DatasetVersion.toJSON(message.evalData);
+    }
+    if (message.lineage?.length) {
+      obj.lineage = message.lineage.map((e) => AdapterVersion.toJSON(e));
+    }
     return obj;
   },
 
@@ -334,6 +402,13 @@ export const StageJob: MessageFns<StageJob> = {
     message.eval = (object.eval !== undefined && object.eval !== null) ? EvalArgs.fromPartial(object.eval) : undefined;
     message.outputName = object.outputName ?? "";
     message.prefsDataset = object.prefsDataset ?? "";
+    message.trainData = (object.trainData !== undefined && object.trainData !== null)
+      ? DatasetVersion.fromPartial(object.trainData)
+      : undefined;
+    message.evalData = (object.evalData !== undefined && object.evalData !== null)
+      ? DatasetVersion.fromPartial(object.evalData)
+      : undefined;
+    message.lineage = object.lineage?.map((e) => AdapterVersion.fromPartial(e)) || [];
     return message;
   },
 };

@@ -22,8 +22,10 @@ import {
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Stage, stageFromJSON, stageToJSON } from "./common.js";
+import { DatasetVersion } from "./datasets.js";
 import { RunEvent, StageStatus, stageStatusFromJSON, stageStatusToJSON } from "./events.js";
 import { Recipe, RecipeIssue } from "./recipe.js";
+import { AdapterVersion } from "./registry.js";
 
 export enum RunStatus {
   RUN_STATUS_UNSPECIFIED = 0,
@@ -94,7 +96,11 @@ export interface StageState {
   totalSteps: number;
   metrics: { [key: string]: number };
   startedAt: Date | undefined;
-  finishedAt: Date | undefined;
+  finishedAt:
+    | Date
+    | undefined;
+  /** The registry version of `output` (training/merge), from the SUCCEEDED event: later jobs carry it. */
+  outputVersion: AdapterVersion | undefined;
 }
 
 export interface StageState_MetricsEntry {
@@ -145,6 +151,9 @@ export interface Run {
    * a credential.
    */
   startedBy: string;
+  /** The prepared versions of train_dataset_sft / _dpo (id, kind, splits, uri), which their jobs carry. */
+  sftData: DatasetVersion | undefined;
+  dpoData: DatasetVersion | undefined;
 }
 
 export interface StartRunRequest {
@@ -220,6 +229,7 @@ function createBaseStageState(): StageState {
     metrics: {},
     startedAt: undefined,
     finishedAt: undefined,
+    outputVersion: undefined,
   };
 }
 
@@ -257,6 +267,9 @@ export const StageState: MessageFns<StageState> = {
     }
     if (message.finishedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(90).fork()).join();
+    }
+    if (message.outputVersion !== undefined) {
+      AdapterVersion.encode(message.outputVersion, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -365,6 +378,14 @@ export const StageState: MessageFns<StageState> = {
             message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.outputVersion = AdapterVersion.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -419,6 +440,11 @@ export const StageState: MessageFns<StageState> = {
         : isSet(object.finished_at)
         ? fromJsonTimestamp(object.finished_at)
         : undefined,
+      outputVersion: isSet(object.outputVersion)
+        ? AdapterVersion.fromJSON(object.outputVersion)
+        : isSet(object.output_version)
+        ? AdapterVersion.fromJSON(object.output_version)
+        : undefined,
     };
   },
 
@@ -463,6 +489,9 @@ export const StageState: MessageFns<StageState> = {
     if (message.finishedAt !== undefined) {
       obj.finishedAt = message.finishedAt.toISOString();
     }
+    if (message.outputVersion !== undefined) {
+      obj.outputVersion = AdapterVersion.toJSON(message.outputVersion);
+    }
     return obj;
   },
 
@@ -490,6 +519,9 @@ export const StageState: MessageFns<StageState> = {
     );
     message.startedAt = object.startedAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
+    message.outputVersion = (object.outputVersion !== undefined && object.outputVersion !== null)
+      ? AdapterVersion.fromPartial(object.outputVersion)
+      : undefined;
     return message;
   },
 };
@@ -883,6 +915,8 @@ function createBaseRun(): Run {
     baselines: [],
     evalQuestions: "",
     startedBy: "",
+    sftData: undefined,
+    dpoData: undefined,
   };
 }
 
@@ -929,6 +963,12 @@ export const Run: MessageFns<Run> = {
     }
     if (message.startedBy !== "") {
       writer.uint32(114).string(message.startedBy);
+    }
+    if (message.sftData !== undefined) {
+      DatasetVersion.encode(message.sftData, writer.uint32(122).fork()).join();
+    }
+    if (message.dpoData !== undefined) {
+      DatasetVersion.encode(message.dpoData, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -1058,6 +1098,22 @@ export const Run: MessageFns<Run> = {
             message.startedBy = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.sftData = DatasetVersion.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.dpoData = DatasetVersion.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1118,6 +1174,16 @@ export const Run: MessageFns<Run> = {
         : isSet(object.started_by)
         ? globalThis.String(object.started_by)
         : "",
+      sftData: isSet(object.sftData)
+        ? DatasetVersion.fromJSON(object.sftData)
+        : isSet(object.sft_data)
+        ? DatasetVersion.fromJSON(object.sft_data)
+        : undefined,
+      dpoData: isSet(object.dpoData)
+        ? DatasetVersion.fromJSON(object.dpoData)
+        : isSet(object.dpo_data)
+        ? DatasetVersion.fromJSON(object.dpo_data)
+        : undefined,
     };
   },
 
@@ -1165,6 +1231,12 @@ export const Run: MessageFns<Run> = {
     if (message.startedBy !== "") {
       obj.startedBy = message.startedBy;
     }
+    if (message.sftData !== undefined) {
+      obj.sftData = DatasetVersion.toJSON(message.sftData);
+    }
+    if (message.dpoData !== undefined) {
+      obj.dpoData = DatasetVersion.toJSON(message.dpoData);
+    }
     return obj;
   },
 
@@ -1189,6 +1261,12 @@ export const Run: MessageFns<Run> = {
     message.baselines = object.baselines?.map((e) => BaselineEval.fromPartial(e)) || [];
     message.evalQuestions = object.evalQuestions ?? "";
     message.startedBy = object.startedBy ?? "";
+    message.sftData = (object.sftData !== undefined && object.sftData !== null)
+      ? DatasetVersion.fromPartial(object.sftData)
+      : undefined;
+    message.dpoData = (object.dpoData !== undefined && object.dpoData !== null)
+      ? DatasetVersion.fromPartial(object.dpoData)
+      : undefined;
     return message;
   },
 };
