@@ -8,5 +8,3 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const BENCH_DATA_DIR = path.join(REPO_ROOT, "services/evaluator/benchmarks");
 /** The GPT-NeoX-20B tokenizer's folder (tokenizer.json) that Mamba checkpoints use. */
 export const NEOX_TOKENIZER_DIR = path.join(REPO_ROOT, "test/data/tokenizer/gpt-neox-20b");
-/** The alignment-handbook's Zephyr recipes, unchanged. */
-export const HANDBOOK_RECIPES_DIR = path.join(REPO_ROOT, "examples/recipes/handbook");

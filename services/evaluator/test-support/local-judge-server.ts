@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { canonicalJson, sha256Hex } from "../src/judging/canonical-json.js";
+import { sha256Hex } from "@mambalign/core";
+import { canonicalJson } from "../src/judging/canonical-json.js";
 
 /**
  * A deterministic OpenAI-compatible judge on a loopback port, for tests and for running the whole pipeline

@@ -38,7 +38,6 @@ export interface Harness {
   deps: ServiceDeps;
   /** The real datasets and registry services, in this process, on one gRPC port. */
   peers: { datasets: DatasetServiceClient; registry: RegistryServiceClient };
-  peersAddress: string;
   workDir: string;
   /** Environment of a trainer process pointed at these servers. */
   env(extra?: Record<string, string>): Record<string, string>;
@@ -90,7 +89,6 @@ export async function startHarness(): Promise<Harness> {
     minio,
     deps,
     peers,
-    peersAddress,
     workDir,
     env,
     async close() {

@@ -1,4 +1,4 @@
-import { sha256Hex } from "./canonical-json.js";
+import { sha256Hex } from "@mambalign/core";
 import type { AlpacaEvalConfig, AlpacaEvalReferenceRow } from "./alpaca-eval-data.js";
 import type { ChatMessage, JudgeClient, JudgeRequest, TokenLogprob } from "./judge-client.js";
 import { fillTemplate } from "./template.js";

@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-
 /** JSON with object keys sorted at every depth, so equal requests hash equally whatever their key order. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));
@@ -16,8 +14,4 @@ function sortKeys(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }

@@ -2,7 +2,8 @@ import OpenAI, { APIConnectionError, APIError } from "openai";
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import pLimit, { type LimitFunction } from "p-limit";
 import { z } from "zod";
-import { canonicalJson, sha256Hex } from "./canonical-json.js";
+import { sha256Hex } from "@mambalign/core";
+import { canonicalJson } from "./canonical-json.js";
 import { JudgeRejectedError, JudgeUnavailableError } from "./errors.js";
 import { resolveJudgeClientOptions, type JudgeClientInput, type JudgeClientOptions } from "./judge-config.js";
 
