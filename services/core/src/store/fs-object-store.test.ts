@@ -8,7 +8,7 @@ import { makeUnwritable } from "../../test-support/unwritable-dir.js";
 import { isRetryable } from "../errors.js";
 import { InvalidKeyError, StoreError, StoreUnavailableError } from "./errors.js";
 import { FsObjectStore } from "./fs-object-store.js";
-import { objectStoreContract } from "./object-store.contract.js";
+import { objectStoreContract } from "../../test-support/object-store.contract.js";
 
 async function tempStore() {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), "fs-store-"));

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { type MinioServer, startMinioServer } from "../../test-support/minio-server.js";
 import { ObjectNotFoundError, StoreError, StoreUnavailableError } from "./errors.js";
 import { manifestKey, uploadDirWithManifest } from "./manifest.js";
-import { objectStoreContract } from "./object-store.contract.js";
+import { objectStoreContract } from "../../test-support/object-store.contract.js";
 import { S3ObjectStore } from "./s3-object-store.js";
 
 let minio: MinioServer | undefined;

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { ChecksumMismatchError, InvalidKeyError, ObjectExistsError, ObjectNotFoundError } from "./errors.js";
+import { ChecksumMismatchError, InvalidKeyError, ObjectExistsError, ObjectNotFoundError } from "../src/store/errors.js";
 import {
   copyPrefixWithManifest,
   downloadVerified,
@@ -16,8 +16,8 @@ import {
   readManifest,
   sha256Hex,
   uploadDirWithManifest,
-} from "./manifest.js";
-import type { ObjectStore } from "./object-store.js";
+} from "../src/store/manifest.js";
+import type { ObjectStore } from "../src/store/object-store.js";
 
 export interface StoreFixture {
   store: ObjectStore;
