@@ -3,7 +3,6 @@
 // replayed events harmless (an event that changes nothing yields changed: false).
 import {
   type AdapterVersion,
-  type BaselineEval,
   type DatasetVersion,
   type JobSubject,
   JOB_SUBJECTS,

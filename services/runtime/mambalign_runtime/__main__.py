@@ -16,7 +16,7 @@ import traceback
 
 from .cpu_threads import apply_cpu_threads
 from .distributed import env_world, record_exit, register_pid, shutdown
-from .errors import EXIT_ERROR, EXIT_INVALID, InvalidInput, RuntimeFailure
+from .errors import EXIT_ERROR, InvalidInput, RuntimeFailure
 from .events import EventWriter
 from .spec import COMMANDS, load_spec
 

@@ -6,7 +6,6 @@ conversations (rendered with the chat template, then tokenised) against transfor
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
