@@ -92,15 +92,12 @@ export async function prepareRunDatasets(client: DatasetServiceClient, store: Ob
       throw new DatasetPrepError(which, inRecipeTerms(toApiError(err), which, names));
     }
   };
-  if (recipe.stages.includes(Stage.STAGE_SFT) && recipe.sft?.args) {
-    const args = recipe.sft.args;
-    const data = forJobs(await prepare("sft", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_SFT, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits));
-    Object.assign(out, { sft: data.id, sftData: data });
-  }
-  if (recipe.stages.includes(Stage.STAGE_DPO) && recipe.dpo?.args) {
-    const args = recipe.dpo.args;
-    const data = forJobs(await prepare("dpo", Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), DatasetKind.DATASET_KIND_PREFERENCE, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits));
-    Object.assign(out, { dpo: data.id, dpoData: data });
+  const training = [["sft", Stage.STAGE_SFT, DatasetKind.DATASET_KIND_SFT], ["dpo", Stage.STAGE_DPO, DatasetKind.DATASET_KIND_PREFERENCE]] as const;
+  for (const [which, stage, kind] of training) {
+    const args = recipe[which]?.args;
+    if (!recipe.stages.includes(stage) || !args) continue;
+    const data = forJobs(await prepare(which, Object.keys(args.datasetMixer), mixerSources(recipe, args.datasetMixer), kind, DATASET_PREP.trainTestFraction, args.seed, args.datasetSplits));
+    Object.assign(out, which === "sft" ? { sft: data.id, sftData: data } : { dpo: data.id, dpoData: data });
   }
   const em = recipe.eval?.exactMatchDataset ?? "";
   if (recipe.stages.includes(Stage.STAGE_EVAL) && em) {
