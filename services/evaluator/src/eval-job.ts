@@ -3,6 +3,7 @@
 import { access, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  callUnary,
   EvalArgs,
   type Evaluation,
   type JobHandler,
@@ -10,6 +11,7 @@ import {
   type LocalRoots,
   ModelStager,
   type ProtoKv,
+  type RegistryServiceClient,
   type ServiceDeps,
   Stage,
   type StageContext,
@@ -37,7 +39,8 @@ import { lineageEntries } from "./lineage-comparison.js";
 import { ModelRunner } from "./model-runner.js";
 import { stageLabel, stageModel } from "./model-staging.js";
 import { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
-import type { RegistryAccess } from "./registry-access.js";
+
+const REGISTRY_DEADLINE_MS = 30_000;
 
 /** FastChat's default MT-Bench judge. */
 export const MT_BENCH_DEFAULT_JUDGE = "gpt-4";
@@ -45,7 +48,7 @@ export const MT_BENCH_DEFAULT_JUDGE = "gpt-4";
 export interface EvalJobDeps {
   deps: ServiceDeps;
   options: EvaluatorOptions;
-  registry: RegistryAccess;
+  registry: RegistryServiceClient;
   evals: ProtoKv<Evaluation>;
 }
 
@@ -235,7 +238,8 @@ async function runEval(d: EvalJobDeps, ctx: StageContext, evalId: string, countG
     ctx.throwIfCancelled();
     if (staged.version) {
       // Before the KV record: a crash in between redoes the attach (the registry keys it by eval id).
-      await d.registry.attachEval(staged.version.id, { evalId, metrics: flat, reportKey: joinKey(prefix, "report.html"), createdAt });
+      const result = { evalId, metrics: flat, reportKey: joinKey(prefix, "report.html"), createdAt };
+      await callUnary(d.registry.attachEval.bind(d.registry), { versionId: staged.version.id, result }, { deadlineMs: REGISTRY_DEADLINE_MS });
     }
     await d.evals.put(evalId, evaluation);
     return evaluation;

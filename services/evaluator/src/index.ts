@@ -1,30 +1,25 @@
 // Public face of the evaluator service: eval job worker (jobs.eval) + EvaluatorService.
-import { Evaluation, JOB_SUBJECTS, type ServiceDeps, type StartedService } from "@mambalign/core";
+import { createClient, Evaluation, JOB_SUBJECTS, RegistryServiceClient, type ServiceDeps, type StartedService } from "@mambalign/core";
 import { createEvalJobHandler } from "./eval-job.js";
 import { evaluatorServiceBinding } from "./evaluator-grpc.js";
 import { type EvaluatorOptions, loadEvaluatorOptions } from "./evaluator-options.js";
-import { grpcRegistryAccess, type RegistryAccess } from "./registry-access.js";
 
 export { evalIdOf, evalPrefix, MT_BENCH_DEFAULT_JUDGE } from "./eval-job.js";
 export { EVALUATOR_DEFAULTS, type EvaluatorOptions, type JudgeSettings, loadEvaluatorOptions, SHIPPED_BENCH_DATA_DIR } from "./evaluator-options.js";
 export { InvalidEvalJobError } from "./errors.js";
 export { BENCHMARKS, type Benchmark } from "./benchmarks.js";
-export { grpcRegistryAccess, type RegistryAccess } from "./registry-access.js";
 export { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
 
 export const EVALS_BUCKET = "evals";
 
-export interface StartEvaluatorOptions extends Partial<EvaluatorOptions> {
-  /** Default: RegistryService over gRPC at deps.config.addrs.registry. */
-  registry?: RegistryAccess;
-}
+export type StartEvaluatorOptions = Partial<EvaluatorOptions>;
 
 /** Starts the eval job worker (durable "evaluator" on jobs.eval) and returns the EvaluatorService binding. */
 export async function startEvaluatorService(deps: ServiceDeps, opts: StartEvaluatorOptions = {}): Promise<StartedService> {
-  const { registry: given, ...overrides } = opts;
-  const options: EvaluatorOptions = { ...loadEvaluatorOptions(), ...overrides };
+  const options: EvaluatorOptions = { ...loadEvaluatorOptions(), ...opts };
   const evals = await deps.bus.kv(EVALS_BUCKET, { encode: Evaluation.toJSON, decode: Evaluation.fromJSON });
-  const registry = given ?? grpcRegistryAccess(deps.config.addrs.registry, deps.config.security.client);
+  // The registry records each evaluation on the version it measured (AttachEval).
+  const registry = createClient(RegistryServiceClient, deps.config.addrs.registry, deps.config.security.client);
   const logger = deps.logger.child({ component: "evaluator" });
   const worker = deps.bus.startJobWorker({
     durable: "evaluator",
@@ -40,7 +35,7 @@ export async function startEvaluatorService(deps: ServiceDeps, opts: StartEvalua
     bindings: [evaluatorServiceBinding({ service: "evaluator", logger, metrics: deps.metrics }, evals, deps.store)],
     async stop() {
       await worker.stop().catch(() => undefined);
-      if (!given) registry.close();
+      registry.close();
     },
   };
 }
