@@ -3,11 +3,7 @@ import type { ServiceDeps, StartedService } from "@mambalign/core";
 import { datasetServiceBinding } from "./dataset-service.js";
 import { type DatasetsOptions, datasetsOptionsFromEnv } from "./datasets-options.js";
 
-export { DatasetCatalog, DATASETS_BUCKET } from "./dataset-catalog.js";
-export { DATASET_PREFIX } from "./prepare-dataset.js";
-export { DATASET_SERVICE_NAME } from "./dataset-service.js";
-export { normaliseLine, normalisePreference, normaliseRecord, normaliseSft } from "./rows.js";
-export { type DatasetsOptions, datasetsOptionsFromEnv, DEFAULT_SPLITS, hubOptionsFromEnv, type TokenizeOptions } from "./datasets-options.js";
+export { type DatasetsOptions, datasetsOptionsFromEnv, hubOptionsFromEnv } from "./datasets-options.js";
 export {
   CARD_FILE,
   type DatasetCard,
@@ -16,8 +12,7 @@ export {
   renderDatasetCard,
   showDatasetCard,
 } from "./dataset-card.js";
-export { CACHE_PREFIX } from "./hub-source.js";
-export { type DownloadProgress, HubClient, type HubOptions, parseHubId } from "./hub-client.js";
+export { HubClient, type HubOptions, parseHubId } from "./hub-client.js";
 
 /**
  * The datasets service: stateless handlers over the `datasets` KV bucket and the `datasets/`

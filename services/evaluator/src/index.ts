@@ -4,11 +4,8 @@ import { createEvalJobHandler } from "./eval-job.js";
 import { evaluatorServiceBinding } from "./evaluator-grpc.js";
 import { type EvaluatorOptions, loadEvaluatorOptions } from "./evaluator-options.js";
 
-export { evalIdOf, evalPrefix, MT_BENCH_DEFAULT_JUDGE } from "./eval-job.js";
-export { EVALUATOR_DEFAULTS, type EvaluatorOptions, type JudgeSettings, loadEvaluatorOptions, SHIPPED_BENCH_DATA_DIR } from "./evaluator-options.js";
-export { InvalidEvalJobError } from "./errors.js";
-export { BENCHMARKS, type Benchmark } from "./benchmarks.js";
-export { JUDGE_CACHE_PREFIX, ObjectStoreJudgeCache } from "./object-store-judge-cache.js";
+export { type EvaluatorOptions, loadEvaluatorOptions } from "./evaluator-options.js";
+export { type Benchmark } from "./benchmarks.js";
 
 export const EVALS_BUCKET = "evals";
 

@@ -1,8 +1,7 @@
 // Public face of the pipeline service: the gRPC service (for `mambalign up` and main.ts) and its pure parts.
-export { startPipelineService, type PipelineServiceOptions } from "./pipeline-service.js";
+export { startPipelineService } from "./pipeline-service.js";
 export { Pipeline } from "./pipeline.js";
-export { acceptRecipe } from "./recipe-guard.js";
-export { isRunId, jobId, newRunId, requestKey, runObjectKeys, validateRequestId, validateRunId } from "./run-ids.js";
+export { jobId, validateRunId } from "./run-ids.js";
 export {
   applyEvent,
   beginRun,
@@ -17,4 +16,4 @@ export {
   runLevelEvent,
   subjectOf,
 } from "./run-machine.js";
-export { RUN_REQUESTS_BUCKET, RUNS_BUCKET, RunStore } from "./run-store.js";
+export { RUNS_BUCKET } from "./run-store.js";

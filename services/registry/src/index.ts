@@ -2,9 +2,7 @@
 import type { ServiceDeps, StartedService } from "@mambalign/core";
 import { registryServiceBinding } from "./registry-service.js";
 
-export { ADAPTERS_BUCKET, RegistryCatalog } from "./registry-catalog.js";
-export { parseVersionId, versionId, versionPrefix } from "./names.js";
-export { REGISTRY_SERVICE_NAME } from "./registry-service.js";
+export { versionId, versionPrefix } from "./names.js";
 
 /** The registry service: stateless handlers over the `adapters` KV bucket and the `adapters/` prefix. */
 export async function startRegistryService(deps: ServiceDeps): Promise<StartedService> {
