@@ -16,12 +16,10 @@ export interface StagedModel {
   name: string;
 }
 
-// Lineage is short (base -> SFT -> merged -> DPO); a longer chain means a cycle in the registry.
-const MAX_LINEAGE = 32;
-
 /**
  * Resolves what to load: a MODEL version is the model itself; an ADAPTER version goes on top of the
- * nearest MODEL version in its parent chain, or else the base model reference.
+ * nearest MODEL version in its parent chain, or else the base model reference. The job carries the
+ * version and its ancestors, nearest first (`lineage`).
  */
 export async function stageModel(job: Pick<StageJob, "inputVersion" | "baseModel" | "lineage">, models: ModelStager): Promise<StagedModel> {
   const { inputVersion, baseModel } = job;
@@ -29,13 +27,9 @@ export async function stageModel(job: Pick<StageJob, "inputVersion" | "baseModel
     const model = await models.ref(baseModel?.uri ?? "", "baseModel.uri");
     return { model, adapter: "", version: undefined, ancestors: [], name: baseModel?.uri ?? "" };
   }
-  const version = resolved(job, inputVersion, "inputVersion");
-  const ancestors: AdapterVersion[] = [];
-  for (let parent = version.parent; parent; parent = ancestors.at(-1)!.parent) {
-    if (ancestors.length >= MAX_LINEAGE || parent === version.id || ancestors.some((a) => a.id === parent)) {
-      throw new InvalidEvalJobError("inputVersion", `lineage of ${version.id} loops or is longer than ${MAX_LINEAGE} at ${parent}`);
-    }
-    ancestors.push(resolved(job, parent, `parent of ${ancestors.at(-1)?.id ?? version.id}`));
+  const [version, ...ancestors] = job.lineage;
+  if (version?.id !== inputVersion) {
+    throw new InvalidEvalJobError("inputVersion", `registry version ${JSON.stringify(inputVersion)} not found in the job's resolved lineage`);
   }
   const name = version.id;
   if (version.kind === ArtifactKind.ARTIFACT_KIND_MODEL) {
@@ -50,13 +44,6 @@ export async function stageModel(job: Pick<StageJob, "inputVersion" | "baseModel
     ? await models.version(modelVersion, "inputVersion")
     : await models.ref((version.baseModel?.uri ? version.baseModel : baseModel)?.uri ?? "", "baseModel.uri");
   return { model, adapter, version, ancestors, name };
-}
-
-/** The registry version `id` as the job carries it (its lineage). */
-function resolved(job: Pick<StageJob, "lineage">, id: string, field: string): AdapterVersion {
-  const v = job.lineage.find((x) => x.id === id);
-  if (!v) throw new InvalidEvalJobError(field, `registry version ${JSON.stringify(id)} not found in the job's resolved lineage`);
-  return v;
 }
 
 /** Short label for charts: "base", "sft", "merge", "dpo", ... */
