@@ -123,7 +123,7 @@ test("helm chart — podAnnotations, envFrom, extraVolumes and extraVolumeMounts
     extraVolumes: [{ name: "extra", configMap: { name: `${name}-files` } }],
     extraVolumeMounts: [{ name: "extra", mountPath: "/etc/extra", readOnly: true }],
   });
-  const components = ["pipeline", "datasets", "registry", "evaluator", "trainer", "nats", "minio"];
+  const components = ["pipeline", "datasets", "registry", "evaluator", "trainer", "dashboard", "nats", "minio"];
   for (const mode of ["job", "pool"]) {
     const values: Record<string, any> = { podAnnotations: { "example.com/team": "ml" }, trainer: { mode, ...extras("trainer"), job: { launcher: extras("launcher") }, pool: { autoscaler: extras("autoscaler") } } };
     for (const c of components.filter((x) => x !== "trainer")) values[c] = extras(c);
