@@ -128,7 +128,8 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
     _launch.set_scan_recompute(not args.grad_ckpt)
     base = build_model(args.shape, device)
     n_params = sum(p.numel() for p in base.parameters())
-    model = add_lora(base, args.lora_r).train()
+    # --lora-r 0: full fine-tuning (every weight trained, bf16, AdamW), as mamba_ssm's "full" row.
+    model = (add_lora(base, args.lora_r) if args.lora_r > 0 else base).train()
     if args.grad_ckpt:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
@@ -138,7 +139,10 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
     step_s = _median(times)
     tokens_s = batch * seq / step_s
     card = _card()
-    flops_per_token = (6 if args.grad_ckpt else 4) * n_params
+    # LoRA: 4P without checkpointing (forward 2P + activation gradients 2P), +2P with it; full
+    # fine-tuning adds the weight gradients (2P).
+    factor = (6 if args.grad_ckpt else 4) + (2 if args.lora_r == 0 else 0)
+    flops_per_token = factor * n_params
     peak = _lookup(PEAK_BF16_TFLOPS, card)
     rec = {
         "bench": name, "card": card, "shape": args.shape, "seq": seq, "batch": batch, "kernels": mode,
@@ -148,8 +152,8 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
         "step_ms_all": [round(t * 1e3, 2) for t in times],
         "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
         "mfu": round(tokens_s * flops_per_token / (peak * 1e12), 4) if peak else None,
-        "mfu_definition": f"tokens/s * {6 if args.grad_ckpt else 4}*P / {peak} TFLOP/s (dense bf16 datasheet); "
-                          "4*P for LoRA without gradient checkpointing, 6*P with",
+        "mfu_definition": f"tokens/s * {factor}*P / {peak} TFLOP/s (dense bf16 datasheet); "
+                          "4*P for LoRA without gradient checkpointing, 6*P with; +2*P for full fine-tuning",
     }
     if args.reference_layer:
         rec["reference"] = reference_layer(model, base.config, batch, seq, device, step_s)
@@ -416,7 +420,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--kernels", default="fast", choices=["auto", "fast", "reference"])
     p.add_argument("--grad-ckpt", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank; 0 = full fine-tuning (train only)")
     p.add_argument("--what", default="train",
                    help="comma list of: train, long, decode, scan, profile, profile_decode")
     p.add_argument("--reference-layer", action=argparse.BooleanOptionalAction, default=True,

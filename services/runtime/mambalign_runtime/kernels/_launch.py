@@ -86,12 +86,12 @@ def set_scan_recompute(on: bool | None) -> None:
     _scan_recompute = on
 
 
-_CONFIG_KEYS = ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes"})
+_CONFIG_KEYS = ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes", "SEGS", "bwd_SEGS"})
 
 
 def set_scan_config(config: dict | None) -> None:
     """Force the scan's tile (the benchmark uses this to compare tiles): {CHUNK, DI, NI[, bwd_DI,
-    bwd_NI, num_warps]} (scan_v4.tile)."""
+    bwd_NI, num_warps]} (scan_v4.tile), optionally the time split {SEGS, bwd_SEGS} (scan_segments)."""
     global _scan_override
     if config is not None:
         need, optional = _CONFIG_KEYS
@@ -122,3 +122,25 @@ def _v4_configs(block_n: int) -> list[dict]:
             {"CHUNK": 8, "DI": 2, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
         ]
     return [{"CHUNK": 4, "DI": 2, "NI": block_n // 8, "bwd_DI": 1}, {"CHUNK": 2, "DI": 2, "NI": block_n // 8}]
+
+
+# Time split of the scan (scan_v4.scan_forward/scan_backward). Each program walks its chunks in
+# sequence, one warp each, so a launch with few (batch row, channel block) programs leaves the card
+# idle: at batch 1, seq 16,384 the forward has 160 programs for 132 SMs. Splitting the sequence
+# into S segments gives S times the programs for a second pass over the segment (the forward's
+# first pass, the backward's carry pass). Split until the programs reach SPLIT_PROGRAMS, keeping
+# segments at least SPLIT_MIN_CHUNKS chunks long.
+SPLIT_PROGRAMS = {"fwd": 1280, "bwd": 2560}
+SPLIT_MIN_CHUNKS = 128
+
+
+def scan_segments(config: dict, n_chunks: int, programs: int, backward: bool) -> tuple[int, int]:
+    """(segments, chunks per segment) for a scan launch of `programs` (batch rows x channel
+    blocks) over `n_chunks` chunks: config's SEGS / bwd_SEGS if given, else the rule above."""
+    want = config.get("bwd_SEGS" if backward else "SEGS")
+    if want is None:
+        want = min(-(-SPLIT_PROGRAMS["bwd" if backward else "fwd"] // max(programs, 1)),
+                   max(n_chunks // SPLIT_MIN_CHUNKS, 1))
+    want = max(1, min(int(want), n_chunks))
+    seg_chunks = -(-n_chunks // want)
+    return -(-n_chunks // seg_chunks), seg_chunks
