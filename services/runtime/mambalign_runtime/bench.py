@@ -279,7 +279,8 @@ def bench_scan(args, device) -> list[dict]:
     recs = []
     ref_out = ref_grads = None  # the first tile's results: every other tile must agree with them
     impl, variant = scan_v4, "v4"
-    configs = [_parse_scan_config(args.scan_config)] if args.scan_config else _launch.scan_configs(block_n, L)
+    forced = _parse_scan_config(args.scan_config) if args.scan_config else None
+    configs = (forced if isinstance(forced, list) else [forced]) if forced else _launch.scan_configs(block_n, L)
     if args.scan_tiles > 0:
         configs = configs[:args.scan_tiles]
     for cfg in configs:
@@ -306,7 +307,8 @@ def bench_scan(args, device) -> list[dict]:
         act = b * L * d * 2  # one bf16 activation tensor
         bc = b * L * n * 2
         ck = ckpt.numel() * 4
-        k = scan_v4.tile(cfg, n, backward=True)
+        k, kf = scan_v4.tile(cfg, n, backward=True), scan_v4.tile(cfg, n)
+        n_chunks = -(-L // cfg["CHUNK"])
         block_d = k["DI"] * k["DL"]
         nblk = -(-d // block_d)
         fwd_bytes = 3 * act + 2 * bc + act + ck  # read u, dt, z, B, C; write out, checkpoints
@@ -320,6 +322,8 @@ def bench_scan(args, device) -> list[dict]:
             "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
             "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
             "ckpt_gib": round(ck / 2**30, 3),
+            "segments": {"fwd": _launch.scan_segments(cfg, n_chunks, b * -(-d // (kf["DI"] * kf["DL"])), False)[0],
+                         "bwd": _launch.scan_segments(cfg, n_chunks, b * nblk, True)[0]},
             "measured_copy_gbs": round(copy_gbs, 1), "datasheet_hbm_gbs": _lookup(PEAK_HBM_GBS, card),
             "byte_floor_fwd_ms": round(fwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
             "byte_floor_bwd_ms": round(bwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
@@ -344,8 +348,9 @@ def pick_scan(args, device) -> dict:
             "fwd_gbs": best["fwd_gbs"], "bwd_gbs": best["bwd_gbs"], "all": recs}
 
 
-def _parse_scan_config(text: str) -> dict:
-    """A JSON object: {"CHUNK": 4, "DI": 4, "NI": 4[, "bwd_DI": 1, "bwd_NI": 4, "num_warps": 1]}."""
+def _parse_scan_config(text: str) -> dict | list:
+    """A JSON object: {"CHUNK": 4, "DI": 4, "NI": 4[, "bwd_DI": 1, "bwd_NI": 4, "num_warps": 1,
+    "SEGS": 8, "bwd_SEGS": 4]}; --what scan also takes a list of them (each timed)."""
     return json.loads(text)
 
 
@@ -454,7 +459,8 @@ def main(argv: list[str]) -> int:
 
     failed = False
     if args.scan_config:
-        _launch.set_scan_config(_parse_scan_config(args.scan_config))
+        forced = _parse_scan_config(args.scan_config)
+        _launch.set_scan_config(forced[0] if isinstance(forced, list) else forced)
     elif args.scan_pick and any(w in args.what for w in ("train", "long", "profile")):
         try:
             _emit(pick_scan(args, device), args.out)

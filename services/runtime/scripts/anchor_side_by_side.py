@@ -29,6 +29,7 @@ import json
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 
 # (label, key): key = (bench, seq, batch, grad_ckpt), the same on both sides.
@@ -126,21 +127,21 @@ def _time_steps(step, steps: int, warmup: int = 1) -> dict:
             "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
 
 
-def _oom(fn, rec: dict) -> dict:
+def _measured(fn, rec: dict) -> dict:
     import torch
 
     try:
         rec.update(fn())
-    except torch.OutOfMemoryError as err:
-        rec["error"] = str(err)[:200]
+    except Exception as err:  # out of memory, or a failure: the row says so, the others still run
+        rec["error"] = f"{type(err).__name__}: {err}"[:300]
     if "step_ms" in rec:
         rec["tokens_per_s"] = round(rec["batch"] * rec["seq"] / (rec["step_ms"] / 1e3), 1)
     torch.cuda.empty_cache()
     return rec
 
 
-def measure_anchor(site: str, steps: int) -> list[dict]:
-    """mamba_ssm's LM (Mamba-1, 2.8B shape), timed as ours below."""
+def measure_anchor(site: str, steps: int, emit) -> list[dict]:
+    """mamba_ssm's LM (Mamba-1, 2.8B shape), timed as ours below; emit(record) as each is done."""
     import torch
     from torch.utils.checkpoint import checkpoint
 
@@ -181,24 +182,32 @@ def measure_anchor(site: str, steps: int) -> list[dict]:
 
     recs = []
     for bench, seq, batch, ckpt in TRAIN_SHAPES:
-        recs.append(_oom(lambda: train(batch, seq, bench == "full", ckpt),
-                         {"bench": bench, "seq": seq, "batch": batch, "grad_ckpt": ckpt, "card": card}))
+        rec = {"anchor": "mamba_ssm", "bench": bench, "seq": seq, "batch": batch, "grad_ckpt": ckpt, "card": card}
+        recs.append(emit(_measured(lambda: train(batch, seq, bench == "full", ckpt), rec)))
     for p in model.parameters():
         p.requires_grad_(False)
     with torch.no_grad():
         for batch in DECODE_BATCHES:
             ids = torch.randint(0, 50000, (batch, PROMPT), device="cuda")
-            model.generate(ids, max_length=PROMPT + NEW, cg=True, top_k=1)  # warm-up + graph capture
-            t = _time_steps(lambda: model.generate(ids, max_length=PROMPT + NEW, cg=True, top_k=1), 3)
-            recs.append({"bench": "decode", "batch": batch, "card": card, "prompt_len": PROMPT, "new_tokens": NEW,
-                         "tokens_per_s": round(batch * NEW / (t["step_ms"] / 1e3), 1), "generate_ms": t["step_ms"]})
+
+            def timed():
+                model.generate(ids, max_length=PROMPT + NEW, cg=True, top_k=1)  # warm-up + graph capture
+                return {"generate_ms": _time_steps(lambda: model.generate(ids, max_length=PROMPT + NEW, cg=True,
+                                                                          top_k=1), 3)["step_ms"]}
+
+            rec = _measured(timed, {"anchor": "mamba_ssm", "bench": "decode", "batch": batch, "card": card,
+                                    "prompt_len": PROMPT, "new_tokens": NEW})
+            if "generate_ms" in rec:
+                rec["tokens_per_s"] = round(batch * NEW / (rec["generate_ms"] / 1e3), 1)
+            recs.append(emit(rec))
     del model
     torch.cuda.empty_cache()
     return recs
 
 
-def measure_ours(steps: int) -> list[dict]:
-    """Our bench's model and step (bench.py) on the rows' shapes, one model build per row."""
+def measure_ours(steps: int, emit) -> list[dict]:
+    """Our bench's model and step (bench.py) on the rows' shapes, one model build per row;
+    emit(record) as each is done."""
     import torch
 
     from mambalign_runtime import bench, kernels
@@ -212,37 +221,46 @@ def measure_ours(steps: int) -> list[dict]:
                             "--grad-ckpt" if ckpt else "--no-grad-ckpt"])
         try:
             rec = bench.bench_train(args, device, seq, batch, name)
-        except torch.OutOfMemoryError as err:
+        except Exception as err:  # out of memory, or a failure: the row says so, the others still run
             rec = {"bench": name, "card": bench._card(), "seq": seq, "batch": batch, "grad_ckpt": ckpt,
-                   "error": str(err)[:200]}
-        recs.append(rec)
+                   "error": f"{type(err).__name__}: {err}"[:300]}
+        recs.append(emit(rec))
         torch.cuda.empty_cache()
     kernels.install("fast")
     model = bench.build_model("mamba-2.8b", device).eval()
     for batch in DECODE_BATCHES:
         prompt = torch.randint(0, 50000, (batch, PROMPT), device=device)
-        decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)  # compiles, captures
 
-        def generate():  # what the anchor's generate does: prefill, then NEW-1 graph replays
-            with torch.no_grad():
-                model(input_ids=prompt, use_cache=True)
-            decoder.generate(NEW, -1)
+        def timed():
+            decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)  # compiles, captures
 
-        generate()
-        t = _time_steps(generate, 3)
-        recs.append({"bench": "decode", "batch": batch, "card": bench._card(), "prompt_len": PROMPT, "new_tokens": NEW,
-                     "tokens_per_s": round(batch * NEW / (t["step_ms"] / 1e3), 1), "generate_ms": t["step_ms"]})
-        del decoder
+            def generate():  # what the anchor's generate does: prefill, then NEW-1 graph replays
+                with torch.no_grad():
+                    model(input_ids=prompt, use_cache=True)
+                decoder.generate(NEW, -1)
+
+            return {"generate_ms": _time_steps(generate, 3)["step_ms"]}
+
+        rec = _measured(timed, {"bench": "decode", "batch": batch, "card": bench._card(), "prompt_len": PROMPT,
+                                "new_tokens": NEW})
+        if "generate_ms" in rec:
+            rec["tokens_per_s"] = round(batch * NEW / (rec["generate_ms"] / 1e3), 1)
+        recs.append(emit(rec))
     del model
     torch.cuda.empty_cache()
     return recs
 
 
-def _append(path: str | None, recs: list[dict]) -> None:
-    if path:
-        with open(path, "a") as f:
-            for r in recs:
-                f.write(json.dumps(r) + "\n")
+def _emitter(path: str | None):
+    """Print each record as a JSON line and append it to `path`: a run cut short keeps its rows."""
+    def emit(rec: dict) -> dict:
+        line = json.dumps(rec)
+        print(line, flush=True)
+        if path:
+            with open(path, "a") as f:
+                f.write(line + "\n")
+        return rec
+    return emit
 
 
 def main() -> int:
@@ -258,11 +276,14 @@ def main() -> int:
     ours = [r for r in read_jsonl(args.ours) if "anchor" not in r] if args.ours else []
     anchor = [r for r in read_jsonl(args.anchor) if "anchor" in r] if args.anchor else []
     if args.measure:
-        ours = measure_ours(args.steps)
-        _append(args.out, ours)
+        emit = _emitter(args.out)
+        ours = measure_ours(args.steps, emit)
         print(table(ours, anchor, args.markdown), flush=True)  # ours alone first, should the anchor fail
-        anchor = [{"anchor": "mamba_ssm", **r} for r in measure_anchor(args.measure, args.steps)]
-        _append(args.out, anchor)
+        try:
+            anchor = measure_anchor(args.measure, args.steps, emit)
+        except Exception as err:  # e.g. the anchor's build is missing: keep our column
+            emit({"anchor": "mamba_ssm", "bench": "import", "error": f"{type(err).__name__}: {err}"[:500]})
+            traceback.print_exc()
     if not ours or not anchor:
         ap.error("need both columns: --ours and --anchor, or --measure SITE")
     print(table(ours, anchor, args.markdown))

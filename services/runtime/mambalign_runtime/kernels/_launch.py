@@ -136,8 +136,11 @@ SPLIT_MIN_CHUNKS = 128
 
 def scan_segments(config: dict, n_chunks: int, programs: int, backward: bool) -> tuple[int, int]:
     """(segments, chunks per segment) for a scan launch of `programs` (batch rows x channel
-    blocks) over `n_chunks` chunks: config's SEGS / bwd_SEGS if given, else the rule above."""
+    blocks) over `n_chunks` chunks: config's SEGS / bwd_SEGS if given, else the rule above
+    ($MAMBALIGN_SCAN_SPLIT=0: never split unless the config asks)."""
     want = config.get("bwd_SEGS" if backward else "SEGS")
+    if want is None and os.environ.get("MAMBALIGN_SCAN_SPLIT", "1") == "0":
+        want = 1
     if want is None:
         want = min(-(-SPLIT_PROGRAMS["bwd" if backward else "fwd"] // max(programs, 1)),
                    max(n_chunks // SPLIT_MIN_CHUNKS, 1))
