@@ -15,6 +15,7 @@ card's dense bf16 datasheet rate (H100/H200 SXM: 989 TFLOP/s).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -123,6 +124,10 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
 
     from .kernels import _launch
 
+    # The previous measurement's model may sit in reference cycles (PEFT wrappers): collect it
+    # now, or its memory counts in this one's peak.
+    gc.collect()
+    torch.cuda.empty_cache() if device.type == "cuda" else None
     mode = kernels.install(args.kernels)
     # As training.py: keep the scan's chunk checkpoints only where the layer is recomputed anyway.
     _launch.set_scan_recompute(not args.grad_ckpt)
@@ -158,7 +163,8 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
     if args.reference_layer:
         rec["reference"] = reference_layer(model, base.config, batch, seq, device, step_s)
         kernels.install(args.kernels)
-    del model, base, opt
+    del model, base, opt, step
+    gc.collect()
     torch.cuda.empty_cache() if device.type == "cuda" else None
     return rec
 

@@ -25,6 +25,7 @@ the timed steps after a warm-up step, peak allocated memory of the row):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -130,6 +131,8 @@ def _time_steps(step, steps: int, warmup: int = 1) -> dict:
 def _measured(fn, rec: dict) -> dict:
     import torch
 
+    gc.collect()  # the previous row's model or optimizer may sit in reference cycles: not in this peak
+    torch.cuda.empty_cache()
     try:
         rec.update(fn())
     except Exception as err:  # out of memory, or a failure: the row says so, the others still run
@@ -279,6 +282,7 @@ def main() -> int:
         emit = _emitter(args.out)
         ours = measure_ours(args.steps, emit)
         print(table(ours, anchor, args.markdown), flush=True)  # ours alone first, should the anchor fail
+        gc.collect()  # nothing of ours may count in the anchor's peaks
         try:
             anchor = measure_anchor(args.measure, args.steps, emit)
         except Exception as err:  # e.g. the anchor's build is missing: keep our column

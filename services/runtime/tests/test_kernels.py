@@ -188,15 +188,16 @@ def test_time_split_scan_continues_from_an_initial_state(monkeypatch):
 
 
 def test_scan_splits_in_time_only_when_too_few_programs_fill_the_card():
-    from mambalign_runtime.kernels._launch import SPLIT_MIN_CHUNKS, SPLIT_PROGRAMS, scan_segments
+    from mambalign_runtime.kernels._launch import SPLIT_BELOW, SPLIT_MIN_CHUNKS, scan_segments
 
     cfg = {"CHUNK": 4, "DI": 4, "NI": 4}
-    many = SPLIT_PROGRAMS["fwd"]
-    assert scan_segments(cfg, 512, many, backward=False) == (1, 512)  # full card: no second pass
-    segs, seg_chunks = scan_segments(cfg, 4096, many // 8, backward=False)  # seq 16k, batch 1
-    assert segs == 8 and seg_chunks * segs >= 4096 and seg_chunks >= SPLIT_MIN_CHUNKS
-    assert scan_segments(cfg, SPLIT_MIN_CHUNKS, 1, backward=True) == (1, SPLIT_MIN_CHUNKS)  # short: no split
-    assert scan_segments({**cfg, "SEGS": 3}, 5, many, backward=False) == (3, 2)  # asked for: given
+    for backward in (False, True):
+        full = SPLIT_BELOW["bwd" if backward else "fwd"]
+        assert scan_segments(cfg, 4096, full, backward) == (1, 4096)  # enough programs: no second pass
+        segs, seg_chunks = scan_segments(cfg, 4096, full // 8, backward)  # e.g. seq 16k, batch 1
+        assert segs >= 8 and seg_chunks * segs >= 4096 and seg_chunks >= SPLIT_MIN_CHUNKS
+        assert scan_segments(cfg, SPLIT_MIN_CHUNKS, 1, backward) == (1, SPLIT_MIN_CHUNKS)  # short: no split
+    assert scan_segments({**cfg, "SEGS": 3}, 5, 10**6, backward=False) == (3, 2)  # asked for: given
     assert scan_segments({**cfg, "bwd_SEGS": 9}, 5, 1, backward=True) == (5, 1)  # at most one chunk each
 
 
