@@ -99,8 +99,10 @@ HEAD = ["shape", "ours tok/s", "ours GiB", "mamba_ssm tok/s", "mamba_ssm GiB", "
 def table(ours: list[dict], anchor: list[dict], markdown: bool) -> str:
     lines = rows(ours, anchor)
     cards = sorted({r.get("card", "?") for r in [*ours, *anchor]})
-    sources = sorted({r.get("source", "measured in this process") for r in anchor})
-    note = f"card(s): {', '.join(cards)}; anchor: {'; '.join(sources)}"
+    def where(recs):  # the lease or source each column's records name (a file may join two runs)
+        return "; ".join(sorted({r.get("source") or r.get("lease") or "measured in this process" for r in recs}))
+
+    note = f"card(s): {', '.join(cards)}; ours: {where(ours)}; anchor: {where(anchor)}"
     if markdown:
         out = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
         out += ["| " + " | ".join(row) + " |" for row in lines]
