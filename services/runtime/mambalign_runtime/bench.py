@@ -15,6 +15,7 @@ card's dense bf16 datasheet rate (H100/H200 SXM: 989 TFLOP/s).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -123,12 +124,17 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
 
     from .kernels import _launch
 
+    # The previous measurement's model may sit in reference cycles (PEFT wrappers): collect it
+    # now, or its memory counts in this one's peak.
+    gc.collect()
+    torch.cuda.empty_cache() if device.type == "cuda" else None
     mode = kernels.install(args.kernels)
     # As training.py: keep the scan's chunk checkpoints only where the layer is recomputed anyway.
     _launch.set_scan_recompute(not args.grad_ckpt)
     base = build_model(args.shape, device)
     n_params = sum(p.numel() for p in base.parameters())
-    model = add_lora(base, args.lora_r).train()
+    # --lora-r 0: full fine-tuning (every weight trained, bf16, AdamW), as mamba_ssm's "full" row.
+    model = (add_lora(base, args.lora_r) if args.lora_r > 0 else base).train()
     if args.grad_ckpt:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
@@ -138,7 +144,10 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
     step_s = _median(times)
     tokens_s = batch * seq / step_s
     card = _card()
-    flops_per_token = (6 if args.grad_ckpt else 4) * n_params
+    # LoRA: 4P without checkpointing (forward 2P + activation gradients 2P), +2P with it; full
+    # fine-tuning adds the weight gradients (2P).
+    factor = (6 if args.grad_ckpt else 4) + (2 if args.lora_r == 0 else 0)
+    flops_per_token = factor * n_params
     peak = _lookup(PEAK_BF16_TFLOPS, card)
     rec = {
         "bench": name, "card": card, "shape": args.shape, "seq": seq, "batch": batch, "kernels": mode,
@@ -148,13 +157,14 @@ def bench_train(args, device, seq: int, batch: int, name: str) -> dict:
         "step_ms_all": [round(t * 1e3, 2) for t in times],
         "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
         "mfu": round(tokens_s * flops_per_token / (peak * 1e12), 4) if peak else None,
-        "mfu_definition": f"tokens/s * {6 if args.grad_ckpt else 4}*P / {peak} TFLOP/s (dense bf16 datasheet); "
-                          "4*P for LoRA without gradient checkpointing, 6*P with",
+        "mfu_definition": f"tokens/s * {factor}*P / {peak} TFLOP/s (dense bf16 datasheet); "
+                          "4*P for LoRA without gradient checkpointing, 6*P with; +2*P for full fine-tuning",
     }
     if args.reference_layer:
         rec["reference"] = reference_layer(model, base.config, batch, seq, device, step_s)
         kernels.install(args.kernels)
-    del model, base, opt
+    del model, base, opt, step
+    gc.collect()
     torch.cuda.empty_cache() if device.type == "cuda" else None
     return rec
 
@@ -275,7 +285,8 @@ def bench_scan(args, device) -> list[dict]:
     recs = []
     ref_out = ref_grads = None  # the first tile's results: every other tile must agree with them
     impl, variant = scan_v4, "v4"
-    configs = [_parse_scan_config(args.scan_config)] if args.scan_config else _launch.scan_configs(block_n, L)
+    forced = _parse_scan_config(args.scan_config) if args.scan_config else None
+    configs = (forced if isinstance(forced, list) else [forced]) if forced else _launch.scan_configs(block_n, L)
     if args.scan_tiles > 0:
         configs = configs[:args.scan_tiles]
     for cfg in configs:
@@ -302,7 +313,8 @@ def bench_scan(args, device) -> list[dict]:
         act = b * L * d * 2  # one bf16 activation tensor
         bc = b * L * n * 2
         ck = ckpt.numel() * 4
-        k = scan_v4.tile(cfg, n, backward=True)
+        k, kf = scan_v4.tile(cfg, n, backward=True), scan_v4.tile(cfg, n)
+        n_chunks = -(-L // cfg["CHUNK"])
         block_d = k["DI"] * k["DL"]
         nblk = -(-d // block_d)
         fwd_bytes = 3 * act + 2 * bc + act + ck  # read u, dt, z, B, C; write out, checkpoints
@@ -316,6 +328,8 @@ def bench_scan(args, device) -> list[dict]:
             "fwd_gbs": round(fwd_bytes / t_f / 1e9, 1), "bwd_gbs": round(bwd_bytes / t_b / 1e9, 1),
             "fwd_state_updates_per_s": f"{elems / t_f:.3e}", "bwd_state_updates_per_s": f"{elems / t_b:.3e}",
             "ckpt_gib": round(ck / 2**30, 3),
+            "segments": {"fwd": _launch.scan_segments(cfg, n_chunks, b * -(-d // (kf["DI"] * kf["DL"])), False)[0],
+                         "bwd": _launch.scan_segments(cfg, n_chunks, b * nblk, True)[0]},
             "measured_copy_gbs": round(copy_gbs, 1), "datasheet_hbm_gbs": _lookup(PEAK_HBM_GBS, card),
             "byte_floor_fwd_ms": round(fwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
             "byte_floor_bwd_ms": round(bwd_bytes / (copy_gbs * 1e9) * 1e3, 3),
@@ -340,8 +354,9 @@ def pick_scan(args, device) -> dict:
             "fwd_gbs": best["fwd_gbs"], "bwd_gbs": best["bwd_gbs"], "all": recs}
 
 
-def _parse_scan_config(text: str) -> dict:
-    """A JSON object: {"CHUNK": 4, "DI": 4, "NI": 4[, "bwd_DI": 1, "bwd_NI": 4, "num_warps": 1]}."""
+def _parse_scan_config(text: str) -> dict | list:
+    """A JSON object: {"CHUNK": 4, "DI": 4, "NI": 4[, "bwd_DI": 1, "bwd_NI": 4, "num_warps": 1,
+    "SEGS": 8, "bwd_SEGS": 4]}; --what scan also takes a list of them (each timed)."""
     return json.loads(text)
 
 
@@ -416,7 +431,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--kernels", default="fast", choices=["auto", "fast", "reference"])
     p.add_argument("--grad-ckpt", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank; 0 = full fine-tuning (train only)")
     p.add_argument("--what", default="train",
                    help="comma list of: train, long, decode, scan, profile, profile_decode")
     p.add_argument("--reference-layer", action=argparse.BooleanOptionalAction, default=True,
@@ -450,7 +465,8 @@ def main(argv: list[str]) -> int:
 
     failed = False
     if args.scan_config:
-        _launch.set_scan_config(_parse_scan_config(args.scan_config))
+        forced = _parse_scan_config(args.scan_config)
+        _launch.set_scan_config(forced[0] if isinstance(forced, list) else forced)
     elif args.scan_pick and any(w in args.what for w in ("train", "long", "profile")):
         try:
             _emit(pick_scan(args, device), args.out)

@@ -138,6 +138,69 @@ def test_scan_initial_state_continues_a_sequence():
     assert rel_err(rest, full[..., cut:]) < 1e-5
 
 
+def _split_config(monkeypatch, n, L, segs, bwd_segs):
+    """Force the scan's time split (scan_v4 on this machine's default tile)."""
+    from mambalign_runtime.kernels import _launch
+
+    cfg = {**_launch.scan_configs(n, L)[0], "SEGS": segs, "bwd_SEGS": bwd_segs}
+    monkeypatch.setattr(_launch, "_scan_override", cfg)
+    return cfg
+
+
+# 19 steps = 5 chunks of 4 (interpreter): 3 segments of 2 chunks (the last of 1) and 5 of 1
+# forward; 2 and 5 backward. On the GPU (chunks of 4 too) 4,096 steps in 8 and 3 segments.
+SPLIT_CASES = [(2, 6, 16, 19, torch.float32, 3, 2), (1, 5, 64, 19, torch.float32, 5, 5)]
+if GPU:
+    SPLIT_CASES += [(1, 2560, 16, 4096, torch.bfloat16, 8, 3)]
+
+
+@pytest.mark.parametrize("keep_ckpt", [True, False])
+@pytest.mark.parametrize("b,d,n,L,dtype,segs,bwd_segs", SPLIT_CASES)
+def test_time_split_scan_matches_reference_outputs_last_state_and_all_gradients(
+        monkeypatch, b, d, n, L, dtype, segs, bwd_segs, keep_ckpt):
+    """Split in time (segments scanned in parallel, then joined by their entering states and
+    adjoints), the scan is the same function: outputs, final state and every gradient."""
+    _split_config(monkeypatch, n, L, segs, bwd_segs)
+    gen = torch.Generator().manual_seed(2000 + L + segs)
+    x = scan_inputs(b, d, n, L, dtype, gen)
+    xr = {k: v.detach().double().requires_grad_() for k, v in x.items()}
+    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True, keep_ckpt=keep_ckpt)
+    out_ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, return_last_state=True)
+    assert rel_err(out, out_ref) < TOL[dtype]
+    assert rel_err(last, last_ref) < TOL[torch.float32]
+    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
+    out.backward(dout)
+    out_ref.backward(dout.double())
+    for name in SCAN_NAMES:
+        err = rel_err(x[name].grad, xr[name].grad)
+        assert err < TOL[x[name].dtype], f"grad of {name}: rel err {err:.2e}"
+
+
+def test_time_split_scan_continues_from_an_initial_state(monkeypatch):
+    _split_config(monkeypatch, 16, 21, 3, 1)
+    gen = torch.Generator().manual_seed(4)
+    x = {k: v.detach() for k, v in scan_inputs(2, 6, 16, 21, torch.float32, gen).items()}
+    h0 = torch.randn(2, 6, 16, generator=gen).to(DEVICE)
+    out, last = selective_scan(**x, delta_softplus=True, initial_state=h0, return_last_state=True)
+    xr = {k: v.double() for k, v in x.items()}
+    ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, initial_state=h0.double(), return_last_state=True)
+    assert rel_err(out, ref) < 1e-4 and rel_err(last, last_ref) < 1e-4
+
+
+def test_scan_splits_in_time_only_when_too_few_programs_fill_the_card():
+    from mambalign_runtime.kernels._launch import SPLIT_BELOW, SPLIT_MIN_CHUNKS, scan_segments
+
+    cfg = {"CHUNK": 4, "DI": 4, "NI": 4}
+    for backward in (False, True):
+        full = SPLIT_BELOW["bwd" if backward else "fwd"]
+        assert scan_segments(cfg, 4096, full, backward) == (1, 4096)  # enough programs: no second pass
+        segs, seg_chunks = scan_segments(cfg, 4096, full // 8, backward)  # e.g. seq 16k, batch 1
+        assert segs >= 8 and seg_chunks * segs >= 4096 and seg_chunks >= SPLIT_MIN_CHUNKS
+        assert scan_segments(cfg, SPLIT_MIN_CHUNKS, 1, backward) == (1, SPLIT_MIN_CHUNKS)  # short: no split
+    assert scan_segments({**cfg, "SEGS": 3}, 5, 10**6, backward=False) == (3, 2)  # asked for: given
+    assert scan_segments({**cfg, "bwd_SEGS": 9}, 5, 1, backward=True) == (5, 1)  # at most one chunk each
+
+
 # (batch, dim, seqlen, dtype, bias, kernel width, silu, x layout). Width 4 takes the specialised
 # backward (interpreter chunks of 8 rows, 4 channels: lengths off both, one shorter than the
 # kernel); widths 3 and 2 the general one. "view" is x as in_proj hands it over (a (b, D, L)

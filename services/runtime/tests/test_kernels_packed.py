@@ -183,3 +183,26 @@ def test_every_gpu_tile_of_the_scan_matches_the_reference(monkeypatch):
         again = scan_v4.scan_backward(dout, *args, True, None, config=cfg, seq_idx=seq_idx)
         for name, got, want in zip(SCAN_NAMES, again, grads):
             assert torch.equal(got, want), (cfg, name)
+
+
+def test_time_split_scan_keeps_documents_apart(monkeypatch):
+    """Split in time, a document boundary may fall inside a segment or on its first step: the
+    joined states and adjoints must still not cross it."""
+    from mambalign_runtime.kernels import _launch
+
+    L = 19  # 5 chunks of 4 in the interpreter; 3 segments of 8 steps forward, 2 of 12 backward
+    monkeypatch.setattr(_launch, "_scan_override", {**_launch.scan_configs(16, L)[0], "SEGS": 3, "bwd_SEGS": 2})
+    gen = torch.Generator().manual_seed(12)
+    x = scan_inputs(1, 6, 16, L, torch.float32, gen)
+    docs = doc_lengths(L, [5, 8, 12, 16])
+    out = selective_scan(**x, delta_softplus=True, seq_idx=seq_idx_from([docs], L))
+    dout = torch.randn(out.shape, generator=gen).to(DEVICE)
+    out.backward(dout)
+    for a, e in docs:
+        part = {k: (v.detach()[..., a:e] if k in PER_STEP else v.detach()).double().requires_grad_()
+                for k, v in x.items()}
+        ref = selective_scan_ref(**part, delta_softplus=True)
+        ref.backward(dout[..., a:e].double())
+        assert rel_err(out[..., a:e], ref) < 1e-4, (a, e)
+        for k in PER_STEP:
+            assert rel_err(x[k].grad[..., a:e], part[k].grad) < 1e-4, (a, e, k)

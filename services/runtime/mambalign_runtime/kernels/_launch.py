@@ -86,12 +86,12 @@ def set_scan_recompute(on: bool | None) -> None:
     _scan_recompute = on
 
 
-_CONFIG_KEYS = ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes"})
+_CONFIG_KEYS = ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes", "SEGS", "bwd_SEGS"})
 
 
 def set_scan_config(config: dict | None) -> None:
     """Force the scan's tile (the benchmark uses this to compare tiles): {CHUNK, DI, NI[, bwd_DI,
-    bwd_NI, num_warps]} (scan_v4.tile)."""
+    bwd_NI, num_warps]} (scan_v4.tile), optionally the time split {SEGS, bwd_SEGS} (scan_segments)."""
     global _scan_override
     if config is not None:
         need, optional = _CONFIG_KEYS
@@ -122,3 +122,35 @@ def _v4_configs(block_n: int) -> list[dict]:
             {"CHUNK": 8, "DI": 2, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
         ]
     return [{"CHUNK": 4, "DI": 2, "NI": block_n // 8, "bwd_DI": 1}, {"CHUNK": 2, "DI": 2, "NI": block_n // 8}]
+
+
+# Time split of the scan (scan_v4.scan_forward/scan_backward). Each program walks its chunks in
+# sequence, one warp each, so a launch with few (batch row, channel block) programs leaves the card
+# idle: at batch 1, seq 16,384 the forward has 160 programs for 132 SMs. Splitting the sequence
+# into S segments gives S times the programs for a second pass over the segment (the forward's
+# first pass, the backward's carry pass). A launch with fewer programs than SPLIT_BELOW is split
+# until it has SPLIT_PROGRAMS, each segment at least SPLIT_MIN_CHUNKS chunks long, and only into
+# SPLIT_MIN_SEGS or more. Measured on one H200 (2.8B layer, KERNELS.md "Round 5"): the forward
+# gains below ~1,000 programs (b4 seq 2k:
+# 1.89 -> 1.78 ms at S=2; b1 16k: 12.7 -> 3.4 ms at S=8) and loses at 1,280 (b8: 2.25 -> 3.45 ms);
+# the backward gains only at b1 16k with S >= 8 (10.9 -> 10.2 ms), loses at S=4 there and at b4.
+SPLIT_BELOW = {"fwd": 1000, "bwd": 1024}
+SPLIT_PROGRAMS = {"fwd": 1280, "bwd": 8192}
+SPLIT_MIN_CHUNKS = 128
+SPLIT_MIN_SEGS = {"fwd": 2, "bwd": 8}  # fewer backward segments do not pay for the carry pass
+
+
+def scan_segments(config: dict, n_chunks: int, programs: int, backward: bool) -> tuple[int, int]:
+    """(segments, chunks per segment) for a scan launch of `programs` (batch rows x channel
+    blocks) over `n_chunks` chunks: config's SEGS / bwd_SEGS if given, else the rule above
+    ($MAMBALIGN_SCAN_SPLIT=0: never split unless the config asks)."""
+    side = "bwd" if backward else "fwd"
+    want = config.get("bwd_SEGS" if backward else "SEGS")
+    if want is None and (os.environ.get("MAMBALIGN_SCAN_SPLIT", "1") == "0" or programs >= SPLIT_BELOW[side]):
+        want = 1
+    if want is None:
+        want = min(-(-SPLIT_PROGRAMS[side] // max(programs, 1)), max(n_chunks // SPLIT_MIN_CHUNKS, 1))
+        want = want if want >= SPLIT_MIN_SEGS[side] else 1
+    want = max(1, min(int(want), n_chunks))
+    seg_chunks = -(-n_chunks // want)
+    return -(-n_chunks // seg_chunks), seg_chunks

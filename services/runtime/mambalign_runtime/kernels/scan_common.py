@@ -64,10 +64,10 @@ def seq_args(seq_idx, fallback):
     return seq_idx, tuple(seq_idx.stride())
 
 
-def bwd_buffers(dout, u, delta, z, n: int, n_dblocks: int):
+def bwd_buffers(dout, u, delta, z, n: int, n_dblocks: int, segs: int = 1):
     """Outputs of a backward launch: du, ddt, dz in one (b, L, D) layout so the launch takes one
-    set of strides (dout moved to it too), fp32 dA, and the per-D-block partial sums of dB, dC and
-    per-batch dD, d(dt bias) that bwd_results reduces."""
+    set of strides (dout moved to it too), and the partial sums that bwd_results reduces: fp32 dA,
+    dD, d(dt bias) per (time segment, batch row), dB and dC per D block."""
     b, dim, L = u.shape
     du = bl_d_view(b, dim, L, u.dtype, u.device)
     ddt = bl_d_view(b, dim, L, delta.dtype, u.device)
@@ -75,8 +75,9 @@ def bwd_buffers(dout, u, delta, z, n: int, n_dblocks: int):
     if dout.stride() != du.stride():
         dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
     f32 = {"dtype": torch.float32, "device": u.device}
-    return (dout, du, ddt, dz, torch.empty(b, dim, n, **f32), torch.empty(b, n_dblocks, L, n, **f32),
-            torch.empty(b, n_dblocks, L, n, **f32), torch.empty(b, dim, **f32), torch.empty(b, dim, **f32))
+    return (dout, du, ddt, dz, torch.empty(segs * b, dim, n, **f32), torch.empty(b, n_dblocks, L, n, **f32),
+            torch.empty(b, n_dblocks, L, n, **f32), torch.empty(segs * b, dim, **f32),
+            torch.empty(segs * b, dim, **f32))
 
 
 def bwd_results(du, ddt, dz, dA, dBp, dCp, dDp, dbiasp, A, B, C, D, z, delta_bias):

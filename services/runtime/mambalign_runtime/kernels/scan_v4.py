@@ -80,8 +80,8 @@ def _load_dt(dt_ptr, bias, d3, t3, mask_td, s_dt_d, s_dt_l, HAS_BIAS: tl.constex
 @triton.jit
 def _fwd_v4_kernel(
     u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr, seq_ptr,
-    out_ptr, ckpt_ptr, last_ptr,
-    dim, dstate, seqlen, n_chunks,
+    out_ptr, ckpt_ptr, last_ptr, decay_ptr,
+    dim, dstate, seqlen, n_chunks, seg_chunks,
     s_s_b, s_s_l,
     s_u_b, s_u_d, s_u_l,
     s_dt_b, s_dt_d, s_dt_l,
@@ -92,11 +92,17 @@ def _fwd_v4_kernel(
     s_o_b, s_o_d, s_o_l,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_H0: tl.constexpr, STORE_CKPT: tl.constexpr, STORE_LAST: tl.constexpr, HAS_SEQ: tl.constexpr,
-    STORE_OUT: tl.constexpr,
+    STORE_OUT: tl.constexpr, STORE_DECAY: tl.constexpr,
     CHUNK: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr,
 ):
+    """Program (d block, batch row, segment): the segment's chunks [s*seg_chunks, ...) from the
+    state h0[s, b] (zero without HAS_H0); `last` and `decay` are per (s, b) too: the state after
+    the segment and the product of its decays, which the split scan combines (scan_forward)."""
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
+    pid_s = tl.program_id(2)
+    c_begin = pid_s * seg_chunks
+    c_end = tl.minimum(c_begin + seg_chunks, n_chunks)
     di = tl.arange(0, DI)
     dl = tl.arange(0, DL)
     ni = tl.arange(0, NI)
@@ -120,9 +126,11 @@ def _fwd_v4_kernel(
         Dv = tl.load(D_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
 
     state_offs = d4 * dstate + n4
+    seg_offs = (pid_s * tl.num_programs(1) + pid_b) * dim * dstate + state_offs
     h = tl.zeros([1, DI, NI, DL, NL], dtype=tl.float32)  # 5-D: keeps the tile's layout across chunks
     if HAS_H0:
-        h = tl.load(h0_ptr + pid_b * dim * dstate + state_offs, mask=mask_dn, other=0.0).to(tl.float32)[None]
+        h = tl.load(h0_ptr + seg_offs, mask=mask_dn, other=0.0).to(tl.float32)[None]
+    decay = tl.full([1, DI, NI, DL, NL], 1.0, dtype=tl.float32)
 
     u_ptr += pid_b * s_u_b
     dt_ptr += pid_b * s_dt_b
@@ -133,7 +141,7 @@ def _fwd_v4_kernel(
     seq_ptr += pid_b * s_s_b
     ckpt_ptr += pid_b * n_chunks * dim * dstate
 
-    for c in range(0, n_chunks):
+    for c in range(c_begin, c_end):
         if STORE_CKPT:
             tl.store(ckpt_ptr + c * dim * dstate + state_offs, h.reshape(DI, NI, DL, NL), mask=mask_dn)
         t = c * CHUNK + t3                                           # [CHUNK, 1, 1]
@@ -153,6 +161,8 @@ def _fwd_v4_kernel(
         hs = hs + acum * h
         # Masked steps have a=1, bx=0, so the last row is the state after the last real step.
         h = tl.sum(tl.where(t1[:, None, None, None, None] == CHUNK - 1, hs, 0.0), axis=0, keep_dims=True)
+        if STORE_DECAY:
+            decay *= tl.sum(tl.where(t1[:, None, None, None, None] == CHUNK - 1, acum, 0.0), axis=0, keep_dims=True)
 
         if STORE_OUT:  # off when the backward only recomputes the chunk checkpoints
             y = _sum_n(hs * _tn(Ct))
@@ -164,14 +174,16 @@ def _fwd_v4_kernel(
             tl.store(out_ptr + t * s_o_l + d2[None, :, :] * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_td)
 
     if STORE_LAST:
-        tl.store(last_ptr + pid_b * dim * dstate + state_offs, h.reshape(DI, NI, DL, NL), mask=mask_dn)
+        tl.store(last_ptr + seg_offs, h.reshape(DI, NI, DL, NL), mask=mask_dn)
+    if STORE_DECAY:
+        tl.store(decay_ptr + seg_offs, decay.reshape(DI, NI, DL, NL), mask=mask_dn)
 
 
 @triton.jit
 def _bwd_v4_kernel(
     u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, seq_ptr,
-    du_ptr, ddt_ptr, dz_ptr, dA_ptr, dBp_ptr, dCp_ptr, dDp_ptr, dbiasp_ptr,
-    dim, dstate, seqlen, n_chunks,
+    du_ptr, ddt_ptr, dz_ptr, dA_ptr, dBp_ptr, dCp_ptr, dDp_ptr, dbiasp_ptr, g0_ptr,
+    dim, dstate, seqlen, n_chunks, seg_chunks,
     s_s_b, s_s_l,
     s_u_b, s_u_d, s_u_l,
     s_dt_b, s_dt_d, s_dt_l,
@@ -181,15 +193,20 @@ def _bwd_v4_kernel(
     s_z_b, s_z_d, s_z_l,
     s_g_b, s_g_d, s_g_l,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    HAS_SEQ: tl.constexpr,
+    HAS_SEQ: tl.constexpr, HAS_G0: tl.constexpr,
     CHUNK: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr,
 ):
     """Gradients. dB and dC are written per channel block ([b, n_dblocks, L, N], summed by the
-    caller); dA, dD and dbias per batch row, also summed by the caller, so the result is
-    deterministic (no atomics)."""
+    caller); dA, dD and dbias per (segment, batch row), also summed by the caller, so the result
+    is deterministic (no atomics). Program (d block, batch row, segment s) walks the segment's
+    chunks backwards; the adjoint entering from later segments is g0[s, b] (HAS_G0; from
+    _bwd_carry_v4_kernel), zero for the last."""
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
+    pid_s = tl.program_id(2)
     n_dblocks = tl.num_programs(0)
+    c_begin = pid_s * seg_chunks
+    c_end = tl.minimum(c_begin + seg_chunks, n_chunks)
     di = tl.arange(0, DI)
     dl = tl.arange(0, DL)
     ni = tl.arange(0, NI)
@@ -229,14 +246,17 @@ def _bwd_v4_kernel(
     dBp_ptr += part
     dCp_ptr += part
 
+    seg_offs = (pid_s * tl.num_programs(1) + pid_b) * dim * dstate + state_offs
     # Loop-carried per-(channel, state) tensors stay 5-D so they keep the tile's layout.
     g_carry = tl.zeros([1, DI, NI, DL, NL], dtype=tl.float32)  # G at the first step of the later chunk
+    if HAS_G0:
+        g_carry = tl.load(g0_ptr + seg_offs, mask=mask_dn, other=0.0)[None]
     dA_acc = tl.zeros([1, DI, NI, DL, NL], dtype=tl.float32)
     dD_acc = tl.zeros([DI, DL], dtype=tl.float32)
     dbias_acc = tl.zeros([DI, DL], dtype=tl.float32)
 
-    for cc in range(0, n_chunks):
-        c = n_chunks - 1 - cc
+    for cc in range(0, c_end - c_begin):
+        c = c_end - 1 - cc
         t = c * CHUNK + t3
         mask_t = t < seqlen
         mask_td = mask_t & mask_d2[None, :, :]
@@ -304,11 +324,87 @@ def _bwd_v4_kernel(
         tl.store(ddt_ptr + g_offs, ddt.to(ddt_ptr.dtype.element_ty), mask=mask_td)
         tl.store(du_ptr + g_offs, du.to(du_ptr.dtype.element_ty), mask=mask_td)
 
-    tl.store(dA_ptr + pid_b * dim * dstate + state_offs, dA_acc.reshape(DI, NI, DL, NL), mask=mask_dn)
+    tl.store(dA_ptr + seg_offs, dA_acc.reshape(DI, NI, DL, NL), mask=mask_dn)
+    row = pid_s * tl.num_programs(1) + pid_b
     if HAS_D:
-        tl.store(dDp_ptr + pid_b * dim + d2, dD_acc, mask=mask_d2)
+        tl.store(dDp_ptr + row * dim + d2, dD_acc, mask=mask_d2)
     if HAS_BIAS:
-        tl.store(dbiasp_ptr + pid_b * dim + d2, dbias_acc, mask=mask_d2)
+        tl.store(dbiasp_ptr + row * dim + d2, dbias_acc, mask=mask_d2)
+
+
+@triton.jit
+def _bwd_carry_v4_kernel(
+    dt_ptr, A_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, seq_ptr, gloc_ptr, decay_ptr,
+    dim, dstate, seqlen, n_chunks, seg_chunks,
+    s_s_b, s_s_l,
+    s_dt_b, s_dt_d, s_dt_l,
+    s_A_d, s_A_n,
+    s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_d, s_z_l,
+    s_g_b, s_g_d, s_g_l,
+    HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_SEQ: tl.constexpr,
+    CHUNK: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr,
+):
+    """First pass of the time-split backward: per segment, the adjoint G at its first step with
+    nothing entering from later segments (gloc), and the product of the decays that carry G across
+    it (decay): G_first = decay * G_entering + gloc. Only dt, C, dout (and z) are read."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    pid_s = tl.program_id(2)
+    c_begin = pid_s * seg_chunks
+    c_end = tl.minimum(c_begin + seg_chunks, n_chunks)
+    di = tl.arange(0, DI)
+    dl = tl.arange(0, DL)
+    ni = tl.arange(0, NI)
+    nl = tl.arange(0, NL)
+    t1 = tl.arange(0, CHUNK)
+    d2 = pid_d * (DI * DL) + dl[None, :] * DI + di[:, None]
+    n2 = nl[None, :] * NI + ni[:, None]
+    d4 = d2[:, None, :, None]
+    n4 = n2[None, :, None, :]
+    mask_d2 = d2 < dim
+    mask_n2 = n2 < dstate
+    mask_dn = (d4 < dim) & (n4 < dstate)
+    t3 = t1[:, None, None]
+    t5 = t1[:, None, None, None, None]
+
+    A = tl.load(A_ptr + d4 * s_A_d + n4 * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)[None]
+    bias = tl.zeros([1, DI, DL], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
+    dt_ptr += pid_b * s_dt_b
+    C_ptr += pid_b * s_C_b
+    z_ptr += pid_b * s_z_b
+    dout_ptr += pid_b * s_g_b
+    seq_ptr += pid_b * s_s_b
+
+    g_carry = tl.zeros([1, DI, NI, DL, NL], dtype=tl.float32)
+    decay = tl.full([1, DI, NI, DL, NL], 1.0, dtype=tl.float32)
+    for cc in range(0, c_end - c_begin):
+        c = c_end - 1 - cc
+        t = c * CHUNK + t3
+        mask_t = t < seqlen
+        mask_td = mask_t & mask_d2[None, :, :]
+        mask_tn = mask_t & mask_n2[None, :, :]
+        dt_next, _raw_next = _load_dt(dt_ptr, bias, d2[None, :, :], t + 1, (t + 1 < seqlen) & mask_d2[None, :, :],
+                                      s_dt_d, s_dt_l, HAS_BIAS, SOFTPLUS)
+        Ct = _tn(tl.load(C_ptr + t * s_C_l + n2[None, :, :] * s_C_n, mask=mask_tn, other=0.0).to(tl.float32))
+        dy = tl.load(dout_ptr + t * s_g_l + d2[None, :, :] * s_g_d, mask=mask_td, other=0.0).to(tl.float32)
+        if HAS_Z:
+            z = tl.load(z_ptr + t * s_z_l + d2[None, :, :] * s_z_d, mask=mask_td, other=0.0).to(tl.float32)
+            dy = dy * z * tl.sigmoid(z)
+        a_next = tl.exp2(_td(dt_next * 1.4426950408889634) * A)
+        if HAS_SEQ:
+            a_next = tl.where(doc_starts(seq_ptr, c * CHUNK + t1 + 1, seqlen, s_s_l)[:, None, None, None, None],
+                              0.0, a_next)
+        cin = Ct * _td(dy) + tl.where(t5 == CHUNK - 1, a_next * g_carry, 0.0)
+        acc, G = tl.associative_scan((a_next, cin), 0, first_order, reverse=True)
+        g_carry = tl.sum(tl.where(t5 == 0, G, 0.0), axis=0, keep_dims=True)
+        decay *= tl.sum(tl.where(t5 == 0, acc, 0.0), axis=0, keep_dims=True)
+
+    seg_offs = (pid_s * tl.num_programs(1) + pid_b) * dim * dstate + d4 * dstate + n4
+    tl.store(gloc_ptr + seg_offs, g_carry.reshape(DI, NI, DL, NL), mask=mask_dn)
+    tl.store(decay_ptr + seg_offs, decay.reshape(DI, NI, DL, NL), mask=mask_dn)
 
 
 def tile(cfg: dict, dstate: int, backward: bool = False) -> dict:
@@ -326,43 +422,82 @@ def tile(cfg: dict, dstate: int, backward: bool = False) -> dict:
             "num_warps": cfg.get("num_warps", 1)}
 
 
+def chain_segments(local: torch.Tensor, decay: torch.Tensor, first: torch.Tensor | None, reverse: bool = False):
+    """Join per-segment results of a time-split scan, (S, b, D, N) fp32 each: segment s maps the
+    value entering it to decay[s] * entering + local[s]. Returns (the value entering every segment,
+    the value leaving the last), in time order (reverse: the backward's adjoint, which enters from
+    the later segment). `first` enters the first segment (None: zero)."""
+    order = range(local.shape[0] - 1, -1, -1) if reverse else range(local.shape[0])
+    entry = torch.empty_like(local)
+    cur = first if first is not None else torch.zeros_like(local[0])
+    for s in order:
+        entry[s].copy_(cur)
+        cur = torch.addcmul(local[s], decay[s], cur)
+    return entry, cur
+
+
+def _fwd_launch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, k, seq_idx, n_chunks, segs, seg_chunks,
+                h0=None, out=None, ckpt=None, last=None, decay=None):
+    dummy = u
+    zz = z if z is not None else u
+    seq, seq_strides = seq_args(seq_idx, dummy)
+    b, dim, L = u.shape
+    _fwd_v4_kernel[(triton.cdiv(dim, k["DI"] * k["DL"]), b, segs)](
+        u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
+        h0 if h0 is not None else dummy, seq,
+        out if out is not None else dummy, ckpt if ckpt is not None else dummy, last if last is not None else dummy,
+        decay if decay is not None else dummy,
+        dim, A.shape[1], L, n_chunks, seg_chunks,
+        *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(),
+        *(out if out is not None else dummy).stride(),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        HAS_H0=h0 is not None, STORE_CKPT=ckpt is not None, STORE_LAST=last is not None, HAS_SEQ=seq_idx is not None,
+        STORE_OUT=out is not None, STORE_DECAY=decay is not None,
+        CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"], num_warps=k["num_warps"],
+    )
+
+
 def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                  h0=None, store_ckpt=False, store_last=False, config=None, seq_idx=None, store_out=True):
     """Launch the forward. Returns (out (b, D, L) in u's dtype or None without `store_out`,
     chunk checkpoints (b, n_chunks, D, N) fp32 or None, last state (b, D, N) fp32 or None).
-    `config` is as for tile()."""
-    from ._launch import scan_configs
+    `config` is as for tile(). When _launch.scan_segments splits the sequence (too few programs
+    to fill the card otherwise), a first pass scans every segment from zero for its end state and
+    decay product, chain_segments joins them, and a second pass runs each segment from its true
+    entering state: twice the arithmetic, S times the parallelism."""
+    from ._launch import scan_configs, scan_segments
 
     b, dim, L = u.shape
     n = A.shape[1]
-    k = tile(config or scan_configs(triton.next_power_of_2(n), L)[0], n)
+    cfg = config or scan_configs(triton.next_power_of_2(n), L)[0]
+    k = tile(cfg, n)
     n_chunks = triton.cdiv(L, k["CHUNK"])
+    segs, seg_chunks = scan_segments(cfg, n_chunks, b * triton.cdiv(dim, k["DI"] * k["DL"]), backward=False)
     out = bl_d_view(b, dim, L, u.dtype, u.device) if store_out else None
     ckpt = torch.empty(b, n_chunks, dim, n, dtype=torch.float32, device=u.device) if store_ckpt else None
-    last = torch.empty(b, dim, n, dtype=torch.float32, device=u.device) if store_last else None
-    dummy = u
-    zz = z if z is not None else u
-    seq, seq_strides = seq_args(seq_idx, dummy)
-    grid = (triton.cdiv(dim, k["DI"] * k["DL"]), b)
-    _fwd_v4_kernel[grid](
-        u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
-        h0.contiguous() if h0 is not None else dummy, seq,
-        out if out is not None else dummy, ckpt if ckpt is not None else dummy, last if last is not None else dummy,
-        dim, n, L, n_chunks,
-        *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(),
-        *(out if out is not None else dummy).stride(),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-        HAS_H0=h0 is not None, STORE_CKPT=store_ckpt, STORE_LAST=store_last, HAS_SEQ=seq_idx is not None,
-        STORE_OUT=store_out,
-        CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"], num_warps=k["num_warps"],
-    )
-    return out, ckpt, last
+    f32 = {"dtype": torch.float32, "device": u.device}
+    args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, k, seq_idx, n_chunks)
+    h0 = h0.contiguous() if h0 is not None else None
+    last = None
+    if segs == 1:
+        last = torch.empty(b, dim, n, **f32) if store_last else None
+        _fwd_launch(*args, 1, seg_chunks, h0=h0, out=out, ckpt=ckpt, last=last)
+        return out, ckpt, last
+    local, decay = torch.empty(segs, b, dim, n, **f32), torch.empty(segs, b, dim, n, **f32)
+    _fwd_launch(*args, segs, seg_chunks, last=local, decay=decay)
+    entry, last = chain_segments(local, decay, h0)
+    if out is not None or ckpt is not None:
+        _fwd_launch(*args, segs, seg_chunks, h0=entry, out=out, ckpt=ckpt)
+    return out, ckpt, last if store_last else None
 
 
 def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckpt, config=None, seq_idx=None):
     """Gradients of (u, delta, A, B, C, D, z, delta_bias). `ckpt` None: the chunk checkpoints are
-    recomputed first (a forward pass without its output), held only during this call."""
-    from ._launch import scan_configs
+    recomputed first (a forward pass without its output), held only during this call. Split in
+    time like the forward when _launch.scan_segments says so: _bwd_carry_v4_kernel gives each
+    segment's adjoint from zero and its decay, chain_segments joins them backwards, and the main
+    kernel runs every segment from its true entering adjoint."""
+    from ._launch import scan_configs, scan_segments
 
     b, dim, L = u.shape
     n = A.shape[1]
@@ -375,18 +510,30 @@ def scan_backward(dout, u, delta, A, B, C, D, z, delta_bias, delta_softplus, ckp
     if triton.cdiv(L, k["CHUNK"]) != n_chunks:
         raise RuntimeError("selective_scan: backward chunking differs from the forward's checkpoints")
     n_dblocks = triton.cdiv(dim, k["DI"] * k["DL"])
-    dout, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp = bwd_buffers(dout, u, delta, z, n, n_dblocks)
+    segs, seg_chunks = scan_segments(config, n_chunks, b * n_dblocks, backward=True)
+    dout, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp = bwd_buffers(dout, u, delta, z, n, n_dblocks, segs)
     dummy = u
     zz = z if z is not None else u
     seq, seq_strides = seq_args(seq_idx, dummy)
-    _bwd_v4_kernel[(n_dblocks, b)](
+    consts = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+                  HAS_SEQ=seq_idx is not None, CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"],
+                  num_warps=k["num_warps"])
+    g0 = None
+    if segs > 1:
+        f32 = {"dtype": torch.float32, "device": u.device}
+        gloc, decay = torch.empty(segs, b, dim, n, **f32), torch.empty(segs, b, dim, n, **f32)
+        _bwd_carry_v4_kernel[(n_dblocks, b, segs)](
+            delta, A, C, zz, delta_bias if delta_bias is not None else dummy, dout, seq, gloc, decay,
+            dim, n, L, n_chunks, seg_chunks,
+            *seq_strides, *delta.stride(), *A.stride(), *C.stride(), *zz.stride(), *du.stride(), **consts,
+        )
+        g0, _ = chain_segments(gloc, decay, None, reverse=True)
+    _bwd_v4_kernel[(n_dblocks, b, segs)](
         u, delta, A, B, C, D if D is not None else dummy, zz, delta_bias if delta_bias is not None else dummy,
-        ckpt, dout, seq, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp,
-        dim, n, L, n_chunks,
+        ckpt, dout, seq, du, ddt, dz, dA, dBp, dCp, dDp, dbiasp, g0 if g0 is not None else dummy,
+        dim, n, L, n_chunks, seg_chunks,
         *seq_strides, *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *zz.stride(),
         *du.stride(),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-        HAS_SEQ=seq_idx is not None,
-        CHUNK=k["CHUNK"], DI=k["DI"], NI=k["NI"], DL=k["DL"], NL=k["NL"], num_warps=k["num_warps"],
+        HAS_D=D is not None, HAS_G0=g0 is not None, **consts,
     )
     return bwd_results(du, ddt, dz, dA, dBp, dCp, dDp, dbiasp, A, B, C, D, z, delta_bias)
