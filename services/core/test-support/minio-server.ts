@@ -18,6 +18,10 @@ export interface MinioServer {
   root: { accessKey: string; secretKey: string };
   /** The server's data directory (removed by stop()). */
   dataDir: string;
+  /** Stops the server process (SIGTERM) and keeps its data: an outage. */
+  halt(): Promise<void>;
+  /** Starts the server again on the same address, credentials and data; resolves once it is ready. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -94,51 +98,68 @@ export async function startMinioServer(opts: { bucket?: string } = {}): Promise<
   const [port, consolePort] = [await freePort(), await freePort()];
   const endPoint = `http://127.0.0.1:${port}`;
 
-  const child = spawn(bin, ["server", dataDir, "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, "--quiet"], {
-    env: {
-      ...process.env,
-      MINIO_ROOT_USER: accessKey,
-      MINIO_ROOT_PASSWORD: secretKey,
-      MINIO_BROWSER: "off",
-      MINIO_UPDATE: "off",
-      MINIO_CI_CD: "1",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  let child: ChildProcess;
   let output = "";
-  const keep = (b: Buffer) => {
-    output = (output + b.toString()).slice(-4000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
   let exitInfo: string | undefined;
-  child.on("exit", (code, signal) => {
-    exitInfo = `exited with ${signal ?? code}`;
-  });
-  const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
-  spawnError.catch(() => {});
+  let spawnError: Promise<never>;
+  const launch = () => {
+    output = "";
+    exitInfo = undefined;
+    const c = spawn(bin, ["server", dataDir, "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, "--quiet"], {
+      env: {
+        ...process.env,
+        MINIO_ROOT_USER: accessKey,
+        MINIO_ROOT_PASSWORD: secretKey,
+        MINIO_BROWSER: "off",
+        MINIO_UPDATE: "off",
+        MINIO_CI_CD: "1",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const keep = (b: Buffer) => {
+      output = (output + b.toString()).slice(-4000);
+    };
+    c.stdout?.on("data", keep);
+    c.stderr?.on("data", keep);
+    c.on("exit", (code, signal) => {
+      exitInfo = `exited with ${signal ?? code}`;
+    });
+    spawnError = new Promise<never>((_, reject) => c.once("error", reject));
+    spawnError.catch(() => {});
+    child = c;
+  };
+  const ready = () => Promise.race([waitReady(endPoint, () => exitInfo, () => output), spawnError]);
 
-  const stop = async () => {
+  const halt = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await exited(child);
       clearTimeout(timer);
     }
+  };
+  const stop = async () => {
+    await halt();
     await fsp.rm(dataDir, { recursive: true, force: true });
+  };
+  const restart = async () => {
+    await halt();
+    launch();
+    await ready();
   };
 
   const root = { accessKey, secretKey };
   let scoped: { accessKey: string; secretKey: string };
+  launch();
   try {
-    await Promise.race([waitReady(endPoint, () => exitInfo, () => output), spawnError]);
+    await ready();
     await new S3ObjectStore({ endPoint, bucket, ...root }).ensureBucket();
     scoped = await createBucketUser(endPoint, bucket, root);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { endPoint, ...scoped, bucket, root, dataDir, stop };
+  return { endPoint, ...scoped, bucket, root, dataDir, halt, restart, stop };
 }
 
 async function waitReady(endPoint: string, exitInfo: () => string | undefined, output: () => string): Promise<void> {

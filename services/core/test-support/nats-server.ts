@@ -17,6 +17,8 @@ export interface NatsServerHandle {
   storeDir: string;
   /** With `auth: true`: each service's user (the only ones the server lets in). */
   credentials?: Record<BusUser, BusCredential>;
+  /** Stops the server process and starts it again on the same port and store (clients reconnect). */
+  restart(): Promise<void>;
   /** Stops the server and removes its JetStream store. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -33,17 +35,23 @@ async function startOnce(readyTimeoutMs: number, auth: boolean): Promise<NatsSer
   const storeDir = await mkdtemp(join(tmpdir(), "mambalign-nats-"));
   const credentials = auth ? generateBusCredentials() : undefined;
   try {
-    const nats = await startNatsProcess({
-      port,
-      storeDir,
-      readyTimeoutMs,
-      ...(credentials ? { auth: { users: Object.values(credentials), configFile: join(storeDir, "auth.conf") } } : {}),
-    });
+    const start = () =>
+      startNatsProcess({
+        port,
+        storeDir,
+        readyTimeoutMs,
+        ...(credentials ? { auth: { users: Object.values(credentials), configFile: join(storeDir, "auth.conf") } } : {}),
+      });
+    let nats = await start();
     const stop = async (): Promise<void> => {
       await nats.stop();
       await rm(storeDir, { recursive: true, force: true });
     };
-    return { url: nats.url, port, storeDir, ...(credentials ? { credentials } : {}), stop };
+    const restart = async (): Promise<void> => {
+      await nats.stop();
+      nats = await start();
+    };
+    return { url: nats.url, port, storeDir, ...(credentials ? { credentials } : {}), restart, stop };
   } catch (err) {
     await rm(storeDir, { recursive: true, force: true });
     throw err;

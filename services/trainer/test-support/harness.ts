@@ -39,18 +39,23 @@ export interface Harness {
   /** The real datasets and registry services, in this process, on one gRPC port. */
   peers: { datasets: DatasetServiceClient; registry: RegistryServiceClient };
   workDir: string;
+  /** The filesystem store's root when started with { store: "fs" }; "" with MinIO. */
+  fsRoot: string;
   /** Environment of a trainer process pointed at these servers. */
   env(extra?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+/** `store: "fs"` puts every service on a filesystem store under the work dir instead of MinIO (still started). */
+export async function startHarness(opts: { store?: "s3" | "fs" } = {}): Promise<Harness> {
   if (!existsSync(PYTHON)) throw new Error(`no Python at ${PYTHON}: set MAMBALIGN_PYTHON to the runtime's interpreter`);
   const nats = await startNatsServer();
   const minio = await startMinioServer();
   const workDir = await mkdtemp(path.join(tmpdir(), "mambalign-trainer-"));
+  const fsRoot = opts.store === "fs" ? path.join(workDir, "objects") : "";
+  const storeEnv = fsRoot ? { MAMBALIGN_NATS_URL: nats.url, MAMBALIGN_STORE: "fs", MAMBALIGN_FS_ROOT: fsRoot } : testServerEnv(nats, minio);
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
-    ...testServerEnv(nats, minio),
+    ...storeEnv,
     MAMBALIGN_GRPC_HOST: "127.0.0.1",
     MAMBALIGN_GRPC_PORT: "0",
     MAMBALIGN_METRICS_PORT: "0",
@@ -90,6 +95,7 @@ export async function startHarness(): Promise<Harness> {
     deps,
     peers,
     workDir,
+    fsRoot,
     env,
     async close() {
       peers.datasets.close();

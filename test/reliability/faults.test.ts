@@ -1,0 +1,218 @@
+// reliability — the fault suite (issue 12): a tiny-model SFT run on real NATS, MinIO (or the fs store), the real
+// trainer process and the real Python runtime, with one fault each: the runtime SIGKILLed, the trainer service
+// SIGKILLed and restarted, nats-server restarted, MinIO stopped for 60 s during a checkpoint upload, the fs store
+// read-only for 30 s. Each run must complete, redo at most one checkpoint interval of steps, and never read a
+// half-written checkpoint as complete. Each scenario prints one RELIABILITY line; the suite prints and writes the table
+// (docs/reliability.md; `bash scripts/reliability.sh`).
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { downloadVerified, readManifest, type RunEvent, StageStatus } from "@mambalign/core";
+import { makeUnwritable, processGone } from "@mambalign/core/testing";
+import {
+  addSftDataset,
+  eventsUntil,
+  type Harness,
+  killGroup,
+  logs,
+  publishTrain,
+  sftArgs,
+  sftJob,
+  spawnTrainer,
+  startHarness,
+  type TrainerChild,
+  versionsOfRun,
+  whileRunning,
+} from "@mambalign/trainer/testing";
+import { deliveries, faultTable, type FaultFigures, figureLine, isProgress, isUpload, recoveryMs, stepsLost, writeTable } from "./fault-figures.js";
+
+const TOTAL = 40;
+const INTERVAL = 4;
+const MINIO_OUTAGE_MS = 60_000;
+const FS_OUTAGE_MS = 30_000;
+
+const rows: FaultFigures[] = [];
+const trainers: TrainerChild[] = [];
+
+const succeeded = (e: RunEvent) => e.kind?.$case === "transition" && e.kind.value.status === StageStatus.STAGE_STATUS_SUCCEEDED;
+const progressAt = (step: number) => (e: RunEvent) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress" && e.kind.value.kind.value.step >= step;
+const uploadedStep = (e: RunEvent) => {
+  const m = e.kind?.$case === "log" ? /^checkpoint step (\d+) uploaded/.exec(e.kind.value.message) : null;
+  return m ? Number(m[1]) : undefined;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function trainer(h: Harness, name: string): TrainerChild {
+  const t = spawnTrainer(h, { HOSTNAME: name });
+  trainers.push(t);
+  return t;
+}
+
+/** The pid of the trainer's runtime (its Python child), from /proc. */
+async function runtimePid(t: TrainerChild): Promise<number> {
+  const children = (await readFile(`/proc/${t.child.pid}/task/${t.child.pid}/children`, "utf8")).trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const pid of children) {
+    const cmd = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
+    if (cmd.includes("mambalign_runtime")) return pid;
+  }
+  throw new Error(`trainer ${t.child.pid} has no runtime child (children: ${children.join(", ") || "none"})`);
+}
+
+/** Publishes the run's SFT job; resolves with the events up to the first checkpoint uploaded and half an interval past it. */
+async function startRun(h: Harness, dataset: string, runId: string, t: TrainerChild): Promise<number> {
+  await publishTrain(h, sftJob(runId, dataset, sftArgs({ maxSteps: TOTAL, saveSteps: INTERVAL })));
+  const seen = await whileRunning(t, eventsUntil(h, runId, (e) => uploadedStep(e) !== undefined));
+  return uploadedStep(seen.at(-1)!)!;
+}
+
+/**
+ * The run's end: it succeeded, one registered version, every checkpoint prefix that has a manifest verifies (the
+ * manifest is written last, so a prefix with one is whole), each resume came from such a checkpoint; the figures.
+ */
+async function finish(h: Harness, runId: string, scenario: string, faultEnd: number, moving: (e: RunEvent) => boolean, t: TrainerChild): Promise<FaultFigures> {
+  const events = await whileRunning(t, eventsUntil(h, runId, succeeded, 300_000));
+  assert.equal((await versionsOfRun(h, runId)).length, 1, "one registered version");
+  const verifyDir = await mkdtemp(path.join(tmpdir(), "mambalign-verify-"));
+  const complete: number[] = [];
+  try {
+    const prefixes = new Set<string>();
+    for await (const o of h.deps.store.list(`checkpoints/${runId}/`)) prefixes.add(o.key.split("/").slice(0, 4).join("/"));
+    for (const prefix of prefixes) {
+      if (!(await readManifest(h.deps.store, prefix))) continue;
+      await downloadVerified(h.deps.store, prefix, path.join(verifyDir, prefix)); // throws on a missing or wrong file
+      const step = Number(prefix.split("/")[3]);
+      if (Number.isInteger(step)) complete.push(step);
+    }
+  } finally {
+    await rm(verifyDir, { recursive: true, force: true });
+  }
+  const d = deliveries(events);
+  for (const resumed of d.slice(1).map((x) => x.start).filter((s) => s > 0)) {
+    assert.ok(complete.includes(resumed), `resumed from step ${resumed}, which has a complete checkpoint (${complete.join(", ")})`);
+  }
+  for (const m of logs(events).filter((l) => l.startsWith("resuming from checkpoint step "))) {
+    assert.ok(complete.includes(Number(/step (\d+)/.exec(m)![1])), m);
+  }
+  assert.equal(d.at(-1)!.last, TOTAL, "the last delivery trained to the end");
+  const f: FaultFigures = {
+    scenario,
+    stepsLost: stepsLost(events),
+    checkpointInterval: INTERVAL,
+    recoverMs: recoveryMs(events, faultEnd, moving),
+    deliveries: d.length,
+    outcome: "succeeded",
+  };
+  console.log(figureLine(f));
+  rows.push(f);
+  assert.ok(f.stepsLost <= INTERVAL, `${scenario}: ${f.stepsLost} steps lost, more than one checkpoint interval (${INTERVAL})`);
+  assert.ok(f.recoverMs >= 0, `${scenario}: the run never moved after the fault`);
+  return f;
+}
+
+describe("reliability — faults", { timeout: 900_000 }, () => {
+  let h: Harness;
+  let dataset: string;
+  before(async () => {
+    h = await startHarness();
+    dataset = await addSftDataset(h);
+  });
+  after(async () => {
+    for (const t of trainers) killGroup(t);
+    await h?.close();
+    if (rows.length) {
+      const table = faultTable(rows);
+      const file = await writeTable("faults.md", table);
+      console.log(`${table}\n(written to ${file})`);
+    }
+  });
+
+  test("runtime SIGKILLed mid-stage: the trainer's next delivery resumes from the newest complete checkpoint", async () => {
+    const runId = "fault-runtime-kill";
+    const t = trainer(h, "trainer-a");
+    const ckpt = await startRun(h, dataset, runId, t);
+    await whileRunning(t, eventsUntil(h, runId, progressAt(ckpt + INTERVAL / 2)));
+    const pid = await runtimePid(t);
+    process.kill(pid, "SIGKILL");
+    const killedAt = Date.now();
+    assert.ok(await processGone(pid));
+    await finish(h, runId, "runtime SIGKILL", killedAt, isProgress, t);
+    killGroup(t);
+  });
+
+  test("trainer service SIGKILLed mid-stage and restarted: the job is redelivered and resumed", async () => {
+    const runId = "fault-trainer-kill";
+    const first = trainer(h, "trainer-b");
+    const ckpt = await startRun(h, dataset, runId, first);
+    await whileRunning(first, eventsUntil(h, runId, progressAt(ckpt + INTERVAL / 2)));
+    const pid = await runtimePid(first);
+    first.child.kill("SIGKILL"); // the service process only, not its group
+    const killedAt = Date.now();
+    assert.equal((await first.exited).signal, "SIGKILL");
+    assert.ok(await processGone(pid), "the runtime does not outlive its trainer");
+    const second = trainer(h, "trainer-b");
+    await finish(h, runId, "trainer SIGKILL + restart", killedAt, isProgress, second);
+    killGroup(second);
+  });
+
+  test("nats-server restarted mid-run: the trainer reconnects and the run completes", async () => {
+    const runId = "fault-nats-restart";
+    const t = trainer(h, "trainer-c");
+    const ckpt = await startRun(h, dataset, runId, t);
+    await whileRunning(t, eventsUntil(h, runId, progressAt(ckpt + INTERVAL / 2)));
+    await h.nats.restart();
+    const restartedAt = Date.now();
+    await finish(h, runId, "nats-server restart", restartedAt, () => true, t);
+    killGroup(t);
+  });
+
+  test("MinIO stopped for 60 s during a checkpoint upload: no half-written checkpoint is read, the run completes", async () => {
+    const runId = "fault-minio-outage";
+    const t = trainer(h, "trainer-d");
+    await publishTrain(h, sftJob(runId, dataset, sftArgs({ maxSteps: TOTAL, saveSteps: INTERVAL })));
+    // The second checkpoint is saved: its upload is starting when MinIO goes.
+    await whileRunning(t, eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "checkpointSaved" && e.kind.value.kind.value.step >= 2 * INTERVAL));
+    await h.minio.halt();
+    await sleep(MINIO_OUTAGE_MS); // the outage itself, not a wait for something
+    await h.minio.restart();
+    const backAt = Date.now();
+    await finish(h, runId, "MinIO down 60 s", backAt, isUpload, t);
+    killGroup(t);
+  });
+});
+
+describe("reliability — faults (filesystem store)", { timeout: 600_000 }, () => {
+  let h: Harness;
+  let dataset: string;
+  before(async () => {
+    h = await startHarness({ store: "fs" });
+    dataset = await addSftDataset(h);
+  });
+  after(async () => {
+    for (const t of trainers) killGroup(t);
+    await h?.close();
+    if (rows.length) {
+      const table = faultTable(rows);
+      const file = await writeTable("faults.md", table);
+      console.log(`${table}\n(written to ${file})`);
+    }
+  });
+
+  test("fs store read-only for 30 s mid-stage: the run completes", async (t) => {
+    const runId = "fault-fs-readonly";
+    const tr = trainer(h, "trainer-e");
+    await startRun(h, dataset, runId, tr);
+    const restore = await makeUnwritable([h.fsRoot, path.join(h.fsRoot, ".staging"), path.join(h.fsRoot, "checkpoints")]);
+    if (!restore) return t.skip("cannot make a directory unwritable here (root without chattr +i)");
+    try {
+      await sleep(FS_OUTAGE_MS); // the outage itself
+    } finally {
+      await restore();
+    }
+    const backAt = Date.now();
+    await finish(h, runId, "fs store read-only 30 s", backAt, isUpload, tr);
+    killGroup(tr);
+  });
+});
