@@ -47,3 +47,9 @@ test("config — a service's NATS user needs its password (and the other way rou
     });
   }
 });
+
+test("config — MAMBALIGN_GRPC_MAX_MESSAGE_BYTES sets the servers' request limit (default 4 MiB); a bad value names the variable", () => {
+  assert.equal(loadConfig("x", { MAMBALIGN_STORE: "fs" }).grpcMaxMessageBytes, 4 * 1024 * 1024);
+  assert.equal(loadConfig("x", { MAMBALIGN_STORE: "fs", MAMBALIGN_GRPC_MAX_MESSAGE_BYTES: "65536" }).grpcMaxMessageBytes, 65536);
+  assert.throws(() => loadConfig("x", { MAMBALIGN_STORE: "fs", MAMBALIGN_GRPC_MAX_MESSAGE_BYTES: "12" }), (e: ConfigError) => e.variable === "MAMBALIGN_GRPC_MAX_MESSAGE_BYTES");
+});

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { GRPC_MAX_MESSAGE_BYTES } from "./grpc/server.js";
 import { LocalRoots } from "./local-roots.js";
 import { ConfigError, parseEnv } from "./parse-env.js";
 import { loadSecurityConfig, type SecurityConfig } from "./security-config.js";
@@ -24,6 +25,8 @@ export interface ServiceConfig {
   store: StoreConfig;
   grpcHost: string;
   grpcPort: number;
+  /** Largest request a gRPC server accepts (MAMBALIGN_GRPC_MAX_MESSAGE_BYTES). */
+  grpcMaxMessageBytes: number;
   metricsPort: number;
   logLevel: string;
   workDir: string;
@@ -66,6 +69,12 @@ const EnvSchema = z.object({
   MAMBALIGN_GRPC_HOST: z.string().default("0.0.0.0"),
   MAMBALIGN_GRPC_PORT: port("MAMBALIGN_GRPC_PORT", 50051),
   MAMBALIGN_METRICS_PORT: port("MAMBALIGN_METRICS_PORT", 9464),
+  MAMBALIGN_GRPC_MAX_MESSAGE_BYTES: z.coerce
+    .number({ error: "MAMBALIGN_GRPC_MAX_MESSAGE_BYTES must be a number of bytes" })
+    .int("MAMBALIGN_GRPC_MAX_MESSAGE_BYTES must be an integer")
+    .min(1024, "MAMBALIGN_GRPC_MAX_MESSAGE_BYTES must be >= 1024")
+    .max(2 ** 31 - 1, "MAMBALIGN_GRPC_MAX_MESSAGE_BYTES must be < 2 GiB")
+    .default(GRPC_MAX_MESSAGE_BYTES),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   MAMBALIGN_WORK_DIR: z.string().default("./.mambalign/work"),
   MAMBALIGN_PYTHON: z.string().default("python3"),
@@ -116,6 +125,7 @@ export function loadConfig(service: string, env: NodeJS.ProcessEnv = process.env
     },
     grpcHost: e.MAMBALIGN_GRPC_HOST,
     grpcPort: e.MAMBALIGN_GRPC_PORT,
+    grpcMaxMessageBytes: e.MAMBALIGN_GRPC_MAX_MESSAGE_BYTES,
     metricsPort: e.MAMBALIGN_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
     workDir: path.resolve(e.MAMBALIGN_WORK_DIR),

@@ -55,6 +55,7 @@ export async function serveUntilSignal(
   const grpc = await startGrpcServer({
     host: config.grpcHost,
     port: config.grpcPort,
+    maxMessageBytes: config.grpcMaxMessageBytes,
     logger,
     security: opts.security ?? serverSecurityFor(config.security),
     services: services.flatMap((s) => s.bindings),

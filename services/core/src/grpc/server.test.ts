@@ -22,26 +22,27 @@ import { ApiError } from "../errors.js";
 import { InvalidKeyError } from "../store/errors.js";
 import { callUnary, createClient } from "./client.js";
 import { type HandlerContext, unary } from "./handlers.js";
-import { startGrpcServer } from "./server.js";
+import { GRPC_MAX_MESSAGE_BYTES, startGrpcServer } from "./server.js";
 import { testServerSecurity } from "../../test-support/auth.js";
 
 const logger = createLogger("test", "silent");
 
 type DatasetsImpl = Parameters<typeof startGrpcServer>[0]["services"][number]["implementation"];
 
-async function serveDatasets(metrics: Metrics, implementation: (ctx: HandlerContext) => DatasetsImpl, ctxLogger = logger) {
+async function serveDatasets(metrics: Metrics, implementation: (ctx: HandlerContext) => DatasetsImpl, ctxLogger = logger, maxMessageBytes?: number) {
   const ctx = { service: "datasets", logger: ctxLogger, metrics };
   const handle = await startGrpcServer({
     host: "127.0.0.1",
     port: 0,
     logger,
     security: testServerSecurity(),
+    ...(maxMessageBytes ? { maxMessageBytes } : {}),
     services: [{ name: "mambalign.v1.DatasetService", definition: DatasetServiceService, implementation: implementation(ctx) }],
   });
   return { handle, metrics, client: createClient(DatasetServiceClient, `127.0.0.1:${handle.port}`) };
 }
 
-function startDatasets() {
+function startDatasets(maxMessageBytes?: number) {
   return serveDatasets(new Metrics({ defaultMetrics: false }), (ctx) => ({
     getDataset: unary(ctx, "GetDataset", async (req: GetDatasetRequest) => {
       if (!/^[0-9a-f]{64}$/.test(req.id)) throw ApiError.invalidArgument("id", "must be a sha256 hex digest");
@@ -51,7 +52,7 @@ function startDatasets() {
     prepareDataset: unary(ctx, "PrepareDataset", async () => {
       throw new InvalidKeyError("../x", "key", "escapes its prefix");
     }),
-  }));
+  }), logger, maxMessageBytes);
 }
 
 test("grpc server — invalid input comes back as INVALID_ARGUMENT naming the field", async () => {
@@ -116,6 +117,25 @@ test("grpc server — an error echoing non-ASCII or huge input, or a failure whi
     await handle.close(1000);
   }
 });
+
+for (const [what, limit] of [["the default", GRPC_MAX_MESSAGE_BYTES], ["a configured", 64 * 1024]] as const) {
+  test(`grpc server — a request over ${what} maximum message size is refused with RESOURCE_EXHAUSTED and the server keeps answering`, async () => {
+    const { handle, client } = await startDatasets(limit === GRPC_MAX_MESSAGE_BYTES ? undefined : limit);
+    const getDataset = (id: string) => callUnary(client.getDataset.bind(client), { id }, { deadlineMs: 10_000 });
+    try {
+      await assert.rejects(getDataset("a".repeat(limit + 1)), (err: ApiError) => {
+        assert.equal(err.code, status.RESOURCE_EXHAUSTED, `${status[err.code]} ${err.message}`);
+        return true;
+      });
+      // Just under the limit reaches the handler (its own answer), and so does the next small call.
+      await assert.rejects(getDataset("a".repeat(limit - 16)), (err: ApiError) => err.code === status.INVALID_ARGUMENT);
+      assert.deepEqual(await callUnary(client.listDatasets.bind(client), {}, { deadlineMs: 5_000 }), ListDatasetsResponse.fromPartial({}));
+    } finally {
+      client.close();
+      await handle.close(1000);
+    }
+  });
+}
 
 test("grpc server — standard health service reports SERVING, then NOT_SERVING on shutdown", async () => {
   const { handle, client } = await startDatasets();

@@ -48,6 +48,13 @@ export interface ServiceBinding {
   implementation: UntypedServiceImplementation;
 }
 
+/**
+ * Largest request message a server accepts (grpc.max_receive_message_length): a recipe, a dataset
+ * request or an id is kilobytes; anything near this is a mistake or an attack, refused with
+ * RESOURCE_EXHAUSTED before it is parsed. MAMBALIGN_GRPC_MAX_MESSAGE_BYTES overrides it.
+ */
+export const GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
 export interface GrpcServerHandle {
   port: number;
   server: Server;
@@ -68,9 +75,15 @@ export async function startGrpcServer(opts: {
   services: ServiceBinding[];
   logger: Logger;
   security: ServerSecurity;
+  /** Default GRPC_MAX_MESSAGE_BYTES. */
+  maxMessageBytes?: number;
 }): Promise<GrpcServerHandle> {
   const { creds, transport } = transportFor(opts.host, opts.security);
-  const server = new Server({ interceptors: [authInterceptor(opts.security.authenticator, opts.logger)] });
+  const maxMessageBytes = opts.maxMessageBytes ?? GRPC_MAX_MESSAGE_BYTES;
+  const server = new Server({
+    interceptors: [authInterceptor(opts.security.authenticator, opts.logger)],
+    "grpc.max_receive_message_length": maxMessageBytes,
+  });
   const health = new HealthImplementation({ "": "SERVING" });
   health.addToServer(server);
   addReflection(server, opts.services.map((s) => s.name));
@@ -83,7 +96,10 @@ export async function startGrpcServer(opts: {
       err ? reject(err) : resolve(p),
     ),
   );
-  opts.logger.info({ host: opts.host, port, transport, services: opts.services.map((s) => s.name) }, `gRPC server listening, ${transport}, bearer tokens required`);
+  opts.logger.info(
+    { host: opts.host, port, transport, maxMessageBytes, services: opts.services.map((s) => s.name) },
+    `gRPC server listening, ${transport}, bearer tokens required`,
+  );
   return {
     port,
     server,
