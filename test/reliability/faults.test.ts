@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { downloadVerified, readManifest, type RunEvent, StageStatus } from "@mambalign/core";
+import { ApiError, downloadVerified, readManifest, type RunEvent, StageStatus } from "@mambalign/core";
 import { makeUnwritable, processGone } from "@mambalign/core/testing";
 import {
   addSftDataset,
@@ -61,6 +61,17 @@ async function runtimePid(t: TrainerChild): Promise<number> {
   throw new Error(`trainer ${t.child.pid} has no runtime child (children: ${children.join(", ") || "none"})`);
 }
 
+/** `fn` again while it fails with a retryable bus error: the test's own NATS connection is reconnecting. */
+async function retryWhileReconnecting<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !(err instanceof ApiError && err.retryable)) throw err;
+    }
+  }
+}
+
 /** Publishes the run's SFT job; resolves with the events up to the first checkpoint uploaded and half an interval past it. */
 async function startRun(h: Harness, dataset: string, runId: string, t: TrainerChild): Promise<number> {
   await publishTrain(h, sftJob(runId, dataset, sftArgs({ maxSteps: TOTAL, saveSteps: INTERVAL })));
@@ -73,7 +84,7 @@ async function startRun(h: Harness, dataset: string, runId: string, t: TrainerCh
  * manifest is written last, so a prefix with one is whole), each resume came from such a checkpoint; the figures.
  */
 async function finish(h: Harness, runId: string, scenario: string, faultEnd: number, moving: (e: RunEvent) => boolean, t: TrainerChild): Promise<FaultFigures> {
-  const events = await whileRunning(t, eventsUntil(h, runId, succeeded, 300_000));
+  const events = await whileRunning(t, retryWhileReconnecting(() => eventsUntil(h, runId, succeeded, 300_000)));
   assert.equal((await versionsOfRun(h, runId)).length, 1, "one registered version");
   const verifyDir = await mkdtemp(path.join(tmpdir(), "mambalign-verify-"));
   const complete: number[] = [];
