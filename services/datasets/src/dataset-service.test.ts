@@ -17,6 +17,7 @@ import {
 import { DatasetCatalog } from "./dataset-catalog.js";
 import { datasetServiceBinding } from "./dataset-service.js";
 import { datasetsOptionsFromEnv } from "./datasets-options.js";
+import { MAX_MESSAGE_CHARS } from "./rows.js";
 import { listKeys, serveBindings, startTestEnv, type TestEnv } from "../test-support/test-env.js";
 import { alpacaParquet, shareGptParquet, ultrachatParquet } from "../test-support/parquet-fixtures.js";
 
@@ -129,6 +130,40 @@ describe("datasets service — local files on the fs store", () => {
     assert.equal(v.quarantineKey, `datasets/${v.id}/quarantine.jsonl`);
     const q = await readJsonl(env, v.quarantineKey);
     assert.deepEqual(q.map((r) => [r.source, r.row, r.line]), [[src, 2, "{not json"], [src, 3, text.split("\n")[2]], [src, 6, text.split("\n")[5]]]);
+  });
+
+  it("quarantines every malformed row kind (bad JSON, invalid UTF-8, a 1 MB message, unknown roles, empty conversations) with counts, and keeps answering", async () => {
+    const huge = JSON.stringify({ messages: [{ role: "user", content: "q" }, { role: "assistant", content: "x".repeat(1024 * 1024) }] });
+    const lines = [
+      Buffer.from(sftLine(1)),
+      Buffer.from('{"messages": [{"role": "user"'),
+      Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+      Buffer.from(huge),
+      Buffer.from(JSON.stringify({ messages: [{ role: "wizard", content: "x" }, { role: "assistant", content: "y" }] })),
+      Buffer.from(JSON.stringify({ messages: [] })),
+      Buffer.from(JSON.stringify({ conversations: [] })),
+      Buffer.from(sftLine(2)),
+    ];
+    const src = path.join(env.tmp, "malformed.jsonl");
+    await fsp.writeFile(src, Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")])));
+    const v = await svc.call.prepare({ sources: [{ uri: src, fraction: 0 }], seed: 1 });
+    assert.equal(v.splits[0]?.rows, 2, "the good rows go on");
+    assert.equal(v.quarantinedRows, 6);
+    assert.deepEqual(
+      v.quarantineSample.map((q) => [q.row, q.reason.replace(/^not JSON.*/, "not JSON")]),
+      [
+        [2, "not JSON"],
+        [3, "not valid UTF-8 text"],
+        [4, `messages[1].content: longer than ${MAX_MESSAGE_CHARS} characters`],
+        [5, "messages[0].role: must be one of system, user, assistant"],
+        [6, "messages: must not be empty"],
+        [7, "conversations: must not be empty"],
+      ],
+    );
+    assert.ok(v.quarantineSample.every((q) => q.reason.length < 1_000), "reasons do not echo the row");
+    const q = await readJsonl(env, v.quarantineKey);
+    assert.deepEqual(q.map((r) => r.row), [2, 3, 4, 5, 6, 7], "every quarantined row kept, none lost");
+    assert.ok((await svc.call.list()).some((d) => d.id === v.id), "the service still answers");
   });
 
   it("quarantines a row that is not valid UTF-8 by its row number instead of keeping replacement characters", async () => {

@@ -7,6 +7,13 @@ import { parseJsonLine } from "./read-source.js";
 
 export const ROLES = ["system", "user", "assistant"] as const;
 
+/**
+ * Longest message content kept (characters): ~125k tokens, far past any recipe's max_seq_length. A longer one
+ * is a broken export (a whole file in one cell), quarantined rather than tokenised and cut.
+ */
+export const MAX_MESSAGE_CHARS = 500_000;
+const TOO_LONG = `longer than ${MAX_MESSAGE_CHARS} characters`;
+
 export interface Message {
   role: (typeof ROLES)[number];
   content: string;
@@ -17,7 +24,7 @@ const missingOr = (what: string) => (iss: { input?: unknown }) => (iss.input ===
 const messageSchema = z.object(
   {
     role: z.enum(ROLES, { error: missingOr(`must be one of ${ROLES.join(", ")}`) }),
-    content: z.string({ error: missingOr("must be a string") }),
+    content: z.string({ error: missingOr("must be a string") }).max(MAX_MESSAGE_CHARS, TOO_LONG),
   },
   { error: missingOr('must be an object {"role", "content"}') },
 );
@@ -69,6 +76,7 @@ function shareGptMessages(value: unknown): Message[] | string {
     const role = typeof t.from === "string" ? SHAREGPT_ROLES[t.from] : undefined;
     if (!role) return `conversations[${i}].from: ${t.from === undefined ? "missing" : `must be one of ${Object.keys(SHAREGPT_ROLES).join(", ")}`}`;
     if (typeof t.value !== "string") return `conversations[${i}].value: ${t.value === undefined ? "missing" : "must be a string"}`;
+    if (t.value.length > MAX_MESSAGE_CHARS) return `conversations[${i}].value: ${TOO_LONG}`;
     out.push({ role, content: t.value });
   }
   return out;
@@ -79,9 +87,11 @@ function alpacaMessages(obj: Record<string, unknown>): Message[] | string {
   for (const key of ["instruction", "output"] as const) {
     if (typeof obj[key] !== "string") return `${key}: ${obj[key] === undefined ? "missing" : "must be a string"}`;
     if ((obj[key] as string).trim() === "") return `${key}: must not be empty`;
+    if ((obj[key] as string).length > MAX_MESSAGE_CHARS) return `${key}: ${TOO_LONG}`;
   }
   const input = obj.input ?? "";
   if (typeof input !== "string") return "input: must be a string";
+  if (input.length > MAX_MESSAGE_CHARS) return `input: ${TOO_LONG}`;
   const user = input.trim() === "" ? (obj.instruction as string) : `${obj.instruction as string}\n\n${input}`;
   return [
     { role: "user", content: user },
