@@ -12,12 +12,14 @@ import {
 } from "@mambalign/core";
 
 const ID_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/** The KV key limit of NATS: a longer id names no evaluation and must not reach the bucket. */
+const MAX_ID_LENGTH = 1024;
 
 export function evaluatorServiceBinding(ctx: HandlerContext, evals: ProtoKv<Evaluation>, store: ObjectStore): ServiceBinding {
   const implementation: EvaluatorServiceServer = {
     getEvaluation: unary(ctx, "GetEvaluation", async (req) => {
       if (!req.id) throw ApiError.invalidArgument("id", "required");
-      if (!ID_RE.test(req.id)) throw ApiError.invalidArgument("id", `${JSON.stringify(req.id)} is not an evaluation id`);
+      if (req.id.length > MAX_ID_LENGTH || !ID_RE.test(req.id)) throw ApiError.invalidArgument("id", `${JSON.stringify(req.id)} is not an evaluation id`);
       const found = await evals.get(req.id);
       if (!found) throw ApiError.notFound("evaluation", req.id);
       // results.json lives under the evaluator's own prefix: clients get it here, never from the bucket.
