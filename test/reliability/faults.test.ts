@@ -123,6 +123,14 @@ async function finish(h: Harness, runId: string, scenario: string, faultEnd: num
   return f;
 }
 
+// The table of every scenario that ran, once the file's tests are done.
+after(async () => {
+  if (!rows.length) return;
+  const table = faultTable(rows);
+  const file = await writeTable("faults.md", table);
+  console.log(`${table}\n(written to ${file})`);
+});
+
 describe("reliability — faults", { timeout: 900_000 }, () => {
   let h: Harness;
   let dataset: string;
@@ -133,11 +141,6 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
   after(async () => {
     for (const t of trainers) killGroup(t);
     await h?.close();
-    if (rows.length) {
-      const table = faultTable(rows);
-      const file = await writeTable("faults.md", table);
-      console.log(`${table}\n(written to ${file})`);
-    }
   });
 
   test("runtime SIGKILLed mid-stage: the trainer's next delivery resumes from the newest complete checkpoint", async () => {
@@ -204,11 +207,6 @@ describe("reliability — faults (filesystem store)", { timeout: 600_000 }, () =
   after(async () => {
     for (const t of trainers) killGroup(t);
     await h?.close();
-    if (rows.length) {
-      const table = faultTable(rows);
-      const file = await writeTable("faults.md", table);
-      console.log(`${table}\n(written to ${file})`);
-    }
   });
 
   test("fs store read-only for 30 s mid-stage: the run completes", async (t) => {
