@@ -14,6 +14,10 @@ export interface FaultFigures {
   recoverMs: number;
   /** Deliveries of the stage (1: the fault cost no retry). */
   deliveries: number;
+  /** Checkpoint uploads that failed during the fault (logged, retried by a later checkpoint or delivery). */
+  failedUploads: number;
+  /** Checkpoint prefixes without a manifest at the end (cut-off uploads, planted ones): none was read. */
+  halfWrittenUnread: number;
   outcome: string;
 }
 
@@ -43,6 +47,7 @@ export function recoveryMs(events: RunEvent[], since: number, moving: (e: RunEve
 }
 
 export const isProgress = (e: RunEvent) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "progress";
+export const isFailedUpload = (e: RunEvent) => e.kind?.$case === "log" && /^checkpoint step \d+ upload to .* failed/.test(e.kind.value.message);
 export const isUpload = (e: RunEvent) => e.kind?.$case === "log" && / uploaded to /.test(e.kind.value.message);
 
 /** The one line a scenario prints. */
@@ -52,8 +57,10 @@ export function figureLine(f: FaultFigures): string {
 
 /** The Markdown table of all scenarios. */
 export function faultTable(rows: FaultFigures[]): string {
-  const head = "| scenario | steps lost | checkpoint interval (steps) | time to recover (s) | deliveries | run outcome |\n| --- | --- | --- | --- | --- | --- |";
-  const body = rows.map((r) => `| ${r.scenario} | ${r.stepsLost} | ${r.checkpointInterval} | ${(r.recoverMs / 1000).toFixed(1)} | ${r.deliveries} | ${r.outcome} |`);
+  const head =
+    "| scenario | steps lost | checkpoint interval (steps) | time to recover (s) | deliveries | failed checkpoint uploads | half-written checkpoints (none read) | run outcome |\n" +
+    "| --- | --- | --- | --- | --- | --- | --- | --- |";
+  const body = rows.map((r) => `| ${r.scenario} | ${r.stepsLost} | ${r.checkpointInterval} | ${(r.recoverMs / 1000).toFixed(1)} | ${r.deliveries} | ${r.failedUploads} | ${r.halfWrittenUnread} | ${r.outcome} |`);
   return [head, ...body].join("\n");
 }
 

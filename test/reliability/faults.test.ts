@@ -27,7 +27,7 @@ import {
   versionsOfRun,
   whileRunning,
 } from "@mambalign/trainer/testing";
-import { deliveries, faultTable, type FaultFigures, figureLine, isProgress, isUpload, recoveryMs, stepsLost, writeTable } from "./fault-figures.js";
+import { deliveries, faultTable, type FaultFigures, figureLine, isFailedUpload, isProgress, isUpload, recoveryMs, stepsLost, writeTable } from "./fault-figures.js";
 
 const TOTAL = 40;
 const INTERVAL = 4;
@@ -61,6 +61,13 @@ async function runtimePid(t: TrainerChild): Promise<number> {
   throw new Error(`trainer ${t.child.pid} has no runtime child (children: ${children.join(", ") || "none"})`);
 }
 
+/** A half-written checkpoint past every real one: files, no manifest (an upload cut off by the fault). */
+async function plantHalfWritten(h: Harness, runId: string): Promise<void> {
+  const prefix = `checkpoints/${runId}/sft/${TOTAL + 100}`;
+  await h.deps.store.put(`${prefix}/trainer_state.json`, JSON.stringify({ step: TOTAL + 100 }));
+  await h.deps.store.put(`${prefix}/adapter/adapter_model.safetensors`, "not a checkpoint");
+}
+
 /** `fn` again while it fails with a retryable bus error: the test's own NATS connection is reconnecting. */
 async function retryWhileReconnecting<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
   for (let i = 1; ; i++) {
@@ -88,11 +95,15 @@ async function finish(h: Harness, runId: string, scenario: string, faultEnd: num
   assert.equal((await versionsOfRun(h, runId)).length, 1, "one registered version");
   const verifyDir = await mkdtemp(path.join(tmpdir(), "mambalign-verify-"));
   const complete: number[] = [];
+  let halfWritten = 0;
   try {
     const prefixes = new Set<string>();
     for await (const o of h.deps.store.list(`checkpoints/${runId}/`)) prefixes.add(o.key.split("/").slice(0, 4).join("/"));
     for (const prefix of prefixes) {
-      if (!(await readManifest(h.deps.store, prefix))) continue;
+      if (!(await readManifest(h.deps.store, prefix))) {
+        halfWritten++;
+        continue;
+      }
       await downloadVerified(h.deps.store, prefix, path.join(verifyDir, prefix)); // throws on a missing or wrong file
       const step = Number(prefix.split("/")[3]);
       if (Number.isInteger(step)) complete.push(step);
@@ -114,6 +125,8 @@ async function finish(h: Harness, runId: string, scenario: string, faultEnd: num
     checkpointInterval: INTERVAL,
     recoverMs: recoveryMs(events, faultEnd, moving),
     deliveries: d.length,
+    failedUploads: events.filter(isFailedUpload).length,
+    halfWrittenUnread: halfWritten,
     outcome: "succeeded",
   };
   console.log(figureLine(f));
@@ -149,6 +162,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
     const ckpt = await startRun(h, dataset, runId, t);
     await whileRunning(t, eventsUntil(h, runId, progressAt(ckpt + INTERVAL / 2)));
     const pid = await runtimePid(t);
+    await plantHalfWritten(h, runId); // before the kill: the trainer's next delivery may list checkpoints at once
     process.kill(pid, "SIGKILL");
     const killedAt = Date.now();
     assert.ok(await processGone(pid));
@@ -166,6 +180,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
     const killedAt = Date.now();
     assert.equal((await first.exited).signal, "SIGKILL");
     assert.ok(await processGone(pid), "the runtime does not outlive its trainer");
+    await plantHalfWritten(h, runId);
     const second = trainer(h, "trainer-b");
     await finish(h, runId, "trainer SIGKILL + restart", killedAt, isProgress, second);
     killGroup(second);

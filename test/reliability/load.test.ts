@@ -71,9 +71,9 @@ describe("reliability — load", { timeout: 600_000 }, () => {
           ran.set(job.jobId, [...(ran.get(job.jobId) ?? []), ctl.deliveryCount]);
           const base = { runId: job.runId, stage: job.stage, jobId: job.jobId, time: new Date() };
           const publish = (kind: RunEvent["kind"]) => h.deps.bus.publishEvent({ ...base, kind });
-          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING, message: "stand-in", output: "" } });
+          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING, message: "stand-in", output: "", metrics: {} } });
           const output = job.stage === Stage.STAGE_EVAL ? `eval-${job.jobId}` : `${job.outputName}/v1`;
-          const metrics = job.stage === Stage.STAGE_EVAL ? { "eval/exact_match": 0.5 } : {};
+          const metrics: Record<string, number> = job.stage === Stage.STAGE_EVAL ? { "eval/exact_match": 0.5 } : {};
           await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "stand-in", output, metrics } });
         },
       });
