@@ -131,9 +131,9 @@ export class Bus {
     return this.#track(startJobWorker(this.#deps(), opts));
   }
 
-  /** Publishes on `events.<runId>`; returns the stream sequence. */
-  publishEvent(event: RunEvent): Promise<number> {
-    return publishEvent(this.js, event);
+  /** Publishes on `events.<runId>`; returns the stream sequence (`msgId`: see run-events.ts). */
+  publishEvent(event: RunEvent, opts?: { msgId?: string }): Promise<number> {
+    return publishEvent(this.js, event, opts);
   }
 
   /** One run's events from `fromSeq` (inclusive; default all), then live ones, until aborted. */

@@ -6,11 +6,14 @@ import { BusInvalidArgumentError } from "./errors.js";
 import { toBusError } from "./nats-errors.js";
 import { EVENTS_STREAM, eventSubject } from "./subjects.js";
 
-/** Publishes on `events.<runId>`; returns the EVENTS stream sequence. */
-export async function publishEvent(js: JetStreamClient, event: RunEvent): Promise<number> {
+/**
+ * Publishes on `events.<runId>`; returns the EVENTS stream sequence. With `msgId`, a second publish of the same
+ * event (a retry after a lost ack) is dropped by the stream's duplicate window.
+ */
+export async function publishEvent(js: JetStreamClient, event: RunEvent, opts: { msgId?: string } = {}): Promise<number> {
   const subject = eventSubject(event.runId);
   try {
-    const ack = await js.publish(subject, encodeEvent(event), { expect: { streamName: EVENTS_STREAM } });
+    const ack = await js.publish(subject, encodeEvent(event), { expect: { streamName: EVENTS_STREAM }, ...(opts.msgId ? { msgID: opts.msgId } : {}) });
     return ack.seq;
   } catch (err) {
     throw toBusError(err, `publish ${subject}`, { subject });
