@@ -1,9 +1,10 @@
 // reliability — every RPC of every service fuzzed (issue 12): requests generated from proto/'s descriptors
 // (request-arbitrary.ts), sent as wire bytes to the real services (real NATS, fs store) in one process. Each
-// answer must be OK, INVALID_ARGUMENT naming a field of the request, or NOT_FOUND for a well-formed id that names
-// nothing; never a crash, a hang (deadline), INTERNAL or UNKNOWN; the services keep answering; no answer and no
-// stored object ever holds a sentinel planted outside the data roots (path traversal). Prints the counts per
-// service (RPC_FUZZ lines). FUZZ_RUNS sets the requests per service (default 10,000).
+// answer must be OK, INVALID_ARGUMENT naming a field of the request (PERMISSION_DENIED naming it for a local path
+// outside the service's roots), or NOT_FOUND naming the well-formed id or key that names nothing; never a crash,
+// a hang (deadline), INTERNAL or UNKNOWN; the services keep answering; no answer and no stored object ever holds
+// a sentinel planted outside the data roots (path traversal). Prints the counts per service (RPC_FUZZ lines).
+// FUZZ_RUNS sets the requests per service (default 10,000); FUZZ_SEED replays a failure.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
@@ -30,6 +31,8 @@ const STREAM_MESSAGES = 3;
 interface Answer {
   code: number;
   field?: string;
+  /** The id or key a NOT_FOUND names. */
+  key?: string;
   message: string;
   body: Buffer[];
 }
@@ -40,7 +43,7 @@ function call(client: Client, service: DescService, m: DescMethod, bytes: Buffer
   const opts = { deadline: Date.now() + DEADLINE_MS };
   const failed = (err: ServiceError): Answer => {
     const api = fromServiceError(err);
-    return { code: api.code, field: api.details.field, message: api.message, body: [] };
+    return { code: api.code, field: api.details.field, key: api.details.key, message: api.message, body: [] };
   };
   if (m.methodKind === "unary") {
     return new Promise((resolve) => {
@@ -123,7 +126,11 @@ describe("reliability — RPC fuzz", { timeout: 1_800_000 }, () => {
             for (const b of a.body) assert.ok(!b.includes(sentinel), `${m.name} answered with the sentinel`);
             assert.ok(!a.message.includes(sentinel), `${m.name}: error message quotes the sentinel file`);
             if (a.code === status.OK) return void c.ok++;
-            if (a.code === status.NOT_FOUND) return void c.notFound++;
+            if (a.code === status.NOT_FOUND) {
+              c.notFound++;
+              assert.ok(a.key || a.field, `${m.name}: NOT_FOUND names neither the id nor the field: ${a.message}`);
+              return;
+            }
             // INVALID_ARGUMENT, or PERMISSION_DENIED for a local path outside the service's roots: naming the field.
             if (a.code === status.INVALID_ARGUMENT || a.code === status.PERMISSION_DENIED) {
               if (a.code === status.INVALID_ARGUMENT) c.invalid++;
