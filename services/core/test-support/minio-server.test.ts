@@ -51,6 +51,20 @@ describe("testing/minio-server — a real MinIO for tests", () => {
     }
   });
 
+  it("halt() is an outage (requests fail, data kept); restart() serves the same address, credentials and objects", async () => {
+    const m = await startMinioServer();
+    try {
+      const store = new S3ObjectStore({ endPoint: m.endPoint, bucket: m.bucket, accessKey: m.accessKey, secretKey: m.secretKey });
+      await store.put("kept.txt", "still here");
+      await m.halt();
+      await assert.rejects(fetch(`${m.endPoint}/minio/health/ready`));
+      await m.restart();
+      assert.equal((await store.get("kept.txt")).toString(), "still here");
+    } finally {
+      await m.stop();
+    }
+  });
+
   it("a missing binary names the install command", () => {
     const saved = process.env.MINIO_BIN;
     process.env.MINIO_BIN = "/nonexistent/minio";

@@ -39,6 +39,21 @@ test("nats-server — starts with JetStream on a loopback port and cleans up on 
   await srv.stop(); // idempotent
 });
 
+test("nats-server — restart() serves the same port and JetStream store", async () => {
+  const srv = await startNatsServer();
+  try {
+    const before = await connect({ servers: srv.url });
+    await (await jetstreamManager(before)).streams.add({ name: "KEPT", subjects: ["kept.>"] });
+    await before.close();
+    await srv.restart();
+    const after = await connect({ servers: srv.url });
+    assert.equal((await (await jetstreamManager(after)).streams.info("KEPT")).config.name, "KEPT", "the stream survived the restart");
+    await after.close();
+  } finally {
+    await srv.stop();
+  }
+});
+
 test("nats-server — two servers get different ports", async () => {
   const [a, b] = await Promise.all([startNatsServer(), startNatsServer()]);
   try {
