@@ -161,7 +161,8 @@ describe("reliability — RPC fuzz", { timeout: 1_800_000 }, () => {
     });
   }
 
-  test("no stored object holds the sentinel from outside the data roots", async () => {
+  test("no stored object holds the sentinel from outside the data roots, and nothing was written beside it", async () => {
+    assert.deepEqual(await fsp.readdir(secretDir), ["secret.jsonl"], "no export or upload landed outside the roots");
     const found: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
