@@ -5,8 +5,7 @@
 // half-written checkpoint as complete. Each scenario prints one RELIABILITY line; the suite prints and writes the table
 // (docs/reliability.md; `bash scripts/reliability.sh`).
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -43,7 +42,8 @@ const uploadedStep = (e: RunEvent) => {
   const m = e.kind?.$case === "log" ? /^checkpoint step (\d+) uploaded/.exec(e.kind.value.message) : null;
   return m ? Number(m[1]) : undefined;
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The length of an outage: the scenario itself, not a wait for something to happen. */
+const outageOf = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function trainer(h: Harness, name: string): TrainerChild {
   const t = spawnTrainer(h, { HOSTNAME: name });
@@ -79,7 +79,7 @@ async function retryWhileReconnecting<T>(fn: () => Promise<T>, attempts = 10): P
   }
 }
 
-/** Publishes the run's SFT job; resolves with the events up to the first checkpoint uploaded and half an interval past it. */
+/** Publishes the run's SFT job; resolves with the step of the first checkpoint `t` uploads. */
 async function startRun(h: Harness, dataset: string, runId: string, t: TrainerChild): Promise<number> {
   await publishTrain(h, sftJob(runId, dataset, sftArgs({ maxSteps: TOTAL, saveSteps: INTERVAL })));
   const seen = await whileRunning(t, eventsUntil(h, runId, (e) => uploadedStep(e) !== undefined));
@@ -204,7 +204,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
     // The second checkpoint is saved: its upload is starting when MinIO goes.
     await whileRunning(t, eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "checkpointSaved" && e.kind.value.kind.value.step >= 2 * INTERVAL));
     await h.minio.halt();
-    await sleep(MINIO_OUTAGE_MS); // the outage itself, not a wait for something
+    await outageOf(MINIO_OUTAGE_MS);
     await h.minio.restart();
     const backAt = Date.now();
     await finish(h, runId, "MinIO down 60 s", backAt, isUpload, t);
@@ -231,7 +231,7 @@ describe("reliability — faults (filesystem store)", { timeout: 600_000 }, () =
     const restore = await makeUnwritable([h.fsRoot, path.join(h.fsRoot, ".staging"), path.join(h.fsRoot, "checkpoints")]);
     if (!restore) return t.skip("cannot make a directory unwritable here (root without chattr +i)");
     try {
-      await sleep(FS_OUTAGE_MS); // the outage itself
+      await outageOf(FS_OUTAGE_MS);
     } finally {
       await restore();
     }
