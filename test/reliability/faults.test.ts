@@ -79,6 +79,18 @@ async function retryWhileReconnecting<T>(fn: () => Promise<T>, attempts = 10): P
   }
 }
 
+/**
+ * Mid-interval: the runtime is past its newest uploaded checkpoint and has not saved the next one yet (no upload in
+ * flight), so a kill now costs the steps since an uploaded checkpoint, fewer than one interval.
+ */
+function midInterval(e: RunEvent, all: RunEvent[]): boolean {
+  if (e.kind?.$case !== "runtime" || e.kind.value.kind?.$case !== "progress") return false;
+  const uploaded = Math.max(-1, ...all.map(uploadedStep).filter((s): s is number => s !== undefined));
+  const saved = Math.max(-1, ...all.flatMap((x) => (x.kind?.$case === "runtime" && x.kind.value.kind?.$case === "checkpointSaved" ? [x.kind.value.kind.value.step] : [])));
+  const step = e.kind.value.kind.value.step;
+  return uploaded >= INTERVAL && saved === uploaded && step > uploaded && step < uploaded + INTERVAL;
+}
+
 /** Publishes the run's SFT job; resolves with the step of the first checkpoint `t` uploads. */
 async function startRun(h: Harness, dataset: string, runId: string, t: TrainerChild): Promise<number> {
   await publishTrain(h, sftJob(runId, dataset, sftArgs({ maxSteps: TOTAL, saveSteps: INTERVAL })));
@@ -159,8 +171,8 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
   test("runtime SIGKILLed mid-stage: the trainer's next delivery resumes from the newest complete checkpoint", async () => {
     const runId = "fault-runtime-kill";
     const t = trainer(h, "trainer-a");
-    const ckpt = await startRun(h, dataset, runId, t);
-    await whileRunning(t, eventsUntil(h, runId, progressAt(ckpt + INTERVAL / 2)));
+    await startRun(h, dataset, runId, t);
+    await whileRunning(t, eventsUntil(h, runId, midInterval));
     const pid = await runtimePid(t);
     await plantHalfWritten(h, runId); // before the kill: the trainer's next delivery may list checkpoints at once
     process.kill(pid, "SIGKILL");
@@ -173,8 +185,8 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
   test("trainer service SIGKILLed mid-stage and restarted: the job is redelivered and resumed", async () => {
     const runId = "fault-trainer-kill";
     const first = trainer(h, "trainer-b");
-    const ckpt = await startRun(h, dataset, runId, first);
-    await whileRunning(first, eventsUntil(h, runId, progressAt(ckpt + INTERVAL / 2)));
+    await startRun(h, dataset, runId, first);
+    await whileRunning(first, eventsUntil(h, runId, midInterval));
     const pid = await runtimePid(first);
     first.child.kill("SIGKILL"); // the service process only, not its group
     const killedAt = Date.now();
@@ -205,8 +217,8 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
     await whileRunning(t, eventsUntil(h, runId, (e) => e.kind?.$case === "runtime" && e.kind.value.kind?.$case === "checkpointSaved" && e.kind.value.kind.value.step >= 2 * INTERVAL));
     await h.minio.halt();
     await outageOf(MINIO_OUTAGE_MS);
+    const backAt = Date.now(); // the outage ends as MinIO starts again
     await h.minio.restart();
-    const backAt = Date.now();
     await finish(h, runId, "MinIO down 60 s", backAt, isUpload, t);
     killGroup(t);
   });
