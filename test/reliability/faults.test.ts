@@ -28,6 +28,8 @@ import {
 } from "@mambalign/trainer/testing";
 import { deliveries, faultTable, type FaultFigures, figureLine, isFailedUpload, isProgress, isUpload, recoveryMs, stepsLost, writeTable } from "./fault-figures.js";
 
+type Dataset = Awaited<ReturnType<typeof addSftDataset>>;
+
 const TOTAL = 40;
 const INTERVAL = 4;
 const MINIO_OUTAGE_MS = 60_000;
@@ -92,7 +94,7 @@ function midInterval(e: RunEvent, all: RunEvent[]): boolean {
 }
 
 /** Publishes the run's SFT job; resolves with the step of the first checkpoint `t` uploads. */
-async function startRun(h: Harness, dataset: string, runId: string, t: TrainerChild): Promise<number> {
+async function startRun(h: Harness, dataset: Dataset, runId: string, t: TrainerChild): Promise<number> {
   await publishTrain(h, sftJob(runId, dataset, sftArgs({ maxSteps: TOTAL, saveSteps: INTERVAL })));
   const seen = await whileRunning(t, eventsUntil(h, runId, (e) => uploadedStep(e) !== undefined));
   return uploadedStep(seen.at(-1)!)!;
@@ -158,7 +160,7 @@ after(async () => {
 
 describe("reliability — faults", { timeout: 900_000 }, () => {
   let h: Harness;
-  let dataset: string;
+  let dataset: Dataset;
   before(async () => {
     h = await startHarness();
     dataset = await addSftDataset(h);
@@ -226,7 +228,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
 
 describe("reliability — faults (filesystem store)", { timeout: 600_000 }, () => {
   let h: Harness;
-  let dataset: string;
+  let dataset: Dataset;
   before(async () => {
     h = await startHarness({ store: "fs" });
     dataset = await addSftDataset(h);

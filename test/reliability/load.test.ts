@@ -8,6 +8,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  AdapterVersion,
   callUnary,
   createClient,
   JOB_SUBJECTS,
@@ -71,10 +72,12 @@ describe("reliability — load", { timeout: 600_000 }, () => {
           ran.set(job.jobId, [...(ran.get(job.jobId) ?? []), ctl.deliveryCount]);
           const base = { runId: job.runId, stage: job.stage, jobId: job.jobId, time: new Date() };
           const publish = (kind: RunEvent["kind"]) => h.deps.bus.publishEvent({ ...base, kind });
-          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING, message: "stand-in", output: "", metrics: {} } });
+          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING, message: "stand-in", output: "", metrics: {}, outputVersion: undefined } });
           const output = job.stage === Stage.STAGE_EVAL ? `eval-${job.jobId}` : `${job.outputName}/v1`;
           const metrics: Record<string, number> = job.stage === Stage.STAGE_EVAL ? { "eval/exact_match": 0.5 } : {};
-          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "stand-in", output, metrics } });
+          // A trained version comes with its registry record, which the next jobs carry.
+          const outputVersion = job.stage === Stage.STAGE_EVAL ? undefined : AdapterVersion.fromPartial({ id: output, parent: job.inputVersion });
+          await publish({ $case: "transition", value: { status: StageStatus.STAGE_STATUS_SUCCEEDED, message: "stand-in", output, metrics, outputVersion } });
         },
       });
     workers = [standIn("load-trainer-stand-in", [JOB_SUBJECTS.train, JOB_SUBJECTS.merge]), standIn("load-evaluator-stand-in", [JOB_SUBJECTS.eval])];
