@@ -82,15 +82,19 @@ async function retryWhileReconnecting<T>(fn: () => Promise<T>, attempts = 10): P
 }
 
 /**
- * Mid-interval: the runtime is past its newest uploaded checkpoint and has not saved the next one yet (no upload in
- * flight), so a kill now costs the steps since an uploaded checkpoint, fewer than one interval.
+ * Mid-interval, live: a step published after `since` (the replay of older events never triggers a kill), in the first
+ * half of an interval past the newest uploaded checkpoint, the next one not saved yet (no upload in flight). A kill
+ * then costs the steps since an uploaded checkpoint, fewer than one interval, with half an interval of slack for
+ * the kill to land.
  */
-function midInterval(e: RunEvent, all: RunEvent[]): boolean {
-  if (e.kind?.$case !== "runtime" || e.kind.value.kind?.$case !== "progress") return false;
-  const uploaded = Math.max(-1, ...all.map(uploadedStep).filter((s): s is number => s !== undefined));
-  const saved = Math.max(-1, ...all.flatMap((x) => (x.kind?.$case === "runtime" && x.kind.value.kind?.$case === "checkpointSaved" ? [x.kind.value.kind.value.step] : [])));
-  const step = e.kind.value.kind.value.step;
-  return uploaded >= INTERVAL && saved === uploaded && step > uploaded && step < uploaded + INTERVAL;
+function midInterval(since: number): (e: RunEvent, all: RunEvent[]) => boolean {
+  return (e, all) => {
+    if (e.kind?.$case !== "runtime" || e.kind.value.kind?.$case !== "progress" || (e.time?.getTime() ?? 0) < since) return false;
+    const uploaded = Math.max(-1, ...all.map(uploadedStep).filter((s): s is number => s !== undefined));
+    const saved = Math.max(-1, ...all.flatMap((x) => (x.kind?.$case === "runtime" && x.kind.value.kind?.$case === "checkpointSaved" ? [x.kind.value.kind.value.step] : [])));
+    const step = e.kind.value.kind.value.step;
+    return uploaded >= INTERVAL && saved === uploaded && step > uploaded && step <= uploaded + INTERVAL / 2;
+  };
 }
 
 /** Publishes the run's SFT job; resolves with the step of the first checkpoint `t` uploads. */
@@ -174,7 +178,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
     const runId = "fault-runtime-kill";
     const t = trainer(h, "trainer-a");
     await startRun(h, dataset, runId, t);
-    await whileRunning(t, eventsUntil(h, runId, midInterval));
+    await whileRunning(t, eventsUntil(h, runId, midInterval(Date.now())));
     const pid = await runtimePid(t);
     await plantHalfWritten(h, runId); // before the kill: the trainer's next delivery may list checkpoints at once
     process.kill(pid, "SIGKILL");
@@ -188,7 +192,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
     const runId = "fault-trainer-kill";
     const first = trainer(h, "trainer-b");
     await startRun(h, dataset, runId, first);
-    await whileRunning(first, eventsUntil(h, runId, midInterval));
+    await whileRunning(first, eventsUntil(h, runId, midInterval(Date.now())));
     const pid = await runtimePid(first);
     first.child.kill("SIGKILL"); // the service process only, not its group
     const killedAt = Date.now();
