@@ -12,4 +12,12 @@ if git grep -n -I -E "$pattern" -- . ':!docs' ':!*.md' ':!scripts/check-self-con
   echo "check-self-contained: the lines above read the shared/ folder beside the checkout; copy what they need into the repo (README with source + licence beside it)" >&2
   exit 1
 fi
+# A tracked symbolic link to an absolute path points at one machine's files (a worktree's link to a shared
+# venv was committed once and broke setup on a fresh clone).
+links=$(git ls-files -s | awk '$1 == "120000" {print $4}' | while read -r l; do case $(git cat-file -p "$(git ls-files -s -- "$l" | awk '{print $2}')") in /*) echo "$l";; esac; done)
+if [[ -n $links ]]; then
+  printf '%s\n' $links
+  echo "check-self-contained: the tracked links above point to absolute paths outside the repository; remove them (git rm --cached) and ignore them" >&2
+  exit 1
+fi
 echo "check-self-contained: no tracked file outside docs/ refers to the shared/ folder beside the checkout"
