@@ -1,10 +1,12 @@
 // dashboard — in a real headless browser (Debian's chromium through puppeteer-core) against the embedded control
 // plane as `mambalign up` starts it: signing in with a token, a run started by the test appearing in the list, its
 // loss curve growing while it trains (more points later than earlier), the queue, the registry's lineage and aliases,
-// an evaluation's report; and without a token every data endpoint answers 401. Screenshots: docs/dashboard-*.png.
+// an evaluation's report; and without a token every data endpoint answers 401. Screenshots go to a temp dir;
+// MAMBALIGN_SCREENSHOTS_DIR=docs writes the committed docs/dashboard-*.png (a plain test run leaves the tree clean).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
@@ -15,6 +17,9 @@ import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { type System, startSystem } from "./harness.js";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const SHOTS = process.env.MAMBALIGN_SCREENSHOTS_DIR
+  ? path.resolve(REPO_ROOT, process.env.MAMBALIGN_SCREENSHOTS_DIR)
+  : await fsp.mkdtemp(path.join(tmpdir(), "mambalign-dashboard-shots-"));
 /** A viewer's token the system accepts (the API and so the dashboard): the lowest role, enough to see everything. */
 const VIEWER_TOKEN = TEST_TOKENS.viewer;
 
@@ -100,7 +105,7 @@ describe("dashboard — a run's page in a real browser", () => {
     assert.equal(cookie.sameSite, "Strict");
     await page.waitForFunction((id) => [...document.querySelectorAll("#runs a")].some((a) => a.textContent === id), { timeout: 30_000 }, long.id);
     await page.waitForFunction(() => document.querySelector("#runs")?.textContent?.includes("running") ?? false, { timeout: 120_000 });
-    await page.screenshot({ path: path.join(REPO_ROOT, "docs/dashboard-runs.png") });
+    await page.screenshot({ path: path.join(SHOTS, "dashboard-runs.png") });
 
     await Promise.all([page.waitForNavigation(), page.click(`#runs a[href="/runs/${long.id}"]`)]);
     // The loss curve is the first line of the SFT training chart (the loss panel comes first); count its vertices.
@@ -115,12 +120,12 @@ describe("dashboard — a run's page in a real browser", () => {
     assert.ok(later > earlier, `the curve grew: ${earlier} points earlier, ${later} later`);
     assert.match((await page.$eval("#stages", (el) => el.textContent)) ?? "", /sft.*running/);
     assert.match((await page.$eval("#stream-state", (el) => el.textContent)) ?? "", /^live — sft step \d+, loss \d/);
-    await page.screenshot({ path: path.join(REPO_ROOT, "docs/dashboard-run.png"), fullPage: true });
+    await page.screenshot({ path: path.join(SHOTS, "dashboard-run.png"), fullPage: true });
 
     await page.goto(new URL("queue", url).href);
     await page.waitForFunction((id) => document.querySelector("#running")?.textContent?.includes(id) ?? false, { timeout: 30_000 }, long.id);
     await page.waitForSelector("#workers");
-    await page.screenshot({ path: path.join(REPO_ROOT, "docs/dashboard-queue.png") });
+    await page.screenshot({ path: path.join(SHOTS, "dashboard-queue.png") });
 
     await page.goto(new URL("registry", url).href);
     await page.waitForFunction((id) => document.querySelector("#versions")?.textContent?.includes(id) ?? false, { timeout: 30_000 }, short.id);
@@ -128,7 +133,7 @@ describe("dashboard — a run's page in a real browser", () => {
     assert.ok(registryText.includes(version), `the registry page lists ${version}`);
     assert.match(registryText, /prod/, "with its alias");
     assert.match(registryText, /preset:tiny-mamba-char/, "the lineage goes back to the base model");
-    await page.screenshot({ path: path.join(REPO_ROOT, "docs/dashboard-registry.png") });
+    await page.screenshot({ path: path.join(SHOTS, "dashboard-registry.png") });
 
     // The evaluation's report, reached from the registry: the evaluator's own page (charts and metrics).
     const evalId = short.stages.find((st) => st.output && st.output !== version)!.output;
@@ -136,7 +141,7 @@ describe("dashboard — a run's page in a real browser", () => {
     const charts = await page.$$eval("figure[data-chart] svg", (els) => els.length);
     assert.ok(charts >= 2, `the report draws its charts (${charts})`);
     assert.match((await page.$eval("#metrics", (el) => el.textContent)) ?? "", /mt_bench/);
-    await page.screenshot({ path: path.join(REPO_ROOT, "docs/dashboard-eval-report.png"), fullPage: true });
+    await page.screenshot({ path: path.join(SHOTS, "dashboard-eval-report.png"), fullPage: true });
 
     await callUnary(sys.client.cancelRun.bind(sys.client), { id: long.id });
   });
