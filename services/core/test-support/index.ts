@@ -10,3 +10,4 @@ export * from "./test-data.js";
 export { resolvedStage, resolvedTrainingArgs } from "./resolved-args.js";
 export { processGone } from "./process-gone.js";
 export { makeTestPki, type TestPki } from "./tls.js";
+export { settledConsumer } from "./settled-consumer.js";

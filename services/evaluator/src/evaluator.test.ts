@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { callUnary, type EvalArgs, type Evaluation, JOB_SUBJECTS, ObjectNotFoundError, Stage, StageJob, StageStatus } from "@mambalign/core";
 import { type EvalTestEnv, finalTransition, getVersion, registerTinyAdapter, startEvalTestEnv, storeHeldOut, untilStageEnds } from "../test-support/eval-test-env.js";
+import { settledConsumer } from "@mambalign/core/testing";
 import { parseEvalResults } from "./judging/index.js";
 
 let env: EvalTestEnv;
@@ -111,7 +112,7 @@ test("evaluator — bad jobs fail at once with the field named, are not retried,
     assert.match(end.message, message);
   }
   // Terminated, not redelivered: nothing is pending and nothing came back.
-  const info = await env.deps.bus.jsm.consumers.info("JOBS", "evaluator");
+  const info = await settledConsumer(env.deps.bus.jsm, "evaluator");
   assert.equal(info.num_redelivered, 0);
   assert.equal(info.num_ack_pending, 0);
   for (const [jobId] of cases) {

@@ -17,7 +17,7 @@ import {
   WorkerStatus,
 } from "@mambalign/core";
 import { type StartedTrainer, startTrainerService, WORKERS_BUCKET } from "./index.js";
-import { testServerSecurity } from "@mambalign/core/testing";
+import { settledConsumer, testServerSecurity } from "@mambalign/core/testing";
 import {
   addSftDataset,
   completeSteps,
@@ -181,7 +181,7 @@ describe("trainer — in-process worker", () => {
     assert.equal(runtimeOf(events, "error")[0]?.field, "train.args.lrSchedulerType");
     // Terminated, not redelivered: one delivery, nothing pending on the consumer.
     assert.equal(transitions(events).filter((t) => t.status === StageStatus.STAGE_STATUS_RUNNING).length, 1);
-    assert.deepEqual(await settledConsumer(h), [0, 0]);
+    assert.deepEqual(await settledCounts(h), [0, 0]);
     assert.deepEqual(await versionsOfRun(h, runId), []);
   });
 
@@ -196,15 +196,8 @@ describe("trainer — in-process worker", () => {
   });
 });
 
-/**
- * [num_pending, num_ack_pending] of the trainer's consumer once the last job is settled: the worker
- * publishes FAILED before it sends the term, which the server may count a moment later.
- */
-async function settledConsumer(h: Harness): Promise<[number, number]> {
-  let info = await h.deps.bus.jsm.consumers.info("JOBS", "trainer");
-  for (let i = 0; i < 50 && info.num_ack_pending > 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    info = await h.deps.bus.jsm.consumers.info("JOBS", "trainer");
-  }
+/** [num_pending, num_ack_pending] of the trainer's consumer once the last job is settled. */
+async function settledCounts(h: Harness): Promise<[number, number]> {
+  const info = await settledConsumer(h.deps.bus.jsm, "trainer");
   return [info.num_pending, info.num_ack_pending];
 }
