@@ -47,6 +47,16 @@ test("helm chart — by default every NATS client has its own user from the user
   assert.doesNotMatch(conf, new RegExp(Object.values(secret.data as Record<string, string>).map((b64) => Buffer.from(b64, "base64").toString()).join("|")), "no password in the ConfigMap");
 });
 
+test("helm chart — every generated NATS password starts with a letter (nats-server parses $VAR values: a leading digit is a number and the server does not start)", () => {
+  // Random passwords: a handful of renders makes a digit-first one near certain before the fix (it failed a CI run).
+  for (let i = 0; i < 8; i++) {
+    const secret = find(render(), "Secret", "r1-mambalign-nats-users")!;
+    for (const [user, b64] of Object.entries(secret.data as Record<string, string>)) {
+      assert.match(Buffer.from(b64, "base64").toString(), /^[A-Za-z][A-Za-z0-9]{31,}$/, `${user}'s password`);
+    }
+  }
+});
+
 test("helm chart — the rendered nats.conf on the real nats-server: anonymous refused, the trainer cannot publish a job, the pipeline can", async () => {
   const docs = render();
   const conf: string = find(docs, "ConfigMap", "r1-mambalign-nats")!.data["nats.conf"];
