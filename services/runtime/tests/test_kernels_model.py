@@ -64,7 +64,11 @@ def test_fast_model_matches_reference_logits_and_parameter_grads(restore_referen
         assert rel_err(results["fast"][1][name], ref_grad) < 1e-4, name
 
 
-def test_fast_generation_matches_reference(restore_reference):
+@pytest.mark.parametrize("decode_tile", [None, {"from_batch": 1}], ids=["default", "row_blocks"])
+def test_fast_generation_matches_reference(restore_reference, monkeypatch, decode_tile):
+    from mambalign_runtime.kernels import _launch
+
+    monkeypatch.setattr(_launch, "_decode_override", decode_tile)  # row_blocks: 16-row programs at batch 2
     model = tiny_mamba(seed=2)
     ids = torch.randint(1, 64, (2, 7), generator=torch.Generator().manual_seed(2)).to(DEVICE)
     gens = {}

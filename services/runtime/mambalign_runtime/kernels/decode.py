@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._launch import interpreting
+from ._launch import decode_tile, interpreting
 from .scan_common import softplus as _softplus
 
 
@@ -97,6 +97,70 @@ def _state_update_kernel(
     tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_d)
 
 
+@triton.jit
+def _state_update_rows_kernel(
+    state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, w_ptr,
+    batch, dim, dstate, rank,
+    s_s_b, s_s_d, s_s_n, s_x_b, s_x_d, s_dt_b, s_dt_d, s_A_d, s_A_n, s_B_b, s_B_n, s_C_b, s_C_n,
+    s_z_b, s_z_d, s_o_b, s_o_d, s_w_d, s_w_r,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    A_IS_LOG: tl.constexpr, DT_PROJ: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_B: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr,
+):
+    """_state_update_kernel for BLOCK_B batch rows x BLOCK_D channels per program: dt_proj's
+    weight, A, D and the bias are read once per row block instead of once per row, and
+    dt = time_step @ W.T runs on the tensor cores (exact products, fp32 sums)."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    rb = pid_b * BLOCK_B + tl.arange(0, BLOCK_B)
+    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    n = tl.arange(0, BLOCK_N)
+    mask_b = rb < batch
+    mask_d = d < dim
+    mask_n = n < dstate
+    mask_bd = mask_b[:, None] & mask_d[None, :]
+    if DT_PROJ:
+        dt = tl.zeros([BLOCK_B, BLOCK_D], dtype=tl.float32)
+        for r0 in range(0, rank, BLOCK_R):
+            r = r0 + tl.arange(0, BLOCK_R)
+            mask_r = r < rank
+            ts = tl.load(dt_ptr + rb[:, None] * s_dt_b + r[None, :] * s_dt_d, mask=mask_b[:, None] & mask_r[None, :],
+                         other=0.0)
+            w = tl.load(w_ptr + r[:, None] * s_w_r + d[None, :] * s_w_d, mask=mask_r[:, None] & mask_d[None, :],
+                        other=0.0)
+            if DOT_F32:
+                dt = tl.dot(ts.to(tl.float32), w.to(tl.float32), dt, input_precision="ieee")
+            else:
+                dt = tl.dot(ts, w, dt)
+    else:
+        dt = tl.load(dt_ptr + rb[:, None] * s_dt_b + d[None, :] * s_dt_d, mask=mask_bd, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        dt += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)[None, :]
+    if SOFTPLUS:
+        dt = _softplus(dt)
+    A = tl.load(A_ptr + d[:, None] * s_A_d + n[None, :] * s_A_n, mask=mask_d[:, None] & mask_n[None, :],
+                other=0.0).to(tl.float32)
+    if A_IS_LOG:
+        A = -tl.exp(A)
+    x = tl.load(x_ptr + rb[:, None] * s_x_b + d[None, :] * s_x_d, mask=mask_bd, other=0.0).to(tl.float32)
+    mask = mask_bd[:, :, None] & mask_n[None, None, :]
+    sp = state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * s_s_d + n[None, None, :] * s_s_n
+    h = tl.load(sp, mask=mask, other=0.0).to(tl.float32)
+    Bv = tl.load(B_ptr + rb[:, None] * s_B_b + n[None, :] * s_B_n, mask=mask_b[:, None] & mask_n[None, :],
+                 other=0.0).to(tl.float32)
+    Cv = tl.load(C_ptr + rb[:, None] * s_C_b + n[None, :] * s_C_n, mask=mask_b[:, None] & mask_n[None, :],
+                 other=0.0).to(tl.float32)
+    h = tl.exp(dt[:, :, None] * A[None, :, :]) * h + (dt * x)[:, :, None] * Bv[:, None, :]
+    tl.store(sp, h.to(state_ptr.dtype.element_ty), mask=mask)
+    y = tl.sum(h * Cv[:, None, :], axis=2)
+    if HAS_D:
+        y += x * tl.load(D_ptr + d, mask=mask_d, other=0.0).to(tl.float32)[None, :]
+    if HAS_Z:
+        z = tl.load(z_ptr + rb[:, None] * s_z_b + d[None, :] * s_z_d, mask=mask_bd, other=0.0).to(tl.float32)
+        y = y * z * tl.sigmoid(z)
+    tl.store(out_ptr + rb[:, None] * s_o_b + d[None, :] * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_bd)
+
+
 def conv_update(x, conv_state, weight, bias=None, silu=True):
     """x (b, D); conv_state (b, D, K) updated in place; weight (D, K). Returns (b, D) in x's dtype."""
     b, dim = x.shape
@@ -130,17 +194,30 @@ def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplu
                          f"dt_weight ({dim}, rank); got dt {tuple(dt.shape)}")
     out = torch.empty_like(x)
     BN = triton.next_power_of_2(n)
-    # Small channel blocks: at batch 1 a step is latency-bound, so spread it over many programs.
-    BD = 8 if interpreting() else max(1, 512 // BN)
     zz = z if z is not None else x
     w = dt_weight if dt_weight is not None else x
+    args = (state, x, dt, A, B, C, D if D is not None else x, zz, dt_bias if dt_bias is not None else x, out, w)
+    strides = (*state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(), *C.stride(),
+               *zz.stride(), *out.stride(), *(w.stride() if dt_weight is not None else (0, 0)))
+    flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
+                 A_IS_LOG=A_is_log, DT_PROJ=dt_weight is not None, BLOCK_N=BN)
+    tile = decode_tile(b)
+    if tile is not None:
+        # Row blocks: the tensor-core dot needs 16 x 16 tiles at least; fp32 or mixed operands
+        # take the exact fp32 dot instead of bf16 / fp16 on the tensor cores, and so does the CPU
+        # interpreter (Triton 3.6's multiplies bf16 operands wrongly; their products are exact
+        # in fp32, so the result is the same).
+        dot_f32 = dt_weight is not None and (dt_weight.dtype == torch.float32 or dt.dtype != dt_weight.dtype
+                                             or interpreting())
+        BB, BD = tile["BLOCK_B"], tile["BLOCK_D"]
+        _state_update_rows_kernel[(triton.cdiv(dim, BD), triton.cdiv(b, BB))](
+            *args, b, dim, n, rank, *strides, **flags, DOT_F32=dot_f32, BLOCK_B=BB, BLOCK_D=BD,
+            BLOCK_R=tile["BLOCK_R"], num_warps=tile["num_warps"],
+        )
+        return out
+    # Small channel blocks: at batch 1 a step is latency-bound, so spread it over many programs.
+    BD = 8 if interpreting() else max(1, 512 // BN)
     _state_update_kernel[(triton.cdiv(dim, BD), b)](
-        state, x, dt, A, B, C, D if D is not None else x, zz, dt_bias if dt_bias is not None else x, out, w,
-        dim, n, rank,
-        *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(), *C.stride(),
-        *zz.stride(), *out.stride(), *(w.stride() if dt_weight is not None else (0, 0)),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
-        A_IS_LOG=A_is_log, DT_PROJ=dt_weight is not None, BLOCK_D=BD, BLOCK_N=BN,
-        BLOCK_R=8 if interpreting() else 32,
+        *args, dim, n, rank, *strides, **flags, BLOCK_D=BD, BLOCK_R=8 if interpreting() else 32,
     )
     return out
