@@ -8,7 +8,8 @@ Prints one JSON line per result (each experiment in its own try/except):
     batch: microseconds per call, and its output and state against the per-row kernel;
   - "graph_step": the graphed decode step (GraphedDecoder, as `bench --what decode`) per batch,
     per-row kernel vs row blocks, with the greedy tokens of the two compared;
-  - "profile_decode": torch.profiler's kernel times for one eager decode step (batch 256 and 1).
+  - "profile_decode": torch.profiler's kernel times for one eager decode step (batch 256 and 1);
+  - "prefill": a 16-token prefill's wall time against its device time (batch 1 and 64).
 """
 
 from __future__ import annotations
@@ -131,6 +132,35 @@ def profile_step(model, batch: int, tile: dict | None, label: str) -> None:
     emit({"exp": "profile_decode", **rec})
 
 
+def prefill_exp(model, batch: int) -> None:
+    """A 16-token prefill (what the anchor side by side counts in each decode figure): wall time
+    against the device time the profiler sees, i.e. how much of it is the host launching kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    prompt = torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
+                           generator=torch.Generator(DEVICE).manual_seed(3))
+
+    def run():
+        with torch.no_grad():
+            model(input_ids=prompt, use_cache=True)
+
+    run()
+    walls = []
+    for _ in range(5):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        run()
+        torch.cuda.synchronize()
+        walls.append(time.perf_counter() - t)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run()
+        torch.cuda.synchronize()
+    rec = _profile_record(prof, bench="prefill", batch=batch)
+    emit({"exp": "prefill", "batch": batch, "wall_ms": round(_median(walls) * 1e3, 2),
+          "device_ms_total": rec["device_ms_total"], "kernel_launches": rec["kernel_launches"],
+          "top_kernels": rec["top_kernels"][:12]})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="1,8,64,202,256")
@@ -172,6 +202,8 @@ def main() -> int:
     guarded("profile b256 rows", lambda: profile_step(model, 256, None, "default"))
     guarded("profile b256 per_row", lambda: profile_step(model, 256, PER_ROW, "per_row"))
     guarded("profile b1", lambda: profile_step(model, 1, None, "default"))
+    guarded("prefill b1", lambda: prefill_exp(model, 1))
+    guarded("prefill b64", lambda: prefill_exp(model, 64))
     emit({"exp": "done", "wall_s": round(time.time() - t0, 1)})
     return 0
 
