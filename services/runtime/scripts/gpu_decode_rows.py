@@ -1,15 +1,16 @@
-"""Device experiment: the decode state update with row blocks (kernels/decode.py) against one row
-per program, at the 2.8B shape with random bf16 weights, on one GPU, in one process.
+"""Device experiment: the decode step with the state update in row blocks and the conv-state
+tile kernel (kernels/decode.py) against the round-5 kernels (one row per program, one tap at a
+time), at the 2.8B shape with random bf16 weights, on one GPU, in one process.
 
-  PYTHONPATH=. python3 scripts/gpu_decode_rows.py [--batches 1,8,64,202,256] [--tokens 65]
+  PYTHONPATH=. python3 scripts/gpu_decode_rows.py [--what kernel,graph,control,profile,prefill]
 
 Prints one JSON line per result (each experiment in its own try/except):
-  - "kernel": the state update alone on one layer's shape (weights from layer 0) per tile and
-    batch: microseconds per call, and its output and state against the per-row kernel;
-  - "graph_step": the graphed decode step (GraphedDecoder, as `bench --what decode`) per batch,
-    per-row kernel vs row blocks, with the greedy tokens of the two compared;
-  - "profile_decode": torch.profiler's kernel times for one eager decode step (batch 256 and 1);
-  - "prefill": a 16-token prefill's wall time against its device time (batch 1 and 64).
+  - "kernel": the state update's output and state per tile against the per-row kernel;
+  - "graph_step": the graphed decode step (GraphedDecoder, as `bench --what decode`) per batch
+    and variant (VARIANTS), and "greedy_vs_per_row": the greedy tokens of default vs per_row;
+  - "control_*": how stable greedy tokens of random weights are at all (see control());
+  - "profile_decode": torch.profiler's kernel times for one eager decode step (batch 256, 64);
+  - "prefill": a 16-token prefill's wall time against its device time (batch 1).
 """
 
 from __future__ import annotations
@@ -24,18 +25,24 @@ import torch
 from mambalign_runtime import kernels
 from mambalign_runtime.bench import _card, _median, _profile_record, _sync_time, build_model
 from mambalign_runtime.decoding import GraphedDecoder
-from mambalign_runtime.kernels import _launch
+from mambalign_runtime.kernels import _launch, decode
 from mambalign_runtime.kernels.decode import state_update
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: a smoke run of the kernel part (interpreter)
 PER_ROW = {"from_batch": 0}
+# name -> (decode tile forced, conv_update tile kernel): per_row is the round-5 code
+VARIANTS = {
+    "per_row": (PER_ROW, False),
+    "default": (None, True),
+    "rows_w8": ({"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 16, "num_warps": 8}, True),
+    "rows_conv_per_tap": (None, False),
+    "per_row_conv_tile": (PER_ROW, True),
+}
 TILES = {  # name -> forced tile (from_batch 1: row blocks at every batch)
     "b16d16w4": {"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 16, "num_warps": 4},
     "b16d16w8": {"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 16, "num_warps": 8},
-    "b16d32w8": {"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 32, "num_warps": 8},
-    "b32d16w8": {"from_batch": 1, "BLOCK_B": 32, "BLOCK_D": 16, "num_warps": 8},
-    "b16d32w16": {"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 32, "num_warps": 16},
 }
+CONV_TILE_DEFAULT = decode.CONV_TILE
 
 
 def emit(rec: dict) -> None:
@@ -49,6 +56,7 @@ def guarded(name: str, fn) -> None:
         emit({"exp": name, "error": repr(err)[:400], "trace": traceback.format_exc()[-1200:]})
     finally:
         _launch.set_decode_tile(None)
+        decode.CONV_TILE = CONV_TILE_DEFAULT
         torch.cuda.empty_cache()
 
 
@@ -57,67 +65,89 @@ def rel(a, b) -> float:
     return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
-def kernel_exp(model, batches) -> dict:
-    """Per tile and batch: µs per state update and its agreement with the per-row kernel."""
+def kernel_exp(model, batches) -> None:
+    """Per tile and batch: the state update's output and state against the per-row kernel
+    (one layer's shape and weights; its device time is in the profiles)."""
     mixer = model.backbone.layers[0].mixer
     w, bias, A_log, D = mixer.dt_proj.weight, mixer.dt_proj.bias, mixer.A_log, mixer.D
     dim, n, rank = A_log.shape[0], A_log.shape[1], w.shape[1]
-    best = {}
     for b in batches:
         g = torch.Generator(DEVICE).manual_seed(b)
         r = lambda *s, dt=torch.bfloat16: torch.randn(*s, device=DEVICE, generator=g).to(dt)  # noqa: E731
         # Activations as the decode step hands them over: x_proj's output split (strided views).
-        xproj = r(b, rank + 2 * n)
-        ts, B, C = torch.split(xproj, [rank, n, n], -1)
-        xz = r(b, 2 * dim)
-        x, z = xz.chunk(2, -1)
+        ts, B, C = torch.split(r(b, rank + 2 * n), [rank, n, n], -1)
+        x, z = r(b, 2 * dim).chunk(2, -1)
         x = x.contiguous()
         state0 = r(b, dim, n, dt=torch.float32)
         outs = {}
         for name, tile in {"per_row": PER_ROW, **TILES}.items():
             _launch.set_decode_tile(tile)
             state = state0.clone()
-            y = state_update(state, x, ts, A_log, B, C, D, z, bias, True, A_is_log=True, dt_weight=w)
-            outs[name] = (y, state)
-            scratch = state0.clone()
-            t = _median(_sync_time(lambda: [state_update(scratch, x, ts, A_log, B, C, D, z, bias, True, A_is_log=True,
-                                                         dt_weight=w) for _ in range(20)], 5, 2)) / 20
-            rec = {"exp": "kernel", "batch": b, "tile": name, "us": round(t * 1e6, 2),
-                   "state_gbs": round(2 * state0.numel() * 4 / t / 1e9, 1)}
+            outs[name] = (state_update(state, x, ts, A_log, B, C, D, z, bias, True, A_is_log=True, dt_weight=w), state)
             if name != "per_row":
-                y0, s0 = outs["per_row"]
-                rec.update({"y_rel_err": rel(y, y0), "state_rel_err": rel(state, s0),
-                            "y_equal_frac": (y == y0).float().mean().item(),
-                            "state_max_abs": (state - s0).abs().max().item()})
-            emit(rec)
-            if name != "per_row" and (b not in best or t < best[b][1]):
-                best[b] = (name, t)
+                (y, st), (y0, s0) = outs[name], outs["per_row"]
+                emit({"exp": "kernel", "batch": b, "tile": name, "y_rel_err": rel(y, y0), "state_rel_err": rel(st, s0),
+                      "y_equal_frac": (y == y0).float().mean().item(), "state_max_abs": (st - s0).abs().max().item()})
         _launch.set_decode_tile(None)
-    return {b: name for b, (name, _) in best.items()}
 
 
-def graph_step(model, batch: int, tile: dict | None, tokens: int, label: str):
+def set_variant(name: str) -> None:
+    tile, conv_tile = VARIANTS[name]
     _launch.set_decode_tile(tile)
-    prompt = torch.randint(0, model.config.vocab_size, (batch, 16), device="cuda",
-                           generator=torch.Generator("cuda").manual_seed(2))
+    decode.CONV_TILE = conv_tile
+
+
+def prompts(model, batch: int):
+    return torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
+                         generator=torch.Generator(DEVICE).manual_seed(2))
+
+
+def graph_step(model, batch: int, variant: str, tokens: int, want_tokens: bool):
+    set_variant(variant)
+    prompt = prompts(model, batch)
     decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
     decoder.generate(4, -1)
-    # Fresh decoder for the timed runs would re-capture; replaying continues from the state: fine for timing.
-    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))
+    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))  # replays go on from the state
     steps = tokens - 1
-    toks = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0).generate(tokens, -1)
-    emit({"exp": "graph_step", "batch": batch, "path": label, "graph_step_ms": round(t / steps * 1e3, 3),
+    emit({"exp": "graph_step", "batch": batch, "path": variant, "graph_step_ms": round(t / steps * 1e3, 3),
           "tokens_per_s": round(batch * steps / t, 1)})
     del decoder
-    return toks.cpu()
+    if want_tokens:
+        return GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0).generate(tokens, -1).cpu()
+    return None
 
 
-def profile_step(model, batch: int, tile: dict | None, label: str) -> None:
+def control(model, tokens: int) -> None:
+    """How far greedy tokens of random weights are from bit-stable: the round-5 path against
+    itself when only the batch around a row changes (8 rows alone vs the same 8 as rows 0-7 of
+    64: cuBLAS picks other GEMM kernels), and one decode step's logits new vs round-5 path
+    against the gap between each row's two best logits."""
+    p64 = prompts(model, 64)
+    set_variant("per_row")
+    alone = GraphedDecoder(model, p64[:8], torch.ones_like(p64[:8]), 0.0).generate(tokens, -1).cpu()
+    within = GraphedDecoder(model, p64, torch.ones_like(p64), 0.0).generate(tokens, -1).cpu()[:8]
+    emit({"exp": "control_batch_change", "path": "per_row", "token_agreement": (alone == within).float().mean().item(),
+          "rows_identical": (alone == within).all(-1).float().mean().item(),
+          "first_divergence": [int((a != w).nonzero()[0]) if (a != w).any() else -1 for a, w in zip(alone, within)]})
+    logits = {}
+    for name in ("per_row", "default"):
+        set_variant(name)
+        with torch.no_grad():
+            out = model(input_ids=p64, use_cache=True)
+            ids = out.logits[:, -1].argmax(-1, keepdim=True)
+            logits[name] = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].float()
+    old, new = logits["per_row"], logits["default"]
+    top2 = old.topk(2, -1).values
+    emit({"exp": "control_logits", "batch": 64, "rel_err": rel(new, old), "max_abs_diff": (new - old).abs().max().item(),
+          "logit_abs_mean": old.abs().mean().item(), "top2_gap_median": (top2[:, 0] - top2[:, 1]).median().item(),
+          "argmax_equal_frac": (new.argmax(-1) == old.argmax(-1)).float().mean().item()})
+
+
+def profile_step(model, batch: int, variant: str) -> None:
     from torch.profiler import ProfilerActivity, profile
 
-    _launch.set_decode_tile(tile)
-    prompt = torch.randint(0, model.config.vocab_size, (batch, 16), device="cuda",
-                           generator=torch.Generator("cuda").manual_seed(2))
+    set_variant(variant)
+    prompt = prompts(model, batch)
     with torch.no_grad():
         out = model(input_ids=prompt, use_cache=True)
         ids = out.logits[:, -1].argmax(-1, keepdim=True)
@@ -127,7 +157,7 @@ def profile_step(model, batch: int, tile: dict | None, label: str) -> None:
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
             model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
             torch.cuda.synchronize()
-    rec = _profile_record(prof, bench="profile_decode", batch=batch, path=label)
+    rec = _profile_record(prof, bench="profile_decode", batch=batch, path=variant)
     rec.pop("top_ops_self", None)
     emit({"exp": "profile_decode", **rec})
 
@@ -163,47 +193,42 @@ def prefill_exp(model, batch: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--batches", default="1,8,64,202,256")
-    ap.add_argument("--kernel-batches", default="1,4,8,16,64,256")
+    ap.add_argument("--what", default="kernel,graph,control,profile,prefill")
+    ap.add_argument("--batches", default="1,16,32,64,256")
+    ap.add_argument("--variants", default="per_row,default,rows_w8,rows_conv_per_tap",
+                    help=f"graph-step variants at batch >= 64 (below: per_row, default); of {sorted(VARIANTS)}")
+    ap.add_argument("--kernel-batches", default="1,20,256")
     ap.add_argument("--tokens", type=int, default=65)
     ap.add_argument("--shape", default="mamba-2.8b")
     args = ap.parse_args()
-    batches = [int(x) for x in args.batches.split(",")]
+    what = args.what.split(",")
     t0 = time.time()
     kernels.install("fast")
     model = build_model(args.shape, torch.device(DEVICE)).eval()
     emit({"exp": "build", "wall_s": round(time.time() - t0, 1), "default_tile": _launch.DECODE_ROWS_TILE,
-          "rows_from": _launch.DECODE_ROWS_FROM})
-    best = {}
-
-    def kern():
-        best.update(kernel_exp(model, [int(x) for x in args.kernel_batches.split(",")]))
-        emit({"exp": "kernel_best", "best_tile_per_batch": best})
-
-    guarded("kernel", kern)
+          "rows_from": _launch.DECODE_ROWS_FROM, "conv_tile": decode.CONV_TILE})
+    if "kernel" in what:
+        guarded("kernel", lambda: kernel_exp(model, [int(x) for x in args.kernel_batches.split(",")]))
     if DEVICE == "cpu":
         return 0
-    for b in batches:
+    for b in [int(x) for x in args.batches.split(",")] if "graph" in what else []:
         def one(b=b):
-            old = graph_step(model, b, PER_ROW, args.tokens, "per_row")
-            new = graph_step(model, b, None, args.tokens, "default")
-            paths = {"default": new}
-            pick = best.get(256 if b >= 128 else 64 if b >= 32 else b)
-            if pick and b > 1:
-                paths[pick] = graph_step(model, b, TILES[pick], args.tokens, pick)
-            if b == 1:
-                paths["rows_at_b1"] = graph_step(model, b, TILES["b16d16w4"], args.tokens, "rows_at_b1")
-            for name, toks in paths.items():
-                emit({"exp": "greedy_vs_per_row", "batch": b, "path": name, "identical": bool(torch.equal(toks, old)),
-                      "token_agreement": (toks == old).float().mean().item(),
-                      "rows_identical": (toks == old).all(-1).float().mean().item()})
+            variants = args.variants.split(",") if b >= 64 else ["per_row", "default"]
+            toks = {v: graph_step(model, b, v, args.tokens, v in ("per_row", "default")) for v in variants}
+            if "per_row" in toks and "default" in toks:
+                old, new = toks["per_row"], toks["default"]
+                emit({"exp": "greedy_vs_per_row", "batch": b, "identical": bool(torch.equal(new, old)),
+                      "token_agreement": (new == old).float().mean().item(),
+                      "rows_identical": (new == old).all(-1).float().mean().item()})
         guarded(f"graph_step b{b}", one)
         emit({"exp": "elapsed", "wall_s": round(time.time() - t0, 1)})
-    guarded("profile b256 rows", lambda: profile_step(model, 256, None, "default"))
-    guarded("profile b256 per_row", lambda: profile_step(model, 256, PER_ROW, "per_row"))
-    guarded("profile b1", lambda: profile_step(model, 1, None, "default"))
-    guarded("prefill b1", lambda: prefill_exp(model, 1))
-    guarded("prefill b64", lambda: prefill_exp(model, 64))
+    if "control" in what:
+        guarded("control", lambda: control(model, args.tokens))
+    if "profile" in what:
+        guarded("profile b256", lambda: profile_step(model, 256, "default"))
+        guarded("profile b64", lambda: profile_step(model, 64, "default"))
+    if "prefill" in what:
+        guarded("prefill b1", lambda: prefill_exp(model, 1))
     emit({"exp": "done", "wall_s": round(time.time() - t0, 1)})
     return 0
 

@@ -162,7 +162,7 @@ def scan_segments(config: dict, n_chunks: int, programs: int, backward: bool) ->
 # row block rather than once per row (at batch 256 the per-row kernel re-read dt_proj's 1.6 MB
 # weight 256 times a layer) and dt = time_step @ W.T runs on the tensor cores. Below it, one row
 # per program keeps the many small programs a latency-bound batch-1 step wants.
-DECODE_ROWS_FROM = 8
+DECODE_ROWS_FROM = 16
 DECODE_ROWS_TILE = {"BLOCK_B": 16, "BLOCK_D": 16, "BLOCK_R": 32, "num_warps": 4}
 _INTERPRET_ROWS_TILE = {"BLOCK_B": 16, "BLOCK_D": 16, "BLOCK_R": 16, "num_warps": 4}  # dot needs 16 x 16
 

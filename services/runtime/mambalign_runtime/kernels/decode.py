@@ -13,6 +13,8 @@ import triton.language as tl
 from ._launch import decode_tile, interpreting
 from .scan_common import softplus as _softplus
 
+CONV_TILE = True  # conv_update: the [BLOCK_D, K] tile kernel (False: one tap at a time; GPU A/B, see KERNELS.md)
+
 
 @triton.jit
 def _conv_update_kernel(
@@ -39,6 +41,40 @@ def _conv_update_kernel(
             v = x.to(state_ptr.dtype.element_ty)
             tl.store(srow + k * s_s_k, v, mask=mask)
         acc += v.to(tl.float32) * tl.load(w_ptr + d * s_w_d + k * s_w_k, mask=mask, other=0.0).to(tl.float32)
+    if SILU:
+        acc = acc * tl.sigmoid(acc)
+    tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _conv_update_tile_kernel(
+    x_ptr, state_ptr, w_ptr, bias_ptr, out_ptr,
+    dim,
+    s_x_b, s_x_d, s_s_b, s_s_d, s_s_k, s_w_d, s_w_k, s_o_b, s_o_d,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, KP: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """_conv_update_kernel with each channel's K taps as one row of a [BLOCK_D, KP] tile: the
+    shifted state is written with one vector store per channel instead of K strided 2-byte
+    stores. The state's rows and the weight must be contiguous (strides K, 1: the launch checks),
+    so the compiler sees the alignment. Same sums in the same order."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    kk = tl.arange(0, KP)
+    mask = d < dim
+    mask_k = mask[:, None] & (kk < K)[None, :]
+    x = tl.load(x_ptr + pid_b * s_x_b + d * s_x_d, mask=mask, other=0.0)
+    srow = state_ptr + pid_b * s_s_b + d[:, None] * K
+    nxt = tl.load(srow + kk[None, :] + 1, mask=mask[:, None] & (kk < K - 1)[None, :], other=0.0)
+    new = tl.where(kk[None, :] == K - 1, x.to(state_ptr.dtype.element_ty)[:, None], nxt)
+    tl.store(srow + kk[None, :], new, mask=mask_k)
+    w = tl.load(w_ptr + d[:, None] * K + kk[None, :], mask=mask_k, other=0.0).to(tl.float32)
+    prod = new.to(tl.float32) * w
+    acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + d, mask=mask, other=0.0).to(tl.float32)
+    for k in tl.static_range(K):  # tap by tap, as the per-tap kernel adds them (a sum of one term is exact)
+        acc += tl.sum(tl.where(kk[None, :] == k, prod, 0.0), axis=1)
     if SILU:
         acc = acc * tl.sigmoid(acc)
     tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, acc.to(out_ptr.dtype.element_ty), mask=mask)
@@ -119,6 +155,10 @@ def _state_update_rows_kernel(
     mask_d = d < dim
     mask_n = n < dstate
     mask_bd = mask_b[:, None] & mask_d[None, :]
+    # The state (the bulk of the bytes) is loaded first, so its latency overlaps the dt dot.
+    mask = mask_bd[:, :, None] & mask_n[None, None, :]
+    sp = state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * s_s_d + n[None, None, :] * s_s_n
+    h = tl.load(sp, mask=mask, other=0.0).to(tl.float32)
     if DT_PROJ:
         dt = tl.zeros([BLOCK_B, BLOCK_D], dtype=tl.float32)
         for r0 in range(0, rank, BLOCK_R):
@@ -143,9 +183,6 @@ def _state_update_rows_kernel(
     if A_IS_LOG:
         A = -tl.exp(A)
     x = tl.load(x_ptr + rb[:, None] * s_x_b + d[None, :] * s_x_d, mask=mask_bd, other=0.0).to(tl.float32)
-    mask = mask_bd[:, :, None] & mask_n[None, None, :]
-    sp = state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * s_s_d + n[None, None, :] * s_s_n
-    h = tl.load(sp, mask=mask, other=0.0).to(tl.float32)
     Bv = tl.load(B_ptr + rb[:, None] * s_B_b + n[None, :] * s_B_n, mask=mask_b[:, None] & mask_n[None, :],
                  other=0.0).to(tl.float32)
     Cv = tl.load(C_ptr + rb[:, None] * s_C_b + n[None, :] * s_C_n, mask=mask_b[:, None] & mask_n[None, :],
@@ -169,11 +206,13 @@ def conv_update(x, conv_state, weight, bias=None, silu=True):
         raise ValueError(f"conv_update: conv_state must be {(b, dim, K)}, got {tuple(conv_state.shape)}")
     out = torch.empty_like(x)
     BD = 16 if interpreting() else 256
-    _conv_update_kernel[(triton.cdiv(dim, BD), b)](
-        x, conv_state, weight, bias if bias is not None else weight, out, dim,
-        *x.stride(), *conv_state.stride(), *weight.stride(), *out.stride(),
-        HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_D=BD,
-    )
+    args = (x, conv_state, weight, bias if bias is not None else weight, out, dim,
+            *x.stride(), *conv_state.stride(), *weight.stride(), *out.stride())
+    if CONV_TILE and conv_state.stride()[1:] == (K, 1) and weight.stride() == (K, 1):
+        _conv_update_tile_kernel[(triton.cdiv(dim, BD), b)](
+            *args, HAS_BIAS=bias is not None, SILU=silu, K=K, KP=triton.next_power_of_2(K), BLOCK_D=BD)
+    else:
+        _conv_update_kernel[(triton.cdiv(dim, BD), b)](*args, HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_D=BD)
     return out
 
 
