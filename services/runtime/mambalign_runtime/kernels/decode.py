@@ -249,9 +249,11 @@ def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplu
         dot_f32 = dt_weight is not None and (dt_weight.dtype == torch.float32 or dt.dtype != dt_weight.dtype
                                              or interpreting())
         BB, BD = tile["BLOCK_B"], tile["BLOCK_D"]
+        # The tile was sized for 16 states (Mamba-1); more warps for larger ones keep the state in registers.
+        warps = min(16, tile["num_warps"] * max(1, BN // 16))
         _state_update_rows_kernel[(triton.cdiv(dim, BD), triton.cdiv(b, BB))](
             *args, b, dim, n, rank, *strides, **flags, DOT_F32=dot_f32, BLOCK_B=BB, BLOCK_D=BD,
-            BLOCK_R=tile["BLOCK_R"], num_warps=tile["num_warps"],
+            BLOCK_R=tile["BLOCK_R"], num_warps=warps,
         )
         return out
     # Small channel blocks: at batch 1 a step is latency-bound, so spread it over many programs.
