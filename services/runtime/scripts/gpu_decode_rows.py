@@ -1,6 +1,6 @@
-"""Device experiment: the decode step with the state update in row blocks and the conv-state
-tile kernel (kernels/decode.py) against the round-5 kernels (one row per program, one tap at a
-time), at the 2.8B shape with random bf16 weights, on one GPU, in one process.
+"""Device experiment: the decode step with the state update in row blocks (kernels/decode.py)
+against one row per program (the round-5 kernel), at the 2.8B shape with random bf16 weights, on
+one GPU, in one process.
 
   PYTHONPATH=. python3 scripts/gpu_decode_rows.py [--what kernel,graph,control,profile,prefill]
 
@@ -25,24 +25,22 @@ import torch
 from mambalign_runtime import kernels
 from mambalign_runtime.bench import _card, _median, _profile_record, _sync_time, build_model
 from mambalign_runtime.decoding import GraphedDecoder
-from mambalign_runtime.kernels import _launch, decode
+from mambalign_runtime.kernels import _launch
 from mambalign_runtime.kernels.decode import state_update
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: a smoke run of the kernel part (interpreter)
 PER_ROW = {"from_batch": 0}
-# name -> (decode tile forced, conv_update tile kernel): per_row is the round-5 code
+# name -> decode tile forced (None: the defaults). Run 2 (KERNELS.md "Round 6") also had the
+# round-5 conv kernel (one tap at a time), since deleted: it lost at every batch.
 VARIANTS = {
-    "per_row": (PER_ROW, False),
-    "default": (None, True),
-    "rows_w8": ({"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 16, "num_warps": 8}, True),
-    "rows_conv_per_tap": (None, False),
-    "per_row_conv_tile": (PER_ROW, True),
+    "per_row": PER_ROW,
+    "default": None,
+    "rows_w8": {"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 16, "num_warps": 8},
 }
 TILES = {  # name -> forced tile (from_batch 1: row blocks at every batch)
     "b16d16w4": {"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 16, "num_warps": 4},
     "b16d16w8": {"from_batch": 1, "BLOCK_B": 16, "BLOCK_D": 16, "num_warps": 8},
 }
-CONV_TILE_DEFAULT = decode.CONV_TILE
 
 
 def emit(rec: dict) -> None:
@@ -56,7 +54,6 @@ def guarded(name: str, fn) -> None:
         emit({"exp": name, "error": repr(err)[:400], "trace": traceback.format_exc()[-1200:]})
     finally:
         _launch.set_decode_tile(None)
-        decode.CONV_TILE = CONV_TILE_DEFAULT
         torch.cuda.empty_cache()
 
 
@@ -92,9 +89,7 @@ def kernel_exp(model, batches) -> None:
 
 
 def set_variant(name: str) -> None:
-    tile, conv_tile = VARIANTS[name]
-    _launch.set_decode_tile(tile)
-    decode.CONV_TILE = conv_tile
+    _launch.set_decode_tile(VARIANTS[name])
 
 
 def prompts(model, batch: int):
@@ -195,7 +190,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--what", default="kernel,graph,control,profile,prefill")
     ap.add_argument("--batches", default="1,16,32,64,256")
-    ap.add_argument("--variants", default="per_row,default,rows_w8,rows_conv_per_tap",
+    ap.add_argument("--variants", default="per_row,default,rows_w8",
                     help=f"graph-step variants at batch >= 64 (below: per_row, default); of {sorted(VARIANTS)}")
     ap.add_argument("--kernel-batches", default="1,20,256")
     ap.add_argument("--tokens", type=int, default=65)
@@ -206,7 +201,7 @@ def main() -> int:
     kernels.install("fast")
     model = build_model(args.shape, torch.device(DEVICE)).eval()
     emit({"exp": "build", "wall_s": round(time.time() - t0, 1), "default_tile": _launch.DECODE_ROWS_TILE,
-          "rows_from": _launch.DECODE_ROWS_FROM, "conv_tile": decode.CONV_TILE})
+          "rows_from": _launch.DECODE_ROWS_FROM})
     if "kernel" in what:
         guarded("kernel", lambda: kernel_exp(model, [int(x) for x in args.kernel_batches.split(",")]))
     if DEVICE == "cpu":

@@ -348,26 +348,22 @@ def test_decode_tile_keeps_one_row_per_program_at_batch_one_and_checks_its_confi
         _launch.set_decode_tile({"rows": 4})
 
 
-@pytest.mark.parametrize("tile", [True, False], ids=["tile", "per_tap"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_conv_update_kernels_match_reference_and_each_other(monkeypatch, tile, dtype):
-    """Both conv-state kernels shift the state exactly as the reference (the oldest input drops
-    out, x comes in last) and give its outputs; batch rows and a ragged channel block."""
-    from mambalign_runtime.kernels import decode
-
-    monkeypatch.setattr(decode, "CONV_TILE", tile)
+@pytest.mark.parametrize("layout", ["contiguous", "strided_state"])
+def test_conv_update_shifts_the_state_and_matches_reference(dtype, layout):
+    """The conv-state tile kernel shifts the state exactly as the reference (the oldest input
+    drops out, x comes in last) and gives its outputs, for batch rows, a ragged channel block,
+    and a state whose taps are not contiguous (updated in place all the same)."""
     gen = torch.Generator().manual_seed(7)
     b, d = 3, 37
     x = torch.randn(b, d, generator=gen).to(DEVICE, dtype)
     state0 = torch.randn(b, d, 4, generator=gen).to(DEVICE, dtype)
     w = torch.randn(d, 4, generator=gen).to(DEVICE, dtype)
     bias = torch.randn(d, generator=gen).to(DEVICE, dtype)
-    state, state_ref = state0.clone(), state0.clone()
+    state = state0.clone() if layout == "contiguous" else state0.transpose(1, 2).contiguous().transpose(1, 2)
+    state_ref = state0.clone()
     out = conv_update(x, state, w, bias)
     out_ref = conv_update_ref(x, state_ref, w, bias)
     assert torch.equal(state, state_ref)
     assert torch.equal(state[..., :3], state0[..., 1:]) and torch.equal(state[..., 3], x)
     assert rel_err(out, out_ref) < (1e-6 if dtype == torch.float32 else TOL[dtype])
-    monkeypatch.setattr(decode, "CONV_TILE", not tile)
-    other_state = state0.clone()
-    assert torch.equal(conv_update(x, other_state, w, bias), out) and torch.equal(other_state, state)

@@ -13,50 +13,19 @@ import triton.language as tl
 from ._launch import decode_tile, interpreting
 from .scan_common import softplus as _softplus
 
-CONV_TILE = True  # conv_update: the [BLOCK_D, K] tile kernel (False: one tap at a time; GPU A/B, see KERNELS.md)
-
 
 @triton.jit
 def _conv_update_kernel(
     x_ptr, state_ptr, w_ptr, bias_ptr, out_ptr,
     dim,
-    s_x_b, s_x_d, s_s_b, s_s_d, s_s_k, s_w_d, s_w_k, s_o_b, s_o_d,
-    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, BLOCK_D: tl.constexpr,
-):
-    """state (b, D, K) holds the last K inputs, oldest first; shift in x, return silu(conv)."""
-    pid_d = tl.program_id(0)
-    pid_b = tl.program_id(1)
-    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    mask = d < dim
-    x = tl.load(x_ptr + pid_b * s_x_b + d * s_x_d, mask=mask, other=0.0)
-    acc = tl.zeros([BLOCK_D], dtype=tl.float32)
-    if HAS_BIAS:
-        acc += tl.load(bias_ptr + d, mask=mask, other=0.0).to(tl.float32)
-    srow = state_ptr + pid_b * s_s_b + d * s_s_d
-    for k in tl.static_range(K):
-        if k < K - 1:
-            v = tl.load(srow + (k + 1) * s_s_k, mask=mask, other=0.0)
-            tl.store(srow + k * s_s_k, v, mask=mask)
-        else:
-            v = x.to(state_ptr.dtype.element_ty)
-            tl.store(srow + k * s_s_k, v, mask=mask)
-        acc += v.to(tl.float32) * tl.load(w_ptr + d * s_w_d + k * s_w_k, mask=mask, other=0.0).to(tl.float32)
-    if SILU:
-        acc = acc * tl.sigmoid(acc)
-    tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, acc.to(out_ptr.dtype.element_ty), mask=mask)
-
-
-@triton.jit
-def _conv_update_tile_kernel(
-    x_ptr, state_ptr, w_ptr, bias_ptr, out_ptr,
-    dim,
-    s_x_b, s_x_d, s_s_b, s_s_d, s_s_k, s_w_d, s_w_k, s_o_b, s_o_d,
+    s_x_b, s_x_d, s_s_b, s_o_b, s_o_d,
     HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, KP: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    """_conv_update_kernel with each channel's K taps as one row of a [BLOCK_D, KP] tile: the
-    shifted state is written with one vector store per channel instead of K strided 2-byte
-    stores. The state's rows and the weight must be contiguous (strides K, 1: the launch checks),
-    so the compiler sees the alignment. Same sums in the same order."""
+    """state (b, D, K) holds the last K inputs, oldest first; shift in x, return silu(conv).
+    Each channel's K taps are one row of a [BLOCK_D, KP] tile, so its shifted state is written
+    with one vector store (K strided 2-byte stores before: the kernel took 0.49 instead of
+    0.99 ms a step at batch 256 on an H200). The state's rows and the weight are contiguous
+    (strides K, 1; conv_update copies otherwise), so the compiler sees the alignment."""
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -73,7 +42,7 @@ def _conv_update_tile_kernel(
     acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + d, mask=mask, other=0.0).to(tl.float32)
-    for k in tl.static_range(K):  # tap by tap, as the per-tap kernel adds them (a sum of one term is exact)
+    for k in tl.static_range(K):  # tap by tap, oldest first (a sum of one nonzero term is exact)
         acc += tl.sum(tl.where(kk[None, :] == k, prod, 0.0), axis=1)
     if SILU:
         acc = acc * tl.sigmoid(acc)
@@ -206,13 +175,14 @@ def conv_update(x, conv_state, weight, bias=None, silu=True):
         raise ValueError(f"conv_update: conv_state must be {(b, dim, K)}, got {tuple(conv_state.shape)}")
     out = torch.empty_like(x)
     BD = 16 if interpreting() else 256
-    args = (x, conv_state, weight, bias if bias is not None else weight, out, dim,
-            *x.stride(), *conv_state.stride(), *weight.stride(), *out.stride())
-    if CONV_TILE and conv_state.stride()[1:] == (K, 1) and weight.stride() == (K, 1):
-        _conv_update_tile_kernel[(triton.cdiv(dim, BD), b)](
-            *args, HAS_BIAS=bias is not None, SILU=silu, K=K, KP=triton.next_power_of_2(K), BLOCK_D=BD)
-    else:
-        _conv_update_kernel[(triton.cdiv(dim, BD), b)](*args, HAS_BIAS=bias is not None, SILU=silu, K=K, BLOCK_D=BD)
+    state = conv_state if conv_state.stride()[1:] == (K, 1) else conv_state.contiguous()
+    w = weight.contiguous()
+    _conv_update_kernel[(triton.cdiv(dim, BD), b)](
+        x, state, w, bias if bias is not None else w, out, dim, *x.stride(), state.stride(0), *out.stride(),
+        HAS_BIAS=bias is not None, SILU=silu, K=K, KP=triton.next_power_of_2(K), BLOCK_D=BD,
+    )
+    if state is not conv_state:
+        conv_state.copy_(state)
     return out
 
 
