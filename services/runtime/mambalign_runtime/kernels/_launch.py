@@ -161,7 +161,9 @@ def scan_segments(config: dict, n_chunks: int, programs: int, backward: bool) ->
 # owns BLOCK_B rows x BLOCK_D channels, so dt_proj's weight (D x R), A and D are read once per
 # row block rather than once per row (at batch 256 the per-row kernel re-read dt_proj's 1.6 MB
 # weight 256 times a layer) and dt = time_step @ W.T runs on the tensor cores. Below it, one row
-# per program keeps the many small programs a latency-bound batch-1 step wants.
+# per program keeps the many small programs a latency-bound batch-1 step wants. Measured on one
+# H200, graphed 2.8B step (KERNELS.md "Round 6"): row blocks lose at batch 8 (3.43 vs 3.36 ms), win
+# from 16 (3.58 vs 3.70) to 256 (8.66 vs 12.43); 4 warps beat 8 (b64 4.66 vs 4.84 ms).
 DECODE_ROWS_FROM = 16
 DECODE_ROWS_TILE = {"BLOCK_B": 16, "BLOCK_D": 16, "BLOCK_R": 32, "num_warps": 4}
 _INTERPRET_ROWS_TILE = {"BLOCK_B": 16, "BLOCK_D": 16, "BLOCK_R": 16, "num_warps": 4}  # dot needs 16 x 16
