@@ -289,3 +289,81 @@ def test_decode_steps_continue_the_prefill(n):
     assert rel_err(y4, y3) < 1e-5 and rel_err(s4, s3) < 1e-5
     with pytest.raises(ValueError, match="dt_weight"):
         state_update(s4, xc, ts, *args[1:], dt_weight=w_dt[:, :5])
+
+
+# (batch, dim, dstate, rank, activation dtype, dt_proj in the kernel): batches off the 16-row block
+# (a ragged last row block), dim off the channel block, rank off the rank block.
+ROW_BLOCK_CASES = [
+    (20, 40, 16, 11, torch.float32, True),
+    (17, 24, 16, 11, torch.bfloat16, True),
+    (20, 40, 64, 0, torch.float32, False),
+]
+
+
+@pytest.mark.parametrize("b, d, n, rank, dtype, dt_proj", ROW_BLOCK_CASES)
+def test_decode_row_blocks_match_reference_and_the_per_row_kernel(monkeypatch, b, d, n, rank, dtype, dt_proj):
+    """Programs of 16 batch rows (dt_proj as a tensor-core dot) give the reference's outputs and
+    states, and the per-row kernel's, for every row of a ragged last block."""
+    from mambalign_runtime.kernels import _launch
+
+    gen = torch.Generator().manual_seed(b * d + n)
+
+    def r(*shape, scale=1.0, dt=dtype):
+        return (torch.randn(*shape, generator=gen) * scale).to(DEVICE, dt)
+
+    x, z, B, C = r(b, d), r(b, d), r(b, n), r(b, n)
+    A_log = torch.log(torch.rand(d, n, generator=gen) * 4 + 0.5).to(DEVICE)
+    D, bias = r(d, dt=torch.float32), r(d, scale=0.3, dt=torch.float32)
+    state0 = r(b, d, n, dt=torch.float32)
+    if dt_proj:  # x_proj's time-step slice and dt_proj's weight, both in the activations' dtype
+        ts, w_dt = r(b, rank), r(d, rank, scale=0.3)
+        dt_full = ts.double() @ w_dt.double().T
+    else:
+        ts, w_dt = r(b, d, scale=0.5), None
+        dt_full = ts
+    state_ref = state0.clone()
+    y_ref = state_update_ref(state_ref, x, dt_full, -torch.exp(A_log), B, C, D, z, bias, True)
+    results = {}
+    for name, tile in (("rows", {"from_batch": 1}), ("per_row", {"from_batch": 0})):
+        monkeypatch.setattr(_launch, "_decode_override", tile)
+        assert (_launch.decode_tile(b) is None) == (name == "per_row")
+        state = state0.clone()
+        y = state_update(state, x, ts, A_log, B, C, D, z, bias, True, A_is_log=True, dt_weight=w_dt)
+        results[name] = (y, state)
+        assert rel_err(y, y_ref) < TOL[dtype] and rel_err(state, state_ref) < 1e-5
+        assert rel_err(y[-1], y_ref[-1]) < TOL[dtype], "the ragged last row block"
+    assert rel_err(results["rows"][0], results["per_row"][0]) < TOL[dtype]
+    assert rel_err(results["rows"][1], results["per_row"][1]) < 1e-5
+
+
+def test_decode_tile_keeps_one_row_per_program_at_batch_one_and_checks_its_config(monkeypatch):
+    from mambalign_runtime.kernels import _launch
+
+    monkeypatch.setattr(_launch, "_decode_override", None)
+    assert _launch.decode_tile(1) is None
+    assert _launch.decode_tile(256)["BLOCK_B"] >= 16
+    with pytest.raises(ValueError, match="BLOCK_B"):
+        _launch.set_decode_tile({"BLOCK_B": 8})
+    with pytest.raises(ValueError, match="unknown keys"):
+        _launch.set_decode_tile({"rows": 4})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", ["contiguous", "strided_state"])
+def test_conv_update_shifts_the_state_and_matches_reference(dtype, layout):
+    """The conv-state tile kernel shifts the state exactly as the reference (the oldest input
+    drops out, x comes in last) and gives its outputs, for batch rows, a ragged channel block,
+    and a state whose taps are not contiguous (updated in place all the same)."""
+    gen = torch.Generator().manual_seed(7)
+    b, d = 3, 37
+    x = torch.randn(b, d, generator=gen).to(DEVICE, dtype)
+    state0 = torch.randn(b, d, 4, generator=gen).to(DEVICE, dtype)
+    w = torch.randn(d, 4, generator=gen).to(DEVICE, dtype)
+    bias = torch.randn(d, generator=gen).to(DEVICE, dtype)
+    state = state0.clone() if layout == "contiguous" else state0.transpose(1, 2).contiguous().transpose(1, 2)
+    state_ref = state0.clone()
+    out = conv_update(x, state, w, bias)
+    out_ref = conv_update_ref(x, state_ref, w, bias)
+    assert torch.equal(state, state_ref)
+    assert torch.equal(state[..., :3], state0[..., 1:]) and torch.equal(state[..., 3], x)
+    assert rel_err(out, out_ref) < (1e-6 if dtype == torch.float32 else TOL[dtype])

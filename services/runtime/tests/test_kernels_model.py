@@ -64,7 +64,11 @@ def test_fast_model_matches_reference_logits_and_parameter_grads(restore_referen
         assert rel_err(results["fast"][1][name], ref_grad) < 1e-4, name
 
 
-def test_fast_generation_matches_reference(restore_reference):
+@pytest.mark.parametrize("decode_tile", [None, {"from_batch": 1}], ids=["default", "row_blocks"])
+def test_fast_generation_matches_reference(restore_reference, monkeypatch, decode_tile):
+    from mambalign_runtime.kernels import _launch
+
+    monkeypatch.setattr(_launch, "_decode_override", decode_tile)  # row_blocks: 16-row programs at batch 2
     model = tiny_mamba(seed=2)
     ids = torch.randint(1, 64, (2, 7), generator=torch.Generator().manual_seed(2)).to(DEVICE)
     gens = {}
@@ -76,6 +80,29 @@ def test_fast_generation_matches_reference(restore_reference):
     assert torch.equal(gens["fast"].sequences, gens["reference"].sequences)
     for got, ref in zip(gens["fast"].logits, gens["reference"].logits):
         assert rel_err(got, ref) < 1e-4
+
+
+def test_rows_decode_as_they_would_alone_whichever_kernel_the_batch_size_picks(restore_reference):
+    """Two prompts alone (one row per program in the decode state update) and as rows 0-1 of a
+    batch of 20 (programs of 16 rows, a ragged second block): the same prefill and decode-step
+    logits, so no row reads another's state, weights or outputs."""
+    kernels.install("fast")
+    model = tiny_mamba(seed=3)
+    ids = torch.randint(1, 64, (20, 6), generator=torch.Generator().manual_seed(3)).to(DEVICE)
+
+    def logits(x):
+        with torch.no_grad():
+            out = model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=True)
+            steps = [out.logits[:, -1]]
+            for _ in range(3):
+                nxt = steps[-1].argmax(-1, keepdim=True)
+                steps.append(model(input_ids=nxt, cache_params=out.cache_params, use_cache=True).logits[:, -1])
+        return torch.stack(steps, 1)
+
+    from mambalign_runtime.kernels import _launch
+
+    assert _launch.decode_tile(2) is None and _launch.decode_tile(20) is not None
+    assert rel_err(logits(ids)[:2], logits(ids[:2])) < 1e-5
 
 
 def test_lora_step_trains_every_adapter_on_all_four_projections(restore_reference):

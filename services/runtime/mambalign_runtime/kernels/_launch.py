@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 _scan_override: dict | None = None
+_decode_override: dict | None = None
 _scan_recompute: bool | None = None
 
 
@@ -154,3 +155,45 @@ def scan_segments(config: dict, n_chunks: int, programs: int, backward: bool) ->
     want = max(1, min(int(want), n_chunks))
     seg_chunks = -(-n_chunks // want)
     return -(-n_chunks // seg_chunks), seg_chunks
+
+
+# Decode state update (decode.state_update): from DECODE_ROWS_FROM batch rows on, each program
+# owns BLOCK_B rows x BLOCK_D channels, so dt_proj's weight (D x R), A and D are read once per
+# row block rather than once per row (at batch 256 the per-row kernel re-read dt_proj's 1.6 MB
+# weight 256 times a layer) and dt = time_step @ W.T runs on the tensor cores. Below it, one row
+# per program keeps the many small programs a latency-bound batch-1 step wants. Measured on one
+# H200, graphed 2.8B step (KERNELS.md "Round 6"): row blocks lose at batch 8 (3.43 vs 3.36 ms), win
+# from 16 (3.58 vs 3.70) to 256 (8.66 vs 12.43); 4 warps beat 8 (b64 4.66 vs 4.84 ms).
+DECODE_ROWS_FROM = 16
+DECODE_ROWS_TILE = {"BLOCK_B": 16, "BLOCK_D": 16, "BLOCK_R": 32, "num_warps": 4}
+_INTERPRET_ROWS_TILE = {"BLOCK_B": 16, "BLOCK_D": 16, "BLOCK_R": 16, "num_warps": 4}  # dot needs 16 x 16
+
+
+def decode_tile(batch: int) -> dict | None:
+    """The row-block tile for a decode state update of `batch` rows, or None for one row per program."""
+    override = _decode_override
+    if override is not None:
+        rows_from = override.get("from_batch", DECODE_ROWS_FROM)
+        tile = {**(_INTERPRET_ROWS_TILE if interpreting() else DECODE_ROWS_TILE),
+                **{k: v for k, v in override.items() if k != "from_batch"}}
+    else:
+        rows_from = DECODE_ROWS_FROM
+        tile = _INTERPRET_ROWS_TILE if interpreting() else DECODE_ROWS_TILE
+    if rows_from <= 0 or batch < rows_from:
+        return None
+    return dict(tile)
+
+
+def set_decode_tile(config: dict | None) -> None:
+    """Force the decode state update's tiling (the benchmark compares them): {"from_batch": n}
+    (0: always one row per program; 1: row blocks at every batch) and/or tile keys BLOCK_B,
+    BLOCK_D, BLOCK_R, num_warps (BLOCK_B, BLOCK_D, BLOCK_R >= 16); None: the defaults."""
+    global _decode_override
+    if config is not None:
+        known = {"from_batch", *DECODE_ROWS_TILE}
+        if not set(config) <= known:
+            raise ValueError(f"decode tile: unknown keys {sorted(set(config) - known)}; valid: {sorted(known)}")
+        small = [k for k in ("BLOCK_B", "BLOCK_D", "BLOCK_R") if k in config and config[k] < 16]
+        if small:
+            raise ValueError(f"decode tile: {small} must be >= 16 (the tensor-core dot's smallest tile)")
+    _decode_override = dict(config) if config is not None else None
