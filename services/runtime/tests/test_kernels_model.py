@@ -105,6 +105,33 @@ def test_rows_decode_as_they_would_alone_whichever_kernel_the_batch_size_picks(r
     assert rel_err(logits(ids)[:2], logits(ids[:2])) < 1e-5
 
 
+@pytest.mark.parametrize("setting,want", [(None, torch.bfloat16), ("fp32", torch.float32)])
+def test_decode_keeps_the_ssm_state_in_the_models_dtype_unless_asked(restore_reference, monkeypatch, setting, want):
+    """A bf16 model's generation cache holds bf16 SSM states (mamba_ssm's choice: half the decode
+    step's largest traffic), or fp32 with MAMBALIGN_DECODE_STATE=fp32; decoding on either gives the
+    fp32-state logits to bf16 rounding."""
+    if setting is None:
+        monkeypatch.delenv("MAMBALIGN_DECODE_STATE", raising=False)
+    else:
+        monkeypatch.setenv("MAMBALIGN_DECODE_STATE", setting)
+    kernels.install("fast")
+    model = tiny_mamba(seed=4).to(torch.bfloat16)
+    ids = torch.randint(1, 64, (2, 6), generator=torch.Generator().manual_seed(4)).to(DEVICE)
+
+    def decode(x):
+        with torch.no_grad():
+            out = model(input_ids=x, use_cache=True)
+            step = model(input_ids=out.logits[:, -1].argmax(-1, keepdim=True), cache_params=out.cache_params,
+                         use_cache=True)
+        return out.cache_params.layers[0].recurrent_states[0], step.logits[:, -1]
+
+    state, logits = decode(ids)
+    assert state.dtype == want
+    monkeypatch.setenv("MAMBALIGN_DECODE_STATE", "fp32")
+    _, exact = decode(ids)
+    assert rel_err(logits, exact) < 2e-2
+
+
 def test_lora_step_trains_every_adapter_on_all_four_projections(restore_reference):
     kernels.install("fast")
     model = tiny_mamba(seed=3).train()

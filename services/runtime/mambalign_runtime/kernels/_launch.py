@@ -157,6 +157,20 @@ def scan_segments(config: dict, n_chunks: int, programs: int, backward: bool) ->
     return -(-n_chunks // seg_chunks), seg_chunks
 
 
+def decode_state_dtype(model_dtype):
+    """The dtype the generation cache keeps each layer's SSM state in. "model" (default): the
+    model's dtype, as mamba_ssm's inference cache does (its step kernel, like ours, computes in fp32
+    and rounds once when it stores); at batch 64+ the state is the decode step's largest traffic
+    (2.7 GB a step at batch 64 in fp32), so bf16 halves it. "fp32": keep the scan's fp32 state
+    (what transformers' cache holds). Read from $MAMBALIGN_DECODE_STATE."""
+    import torch
+
+    value = os.environ.get("MAMBALIGN_DECODE_STATE", "model")
+    if value not in ("model", "fp32"):
+        raise ValueError(f"MAMBALIGN_DECODE_STATE: must be model or fp32, got {value!r}")
+    return torch.float32 if value == "fp32" else model_dtype
+
+
 # Decode state update (decode.state_update): from DECODE_ROWS_FROM batch rows on, each program
 # owns BLOCK_B rows x BLOCK_D channels, so dt_proj's weight (D x R), A and D are read once per
 # row block rather than once per row (at batch 256 the per-row kernel re-read dt_proj's 1.6 MB

@@ -192,7 +192,7 @@ def _time_step(mixer, time_step):
 def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
     from transformers.models.mamba.modeling_mamba import apply_mask_to_padding_states
 
-    from ._launch import scan_recompute
+    from ._launch import decode_state_dtype, scan_recompute
     from .conv import causal_conv1d
     from .decode import conv_update, state_update
 
@@ -250,7 +250,8 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     result = _ssm(self, xc, z, seq_idx, want_state, initial_state)
     if want_state:
         y, last = result
-        cache_params.update_recurrent_state(last, self.layer_idx)
+        # The cache is created from the first state stored: its dtype is the one decoding keeps.
+        cache_params.update_recurrent_state(last.to(decode_state_dtype(dtype)), self.layer_idx)
     else:
         y = result
     return self.out_proj(y.transpose(1, 2).to(dtype))
