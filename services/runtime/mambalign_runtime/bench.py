@@ -107,11 +107,15 @@ def _emit(record: dict, out_path: str | None):
 
 
 def _train_step_fn(model, batch: int, seq: int, vocab: int, device, opt):
+    from .lm_loss import next_token_nll
+
     ids = torch.randint(0, vocab, (batch, seq), device=device, generator=torch.Generator(device).manual_seed(1))
+    weights = torch.ones(batch, seq - 1, device=device)
 
     def step():
+        # The trainer's loss (sft.py): the mean next-token NLL over every token.
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = model(input_ids=ids, labels=ids).loss
+            loss = next_token_nll(model, ids, weights) / weights.numel()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

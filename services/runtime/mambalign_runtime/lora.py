@@ -32,7 +32,7 @@ from peft.tuners.lora import layer as lora_layer
 MAMBA_MODEL_TYPES = {"mamba", "falcon_mamba"}
 MAMBA_DEFAULT_TARGETS = ["in_proj", "x_proj", "dt_proj", "out_proj"]
 # Modules whose weights the Mamba mixer reads directly; LoRA there needs DtProjLoraLinear.
-_WEIGHT_READ_MODULES = ("dt_proj",)
+WEIGHT_READ_MODULES = ("dt_proj",)
 # conv1d's weight is read directly by the conv functions and peft has no grouped-conv LoRA that
 # would survive that: refuse it with a clear message instead of training a dead adapter.
 UNSUPPORTED_MAMBA_TARGETS = ("conv1d",)
@@ -114,7 +114,7 @@ def wire_lora_layers(model: torch.nn.Module) -> list[str]:
     rewired = []
     for name, module in model.named_modules():
         if type(module) is lora_layer.Linear:
-            read_directly = name.rsplit(".", 1)[-1] in _WEIGHT_READ_MODULES
+            read_directly = name.rsplit(".", 1)[-1] in WEIGHT_READ_MODULES
             module.__class__ = DtProjLoraLinear if read_directly else FusedLoraLinear
             rewired.append(name)
     return rewired

@@ -16,9 +16,10 @@ from contextlib import nullcontext
 import torch
 
 from . import distributed, kernels
-from .data import ChatEncoder, collate, next_token_logps, parse_messages, read_jsonl, token_logps
+from .data import ChatEncoder, collate, parse_messages, read_jsonl, token_logps
 from .errors import InvalidInput, RuntimeFailure
 from .events import EventWriter
+from .lm_loss import next_token_nll
 from .packing import PackedRows, as_tensors, pack_documents, target_weights
 from .spec import RuntimeSpec
 from .throughput import Meter
@@ -64,8 +65,8 @@ class PaddedRows:
 
     @staticmethod
     def nll(model, batch) -> torch.Tensor:
-        logps, weights = token_logps(model, batch)
-        return -(logps * weights).sum()  # no token count here: it would sync the GPU every micro-batch
+        # No token count here: it would sync the GPU every micro-batch.
+        return next_token_nll(model, batch["input_ids"], batch["loss_mask"][:, 1:])
 
     @staticmethod
     def real_tokens(batch) -> int:
@@ -97,8 +98,7 @@ class PackedSftRows:
 
     @staticmethod
     def nll(model, batch) -> torch.Tensor:
-        picked = next_token_logps(model(input_ids=batch["input_ids"]).logits, batch["input_ids"])
-        return -(picked * target_weights(batch["loss_mask"], batch["seq_idx"])).sum()
+        return next_token_nll(model, batch["input_ids"], target_weights(batch["loss_mask"], batch["seq_idx"]))
 
     @staticmethod
     def real_tokens(batch) -> int:

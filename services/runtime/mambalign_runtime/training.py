@@ -31,10 +31,11 @@ from .kernels._launch import set_scan_recompute
 from .distributed import World, env_world
 from .errors import EXIT_PREEMPTED, InvalidInput
 from .events import EventWriter
+from .lora import WEIGHT_READ_MODULES
 from .model_source import model_versions
 from .modeling import (add_lora, install_kernels, load_adapter, load_model, lora_config, merge_adapter,
                        resolve_device, save_model)
-from .precision import Precision, resolve_precision
+from .precision import Precision, resolve_precision, store_frozen_matmul_weights
 from .spec import RuntimeSpec, to_json
 from .train_args import TrainArgs, validate_train_args
 from .trackers import TrackerContext, TrackerSink, open_trackers
@@ -224,6 +225,7 @@ def open_session(spec: RuntimeSpec, events: EventWriter, resume: str) -> Session
             model = add_lora(model, config, "train.args.lora")
     if not any(p.requires_grad for p in model.parameters()):
         raise InvalidInput("train.args.lora: nothing to train", field="train.args.lora")
+    store_frozen_matmul_weights(model, precision.compute, WEIGHT_READ_MODULES)
     if world.rank:
         # Different dropout masks per rank (rank 0 keeps the single-process stream).
         torch.manual_seed(args.seed + world.rank)

@@ -114,11 +114,11 @@ def _bwd_programs(n_rows: int, device: torch.device, need_dw: bool) -> int:
     return max(1, min(n_rows, per_sm * _sm_count(device.index if device.index is not None else 0)))
 
 
-def rms_forward(x, weight, eps: float, in_dtype: torch.dtype):
+def rms_forward(x, weight, eps: float, in_dtype: torch.dtype, out_dtype: torch.dtype | None = None):
     hidden = x.shape[-1]
     x2 = x.reshape(-1, hidden)  # a view, unless the leading dims cannot be flattened
     n_rows = x2.shape[0]
-    out_dtype = torch.promote_types(weight.dtype, in_dtype)
+    out_dtype = out_dtype or torch.promote_types(weight.dtype, in_dtype)
     out = torch.empty(n_rows, hidden, dtype=out_dtype, device=x.device)
     r = torch.empty(n_rows, dtype=torch.float32, device=x.device)
     block = triton.next_power_of_2(hidden)
@@ -148,8 +148,8 @@ def rms_backward(dy, x2, weight, r, in_dtype: torch.dtype, need_dw: bool):
 
 class RMSNormFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, eps, in_dtype):
-        out, x2, r = rms_forward(x, weight, eps, in_dtype)
+    def forward(ctx, x, weight, eps, in_dtype, out_dtype):
+        out, x2, r = rms_forward(x, weight, eps, in_dtype, out_dtype)
         ctx.save_for_backward(x2, weight, r)
         ctx.in_dtype = in_dtype
         ctx.x_shape = x.shape
@@ -159,18 +159,23 @@ class RMSNormFn(torch.autograd.Function):
     def backward(ctx, dout):
         x2, weight, r = ctx.saved_tensors
         dx, dw = rms_backward(dout, x2, weight, r, ctx.in_dtype, ctx.needs_input_grad[1])
-        return dx.view(ctx.x_shape), dw, None, None
+        return dx.view(ctx.x_shape), dw, None, None, None
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, in_dtype: torch.dtype | None = None):
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, in_dtype: torch.dtype | None = None,
+             out_dtype: torch.dtype | None = None):
     """RMSNorm over the last dim of x (any float dtype, any strides), as transformers' MambaBlock
     computes `norm(x.to(in_dtype))`: x is rounded to `in_dtype` (default x.dtype) first, the
     normalised value is rounded to `in_dtype` before the weight multiply, and the result has
-    dtype promote(weight.dtype, in_dtype). Gradients: x (in x's dtype) and weight."""
+    dtype promote(weight.dtype, in_dtype). Gradients: x (in x's dtype) and weight.
+
+    `out_dtype` rounds that result once more, to a narrower dtype: the same bits as
+    `rms_norm(...).to(out_dtype)` (what autocast does to it in the next matmul), without
+    writing and reading the wider tensor."""
     in_dtype = in_dtype or x.dtype
-    if in_dtype not in _TL_DTYPES or x.dtype not in _TL_DTYPES or weight.dtype not in _TL_DTYPES:
-        raise ValueError(f"rms_norm: x, weight and in_dtype must be fp32/bf16/fp16, got {x.dtype}, "
-                         f"{weight.dtype}, {in_dtype}")
+    if any(d not in _TL_DTYPES for d in (in_dtype, x.dtype, weight.dtype, out_dtype or in_dtype)):
+        raise ValueError(f"rms_norm: x, weight, in_dtype and out_dtype must be fp32/bf16/fp16, got {x.dtype}, "
+                         f"{weight.dtype}, {in_dtype}, {out_dtype}")
     if weight.shape != (x.shape[-1],):
         raise ValueError(f"rms_norm: weight must be (hidden={x.shape[-1]},), got {tuple(weight.shape)}")
-    return RMSNormFn.apply(x, weight.contiguous(), float(eps), in_dtype)
+    return RMSNormFn.apply(x, weight.contiguous(), float(eps), in_dtype, out_dtype)

@@ -284,12 +284,28 @@ def _conv_ssm(self, x, z, seq_idx, attention_mask):
 
 # ---- the block and the norms -------------------------------------------------------------------
 
+def _mixer_input_dtype(mixer, device) -> torch.dtype | None:
+    """The dtype the norm may hand the mixer in: under autocast, the autocast dtype when in_proj
+    rounds its input to it anyway (a plain Linear, or our fused LoRA on one), so the rounding
+    moves into the norm kernel and the mixer runs on 16-bit activations (fp32 master weights
+    otherwise make it write, mask and re-read fp32 (b, L, d) tensors and round them again for
+    every matmul). None otherwise: the norm's own dtype (transformers' behaviour)."""
+    from ..lora import FusedLoraLinear
+
+    if not torch.is_autocast_enabled(device.type):
+        return None
+    proj = mixer.in_proj
+    plain = type(proj) is nn.Linear or (isinstance(proj, FusedLoraLinear) and type(proj.get_base_layer()) is nn.Linear)
+    return torch.get_autocast_dtype(device.type) if plain else None
+
+
 def block_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
     """transformers' MambaBlock.forward with `norm(x.to(norm.weight.dtype))` as one kernel."""
     from .norm import rms_norm
 
     residual = hidden_states.to(torch.float32) if self.residual_in_fp32 else hidden_states
-    h = rms_norm(hidden_states, self.norm.weight, self.norm.variance_epsilon, self.norm.weight.dtype)
+    h = rms_norm(hidden_states, self.norm.weight, self.norm.variance_epsilon, self.norm.weight.dtype,
+                 _mixer_input_dtype(self.mixer, hidden_states.device))
     h = self.mixer(h, cache_params=cache_params, attention_mask=attention_mask)
     return residual + h
 
