@@ -169,6 +169,7 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
                 s.backward(loss)
             loss_share += float(loss.detach())
             meter.tokens += real_tokens
+            meter.padded_tokens += batch["input_ids"].numel()
         lr = s.scheduler.get_last_lr()[0]
         grad_norm = optimizer_step(s)
         step += 1
@@ -179,7 +180,8 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
         if step % a.logging_steps == 0 or step == total:
             m = meter.report(step)
             events.progress(step, total, loss=loss_value, lr=lr, tokens_per_s=m["tokens_per_s"],
-                            grad_norm=grad_norm, eta_s=m["eta_s"], mfu=m["mfu"], gpu_mem_gib=m["gpu_mem_gib"])
+                            grad_norm=grad_norm, eta_s=m["eta_s"], mfu=m["mfu"], gpu_mem_gib=m["gpu_mem_gib"],
+                            extra={"train/padded_tokens_per_s": m["padded_tokens_per_s"]})
         log.debug("step %d took %.3fs", step, time.time() - step_start)
         if eval_rows and a.eval_steps and step % a.eval_steps == 0 and step < total:
             events.metrics("eval", step, evaluate())

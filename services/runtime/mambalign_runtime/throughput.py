@@ -6,7 +6,10 @@ MFU (model FLOPs utilisation) = F · tokens_per_s / (world_size · peak), F = FL
   + 2·T        weight-gradient matmuls, T = trainable parameters (all of them for full
                fine-tuning: F = 6·P; a LoRA adapter's few: F ≈ 4·P);
   + 2·P        with gradient checkpointing (the forward runs again in the backward);
-  tokens_per_s real (non-padding) tokens of all ranks per second of wall time;
+  tokens_per_s real (non-padding) tokens of all ranks per second of wall time (the progress
+               event's tokensPerS; `bench` counts batch x seq of full rows, the same tokens when
+               no row is padded); padded_tokens_per_s, every position the model ran, padding
+               included (the GPU's work; SFT progress extra `train/padded_tokens_per_s`);
   peak         the card's dense bf16 tensor FLOP/s (table below, or MAMBALIGN_PEAK_TFLOPS).
 This is the issue's and `bench`'s definition (4·P for LoRA, 6·P with checkpointing).
 The selective scan and the convolution (O(d_inner · d_state) per token, < 1% at 2.8B) are not
@@ -76,7 +79,8 @@ class Meter:
         self.start_step = start_step
         self.total = total
         self.tokens = 0
-        self._last = (self.t0, 0.0)  # (time, tokens of all ranks) at the previous report
+        self.padded_tokens = 0  # every position run, padding included
+        self._last = (self.t0, 0.0, 0.0)  # (time, tokens, padded tokens of all ranks) at the previous report
         self.device = device
         self.world_size = world_size
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -86,16 +90,18 @@ class Meter:
             torch.cuda.reset_peak_memory_stats(device)
 
     def report(self, step: int) -> dict[str, float]:
-        """tokens_per_s (all ranks), eta_s, mfu, gpu_mem_gib (peak allocated, the largest rank's)."""
+        """tokens_per_s and padded_tokens_per_s (all ranks), eta_s, mfu, gpu_mem_gib (peak allocated, the largest rank's)."""
         now = time.time()
         done = max(step - self.start_step, 1)
         memory = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else 0.0
-        tokens, = distributed.all_sum([float(self.tokens)], self.device)
+        tokens, padded = distributed.all_sum([float(self.tokens), float(self.padded_tokens)], self.device)
         memory, = distributed.all_max([memory], self.device)
-        last_time, last_tokens = self._last
-        self._last = (now, tokens)
-        tokens_per_s = (tokens - last_tokens) / max(now - last_time, 1e-9)
+        last_time, last_tokens, last_padded = self._last
+        self._last = (now, tokens, padded)
+        interval = max(now - last_time, 1e-9)
+        tokens_per_s = (tokens - last_tokens) / interval
         elapsed = max(now - self.t0, 1e-9)
-        return {"tokens_per_s": tokens_per_s, "eta_s": elapsed / done * (self.total - step),
+        return {"tokens_per_s": tokens_per_s, "padded_tokens_per_s": (padded - last_padded) / interval,
+                "eta_s": elapsed / done * (self.total - step),
                 "mfu": mfu(self.flops, tokens_per_s, self.world_size, self.peak),
                 "gpu_mem_gib": memory}

@@ -54,3 +54,12 @@ def test_padding_does_not_change_a_rows_loss():
     padded = (padded_logps[0] * padded_w[0]).sum()
     assert padded_w[0].sum() == alone_w.sum() == len(short[0]) - 1
     torch.testing.assert_close(padded, alone, atol=1e-5, rtol=0)
+
+
+def test_progress_reports_real_tokens_and_padded_tokens_per_second(sft_run):
+    """tokensPerS counts real tokens (what bench counts on full rows); the padded rate counts every position run."""
+    _, events = sft_run
+    progress = of_kind(events, "progress")
+    assert all(p["extra"]["train/padded_tokens_per_s"] >= p["tokensPerS"] > 0 for p in progress)
+    # The demo rows differ in length, so some micro-batch is padded.
+    assert any(p["extra"]["train/padded_tokens_per_s"] > 1.01 * p["tokensPerS"] for p in progress)

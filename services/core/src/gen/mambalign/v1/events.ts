@@ -100,6 +100,10 @@ export interface RuntimeEvent_Progress {
   total: number;
   loss: number;
   lr: number;
+  /**
+   * Real (non-padding) tokens of all ranks per second of wall time; `bench` counts full rows, so the two
+   * agree when no row is padded. SFT also reports extra["train/padded_tokens_per_s"] (padding included).
+   */
   tokensPerS: number;
   gradNorm: number;
   etaS: number;
