@@ -83,9 +83,9 @@ class ChunkedLinearNll(torch.autograd.Function):
             for s in range(0, hc.shape[0], chunk):
                 rows = hc[s:s + chunk]
                 # d/dlogits of w * (lse - logit[t]) = w * (softmax - onehot(t)), in fp32 as log_softmax's backward.
-                probs = torch.exp((rows @ wc.t()).float() - lse[s:s + chunk, None])
+                probs = (rows @ wc.t()).float().sub_(lse[s:s + chunk, None]).exp_()  # in place: one fp32 chunk
                 probs.scatter_add_(1, targets[s:s + chunk, None], probs.new_full((rows.shape[0], 1), -1.0))
-                dlogits = (probs * scale[s:s + chunk, None]).to(ctx.dtype)
+                dlogits = probs.mul_(scale[s:s + chunk, None]).to(ctx.dtype)
                 dh[s:s + chunk] = dlogits @ wc
                 if dw is not None:
                     dw += (dlogits.t() @ rows).float()

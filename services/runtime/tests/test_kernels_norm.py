@@ -125,6 +125,22 @@ def test_rms_norm_rounds_like_transformers(shape, x_dtype, w_dtype):
         assert_same_roundings(rms_norm(x, norm.weight, EPS), norm(x))
 
 
+@pytest.mark.parametrize("out_dtype", [BF16, F16])
+def test_rms_norm_out_dtype_gives_the_rounded_wide_result_and_its_gradients(out_dtype):
+    """fp32 master weights under autocast: the norm's fp32 result rounded once to out_dtype (the
+    bits autocast's cast gives the next matmul), and the gradients the cast passes through."""
+    gen = torch.Generator().manual_seed(11)
+    x = activations((3, 5, 40), F32, gen)
+    w = (1 + 0.3 * torch.randn(40, generator=gen)).to(DEVICE, F32)
+    wide = rms_norm(x, w, EPS, F32)
+    narrow = rms_norm(x, w, EPS, F32, out_dtype)
+    assert narrow.dtype == out_dtype and torch.equal(narrow, wide.to(out_dtype))
+    dout = torch.randn(narrow.shape, generator=gen).to(DEVICE, out_dtype)
+    (dx_wide,) = torch.autograd.grad(wide.to(out_dtype), x, dout)
+    (dx_narrow,) = torch.autograd.grad(narrow, x, dout)
+    assert torch.equal(dx_narrow, dx_wide)
+
+
 class LinearMixer(torch.nn.Module):
     """Stands in for MambaMixer so the block test sees only the norm and the residual."""
 
