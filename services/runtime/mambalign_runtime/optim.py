@@ -31,7 +31,10 @@ def build(name: str, params: list[torch.nn.Parameter], device: torch.device, lr:
     name = check_optim_name(name)
     kwargs = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
     if name in TORCH_OPTIMIZERS:
-        return torch.optim.AdamW(params, fused=name == "adamw_torch_fused", **kwargs)
+        # Only ever pass fused=True: an explicit fused=False also turns torch's default multi-tensor
+        # (foreach) update off, leaving one launch per op and tensor (a LoRA's 512 tensors on the
+        # 2.8B model: ~45 ms of launches per step).
+        return torch.optim.AdamW(params, **({"fused": True} if name == "adamw_torch_fused" else {}), **kwargs)
     try:
         import bitsandbytes
     except ImportError as err:

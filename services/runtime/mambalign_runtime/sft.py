@@ -154,26 +154,29 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
     step, stopped = s.start_step, False
     while step < total and not stopped:
         step_start = time.time()
-        micro = [train_rows.collate(idx) for idx in schedule.step(step)]
+        host = [train_rows.collate(idx) for idx in schedule.step(step)]
+        meter.tokens += sum(train_rows.real_tokens(batch) for batch in host)  # counted on the host: no GPU sync
+        meter.padded_tokens += sum(batch["input_ids"].numel() for batch in host)
+        # Every micro-batch to the GPU now, while it waits for this step anyway: a copy from pageable
+        # memory waits for the GPU's queue, which between micro-batches would stall each launch.
+        micro = [{key: v.to(s.device) for key, v in batch.items()} for batch in host]
         # Normalise by the whole step's token count (all ranks), so accumulation and data
         # parallelism equal one big batch.
         n_tokens = sum(train_rows.targets(i) for idx in schedule.step_all(step) for i in idx)
-        loss_share = 0.0
+        # Summed on the GPU and read once after the optimiser step: reading it per micro-batch would
+        # idle the GPU while the optimiser's launches are queued.
+        loss_share = torch.zeros((), dtype=torch.float64, device=s.device)
         for k, batch in enumerate(micro):
-            real_tokens = train_rows.real_tokens(batch)  # counted on the host: no GPU sync
-            batch = {key: v.to(s.device) for key, v in batch.items()}
             with s.micro_batch(k, len(micro)), train_rows.boundaries(s.train_model, batch):
                 with s.autocast():
                     nll = train_rows.nll(s.train_model, batch)
                 loss = nll / max(n_tokens, 1)
                 s.backward(loss)
-            loss_share += float(loss.detach())
-            meter.tokens += real_tokens
-            meter.padded_tokens += batch["input_ids"].numel()
+            loss_share += loss.detach()
         lr = s.scheduler.get_last_lr()[0]
         grad_norm = optimizer_step(s)
         step += 1
-        end = end_of_step(s, loss_share)
+        end = end_of_step(s, float(loss_share))
         loss_value, stopped = end.loss, end.stop
         if not math.isfinite(loss_value):
             raise RuntimeFailure(f"loss is {loss_value} at step {step}; lower train.args.learningRate")

@@ -13,6 +13,8 @@ autocast. One JSON line per measurement:
   trainer_before  the same with this change undone in-process: frozen weights fp32, fp32 activations
                   into the mixer, attention mask and full fp32 logits (the former loss)
   trainer_plain_loss  this change but the former (full logits) loss, no attention mask
+  loss            the loss alone (forward+backward): transformers' cross-entropy, the former trainer
+                  loss, the chunked one at chunk sizes 1024..8192, with time, peak memory, differences
 Each run is in its own try/except; a failure prints an error line and the next one runs.
 """
 
@@ -72,6 +74,63 @@ def run_bench(ns, hf_loss: bool) -> dict:
     finally:
         bench._train_step_fn = original
     return {k: rec[k] for k in ("bench", "card", "batch", "seq", "tokens_per_s", "step_ms", "step_ms_all", "peak_mem_gib", "mfu")}
+
+
+def run_loss(ns) -> dict:
+    """The loss alone at the step's shape (b*L rows of the 2.8B width, vocab 50,280), forward and
+    backward under bf16 autocast with an fp32 frozen head (the trainer's): transformers'
+    `labels=` cross-entropy, the former trainer loss, and the chunked loss at several chunk sizes."""
+    from mambalign_runtime import bench, lm_loss
+    from mambalign_runtime.data import next_token_logps
+
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    b, L, H, V = ns.batch, ns.seq, 2560, 50280
+    g = torch.Generator(dev).manual_seed(0)
+    head = torch.nn.Linear(H, V, bias=False, device=dev).requires_grad_(False)
+    x = torch.randn(b, L, H, device=dev, generator=g, requires_grad=True)
+    ids = torch.randint(0, V, (b, L), device=dev, generator=g)
+    weights = torch.ones(b, L - 1, device=dev)
+
+    class Out:
+        def __init__(self, hidden, logits):
+            self.hidden_states, self.logits = (hidden,), logits
+
+    def model(input_ids, logits_to_keep=0, output_hidden_states=False):
+        h = x * 1.0  # a fresh node, as the backbone's output is
+        return Out(h, head(h[:, -logits_to_keep:] if logits_to_keep else h).float())
+
+    def hf():
+        from transformers.loss.loss_utils import ForCausalLMLoss
+        return ForCausalLMLoss(model(ids).logits, ids, V)
+
+    def plain():
+        return -(next_token_logps(model(ids).logits, ids) * weights).sum() / weights.numel()
+
+    def chunked():
+        return lm_loss.next_token_nll(model, ids, weights, head) / weights.numel()
+
+    out = {"bench": "loss", "card": bench._card(), "rows": b * L, "vocab": V}
+    ref = None
+    for name, fn, chunk in [("hf_cross_entropy", hf, None), ("former_trainer", plain, None)] + \
+            [(f"chunked_{c}", chunked, c) for c in (1024, 2048, 4096, 8192)]:
+        if chunk:
+            lm_loss.CHUNK_TOKENS = chunk
+
+        def step():
+            x.grad = None
+            with torch.autocast(dev.type, dtype=torch.bfloat16):
+                loss = fn()
+            loss.backward()
+            return loss
+        free()
+        loss = step()
+        ref = ref if ref is not None else (loss.detach(), x.grad.clone())
+        ms = statistics.median(bench._sync_time(step, 5, 1)) * 1e3
+        out[name] = {"ms": round(ms, 2), "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if dev.type == "cuda" else None,
+                     "loss_diff": float(f"{(loss.detach() - ref[0]).abs().item():.2e}"),
+                     "grad_rel_diff": float(f"{((x.grad - ref[1]).norm() / ref[1].norm()).item():.2e}")}
+    lm_loss.CHUNK_TOKENS = 2048
+    return out
 
 
 def write_data(work: Path, rows: int) -> Path:
@@ -214,7 +273,9 @@ def main() -> int:
     for what in NS.only.split(","):
         t0 = time.time()
         try:
-            if what.startswith("bench"):
+            if what == "loss":
+                rec = run_loss(NS)
+            elif what.startswith("bench"):
                 rec = run_bench(NS, hf_loss=what == "bench_hf_loss")
             else:
                 data = data or write_data(work, NS.steps * NS.batch + 8)
