@@ -11,7 +11,8 @@ autocast. One JSON line per measurement:
                   progress events report them (median over steps after the first 2), plus a
                   per-step split (forward+loss / backward / optimiser / host) from CUDA events
   trainer_before  the same with this change undone in-process: frozen weights fp32, fp32 activations
-                  into the mixer, attention mask and full fp32 logits (the former loss)
+                  into the mixer, attention mask and full fp32 logits (the former loss), AdamW with
+                  fused=False (no foreach), a float(loss) sync after every micro-batch's backward
   trainer_plain_loss  this change but the former (full logits) loss, no attention mask
   loss            the loss alone (forward+backward): transformers' cross-entropy, the former trainer
                   loss, the chunked one at chunk sizes 1024..8192, with time, peak memory, differences
@@ -195,11 +196,23 @@ def run_trainer(ns, data: Path, variant: str) -> dict:
     from mambalign_runtime.kernels import patch
     from mambalign_runtime.spec import load_spec
 
+    from mambalign_runtime import optim
+
     saved = {"store": training.store_frozen_matmul_weights, "dtype": patch._mixer_input_dtype,
-             "nll": sft.PaddedRows.nll, "opt": sft.optimizer_step}
+             "nll": sft.PaddedRows.nll, "opt": sft.optimizer_step, "build": optim.build,
+             "backward": training.Session.backward}
     if variant == "trainer_before":
         training.store_frozen_matmul_weights = lambda *a, **k: []
         patch._mixer_input_dtype = lambda *a, **k: None
+
+        def old_build(name, params, device, lr, betas, eps, weight_decay):  # fused=False: no foreach
+            return torch.optim.AdamW(params, fused=False, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+        def old_backward(session, loss):  # the former per-micro-batch float(loss)
+            saved["backward"](session, loss)
+            float(loss.detach())
+        optim.build = old_build
+        training.Session.backward = old_backward
 
         def old_nll(model, batch):
             logps, weights = token_logps(model, batch)
@@ -245,6 +258,8 @@ def run_trainer(ns, data: Path, variant: str) -> dict:
         patch._mixer_input_dtype = saved["dtype"]
         sft.PaddedRows.nll = saved["nll"]
         sft.optimizer_step = saved["opt"]
+        optim.build = saved["build"]
+        training.Session.backward = saved["backward"]
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     progress = [e["progress"] for e in events if "progress" in e]
     steady = progress[2:] or progress
