@@ -28,8 +28,8 @@ def rel_err(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-def lora_model(seed: int, full: bool = False):
-    model, _ = tiny_mamba(seed=seed)
+def lora_model(seed: int, full: bool = False, **shape):
+    model, _ = tiny_mamba(seed=seed, **shape)
     model = model.to(DEVICE).train()
     if full:
         return model
@@ -112,17 +112,16 @@ def test_frozen_projections_take_the_autocast_dtype_and_nothing_else_does():
 
 
 def test_fp32_master_weights_under_autocast_run_the_mixer_on_16_bit_activations(restore_reference):
-    """The fast path with the trainer's precision (fp32 weights, bf16 autocast, LoRA, checkpointing):
+    """The fast path with the trainer's precision (fp32 weights, bf16 autocast, LoRA):
     the mixer gets bf16 input (no fp32 (b, L, d) copies), with the same loss as transformers' dtype
     rules give, and gradients to bf16 rounding."""
     kernels.install("fast")
     gen = torch.Generator().manual_seed(5)
-    ids = torch.randint(1, 104, (2, 24), generator=gen).to(DEVICE)
-    weights = torch.ones(2, 23, device=DEVICE)
+    ids = torch.randint(1, 104, (2, 16), generator=gen).to(DEVICE)
+    weights = torch.ones(2, 15, device=DEVICE)
     results = {}
     for variant in ("before", "after"):
-        model = lora_model(seed=5)
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = lora_model(seed=5, hidden=16, layers=1)  # small: Triton's interpreter runs the scan
         seen = []
         for layer in model.base_model.model.backbone.layers:
             layer.mixer.register_forward_pre_hook(lambda m, args, kw: seen.append(args[0].dtype), with_kwargs=True)
@@ -136,7 +135,7 @@ def test_fp32_master_weights_under_autocast_run_the_mixer_on_16_bit_activations(
         assert set(seen) == {torch.float32 if variant == "before" else torch.bfloat16}
     (loss_before, grads_before), (loss_after, grads_after) = results["before"], results["after"]
     torch.testing.assert_close(loss_after, loss_before, rtol=0, atol=0)
-    assert grads_after.keys() == grads_before.keys() and len(grads_after) == 2 * 2 * len(MAMBA_DEFAULT_TARGETS)
+    assert grads_after.keys() == grads_before.keys() and len(grads_after) == 2 * len(MAMBA_DEFAULT_TARGETS)
     for n, g in grads_before.items():
         assert rel_err(grads_after[n], g) < 2e-2, n
 
