@@ -115,7 +115,7 @@ def _train_step_fn(model, batch: int, seq: int, vocab: int, device, opt):
     def step():
         # The trainer's loss (sft.py): the mean next-token NLL over every token.
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = next_token_nll(model, ids, weights) / weights.numel()
+            loss = next_token_nll(model, ids, weights, scale=1 / weights.numel())
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -64,9 +64,8 @@ class PaddedRows:
         return nullcontext()
 
     @staticmethod
-    def nll(model, batch) -> torch.Tensor:
-        # No token count here: it would sync the GPU every micro-batch.
-        return next_token_nll(model, batch["input_ids"], batch["loss_mask"][:, 1:])
+    def nll(model, batch, scale: float = 1.0) -> torch.Tensor:
+        return next_token_nll(model, batch["input_ids"], batch["loss_mask"][:, 1:], scale=scale)
 
     @staticmethod
     def real_tokens(batch) -> int:
@@ -97,8 +96,9 @@ class PackedSftRows:
         return kernels.packed_sequences(model, batch["seq_idx"])
 
     @staticmethod
-    def nll(model, batch) -> torch.Tensor:
-        return next_token_nll(model, batch["input_ids"], target_weights(batch["loss_mask"], batch["seq_idx"]))
+    def nll(model, batch, scale: float = 1.0) -> torch.Tensor:
+        return next_token_nll(model, batch["input_ids"], target_weights(batch["loss_mask"], batch["seq_idx"]),
+                              scale=scale)
 
     @staticmethod
     def real_tokens(batch) -> int:
@@ -169,8 +169,8 @@ def run_sft(spec: RuntimeSpec, events: EventWriter, resume: str) -> int:
         for k, batch in enumerate(micro):
             with s.micro_batch(k, len(micro)), train_rows.boundaries(s.train_model, batch):
                 with s.autocast():
-                    nll = train_rows.nll(s.train_model, batch)
-                loss = nll / max(n_tokens, 1)
+                    # This micro-batch's share of the step's mean NLL (the token count is the host's).
+                    loss = train_rows.nll(s.train_model, batch, 1 / max(n_tokens, 1))
                 s.backward(loss)
             loss_share += loss.detach()
         lr = s.scheduler.get_last_lr()[0]

@@ -108,9 +108,10 @@ def run_loss(ns) -> dict:
         return -(next_token_logps(model(ids).logits, ids) * weights).sum() / weights.numel()
 
     def chunked():
-        return lm_loss.next_token_nll(model, ids, weights, head) / weights.numel()
+        return lm_loss.next_token_nll(model, ids, weights, head, scale=1 / weights.numel())
 
-    out = {"bench": "loss", "card": bench._card(), "rows": b * L, "vocab": V}
+    out = {"bench": "loss", "card": bench._card(), "rows": b * L, "vocab": V, "default_chunk": lm_loss.CHUNK_TOKENS}
+    default_chunk = lm_loss.CHUNK_TOKENS
     ref = None
     for name, fn, chunk in [("hf_cross_entropy", hf, None), ("former_trainer", plain, None)] + \
             [(f"chunked_{c}", chunked, c) for c in (1024, 2048, 4096, 8192)]:
@@ -130,7 +131,7 @@ def run_loss(ns) -> dict:
         out[name] = {"ms": round(ms, 2), "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if dev.type == "cuda" else None,
                      "loss_diff": float(f"{(loss.detach() - ref[0]).abs().item():.2e}"),
                      "grad_rel_diff": float(f"{((x.grad - ref[1]).norm() / ref[1].norm()).item():.2e}")}
-    lm_loss.CHUNK_TOKENS = 2048
+    lm_loss.CHUNK_TOKENS = default_chunk
     return out
 
 
@@ -214,19 +215,19 @@ def run_trainer(ns, data: Path, variant: str) -> dict:
         optim.build = old_build
         training.Session.backward = old_backward
 
-        def old_nll(model, batch):
+        def old_nll(model, batch, scale=1.0):
             logps, weights = token_logps(model, batch)
-            return -(logps * weights).sum()
+            return -(logps * weights).sum() * scale
         sft.PaddedRows.nll = staticmethod(old_nll)
     elif variant == "trainer_plain_loss":
-        sft.PaddedRows.nll = staticmethod(lambda model, batch: lm_loss.plain_next_token_nll(
-            model, batch["input_ids"], batch["loss_mask"][:, 1:]))
+        sft.PaddedRows.nll = staticmethod(lambda model, batch, scale=1.0: lm_loss.plain_next_token_nll(
+            model, batch["input_ids"], batch["loss_mask"][:, 1:].float() * scale))
     timer = StepTimer()
     inner_nll = sft.PaddedRows.nll
 
-    def timed_nll(model, batch):
+    def timed_nll(model, batch, *scale):
         timer.mark("fwd0")
-        out = inner_nll(model, batch)
+        out = inner_nll(model, batch, *scale)
         timer.mark("fwd1")
         return out
 
