@@ -34,15 +34,17 @@ def next_token_nll(model, input_ids: torch.Tensor, weights: torch.Tensor, head: 
     applied before the gradient is rounded to 16 bits, as autograd applies the loss's."""
     head = head if head is not None else _output_head(model)
     weights = weights.float() * scale
-    if type(head) is not nn.Linear or head.bias is not None:
+    device = input_ids.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else head.weight.dtype
+    # float16 needs the gradient scaler's factor before its rounding (or small gradients flush to
+    # zero), and that factor only comes with the backward: the full logits there.
+    if type(head) is not nn.Linear or head.bias is not None or dtype == torch.float16:
         return plain_next_token_nll(model, input_ids, weights)
     hidden = model(input_ids=input_ids, logits_to_keep=1, output_hidden_states=True).hidden_states[-1]
     b, seq, width = hidden.shape
     # Every position is scored, the last with weight 0: the rows stay whole, so no slice copies.
     targets = torch.cat([input_ids[:, 1:], input_ids[:, :1]], dim=1).reshape(-1)
     w = torch.cat([weights, weights.new_zeros(b, 1)], dim=1).reshape(-1)
-    dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) \
-        else head.weight.dtype
     return ChunkedLinearNll.apply(hidden.reshape(-1, width), head.weight, targets, w, dtype, CHUNK_TOKENS)
 
 

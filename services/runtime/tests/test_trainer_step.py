@@ -81,6 +81,21 @@ def test_chunked_loss_under_bf16_autocast_rounds_as_the_lm_head_would(monkeypatc
         assert rel_err(chunked_grads[n], g) < 1e-2, n
 
 
+def test_float16_keeps_the_full_logits_loss_for_its_gradient_scaler(monkeypatch):
+    """The chunked loss rounds its gradient before the backward; float16 would flush small
+    gradients to zero there without the scaler's factor, so it takes the plain path."""
+    model = lora_model(seed=6)
+    ids = torch.randint(1, 104, (2, 9), generator=torch.Generator().manual_seed(6)).to(DEVICE)
+    used = []
+    monkeypatch.setattr(lm_loss.ChunkedLinearNll, "apply", lambda *a: used.append("chunked"))
+    with torch.autocast(DEVICE, dtype=torch.float16):
+        loss = lm_loss.next_token_nll(model, ids, torch.ones(2, 8, device=DEVICE))
+    assert not used and loss.requires_grad
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        lm_loss.next_token_nll(model, ids, torch.ones(2, 8, device=DEVICE))
+    assert used == ["chunked"]
+
+
 def test_right_padded_rows_need_no_attention_mask():
     """The trainer's loss runs the model without the mask: padding sits after every scored token."""
     model = lora_model(seed=3)
