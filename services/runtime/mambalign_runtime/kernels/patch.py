@@ -304,8 +304,9 @@ def block_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     from .norm import rms_norm
 
     residual = hidden_states.to(torch.float32) if self.residual_in_fp32 else hidden_states
-    h = rms_norm(hidden_states, self.norm.weight, self.norm.variance_epsilon, self.norm.weight.dtype,
-                 _mixer_input_dtype(self.mixer, hidden_states.device))
+    # Decoding (a cache) keeps transformers' dtypes: the cache's state dtype follows the mixer's input.
+    narrow = _mixer_input_dtype(self.mixer, hidden_states.device) if cache_params is None else None
+    h = rms_norm(hidden_states, self.norm.weight, self.norm.variance_epsilon, self.norm.weight.dtype, narrow)
     h = self.mixer(h, cache_params=cache_params, attention_mask=attention_mask)
     return residual + h
 
