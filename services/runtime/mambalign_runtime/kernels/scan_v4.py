@@ -78,6 +78,30 @@ def _load_dt(dt_ptr, bias, d3, t3, mask_td, s_dt_d, s_dt_l, HAS_BIAS: tl.constex
 
 
 @triton.jit
+def _tile(pid_d, A_ptr, bias_ptr, dim, dstate, s_A_d, s_A_n,
+          HAS_BIAS: tl.constexpr, DI: tl.constexpr, NI: tl.constexpr, DL: tl.constexpr, NL: tl.constexpr):
+    """What every v4 kernel sets up for its d block: channel indices d2 [DI, DL] (d = DL_index*DI +
+    DI_index), state indices n2 [NI, NL], their 4-D forms, the masks, A as a [1, DI, NI, DL, NL]
+    fp32 tile and the time-step bias [1, DI, DL] (zeros without one)."""
+    di = tl.arange(0, DI)
+    dl = tl.arange(0, DL)
+    ni = tl.arange(0, NI)
+    nl = tl.arange(0, NL)
+    d2 = pid_d * (DI * DL) + dl[None, :] * DI + di[:, None]          # [DI, DL]
+    n2 = nl[None, :] * NI + ni[:, None]                              # [NI, NL]
+    d4 = d2[:, None, :, None]                                        # [DI, 1, DL, 1]
+    n4 = n2[None, :, None, :]                                        # [1, NI, 1, NL]
+    mask_d2 = d2 < dim
+    mask_n2 = n2 < dstate
+    mask_dn = (d4 < dim) & (n4 < dstate)
+    A = tl.load(A_ptr + d4 * s_A_d + n4 * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)[None]
+    bias = tl.zeros([1, DI, DL], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
+    return d2, n2, d4, n4, mask_d2, mask_n2, mask_dn, A, bias
+
+
+@triton.jit
 def _fwd_v4_kernel(
     u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr, seq_ptr,
     out_ptr, ckpt_ptr, last_ptr, decay_ptr,
@@ -103,24 +127,10 @@ def _fwd_v4_kernel(
     pid_s = tl.program_id(2)
     c_begin = pid_s * seg_chunks
     c_end = tl.minimum(c_begin + seg_chunks, n_chunks)
-    di = tl.arange(0, DI)
-    dl = tl.arange(0, DL)
-    ni = tl.arange(0, NI)
-    nl = tl.arange(0, NL)
     t1 = tl.arange(0, CHUNK)
-    d2 = pid_d * (DI * DL) + dl[None, :] * DI + di[:, None]          # [DI, DL]
-    n2 = nl[None, :] * NI + ni[:, None]                              # [NI, NL]
-    d4 = d2[:, None, :, None]                                        # [DI, 1, DL, 1]
-    n4 = n2[None, :, None, :]                                        # [1, NI, 1, NL]
-    mask_d2 = d2 < dim
-    mask_n2 = n2 < dstate
-    mask_dn = (d4 < dim) & (n4 < dstate)
+    d2, n2, d4, n4, mask_d2, mask_n2, mask_dn, A, bias = _tile(pid_d, A_ptr, bias_ptr, dim, dstate, s_A_d, s_A_n,
+                                                               HAS_BIAS, DI, NI, DL, NL)
     t3 = t1[:, None, None]
-
-    A = tl.load(A_ptr + d4 * s_A_d + n4 * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)[None]
-    bias = tl.zeros([1, DI, DL], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
     Dv = tl.zeros([1, DI, DL], dtype=tl.float32)
     if HAS_D:
         Dv = tl.load(D_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
@@ -207,25 +217,11 @@ def _bwd_v4_kernel(
     n_dblocks = tl.num_programs(0)
     c_begin = pid_s * seg_chunks
     c_end = tl.minimum(c_begin + seg_chunks, n_chunks)
-    di = tl.arange(0, DI)
-    dl = tl.arange(0, DL)
-    ni = tl.arange(0, NI)
-    nl = tl.arange(0, NL)
     t1 = tl.arange(0, CHUNK)
-    d2 = pid_d * (DI * DL) + dl[None, :] * DI + di[:, None]
-    n2 = nl[None, :] * NI + ni[:, None]
-    d4 = d2[:, None, :, None]
-    n4 = n2[None, :, None, :]
-    mask_d2 = d2 < dim
-    mask_n2 = n2 < dstate
-    mask_dn = (d4 < dim) & (n4 < dstate)
+    d2, n2, d4, n4, mask_d2, mask_n2, mask_dn, A, bias = _tile(pid_d, A_ptr, bias_ptr, dim, dstate, s_A_d, s_A_n,
+                                                               HAS_BIAS, DI, NI, DL, NL)
     t3 = t1[:, None, None]
     t5 = t1[:, None, None, None, None]
-
-    A = tl.load(A_ptr + d4 * s_A_d + n4 * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)[None]
-    bias = tl.zeros([1, DI, DL], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
     Dv = tl.zeros([1, DI, DL], dtype=tl.float32)
     if HAS_D:
         Dv = tl.load(D_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
@@ -353,25 +349,11 @@ def _bwd_carry_v4_kernel(
     pid_s = tl.program_id(2)
     c_begin = pid_s * seg_chunks
     c_end = tl.minimum(c_begin + seg_chunks, n_chunks)
-    di = tl.arange(0, DI)
-    dl = tl.arange(0, DL)
-    ni = tl.arange(0, NI)
-    nl = tl.arange(0, NL)
     t1 = tl.arange(0, CHUNK)
-    d2 = pid_d * (DI * DL) + dl[None, :] * DI + di[:, None]
-    n2 = nl[None, :] * NI + ni[:, None]
-    d4 = d2[:, None, :, None]
-    n4 = n2[None, :, None, :]
-    mask_d2 = d2 < dim
-    mask_n2 = n2 < dstate
-    mask_dn = (d4 < dim) & (n4 < dstate)
+    d2, n2, d4, n4, mask_d2, mask_n2, mask_dn, A, bias = _tile(pid_d, A_ptr, bias_ptr, dim, dstate, s_A_d, s_A_n,
+                                                               HAS_BIAS, DI, NI, DL, NL)
     t3 = t1[:, None, None]
     t5 = t1[:, None, None, None, None]
-
-    A = tl.load(A_ptr + d4 * s_A_d + n4 * s_A_n, mask=mask_dn, other=0.0).to(tl.float32)[None]
-    bias = tl.zeros([1, DI, DL], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d2, mask=mask_d2, other=0.0).to(tl.float32)[None, :, :]
     dt_ptr += pid_b * s_dt_b
     C_ptr += pid_b * s_C_b
     z_ptr += pid_b * s_z_b
