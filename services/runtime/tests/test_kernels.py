@@ -54,6 +54,25 @@ def scan_inputs(b, d, n, L, dtype, gen):
     return {k: out[k].requires_grad_() for k in SCAN_NAMES}
 
 
+def check_scan_against_reference(b, d, n, L, dtype, gen, keep_ckpt):
+    """The scan on random inputs against its float64 twin: output and final state within TOL, then
+    every gradient. Returns (out, last state) for the caller's own checks."""
+    x = scan_inputs(b, d, n, L, dtype, gen)
+    xr = {k: v.detach().double().requires_grad_() for k, v in x.items()}
+    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True, keep_ckpt=keep_ckpt)
+    out_ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, return_last_state=True)
+    assert rel_err(out, out_ref) < TOL[dtype]
+    assert rel_err(last, last_ref) < TOL[torch.float32]
+    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
+    out.backward(dout)
+    out_ref.backward(dout.double())
+    for name in SCAN_NAMES:
+        tol = TOL[x[name].dtype]
+        err = rel_err(x[name].grad, xr[name].grad)
+        assert err < tol, f"grad of {name}: rel err {err:.2e} >= {tol:.0e}"
+    return out, last
+
+
 # (batch, dim, dstate, seqlen, dtype): odd lengths, lengths off the chunk and block sizes,
 # dim off the channel block, batch > 1, d_state 16 and 64.
 SCAN_CASES = [
@@ -70,22 +89,9 @@ if GPU:  # real shapes on the GPU
 @pytest.mark.parametrize("keep_ckpt", [True, False])
 @pytest.mark.parametrize("b,d,n,L,dtype", SCAN_CASES)
 def test_scan_matches_reference_outputs_and_all_gradients(b, d, n, L, dtype, keep_ckpt):
-    gen = torch.Generator().manual_seed(1000 + L)
-    x = scan_inputs(b, d, n, L, dtype, gen)
-    xr = {k: v.detach().double().requires_grad_() for k, v in x.items()}
-    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True, keep_ckpt=keep_ckpt)
-    out_ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, return_last_state=True)
+    out, last = check_scan_against_reference(b, d, n, L, dtype, torch.Generator().manual_seed(1000 + L), keep_ckpt)
     assert out.dtype == dtype and out.shape == (b, d, L)
     assert last.dtype == torch.float32 and last.shape == (b, d, n)
-    assert rel_err(out, out_ref) < TOL[dtype]
-    assert rel_err(last, last_ref) < TOL[torch.float32]
-    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
-    out.backward(dout)
-    out_ref.backward(dout.double())
-    for name in SCAN_NAMES:
-        tol = TOL[x[name].dtype]
-        err = rel_err(x[name].grad, xr[name].grad)
-        assert err < tol, f"grad of {name}: rel err {err:.2e} >= {tol:.0e}"
 
 
 @pytest.mark.parametrize("keep_ckpt", [True, False])
@@ -161,19 +167,7 @@ def test_time_split_scan_matches_reference_outputs_last_state_and_all_gradients(
     """Split in time (segments scanned in parallel, then joined by their entering states and
     adjoints), the scan is the same function: outputs, final state and every gradient."""
     _split_config(monkeypatch, n, L, segs, bwd_segs)
-    gen = torch.Generator().manual_seed(2000 + L + segs)
-    x = scan_inputs(b, d, n, L, dtype, gen)
-    xr = {k: v.detach().double().requires_grad_() for k, v in x.items()}
-    out, last = selective_scan(**x, delta_softplus=True, return_last_state=True, keep_ckpt=keep_ckpt)
-    out_ref, last_ref = selective_scan_ref(**xr, delta_softplus=True, return_last_state=True)
-    assert rel_err(out, out_ref) < TOL[dtype]
-    assert rel_err(last, last_ref) < TOL[torch.float32]
-    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
-    out.backward(dout)
-    out_ref.backward(dout.double())
-    for name in SCAN_NAMES:
-        err = rel_err(x[name].grad, xr[name].grad)
-        assert err < TOL[x[name].dtype], f"grad of {name}: rel err {err:.2e}"
+    check_scan_against_reference(b, d, n, L, dtype, torch.Generator().manual_seed(2000 + L + segs), keep_ckpt)
 
 
 def test_time_split_scan_continues_from_an_initial_state(monkeypatch):
