@@ -75,6 +75,17 @@ export async function startHarness(start: (deps: ServiceDeps) => Promise<Started
 }
 
 /** Every object key in the store (empty when nothing was written). */
+/** Follows WatchRun from the start to the run's end; resolves with the run as last seen. */
+export function watchRunToEnd(client: PipelineServiceClient, id: string): Promise<Run> {
+  return new Promise<Run>((resolve, reject) => {
+    let last: Run | undefined;
+    const call = client.watchRun({ id, fromSeq: 0n });
+    call.on("data", (r: WatchRunResponse) => (last = r.run ?? last));
+    call.on("error", reject);
+    call.on("end", () => (last ? resolve(last) : reject(new Error(`run ${id}: WatchRun ended without a run`))));
+  });
+}
+
 export async function allKeys(deps: ServiceDeps): Promise<string[]> {
   const keys: string[] = [];
   for await (const o of deps.store.list("")) keys.push(o.key);
@@ -112,14 +123,7 @@ export async function startSystem(env: NodeJS.ProcessEnv = {}): Promise<System> 
     client,
     stateDir,
     startRun: async (recipeYaml, requestId) => (await callUnary(client.startRun.bind(client), { recipeYaml, requestId })).run!,
-    waitRun: (id) =>
-      new Promise<Run>((resolve, reject) => {
-        let last: Run | undefined;
-        const call = client.watchRun({ id, fromSeq: 0n });
-        call.on("data", (r: WatchRunResponse) => (last = r.run ?? last));
-        call.on("error", reject);
-        call.on("end", () => (last ? resolve(last) : reject(new Error(`run ${id}: WatchRun ended without a run`))));
-      }),
+    waitRun: (id) => watchRunToEnd(client, id),
     stop: async () => {
       client.close();
       await system.stop();

@@ -169,6 +169,12 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
     h = await startHarness();
     dataset = await addSftDataset(h);
   });
+  /** Starts the run on `t`, waits until it is between two checkpoints, returns the runtime's pid. */
+  const runToMidInterval = async (runId: string, t: TrainerChild): Promise<number> => {
+    await startRun(h, dataset, runId, t);
+    await whileRunning(t, eventsUntil(h, runId, midInterval(Date.now())));
+    return runtimePid(t);
+  };
   after(async () => {
     for (const t of trainers) killGroup(t);
     await h?.close();
@@ -177,9 +183,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
   test("runtime SIGKILLed mid-stage: the trainer's next delivery resumes from the newest complete checkpoint", async () => {
     const runId = "fault-runtime-kill";
     const t = trainer(h, "trainer-a");
-    await startRun(h, dataset, runId, t);
-    await whileRunning(t, eventsUntil(h, runId, midInterval(Date.now())));
-    const pid = await runtimePid(t);
+    const pid = await runToMidInterval(runId, t);
     await plantHalfWritten(h, runId); // before the kill: the trainer's next delivery may list checkpoints at once
     process.kill(pid, "SIGKILL");
     const killedAt = Date.now();
@@ -191,9 +195,7 @@ describe("reliability — faults", { timeout: 900_000 }, () => {
   test("trainer service SIGKILLed mid-stage and restarted: the job is redelivered and resumed", async () => {
     const runId = "fault-trainer-kill";
     const first = trainer(h, "trainer-b");
-    await startRun(h, dataset, runId, first);
-    await whileRunning(first, eventsUntil(h, runId, midInterval(Date.now())));
-    const pid = await runtimePid(first);
+    const pid = await runToMidInterval(runId, first);
     first.child.kill("SIGKILL"); // the service process only, not its group
     const killedAt = Date.now();
     assert.equal((await first.exited).signal, "SIGKILL");

@@ -13,16 +13,14 @@ import {
   createClient,
   JOB_SUBJECTS,
   PipelineServiceClient,
-  type Run,
   type RunEvent,
   RunStatus,
   Stage,
   StageStatus,
-  type WatchRunResponse,
 } from "@mambalign/core";
 import { startDatasetsService } from "@mambalign/datasets";
 import { startPipelineService } from "@mambalign/pipeline";
-import { type Harness, startHarness } from "../e2e/harness.js";
+import { type Harness, startHarness, watchRunToEnd } from "../e2e/harness.js";
 
 const RUNS = Number(process.env.LOAD_RUNS ?? 100);
 const SAME_REQUEST = Number(process.env.LOAD_SAME_REQUEST ?? 1000);
@@ -88,15 +86,7 @@ describe("reliability — load", { timeout: 600_000 }, () => {
     await h?.stop();
   });
 
-  /** Follows WatchRun to the run's end. */
-  const ended = (id: string) =>
-    new Promise<Run>((resolve, reject) => {
-      let last: Run | undefined;
-      const call = client.watchRun({ id, fromSeq: 0n });
-      call.on("data", (r: WatchRunResponse) => (last = r.run ?? last));
-      call.on("error", reject);
-      call.on("end", () => (last ? resolve(last) : reject(new Error(`run ${id}: WatchRun ended without a run`))));
-    });
+  const ended = (id: string) => watchRunToEnd(client, id);
 
   test(`${RUNS} concurrent runs on stand-in workers: every stage runs exactly once, none lost; StartRun p99 printed`, async () => {
     const started = performance.now();
