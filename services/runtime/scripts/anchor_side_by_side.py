@@ -290,8 +290,7 @@ def main() -> int:
         except Exception as err:  # e.g. the anchor's build is missing: keep our column
             emit({"anchor": "mamba_ssm", "bench": "import", "error": f"{type(err).__name__}: {err}"[:500]})
             traceback.print_exc()
-            # Fall back to the --anchor file (an earlier lease: the table's ratios say less then).
-            anchor = [r for r in read_jsonl(args.anchor) if "anchor" in r] if args.anchor else []
+            # `anchor` still holds the --anchor file's records (an earlier lease): compare with those.
     if not ours or not anchor:
         ap.error("need both columns: --ours and --anchor, or --measure SITE")
     print(table(ours, anchor, args.markdown))
