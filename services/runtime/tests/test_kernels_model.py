@@ -202,6 +202,35 @@ def test_packed_sequences_checks_its_input(restore_reference):
             model(input_ids=torch.ones(1, 5, dtype=torch.long, device=DEVICE), use_cache=False)
 
 
+def test_the_mixer_recompute_runs_the_scan_forward_once_for_its_output_and_once_for_its_chunk_states(
+        restore_reference, monkeypatch):
+    """Without gradient checkpointing the mixer's forward runs twice (the pass and its recompute
+    in the backward). Neither may write what is thrown away: the pass writes the output and no
+    chunk states (the checkpoint drops them), the recompute the chunk states and no output (its
+    output is discarded), and the backward uses those states instead of a third pass."""
+    from mambalign_runtime.kernels import _launch, scan_v4
+
+    kernels.install("fast")
+    model = tiny_mamba(seed=7).train()
+    calls = []
+    real = scan_v4.scan_forward
+
+    def counting(*args, **kw):
+        calls.append((kw.get("store_out", True), kw.get("store_ckpt", False)))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(scan_v4, "scan_forward", counting)
+    ids = torch.randint(1, 64, (2, 24), generator=torch.Generator().manual_seed(7)).to(DEVICE)
+    _launch.set_scan_recompute(True)
+    try:
+        model(input_ids=ids, labels=ids).loss.backward()
+    finally:
+        _launch.set_scan_recompute(None)
+    layers = model.config.num_hidden_layers
+    assert calls == [(True, False)] * layers + [(False, True)] * layers, calls
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
 def test_training_without_checkpointing_recomputes_the_mixer_inside_and_keeps_its_gradients(restore_reference):
     """Without gradient checkpointing, every layer's saved tensors live until its backward. With
     the scan recompute on (training.py's choice there), a mixer keeps in_proj's output and the

@@ -87,12 +87,13 @@ def set_scan_recompute(on: bool | None) -> None:
     _scan_recompute = on
 
 
-_CONFIG_KEYS = ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes", "SEGS", "bwd_SEGS"})
+_CONFIG_KEYS = ({"CHUNK", "DI", "NI"}, {"bwd_DI", "bwd_NI", "num_warps", "lanes", "SEGS", "bwd_SEGS", "dBC_atomic"})
 
 
 def set_scan_config(config: dict | None) -> None:
     """Force the scan's tile (the benchmark uses this to compare tiles): {CHUNK, DI, NI[, bwd_DI,
-    bwd_NI, num_warps]} (scan_v4.tile), optionally the time split {SEGS, bwd_SEGS} (scan_segments)."""
+    bwd_NI, num_warps]} (scan_v4.tile), optionally the time split {SEGS, bwd_SEGS} (scan_segments)
+    and dBC_atomic (the backward's dB/dC: atomic adds or per-block partials; scan_backward)."""
     global _scan_override
     if config is not None:
         need, optional = _CONFIG_KEYS

@@ -225,7 +225,7 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
         # backward: keep in_proj's output alone and recompute the conv, x_proj, dt and the scan's
         # chunk states right before this mixer's backward (cheap next to the memory: 2 of the
         # 6 (b, L, D) tensors a layer would keep).
-        y = checkpoint(_conv_ssm, self, x, z, seq_idx, attention_mask, use_reentrant=False)
+        y = checkpoint(_conv_ssm, self, x, z, seq_idx, attention_mask, [0], use_reentrant=False)
         return self.out_proj(y.transpose(1, 2).to(dtype))
 
     initial_state = None
@@ -257,7 +257,7 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     return self.out_proj(y.transpose(1, 2).to(dtype))
 
 
-def _ssm(self, xc, z, seq_idx, want_state=False, initial_state=None, keep_ckpt=None):
+def _ssm(self, xc, z, seq_idx, want_state=False, initial_state=None, keep_ckpt=None, need_out=True):
     """Conv output (b, L, D) -> x_proj, dt, selective scan -> y (b, D, L) [, last state]."""
     from .scan import selective_scan
 
@@ -266,11 +266,13 @@ def _ssm(self, xc, z, seq_idx, want_state=False, initial_state=None, keep_ckpt=N
     A = -torch.exp(self.A_log.float())
     return selective_scan(xc.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
                           self.D.float(), z.transpose(1, 2), dt_bias, True, want_state, initial_state,
-                          seq_idx=seq_idx, keep_ckpt=keep_ckpt)
+                          seq_idx=seq_idx, keep_ckpt=keep_ckpt, need_out=need_out)
 
 
-def _conv_ssm(self, x, z, seq_idx, attention_mask):
-    """The part of a training forward (no cache) that mixer_forward recomputes in the backward."""
+def _conv_ssm(self, x, z, seq_idx, attention_mask, passes):
+    """The part of a training forward (no cache) that mixer_forward recomputes in the backward.
+    `passes` ([0] per mixer call) counts the runs: the first is the forward, whose chunk states
+    the checkpoint would drop; a later one is the recompute, whose output nobody reads."""
     from transformers.models.mamba.modeling_mamba import apply_mask_to_padding_states
 
     from .conv import causal_conv1d
@@ -278,8 +280,11 @@ def _conv_ssm(self, x, z, seq_idx, attention_mask):
     xc = causal_conv1d(x.transpose(1, 2), self.conv1d.weight.squeeze(1), self.conv1d.bias if self.use_conv_bias else None,
                        _silu_flag(self.activation), seq_idx)
     xc = apply_mask_to_padding_states(xc.transpose(1, 2), attention_mask)
-    # Under the recompute the scan's chunk states come from this same pass: keep them.
-    return _ssm(self, xc, z, seq_idx, keep_ckpt=True)
+    # The scan's chunk states come from the recompute (held only during this mixer's backward),
+    # its output from the first pass: no pass writes what is thrown away.
+    rerun = passes[0] > 0
+    passes[0] += 1
+    return _ssm(self, xc, z, seq_idx, keep_ckpt=rerun, need_out=not rerun)
 
 
 # ---- the block and the norms -------------------------------------------------------------------

@@ -64,10 +64,11 @@ def seq_args(seq_idx, fallback):
     return seq_idx, tuple(seq_idx.stride())
 
 
-def bwd_buffers(dout, u, delta, z, n: int, n_dblocks: int, segs: int = 1):
+def bwd_buffers(dout, u, delta, z, n: int, n_dblocks: int, segs: int = 1, atomic_dbc: bool = False):
     """Outputs of a backward launch: du, ddt, dz in one (b, L, D) layout so the launch takes one
     set of strides (dout moved to it too), and the partial sums that bwd_results reduces: fp32 dA,
-    dD, d(dt bias) per (time segment, batch row), dB and dC per D block."""
+    dD, d(dt bias) per (time segment, batch row), dB and dC per D block (`atomic_dbc`: one zeroed
+    block each, which the kernel adds into)."""
     b, dim, L = u.shape
     du = bl_d_view(b, dim, L, u.dtype, u.device)
     ddt = bl_d_view(b, dim, L, delta.dtype, u.device)
@@ -75,8 +76,10 @@ def bwd_buffers(dout, u, delta, z, n: int, n_dblocks: int, segs: int = 1):
     if dout.stride() != du.stride():
         dout = dout.transpose(1, 2).contiguous().transpose(1, 2)
     f32 = {"dtype": torch.float32, "device": u.device}
-    return (dout, du, ddt, dz, torch.empty(segs * b, dim, n, **f32), torch.empty(b, n_dblocks, L, n, **f32),
-            torch.empty(b, n_dblocks, L, n, **f32), torch.empty(segs * b, dim, **f32),
+    parts = torch.zeros if atomic_dbc else torch.empty
+    blocks = 1 if atomic_dbc else n_dblocks
+    return (dout, du, ddt, dz, torch.empty(segs * b, dim, n, **f32), parts(b, blocks, L, n, **f32),
+            parts(b, blocks, L, n, **f32), torch.empty(segs * b, dim, **f32),
             torch.empty(segs * b, dim, **f32))
 
 
