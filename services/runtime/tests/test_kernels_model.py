@@ -19,10 +19,10 @@ from mambalign_runtime.lora import MAMBA_DEFAULT_TARGETS, mamba_targets_allowed 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def tiny_mamba(seed=0):
+def tiny_mamba(seed=0, **config):
     torch.manual_seed(seed)
     cfg = MambaConfig(vocab_size=64, hidden_size=16, intermediate_size=24, state_size=16, num_hidden_layers=2,
-                      time_step_rank=4, conv_kernel=4, use_cache=True, pad_token_id=0)
+                      time_step_rank=4, conv_kernel=4, use_cache=True, pad_token_id=0, **config)
     return MambaForCausalLM(cfg).to(DEVICE).eval()
 
 
@@ -274,3 +274,90 @@ def test_training_without_checkpointing_recomputes_the_mixer_inside_and_keeps_it
     for n in grads:
         assert rel_err(recompute_grads[n], grads[n]) < 1e-6, n
     assert recompute_bytes < 0.8 * kept_bytes, (recompute_bytes, kept_bytes)
+
+
+class CountingAddNorm:
+    """Wraps norm.add_rms_norm (patch.model_forward imports it at every call) and counts calls."""
+
+    def __init__(self, monkeypatch):
+        from mambalign_runtime.kernels import norm
+
+        self.calls, inner = 0, norm.add_rms_norm
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return inner(*args, **kwargs)
+
+        monkeypatch.setattr(norm, "add_rms_norm", counted)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("residual_in_fp32", [True, False], ids=["fp32_residual", "model_dtype_residual"])
+def test_decode_step_with_the_fused_add_and_norm_gives_the_unfused_logits_and_states(
+        restore_reference, monkeypatch, residual_in_fp32, dtype):
+    """Three decode steps with each block's residual add and the next block's norm in one kernel
+    (one call per block plus norm_f's) give bit for bit the logits and cache states of the fast
+    path without it (MAMBALIGN_DECODE_FUSED_NORM=0), and transformers' own within its tolerance."""
+    model = tiny_mamba(seed=7, residual_in_fp32=residual_in_fp32).to(dtype)
+    ids = torch.randint(1, 64, (3, 5), generator=torch.Generator().manual_seed(7)).to(DEVICE)
+    counter = CountingAddNorm(monkeypatch)
+
+    def decode(fused: str):
+        monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_NORM", fused)
+        with torch.no_grad():
+            out = model(input_ids=ids, use_cache=True)
+            prefill_calls = counter.calls
+            steps = [out.logits[:, -1]]
+            for _ in range(3):
+                nxt = steps[-1].argmax(-1, keepdim=True)
+                steps.append(model(input_ids=nxt, cache_params=out.cache_params, use_cache=True).logits[:, -1])
+        return torch.stack(steps, 1), cache_states(out.cache_params), prefill_calls
+
+    kernels.install("reference")
+    ref_logits, _, _ = decode("1")
+    kernels.install("fast")
+    counter.calls = 0
+    off_logits, off_states, _ = decode("0")
+    assert counter.calls == 0
+    on_logits, on_states, prefill_calls = decode("1")
+    assert prefill_calls == 0 and counter.calls == 3 * (model.config.num_hidden_layers + 1)
+    assert torch.equal(on_logits, off_logits)
+    assert len(on_states) == len(off_states) and all(torch.equal(a, b) for a, b in zip(on_states, off_states))
+    assert rel_err(on_logits, ref_logits) < (1e-4 if dtype == torch.float32 else 2e-2)
+
+
+def cache_states(cache):
+    from mambalign_runtime.decoding import cache_states as states
+
+    return [t.clone() for t in states(cache)]
+
+
+def test_fused_add_and_norm_only_in_a_decode_step(restore_reference, monkeypatch):
+    """A training forward, a prefill, a continued prefill (several tokens on a cache), a step that
+    asks for hidden states and a step with a hook on a block go through transformers' loop (the
+    hook runs); reference mode puts transformers' MambaModel.forward back."""
+    from transformers.models.mamba import modeling_mamba as mm
+
+    original = mm.MambaModel.forward
+    kernels.install("fast")
+    assert mm.MambaModel.forward is patch.model_forward
+    model = tiny_mamba(seed=8)
+    ids = torch.randint(1, 64, (2, 6), generator=torch.Generator().manual_seed(8)).to(DEVICE)
+    counter = CountingAddNorm(monkeypatch)
+    model.train()
+    model(input_ids=ids, labels=ids).loss.backward()
+    model.eval()
+    with torch.no_grad():
+        cache = model(input_ids=ids, use_cache=True).cache_params
+        model(input_ids=ids[:, :3], cache_params=cache, use_cache=True)
+        step = model(input_ids=ids[:, :1], cache_params=cache, use_cache=True, output_hidden_states=True)
+        assert len(step.hidden_states) == model.config.num_hidden_layers + 1
+        seen = []
+        hook = model.backbone.layers[1].register_forward_hook(lambda *args: seen.append(1))
+        model(input_ids=ids[:, :1], cache_params=cache, use_cache=True)
+        hook.remove()
+        assert seen == [1] and counter.calls == 0
+        model(input_ids=ids[:, :1], cache_params=cache, use_cache=True)
+        assert counter.calls == model.config.num_hidden_layers + 1
+    kernels.install("reference")
+    assert mm.MambaModel.forward is original

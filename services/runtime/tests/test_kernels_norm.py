@@ -19,7 +19,8 @@ from transformers.models.mamba import modeling_mamba as mm  # noqa: E402
 
 from mambalign_runtime import kernels  # noqa: E402
 from mambalign_runtime.kernels import patch  # noqa: E402
-from mambalign_runtime.kernels.norm import rms_norm  # noqa: E402
+from mambalign_runtime.kernels.norm import add_rms_norm, rms_norm  # noqa: E402
+from mambalign_runtime.kernels.reference import add_rms_norm_ref  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 GPU = DEVICE == "cuda"
@@ -199,3 +200,54 @@ def test_version_check_names_the_norm_line_that_moved(monkeypatch):
     monkeypatch.setitem(patch._originals, "MambaRMSNorm.forward", _moved_norm_forward)
     with pytest.raises(patch.TransformersMismatch, match=r"MambaRMSNorm.forward no longer contains"):
         patch.check_transformers()
+
+
+# The decode step's add + norm (residual dtype, mixer output dtype or None for the first block,
+# norm weight dtype, residual kept as, norm input dtype): the 2.8B model's blocks (fp32 residual,
+# bf16 mixer output and weight), its first block (bf16 embeddings -> fp32 residual) and norm_f
+# (fp32 input, no residual kept), residual_in_fp32=False (all bf16), an fp32 model.
+ADD_CASES = [
+    ((3, 1, 40), F32, BF16, BF16, F32, BF16),
+    ((3, 1, 40), BF16, None, BF16, F32, BF16),
+    ((3, 1, 40), F32, BF16, BF16, None, F32),
+    ((2, 40), BF16, BF16, BF16, BF16, BF16),
+    ((2, 1, 32), F32, F32, F32, F32, F32),
+]
+
+
+@pytest.mark.parametrize("shape,res_dtype,h_dtype,w_dtype,keep_dtype,in_dtype", ADD_CASES)
+def test_add_rms_norm_gives_the_add_then_the_norm_bit_for_bit(shape, res_dtype, h_dtype, w_dtype, keep_dtype, in_dtype):
+    """Against the plain-PyTorch twin (transformers' add and norm): the residual bit for bit, the
+    norm to the kernel's roundings; against the add followed by the rms_norm kernel (the path it
+    replaces): both bit for bit, also when the residual is updated in place."""
+    gen = torch.Generator().manual_seed(shape[-1] + len(shape))
+    residual = activations(shape, res_dtype, gen).detach()
+    h = activations(shape, h_dtype, gen).detach() if h_dtype is not None else None
+    w = (1 + 0.3 * torch.randn(shape[-1], generator=gen)).to(DEVICE, w_dtype)
+    with torch.no_grad():
+        res, out = add_rms_norm(residual, h, w, EPS, in_dtype, keep_dtype)
+        res_ref, out_ref = add_rms_norm_ref(residual, h, w, EPS, in_dtype, keep_dtype)
+        x = residual + h if h is not None else residual
+        assert out.dtype == torch.promote_types(w_dtype, in_dtype) and out.shape == residual.shape
+        assert_same_roundings(out, out_ref)
+        assert torch.equal(out, rms_norm(x, w, EPS, in_dtype))
+        if keep_dtype is None:
+            assert res is None
+            return
+        assert res.dtype == keep_dtype and torch.equal(res, res_ref)
+        if keep_dtype == res_dtype:
+            inplace = residual.clone()
+            res2, out2 = add_rms_norm(inplace, h, w, EPS, in_dtype, keep_dtype, res_out=inplace)
+            assert res2 is inplace and torch.equal(inplace, res) and torch.equal(out2, out)
+
+
+def test_add_rms_norm_refuses_gradients_and_bad_shapes():
+    x = torch.randn(2, 40, device=DEVICE, requires_grad=True)
+    w = torch.ones(40, device=DEVICE)
+    with pytest.raises(RuntimeError, match="inference only"):
+        add_rms_norm(x, None, w, EPS, F32, F32)
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="h has shape"):
+            add_rms_norm(x, x[:, :8], w, EPS, F32, F32)
+        with pytest.raises(ValueError, match="res_out must be"):
+            add_rms_norm(x, None, w, EPS, F32, F32, res_out=torch.empty(2, 40, dtype=BF16, device=DEVICE))

@@ -212,3 +212,14 @@ def set_decode_tile(config: dict | None) -> None:
         if small:
             raise ValueError(f"decode tile: {small} must be >= 16 (the tensor-core dot's smallest tile)")
     _decode_override = dict(config) if config is not None else None
+
+
+def decode_fused_norm() -> bool:
+    """True (default): a decode step (one token, a cache with state, no gradients) runs the
+    residual add of each block and the RMSNorm of the next as one kernel (patch.model_forward);
+    $MAMBALIGN_DECODE_FUSED_NORM=0 keeps transformers' layer loop (the benchmark compares both).
+    Read at every call."""
+    value = os.environ.get("MAMBALIGN_DECODE_FUSED_NORM", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"MAMBALIGN_DECODE_FUSED_NORM: must be 0 or 1, got {value!r}")
+    return value == "1"

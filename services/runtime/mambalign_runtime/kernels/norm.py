@@ -49,6 +49,16 @@ def _round(v, DTYPE: tl.constexpr):
 
 
 @triton.jit
+def _normed_row(xr, w_ptr, h, mask, hidden, eps, IN_DTYPE: tl.constexpr, OUT_DTYPE: tl.constexpr):
+    """(round_out(w * round_in(xr * r)), r) for one row xr (fp32, already rounded to IN_DTYPE)."""
+    r = 1.0 / tl.sqrt_rn(tl.sum(xr * xr, axis=0) / hidden + eps)
+    xhat = _round(xr * r, IN_DTYPE)
+    w = tl.load(w_ptr + h, mask=mask, other=0.0).to(tl.float32)
+    # w * xhat is exact in fp32 for 16-bit operands: one rounding, as torch's 16-bit multiply.
+    return _round(w * xhat, OUT_DTYPE), r
+
+
+@triton.jit
 def _rms_fwd_kernel(
     x_ptr, w_ptr, out_ptr, r_ptr,
     hidden, eps,
@@ -59,13 +69,33 @@ def _rms_fwd_kernel(
     h = tl.arange(0, BLOCK_H)
     mask = h < hidden
     xr = _round(tl.load(x_ptr + row * s_x_r + h * s_x_h, mask=mask, other=0.0).to(tl.float32), IN_DTYPE)
-    r = 1.0 / tl.sqrt_rn(tl.sum(xr * xr, axis=0) / hidden + eps)
-    xhat = _round(xr * r, IN_DTYPE)
-    w = tl.load(w_ptr + h, mask=mask, other=0.0).to(tl.float32)
-    # w * xhat is exact in fp32 for 16-bit operands: one rounding, as torch's 16-bit multiply.
-    out = _round(w * xhat, out_ptr.dtype.element_ty)
+    out, r = _normed_row(xr, w_ptr, h, mask, hidden, eps, IN_DTYPE, out_ptr.dtype.element_ty)
     tl.store(out_ptr + row * hidden + h, out.to(out_ptr.dtype.element_ty), mask=mask)
     tl.store(r_ptr + row, r)
+
+
+@triton.jit
+def _add_rms_fwd_kernel(
+    res_ptr, h_ptr, w_ptr, res_out_ptr, out_ptr,
+    hidden, eps,
+    s_res_r, s_h_r,
+    HAS_H: tl.constexpr, WRITE_RES: tl.constexpr, SUM_DTYPE: tl.constexpr, IN_DTYPE: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+):
+    """x = round_sum(res + h) (torch's `residual + h`: an fp32 add rounded to the promoted dtype;
+    without h, x = res), res_out = x (in res_out's dtype, a widening when the block keeps an fp32
+    residual), out = the block's norm(x.to(IN_DTYPE)) as _rms_fwd_kernel computes it. res_out may
+    be res itself: every element is read before it is written, by the same thread."""
+    row = tl.program_id(0).to(tl.int64)
+    h = tl.arange(0, BLOCK_H)
+    mask = h < hidden
+    x = tl.load(res_ptr + row * s_res_r + h, mask=mask, other=0.0).to(tl.float32)
+    if HAS_H:
+        x = _round(x + tl.load(h_ptr + row * s_h_r + h, mask=mask, other=0.0).to(tl.float32), SUM_DTYPE)
+    if WRITE_RES:
+        tl.store(res_out_ptr + row * hidden + h, x.to(res_out_ptr.dtype.element_ty), mask=mask)
+    out, r = _normed_row(_round(x, IN_DTYPE), w_ptr, h, mask, hidden, eps, IN_DTYPE, out_ptr.dtype.element_ty)
+    tl.store(out_ptr + row * hidden + h, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -179,3 +209,49 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, in_dtype: torch.
     if weight.shape != (x.shape[-1],):
         raise ValueError(f"rms_norm: weight must be (hidden={x.shape[-1]},), got {tuple(weight.shape)}")
     return RMSNormFn.apply(x, weight.contiguous(), float(eps), in_dtype, out_dtype)
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """(rows, hidden) with unit stride along hidden (a view when the layout allows it)."""
+    t2 = t.reshape(-1, t.shape[-1])
+    return t2 if t2.stride(-1) == 1 else t2.contiguous()
+
+
+def add_rms_norm(residual: torch.Tensor, h: torch.Tensor | None, weight: torch.Tensor, eps: float,
+                 in_dtype: torch.dtype, res_dtype: torch.dtype | None = None, res_out: torch.Tensor | None = None):
+    """The residual add of one Mamba block and the RMSNorm of the next, as one kernel (inference
+    only: no autograd). x = residual + h with torch's roundings (an fp32 add rounded to
+    promote(residual.dtype, h.dtype)); x = residual when h is None. Returns (x stored as
+    `res_dtype`, or None when res_dtype is None, `rms_norm(x, weight, eps, in_dtype)`), bit for
+    bit what the add followed by rms_norm gives. `res_out` (contiguous, res_dtype, residual's
+    shape; may be `residual` itself) receives x instead of a new tensor."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (residual, h, weight)):
+        raise RuntimeError("add_rms_norm: inference only (no autograd); call it under torch.no_grad()")
+    hidden = residual.shape[-1]
+    dtypes = (residual.dtype, weight.dtype, in_dtype, *((h.dtype,) if h is not None else ()),
+              *((res_dtype,) if res_dtype is not None else ()))
+    if any(d not in _TL_DTYPES for d in dtypes):
+        raise ValueError(f"add_rms_norm: residual, h, weight, in_dtype and res_dtype must be fp32/bf16/fp16, got {dtypes}")
+    if h is not None and h.shape != residual.shape:
+        raise ValueError(f"add_rms_norm: h has shape {tuple(h.shape)}, residual {tuple(residual.shape)}")
+    if weight.shape != (hidden,):
+        raise ValueError(f"add_rms_norm: weight must be (hidden={hidden},), got {tuple(weight.shape)}")
+    sum_dtype = torch.promote_types(residual.dtype, h.dtype) if h is not None else residual.dtype
+    res2, h2 = _rows(residual), _rows(h) if h is not None else None
+    n_rows = res2.shape[0]
+    if res_out is not None:
+        if res_out.shape != residual.shape or res_out.dtype != res_dtype or not res_out.is_contiguous():
+            raise ValueError(f"add_rms_norm: res_out must be a contiguous {res_dtype} tensor of shape "
+                             f"{tuple(residual.shape)}, got {res_out.dtype} {tuple(res_out.shape)}")
+    elif res_dtype is not None:
+        res_out = torch.empty(residual.shape, dtype=res_dtype, device=residual.device)
+    out = torch.empty(residual.shape, dtype=torch.promote_types(weight.dtype, in_dtype), device=residual.device)
+    block = triton.next_power_of_2(hidden)
+    if n_rows:
+        _add_rms_fwd_kernel[(n_rows,)](
+            res2, h2 if h2 is not None else res2, weight.contiguous(), res_out if res_out is not None else out, out,
+            hidden, float(eps), res2.stride(0), h2.stride(0) if h2 is not None else 0,
+            HAS_H=h2 is not None, WRITE_RES=res_out is not None, SUM_DTYPE=_TL_DTYPES[sum_dtype],
+            IN_DTYPE=_TL_DTYPES[in_dtype], BLOCK_H=block, num_warps=_num_warps(block),
+        )
+    return res_out, out

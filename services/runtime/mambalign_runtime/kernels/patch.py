@@ -7,7 +7,10 @@ What is replaced, in the module's namespace (the mixer looks these up at call ti
     kept in the (b, L, D) layout x_proj reads, and `dt_proj` called as a module whenever it is
     wrapped (LoRA, 4-bit), since transformers reads `dt_proj.weight` directly;
   - `MambaBlock.forward` and `MambaRMSNorm.forward` (norm_f): the block's cast to the norm
-    weight's dtype and the RMSNorm in one Triton kernel (`norm.py`), same roundings.
+    weight's dtype and the RMSNorm in one Triton kernel (`norm.py`), same roundings;
+  - `MambaModel.forward`, for a decode step only (one token, a cache with state, no gradients):
+    its own layer loop, with each block's residual add and the next block's RMSNorm (or norm_f)
+    in one kernel (`norm.add_rms_norm`), same roundings; anything else runs transformers' forward.
 `in_proj`, `x_proj`, `dt_proj` and `out_proj` stay ordinary module calls.
 
 The code was written against transformers 5.17; `check_transformers()` fails with a message
@@ -41,6 +44,13 @@ _BLOCK_NEEDLES = ("residual = hidden_states", "self.norm(hidden_states.to(dtype=
                   "hidden_states = residual + hidden_states")
 _NORM_NEEDLES = ("hidden_states.to(torch.float32)", "hidden_states.pow(2).mean(-1, keepdim=True)",
                  "torch.rsqrt(variance + self.variance_epsilon)", "return self.weight * hidden_states.to(input_dtype)")
+# Lines of transformers' MambaModel.forward whose behaviour model_forward's decode loop reproduces.
+_MODEL_NEEDLES = ("inputs_embeds = self.embeddings(input_ids)", "for mixer_block in self.layers:",
+                  "hidden_states = mixer_block(", "hidden_states = self.norm_f(hidden_states)",
+                  "use_cache = use_cache if use_cache is not None else (self.config.use_cache if not self.training else False)",
+                  "if self.gradient_checkpointing and self.training and use_cache:",
+                  "return tuple(v for v in [hidden_states, cache_params, all_hidden_states] if v is not None)",
+                  "cache_params=cache_params if use_cache else None")
 _originals: dict[str, object] = {}
 
 
@@ -78,6 +88,7 @@ def check_transformers():
             raise TransformersMismatch(f"kernels: MambaMixer no longer sets self.{attr}; {hint}")
     _check_source(mm, "MambaBlock.forward", _BLOCK_NEEDLES, hint)
     _check_source(mm, "MambaRMSNorm.forward", _NORM_NEEDLES, hint)
+    _check_source(mm, "MambaModel.forward", _MODEL_NEEDLES, hint)
     return mm
 
 
@@ -323,6 +334,68 @@ def norm_forward(self, hidden_states):
     return rms_norm(hidden_states, self.weight, self.variance_epsilon, hidden_states.dtype)
 
 
+def _calls_plainly(module) -> bool:
+    """Calling `module` runs its class's forward and nothing else (no hooks, no per-instance
+    forward such as accelerate's device-map wrapper), so a loop may call less than it."""
+    return not (module._forward_hooks or module._forward_pre_hooks or "forward" in module.__dict__)
+
+
+def _decode_step(model, input_ids, inputs_embeds, cache_params, output_hidden_states) -> bool:
+    """The case model_forward's own loop takes: one token on a cache with state, no gradients,
+    no hidden states asked for, our block and norm installed and called without hooks."""
+    from transformers.models.mamba import modeling_mamba as mm
+
+    from ._launch import decode_fused_norm
+
+    ids = input_ids if input_ids is not None else inputs_embeds
+    if output_hidden_states is None:
+        output_hidden_states = model.config.output_hidden_states
+    return (cache_params is not None and not output_hidden_states and not torch.is_grad_enabled()
+            and (input_ids is None) != (inputs_embeds is None) and ids.dim() >= 2 and ids.shape[1] == 1
+            and len(model.layers) > 0 and cache_params.has_previous_state(0) and decode_fused_norm()
+            and mm.MambaBlock.forward is block_forward and mm.MambaRMSNorm.forward is norm_forward
+            and _calls_plainly(model.norm_f) and all(_calls_plainly(b) and _calls_plainly(b.norm) for b in model.layers))
+
+
+def model_forward(self, input_ids=None, inputs_embeds=None, cache_params=None, use_cache=None,
+                  output_hidden_states=None, return_dict=None, attention_mask=None, **kwargs):
+    """transformers' MambaModel.forward; for a decode step (_decode_step), each block's residual
+    add and the next block's norm (the last block's: norm_f) run as one kernel. A step had run
+    the add as its own kernel and the norm as another in each of the 64 layers of the 2.8B model."""
+    from transformers.models.mamba.modeling_mamba import MambaOutput
+
+    from .norm import add_rms_norm
+
+    if not _decode_step(self, input_ids, inputs_embeds, cache_params, output_hidden_states):
+        return _originals["MambaModel.forward"](
+            self, input_ids=input_ids, inputs_embeds=inputs_embeds, cache_params=cache_params, use_cache=use_cache,
+            output_hidden_states=output_hidden_states, return_dict=return_dict, attention_mask=attention_mask,
+            **kwargs)
+    use_cache = use_cache if use_cache is not None else (self.config.use_cache if not self.training else False)
+    if self.gradient_checkpointing and self.training and use_cache:
+        use_cache = False
+    return_dict = return_dict if return_dict is not None else self.config.return_dict
+    # (x, h): block i's input is x + h (torch's add), or x alone for the first block.
+    x = inputs_embeds if inputs_embeds is not None else self.embeddings(input_ids)
+    h = None
+    fresh = True  # x is not ours to overwrite (the embeddings or the caller's inputs_embeds)
+    for block in self.layers:
+        norm = block.norm
+        sum_dtype = torch.promote_types(x.dtype, h.dtype) if h is not None else x.dtype
+        res_dtype = torch.float32 if block.residual_in_fp32 else sum_dtype
+        in_place = not fresh and x.dtype == res_dtype and x.is_contiguous()
+        x, normed = add_rms_norm(x, h, norm.weight, norm.variance_epsilon, norm.weight.dtype, res_dtype,
+                                 res_out=x if in_place else None)
+        fresh = False
+        h = block.mixer(normed, cache_params=cache_params, attention_mask=attention_mask)
+    norm = self.norm_f
+    _, hidden_states = add_rms_norm(x, h, norm.weight, norm.variance_epsilon, torch.promote_types(x.dtype, h.dtype))
+    if not return_dict:
+        return tuple(v for v in [hidden_states, cache_params] if v is not None)
+    return MambaOutput(last_hidden_state=hidden_states, cache_params=cache_params if use_cache else None,
+                       hidden_states=None)
+
+
 def _function_swaps() -> dict:
     """modeling_mamba function name -> our drop-in."""
     return {"mamba_selective_scan": fast_selective_scan, "mamba_selective_state_update": fast_selective_state_update,
@@ -333,7 +406,8 @@ def _replacements(mm) -> dict:
     """Original name -> (class, our forward) for the methods install_fast() replaces."""
     return {"MambaMixer.forward": (mm.MambaMixer, mixer_forward),
             "MambaBlock.forward": (mm.MambaBlock, block_forward),
-            "MambaRMSNorm.forward": (mm.MambaRMSNorm, norm_forward)}
+            "MambaRMSNorm.forward": (mm.MambaRMSNorm, norm_forward),
+            "MambaModel.forward": (mm.MambaModel, model_forward)}
 
 
 def install_fast() -> None:

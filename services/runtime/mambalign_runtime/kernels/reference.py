@@ -98,3 +98,14 @@ def state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_sof
     if z is not None:
         y = y * F.silu(z.float())
     return y.to(x.dtype)
+
+
+def add_rms_norm_ref(residual, h, weight, eps, in_dtype, res_dtype=None):
+    """The decode step's residual add and next RMSNorm (norm.add_rms_norm) as transformers writes
+    them: x = residual + h (x = residual without h), then MambaRMSNorm on x.to(in_dtype).
+    Returns (x as res_dtype or None, the norm's output)."""
+    x = residual + h if h is not None else residual
+    xr = x.to(in_dtype)
+    r = torch.rsqrt(xr.float().pow(2).mean(-1, keepdim=True) + eps)
+    out = weight * (xr.float() * r).to(in_dtype)
+    return (x.to(res_dtype) if res_dtype is not None else None), out
