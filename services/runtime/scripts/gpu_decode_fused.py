@@ -1,0 +1,189 @@
+"""Device experiment: the decode step with each block's residual add and the next block's RMSNorm
+as one kernel (norm.add_rms_norm, patch.model_forward) against the add and the norm apart
+(MAMBALIGN_DECODE_FUSED_NORM=0), at the 2.8B shape with random bf16 weights, on one GPU, in one
+process.
+
+  PYTHONPATH=. python3 scripts/gpu_decode_fused.py [--what check,kernel,graph,profile] [--batches 1,64,256]
+
+Prints one JSON line per result (each experiment in its own try/except):
+  - "check": 3 eager decode steps at batch 64 from the same prefill, fused on and off: the
+    largest logit difference and whether logits and cache states are bit-identical (they should be);
+  - "kernel": 64 launches (one per layer) of the fused kernel against 64 x (torch add + rms_norm),
+    each captured in a CUDA graph, per batch: microseconds per layer;
+  - "graph_step": the graphed decode step (GraphedDecoder, as `bench --what decode`) per batch, fused
+    off and on, twice each in alternating order; "greedy": the graph's greedy tokens on vs off;
+  - "profile_decode": torch.profiler's kernel table for one eager step at batch 64, fused on and off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import traceback
+
+import torch
+
+from mambalign_runtime import kernels
+from mambalign_runtime.bench import _card, _median, _profile_record, _sync_time, build_model
+from mambalign_runtime.decoding import GraphedDecoder, cache_states
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: a smoke run of "check" (interpreter, tiny shape)
+SWITCH = "MAMBALIGN_DECODE_FUSED_NORM"
+
+
+def emit(rec: dict) -> None:
+    print(json.dumps({"card": _card(), **rec}), flush=True)
+
+
+def guarded(name: str, fn) -> None:
+    try:
+        fn()
+    except Exception as err:  # report and go on with the other experiments
+        emit({"exp": name, "error": repr(err)[:400], "trace": traceback.format_exc()[-1200:]})
+    finally:
+        os.environ[SWITCH] = "1"
+        torch.cuda.empty_cache()
+
+
+def fused(on: bool) -> None:
+    os.environ[SWITCH] = "1" if on else "0"
+
+
+def prompts(model, batch: int):
+    return torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
+                         generator=torch.Generator(DEVICE).manual_seed(2))
+
+
+@torch.no_grad()
+def check(model, batch: int = 64) -> None:
+    out = model(input_ids=prompts(model, batch), use_cache=True)
+    first = out.logits[:, -1].argmax(-1, keepdim=True)
+    start = [t.clone() for t in cache_states(out.cache_params)]
+    results = {}
+    for on in (False, True):
+        for dst, src in zip(cache_states(out.cache_params), start):
+            dst.copy_(src)
+        fused(on)
+        ids, steps = first, []
+        for _ in range(3):
+            logits = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1]
+            steps.append(logits.float())
+            ids = logits.argmax(-1, keepdim=True)
+        results[on] = (torch.stack(steps, 1), [t.clone() for t in cache_states(out.cache_params)])
+    (off, off_states), (on_, on_states) = results[False], results[True]
+    emit({"exp": "check", "batch": batch, "steps": 3, "logits_max_abs_diff": (on_ - off).abs().max().item(),
+          "logits_identical": bool(torch.equal(on_, off)),
+          "states_identical": all(torch.equal(a, b) for a, b in zip(on_states, off_states)),
+          "states_max_abs_diff": max((a.float() - b.float()).abs().max().item() for a, b in zip(on_states, off_states))})
+
+
+@torch.no_grad()
+def kernel_exp(model, batch: int) -> None:
+    """One layer's add + next norm, 64 times (as in a step), in a CUDA graph: fused vs apart."""
+    from mambalign_runtime.kernels.norm import add_rms_norm, rms_norm
+
+    norm = model.backbone.layers[1].norm
+    hidden = norm.weight.shape[0]
+    g = torch.Generator(DEVICE).manual_seed(batch)
+    residual = torch.randn(batch, 1, hidden, device=DEVICE, generator=g)
+    h = torch.randn(batch, 1, hidden, device=DEVICE, generator=g).to(torch.bfloat16)
+    eps, wdt = norm.variance_epsilon, norm.weight.dtype
+
+    def apart():  # the unfused step: torch's add, then the norm kernel
+        for _ in range(64):
+            rms_norm(residual + h, norm.weight, eps, wdt)
+
+    def together():  # the fused step updates the residual in place
+        for _ in range(64):
+            add_rms_norm(residual, h, norm.weight, eps, wdt, torch.float32, res_out=residual)
+
+    times = {}
+    for name, fn in (("apart", apart), ("fused", together)):
+        fn()
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        times[name] = _median(_sync_time(graph.replay, 20, 3)) / 64 * 1e6
+    emit({"exp": "kernel", "batch": batch, "us_per_layer_apart": round(times["apart"], 2),
+          "us_per_layer_fused": round(times["fused"], 2)})
+
+
+def graph_step(model, batch: int, on: bool, tokens: int, rep: int, want_tokens: bool):
+    fused(on)  # read while the step is captured
+    prompt = prompts(model, batch)
+    decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
+    decoder.generate(4, -1)
+    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))  # replays go on from the state
+    steps = tokens - 1
+    emit({"exp": "graph_step", "batch": batch, "fused": on, "rep": rep, "graph_step_ms": round(t / steps * 1e3, 3),
+          "tokens_per_s": round(batch * steps / t, 1)})
+    del decoder
+    if want_tokens:
+        return GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0).generate(tokens, -1).cpu()
+    return None
+
+
+def profile_step(model, batch: int, on: bool) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    fused(on)
+    prompt = prompts(model, batch)
+    with torch.no_grad():
+        out = model(input_ids=prompt, use_cache=True)
+        ids = out.logits[:, -1].argmax(-1, keepdim=True)
+        for _ in range(2):
+            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
+            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+            torch.cuda.synchronize()
+    rec = _profile_record(prof, bench="profile_decode", batch=batch, fused=on)
+    rec.pop("top_ops_self", None)
+    rec.pop("top_ops_by_shape", None)
+    emit({"exp": "profile_decode", **rec})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--what", default="check,kernel,graph,profile")
+    ap.add_argument("--batches", default="1,64,256")
+    ap.add_argument("--tokens", type=int, default=65)
+    ap.add_argument("--shape", default="mamba-2.8b")
+    args = ap.parse_args()
+    what = args.what.split(",")
+    batches = [int(x) for x in args.batches.split(",")]
+    t0 = time.time()
+    kernels.install("fast")
+    model = build_model(args.shape, torch.device(DEVICE)).eval()
+    emit({"exp": "build", "wall_s": round(time.time() - t0, 1)})
+    if "check" in what:
+        guarded("check", lambda: check(model, 64 if DEVICE == "cuda" else 3))
+    if DEVICE == "cpu":
+        return 0
+    for b in batches if "kernel" in what else []:
+        guarded(f"kernel b{b}", lambda b=b: kernel_exp(model, b))
+    for b in batches if "graph" in what else []:
+        def one(b=b):
+            toks = {}
+            for rep, order in enumerate(((False, True), (True, False))):
+                for on in order:
+                    got = graph_step(model, b, on, args.tokens, rep, rep == 0 and b == 64)
+                    if got is not None:
+                        toks[on] = got
+            if toks:
+                emit({"exp": "greedy", "batch": b, "identical": bool(torch.equal(toks[True], toks[False])),
+                      "token_agreement": (toks[True] == toks[False]).float().mean().item()})
+        guarded(f"graph_step b{b}", one)
+        emit({"exp": "elapsed", "wall_s": round(time.time() - t0, 1)})
+    if "profile" in what:
+        guarded("profile b64 on", lambda: profile_step(model, 64, True))
+        guarded("profile b64 off", lambda: profile_step(model, 64, False))
+    emit({"exp": "done", "wall_s": round(time.time() - t0, 1)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
