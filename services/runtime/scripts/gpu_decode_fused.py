@@ -76,7 +76,8 @@ def check(model, batch: int = 64) -> None:
     emit({"exp": "check", "batch": batch, "steps": 3, "logits_max_abs_diff": (on_ - off).abs().max().item(),
           "logits_identical": bool(torch.equal(on_, off)),
           "states_identical": all(torch.equal(a, b) for a, b in zip(on_states, off_states)),
-          "states_max_abs_diff": max((a.float() - b.float()).abs().max().item() for a, b in zip(on_states, off_states))})
+          "states_max_abs_diff": max((a.float() - b.float()).abs().max().item()
+                                     for a, b in zip(on_states, off_states))})
 
 
 @torch.no_grad()
@@ -135,7 +136,8 @@ def profile_step(model, batch: int, on: bool) -> None:
         out = model(input_ids=prompt, use_cache=True)
         ids = out.logits[:, -1].argmax(-1, keepdim=True)
         for _ in range(2):
-            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+            logits = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits
+            ids = logits[:, -1].argmax(-1, keepdim=True)
         torch.cuda.synchronize()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
             model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)

@@ -361,3 +361,16 @@ def test_fused_add_and_norm_only_in_a_decode_step(restore_reference, monkeypatch
         assert counter.calls == model.config.num_hidden_layers + 1
     kernels.install("reference")
     assert mm.MambaModel.forward is original
+
+
+def _moved_model_forward(self, input_ids=None, cache_params=None, **kwargs):
+    hidden_states = self.embeddings(input_ids)
+    for block in self.layers:
+        hidden_states = block(hidden_states, cache_params=cache_params)
+    return self.norm_f(hidden_states)
+
+
+def test_version_check_names_the_model_loop_line_that_moved(monkeypatch):
+    monkeypatch.setitem(patch._originals, "MambaModel.forward", _moved_model_forward)
+    with pytest.raises(patch.TransformersMismatch, match=r"MambaModel.forward no longer contains"):
+        patch.check_transformers()

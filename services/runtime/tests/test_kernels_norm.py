@@ -213,6 +213,8 @@ ADD_CASES = [
     ((2, 40), BF16, BF16, BF16, BF16, BF16),
     ((2, 1, 32), F32, F32, F32, F32, F32),
 ]
+if GPU:  # the 2.8B decode step at batch 64 (the GPU rounds bf16 with cvt.rn, the interpreter with integer ops)
+    ADD_CASES += [((64, 1, 2560), F32, BF16, BF16, F32, BF16), ((64, 1, 2560), F32, BF16, BF16, None, F32)]
 
 
 @pytest.mark.parametrize("shape,res_dtype,h_dtype,w_dtype,keep_dtype,in_dtype", ADD_CASES)

@@ -34,11 +34,14 @@ _TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.floa
 
 
 @triton.jit
-def _round(v, DTYPE: tl.constexpr):
-    """Round fp32 v to DTYPE (round to nearest even) and return it as fp32. bf16 is rounded with
-    integer ops: the same bits as the GPU's cvt.rn.bf16.f32, and also right in Triton's CPU
-    interpreter, whose fp32->bf16 cast truncates."""
-    if DTYPE == tl.bfloat16:
+def _round(v, DTYPE: tl.constexpr, HW_ROUND: tl.constexpr):
+    """Round fp32 v to DTYPE (round to nearest even) and return it as fp32. bf16: the GPU's
+    cvt.rn.bf16.f32 (HW_ROUND) or the same bits with integer ops, for Triton's CPU interpreter,
+    whose fp32->bf16 cast truncates (its "rtne" mode rounds ties up). The integer ops cost ~190
+    of the fused decode kernel's 510 instructions a warp (sm_90 SASS), so the GPU uses the cvt."""
+    if DTYPE == tl.bfloat16 and HW_ROUND:
+        return v.to(tl.bfloat16).to(tl.float32)
+    elif DTYPE == tl.bfloat16:
         bits = v.to(tl.uint32, bitcast=True)
         bits = (bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000
         return bits.to(tl.float32, bitcast=True)
@@ -49,13 +52,14 @@ def _round(v, DTYPE: tl.constexpr):
 
 
 @triton.jit
-def _normed_row(xr, w_ptr, h, mask, hidden, eps, IN_DTYPE: tl.constexpr, OUT_DTYPE: tl.constexpr):
+def _normed_row(xr, w_ptr, h, mask, hidden, eps, IN_DTYPE: tl.constexpr, OUT_DTYPE: tl.constexpr,
+                HW_ROUND: tl.constexpr):
     """(round_out(w * round_in(xr * r)), r) for one row xr (fp32, already rounded to IN_DTYPE)."""
     r = 1.0 / tl.sqrt_rn(tl.sum(xr * xr, axis=0) / hidden + eps)
-    xhat = _round(xr * r, IN_DTYPE)
+    xhat = _round(xr * r, IN_DTYPE, HW_ROUND)
     w = tl.load(w_ptr + h, mask=mask, other=0.0).to(tl.float32)
     # w * xhat is exact in fp32 for 16-bit operands: one rounding, as torch's 16-bit multiply.
-    return _round(w * xhat, OUT_DTYPE), r
+    return _round(w * xhat, OUT_DTYPE, HW_ROUND), r
 
 
 @triton.jit
@@ -63,13 +67,13 @@ def _rms_fwd_kernel(
     x_ptr, w_ptr, out_ptr, r_ptr,
     hidden, eps,
     s_x_r, s_x_h,
-    IN_DTYPE: tl.constexpr, BLOCK_H: tl.constexpr,
+    IN_DTYPE: tl.constexpr, BLOCK_H: tl.constexpr, HW_ROUND: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     h = tl.arange(0, BLOCK_H)
     mask = h < hidden
-    xr = _round(tl.load(x_ptr + row * s_x_r + h * s_x_h, mask=mask, other=0.0).to(tl.float32), IN_DTYPE)
-    out, r = _normed_row(xr, w_ptr, h, mask, hidden, eps, IN_DTYPE, out_ptr.dtype.element_ty)
+    xr = _round(tl.load(x_ptr + row * s_x_r + h * s_x_h, mask=mask, other=0.0).to(tl.float32), IN_DTYPE, HW_ROUND)
+    out, r = _normed_row(xr, w_ptr, h, mask, hidden, eps, IN_DTYPE, out_ptr.dtype.element_ty, HW_ROUND)
     tl.store(out_ptr + row * hidden + h, out.to(out_ptr.dtype.element_ty), mask=mask)
     tl.store(r_ptr + row, r)
 
@@ -80,7 +84,7 @@ def _add_rms_fwd_kernel(
     hidden, eps,
     s_res_r, s_h_r,
     HAS_H: tl.constexpr, WRITE_RES: tl.constexpr, SUM_DTYPE: tl.constexpr, IN_DTYPE: tl.constexpr,
-    BLOCK_H: tl.constexpr,
+    BLOCK_H: tl.constexpr, HW_ROUND: tl.constexpr,
 ):
     """x = round_sum(res + h) (torch's `residual + h`: an fp32 add rounded to the promoted dtype;
     without h, x = res), res_out = x (in res_out's dtype, a widening when the block keeps an fp32
@@ -91,10 +95,11 @@ def _add_rms_fwd_kernel(
     mask = h < hidden
     x = tl.load(res_ptr + row * s_res_r + h, mask=mask, other=0.0).to(tl.float32)
     if HAS_H:
-        x = _round(x + tl.load(h_ptr + row * s_h_r + h, mask=mask, other=0.0).to(tl.float32), SUM_DTYPE)
+        x = _round(x + tl.load(h_ptr + row * s_h_r + h, mask=mask, other=0.0).to(tl.float32), SUM_DTYPE, HW_ROUND)
     if WRITE_RES:
         tl.store(res_out_ptr + row * hidden + h, x.to(res_out_ptr.dtype.element_ty), mask=mask)
-    out, r = _normed_row(_round(x, IN_DTYPE), w_ptr, h, mask, hidden, eps, IN_DTYPE, out_ptr.dtype.element_ty)
+    out, r = _normed_row(_round(x, IN_DTYPE, HW_ROUND), w_ptr, h, mask, hidden, eps, IN_DTYPE,
+                         out_ptr.dtype.element_ty, HW_ROUND)
     tl.store(out_ptr + row * hidden + h, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -103,7 +108,7 @@ def _rms_bwd_kernel(
     x_ptr, w_ptr, r_ptr, dy_ptr, dx_ptr, dwp_ptr,
     n_rows, hidden,
     s_x_r, s_x_h, s_g_r, s_g_h,
-    IN_DTYPE: tl.constexpr, HAS_DW: tl.constexpr, BLOCK_H: tl.constexpr,
+    IN_DTYPE: tl.constexpr, HAS_DW: tl.constexpr, BLOCK_H: tl.constexpr, HW_ROUND: tl.constexpr,
 ):
     """Rows pid, pid + programs, ...; dw partial of those rows in dwp[pid]."""
     pid = tl.program_id(0).to(tl.int64)  # an int64 loop start makes the row index (and offsets) int64
@@ -112,7 +117,8 @@ def _rms_bwd_kernel(
     w = tl.load(w_ptr + h, mask=mask, other=0.0).to(tl.float32)
     dw = tl.zeros([BLOCK_H], dtype=tl.float32)
     for row in range(pid, n_rows, tl.num_programs(0)):
-        xr = _round(tl.load(x_ptr + row * s_x_r + h * s_x_h, mask=mask, other=0.0).to(tl.float32), IN_DTYPE)
+        xr = _round(tl.load(x_ptr + row * s_x_r + h * s_x_h, mask=mask, other=0.0).to(tl.float32), IN_DTYPE,
+                    HW_ROUND)
         r = tl.load(r_ptr + row)
         xhat = xr * r
         dy = tl.load(dy_ptr + row * s_g_r + h * s_g_h, mask=mask, other=0.0).to(tl.float32)
@@ -155,7 +161,7 @@ def rms_forward(x, weight, eps: float, in_dtype: torch.dtype, out_dtype: torch.d
     if n_rows:
         _rms_fwd_kernel[(n_rows,)](
             x2, weight, out, r, hidden, eps, *x2.stride(),
-            IN_DTYPE=_TL_DTYPES[in_dtype], BLOCK_H=block, num_warps=_num_warps(block),
+            IN_DTYPE=_TL_DTYPES[in_dtype], BLOCK_H=block, HW_ROUND=not interpreting(), num_warps=_num_warps(block),
         )
     return out.view(*x.shape[:-1], hidden), x2, r
 
@@ -170,7 +176,8 @@ def rms_backward(dy, x2, weight, r, in_dtype: torch.dtype, need_dw: bool):
     if n_rows:
         _rms_bwd_kernel[(programs,)](
             x2, weight, r, dy2, dx, dwp, n_rows, hidden, *x2.stride(), *dy2.stride(),
-            IN_DTYPE=_TL_DTYPES[in_dtype], HAS_DW=need_dw, BLOCK_H=block, num_warps=_num_warps(block),
+            IN_DTYPE=_TL_DTYPES[in_dtype], HAS_DW=need_dw, BLOCK_H=block, HW_ROUND=not interpreting(),
+            num_warps=_num_warps(block),
         )
     dw = dwp.sum(0).to(weight.dtype) if need_dw else None
     return dx, dw
@@ -231,7 +238,8 @@ def add_rms_norm(residual: torch.Tensor, h: torch.Tensor | None, weight: torch.T
     dtypes = (residual.dtype, weight.dtype, in_dtype, *((h.dtype,) if h is not None else ()),
               *((res_dtype,) if res_dtype is not None else ()))
     if any(d not in _TL_DTYPES for d in dtypes):
-        raise ValueError(f"add_rms_norm: residual, h, weight, in_dtype and res_dtype must be fp32/bf16/fp16, got {dtypes}")
+        raise ValueError(f"add_rms_norm: residual, h, weight, in_dtype and res_dtype must be fp32/bf16/fp16, "
+                         f"got {dtypes}")
     if h is not None and h.shape != residual.shape:
         raise ValueError(f"add_rms_norm: h has shape {tuple(h.shape)}, residual {tuple(residual.shape)}")
     if weight.shape != (hidden,):
@@ -252,6 +260,6 @@ def add_rms_norm(residual: torch.Tensor, h: torch.Tensor | None, weight: torch.T
             res2, h2 if h2 is not None else res2, weight.contiguous(), res_out if res_out is not None else out, out,
             hidden, float(eps), res2.stride(0), h2.stride(0) if h2 is not None else 0,
             HAS_H=h2 is not None, WRITE_RES=res_out is not None, SUM_DTYPE=_TL_DTYPES[sum_dtype],
-            IN_DTYPE=_TL_DTYPES[in_dtype], BLOCK_H=block, num_warps=_num_warps(block),
+            IN_DTYPE=_TL_DTYPES[in_dtype], BLOCK_H=block, HW_ROUND=not interpreting(), num_warps=_num_warps(block),
         )
     return res_out, out

@@ -47,7 +47,7 @@ _NORM_NEEDLES = ("hidden_states.to(torch.float32)", "hidden_states.pow(2).mean(-
 # Lines of transformers' MambaModel.forward whose behaviour model_forward's decode loop reproduces.
 _MODEL_NEEDLES = ("inputs_embeds = self.embeddings(input_ids)", "for mixer_block in self.layers:",
                   "hidden_states = mixer_block(", "hidden_states = self.norm_f(hidden_states)",
-                  "use_cache = use_cache if use_cache is not None else (self.config.use_cache if not self.training else False)",
+                  "use_cache = use_cache if use_cache is not None else (self.config.use_cache if not self.training",
                   "if self.gradient_checkpointing and self.training and use_cache:",
                   "return tuple(v for v in [hidden_states, cache_params, all_hidden_states] if v is not None)",
                   "cache_params=cache_params if use_cache else None")
@@ -354,7 +354,8 @@ def _decode_step(model, input_ids, inputs_embeds, cache_params, output_hidden_st
             and (input_ids is None) != (inputs_embeds is None) and ids.dim() >= 2 and ids.shape[1] == 1
             and len(model.layers) > 0 and cache_params.has_previous_state(0) and decode_fused_norm()
             and mm.MambaBlock.forward is block_forward and mm.MambaRMSNorm.forward is norm_forward
-            and _calls_plainly(model.norm_f) and all(_calls_plainly(b) and _calls_plainly(b.norm) for b in model.layers))
+            and _calls_plainly(model.norm_f)
+            and all(_calls_plainly(b) and _calls_plainly(b.norm) for b in model.layers))
 
 
 def model_forward(self, input_ids=None, inputs_embeds=None, cache_params=None, use_cache=None,
