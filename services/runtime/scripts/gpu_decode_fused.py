@@ -3,9 +3,11 @@ as one kernel (norm.add_rms_norm, patch.model_forward) against the add and the n
 (MAMBALIGN_DECODE_FUSED_NORM=0), at the 2.8B shape with random bf16 weights, on one GPU, in one
 process.
 
-  PYTHONPATH=. python3 scripts/gpu_decode_fused.py [--what check,kernel,graph,profile] [--batches 1,64,256]
+  PYTHONPATH=. python3 scripts/gpu_decode_fused.py [--what rounding,check,kernel,graph,profile] [--batches 1,64,256]
 
 Prints one JSON line per result (each experiment in its own try/except):
+  - "rounding": the norm kernels with bf16 rounded by the GPU's cvt.rn (HW_ROUND, the default on a GPU)
+    against the integer emulation the CPU interpreter uses, on rows full of exact ties: bit-identical?
   - "check": 3 eager decode steps at batch 64 from the same prefill, fused on and off: the
     largest logit difference and whether logits and cache states are bit-identical (they should be);
   - "kernel": 64 launches (one per layer) of the fused kernel against 64 x (torch add + rms_norm),
@@ -81,6 +83,39 @@ def check(model, batch: int = 64) -> None:
 
 
 @torch.no_grad()
+def rounding() -> None:
+    """HW_ROUND True vs False in _rms_fwd_kernel and _add_rms_fwd_kernel: same bits expected."""
+    import triton.language as tl
+
+    from mambalign_runtime.kernels import norm
+
+    g = torch.Generator(DEVICE).manual_seed(5)
+    rows, hidden = 256, 2560
+    x = torch.randn(rows, hidden, device=DEVICE, generator=g)
+    # Half the elements exact bf16 ties (low 16 bits 0x8000), both parities of the kept bit.
+    bits = x.view(torch.int32)
+    tie = torch.rand(rows, hidden, device=DEVICE, generator=g) < 0.5
+    x = torch.where(tie, ((bits & ~0xFFFF) | 0x8000).view(torch.float32), x)
+    h = torch.randn(rows, hidden, device=DEVICE, generator=g).to(torch.bfloat16)
+    w = (1 + 0.3 * torch.randn(hidden, device=DEVICE, generator=g)).to(torch.bfloat16)
+    outs = {}
+    for hw in (True, False):
+        out = torch.empty(rows, hidden, dtype=torch.bfloat16, device=DEVICE)
+        r = torch.empty(rows, device=DEVICE)
+        norm._rms_fwd_kernel[(rows,)](x, w, out, r, hidden, 1e-5, *x.stride(), IN_DTYPE=tl.bfloat16, BLOCK_H=4096,
+                                      HW_ROUND=hw, num_warps=8)
+        res, out2 = torch.empty_like(x), torch.empty(rows, hidden, dtype=torch.bfloat16, device=DEVICE)
+        norm._add_rms_fwd_kernel[(rows,)](x, h, w, res, out2, hidden, 1e-5, hidden, hidden, HAS_H=True, WRITE_RES=True,
+                                          SUM_DTYPE=tl.bfloat16, IN_DTYPE=tl.bfloat16, BLOCK_H=4096, HW_ROUND=hw,
+                                          num_warps=8)
+        outs[hw] = (out, r, res, out2)
+    same = [bool(torch.equal(a, b)) for a, b in zip(outs[True], outs[False])]
+    emit({"exp": "rounding", "rms_out": same[0], "rms_r": same[1], "add_res": same[2], "add_out": same[3],
+          "ties_frac": tie.float().mean().item(),
+          "bf16_of_ties_equal_torch": bool(torch.equal(outs[True][2], (x + h.float()).to(torch.bfloat16).float()))})
+
+
+@torch.no_grad()
 def kernel_exp(model, batch: int) -> None:
     """One layer's add + next norm, 64 times (as in a step), in a CUDA graph: fused vs apart."""
     from mambalign_runtime.kernels.norm import add_rms_norm, rms_norm
@@ -150,7 +185,7 @@ def profile_step(model, batch: int, on: bool) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--what", default="check,kernel,graph,profile")
+    ap.add_argument("--what", default="rounding,check,kernel,graph,profile")
     ap.add_argument("--batches", default="1,64,256")
     ap.add_argument("--tokens", type=int, default=65)
     ap.add_argument("--shape", default="mamba-2.8b")
@@ -161,6 +196,8 @@ def main() -> int:
     kernels.install("fast")
     model = build_model(args.shape, torch.device(DEVICE)).eval()
     emit({"exp": "build", "wall_s": round(time.time() - t0, 1)})
+    if "rounding" in what and DEVICE == "cuda":
+        guarded("rounding", rounding)
     if "check" in what:
         guarded("check", lambda: check(model, 64 if DEVICE == "cuda" else 3))
     if DEVICE == "cpu":
