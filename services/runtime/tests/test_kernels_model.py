@@ -311,7 +311,7 @@ def test_decode_step_with_the_fused_add_and_norm_gives_the_unfused_logits_and_st
             for _ in range(3):
                 nxt = steps[-1].argmax(-1, keepdim=True)
                 steps.append(model(input_ids=nxt, cache_params=out.cache_params, use_cache=True).logits[:, -1])
-        return torch.stack(steps, 1), cache_states(out.cache_params), prefill_calls
+        return torch.stack(steps, 1), cloned_states(out.cache_params), prefill_calls
 
     kernels.install("reference")
     ref_logits, _, _ = decode("1")
@@ -326,17 +326,20 @@ def test_decode_step_with_the_fused_add_and_norm_gives_the_unfused_logits_and_st
     assert rel_err(on_logits, ref_logits) < (1e-4 if dtype == torch.float32 else 2e-2)
 
 
-def cache_states(cache):
-    from mambalign_runtime.decoding import cache_states as states
+def cloned_states(cache):
+    from mambalign_runtime.decoding import cache_states
 
-    return [t.clone() for t in states(cache)]
+    return [t.clone() for t in cache_states(cache)]
 
 
 def test_fused_add_and_norm_only_in_a_decode_step(restore_reference, monkeypatch):
     """A training forward, a prefill, a continued prefill (several tokens on a cache), a step that
     asks for hidden states and a step with a hook on a block go through transformers' loop (the
-    hook runs); reference mode puts transformers' MambaModel.forward back."""
+    hook runs); a step from inputs_embeds is fused, gives the logits of the step from ids and
+    leaves the caller's tensor alone; reference mode puts transformers' MambaModel.forward back."""
     from transformers.models.mamba import modeling_mamba as mm
+
+    from mambalign_runtime import decoding
 
     original = mm.MambaModel.forward
     kernels.install("fast")
@@ -357,8 +360,16 @@ def test_fused_add_and_norm_only_in_a_decode_step(restore_reference, monkeypatch
         model(input_ids=ids[:, :1], cache_params=cache, use_cache=True)
         hook.remove()
         assert seen == [1] and counter.calls == 0
-        model(input_ids=ids[:, :1], cache_params=cache, use_cache=True)
+        start = cloned_states(cache)
+        by_ids = model(input_ids=ids[:, :1], cache_params=cache, use_cache=True).logits
         assert counter.calls == model.config.num_hidden_layers + 1
+        for dst, src in zip(decoding.cache_states(cache), start):
+            dst.copy_(src)
+        embeds = model.get_input_embeddings()(ids[:, :1])
+        kept = embeds.clone()
+        by_embeds = model(inputs_embeds=embeds, cache_params=cache, use_cache=True).logits
+        assert counter.calls == 2 * (model.config.num_hidden_layers + 1)
+        assert torch.equal(by_embeds, by_ids) and torch.equal(embeds, kept)
     kernels.install("reference")
     assert mm.MambaModel.forward is original
 

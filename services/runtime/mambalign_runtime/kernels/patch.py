@@ -376,18 +376,17 @@ def model_forward(self, input_ids=None, inputs_embeds=None, cache_params=None, u
     if self.gradient_checkpointing and self.training and use_cache:
         use_cache = False
     return_dict = return_dict if return_dict is not None else self.config.return_dict
-    # (x, h): block i's input is x + h (torch's add), or x alone for the first block.
+    # (x, h): block i's input is x + h (torch's add), or x alone for the first block, where x is the
+    # embeddings (or the caller's inputs_embeds: never written); after it, x is our residual buffer.
     x = inputs_embeds if inputs_embeds is not None else self.embeddings(input_ids)
     h = None
-    fresh = True  # x is not ours to overwrite (the embeddings or the caller's inputs_embeds)
     for block in self.layers:
         norm = block.norm
         sum_dtype = torch.promote_types(x.dtype, h.dtype) if h is not None else x.dtype
         res_dtype = torch.float32 if block.residual_in_fp32 else sum_dtype
-        in_place = not fresh and x.dtype == res_dtype and x.is_contiguous()
+        in_place = h is not None and x.dtype == res_dtype
         x, normed = add_rms_norm(x, h, norm.weight, norm.variance_epsilon, norm.weight.dtype, res_dtype,
                                  res_out=x if in_place else None)
-        fresh = False
         h = block.mixer(normed, cache_params=cache_params, attention_mask=attention_mask)
     norm = self.norm_f
     _, hidden_states = add_rms_norm(x, h, norm.weight, norm.variance_epsilon, torch.promote_types(x.dtype, h.dtype))
