@@ -102,8 +102,8 @@ def rounding() -> None:
     for hw in (True, False):
         out = torch.empty(rows, hidden, dtype=torch.bfloat16, device=DEVICE)
         r = torch.empty(rows, device=DEVICE)
-        norm._rms_fwd_kernel[(rows,)](x, w, out, r, hidden, 1e-5, *x.stride(), IN_DTYPE=tl.bfloat16, BLOCK_H=4096,
-                                      HW_ROUND=hw, num_warps=8)
+        norm._rms_fwd_kernel[(rows,)](x, w, out, r, out, hidden, 1e-5, *x.stride(), IN_DTYPE=tl.bfloat16, BLOCK_H=4096,
+                                      HW_ROUND=hw, STORE_XR=False, num_warps=8)
         res, out2 = torch.empty_like(x), torch.empty(rows, hidden, dtype=torch.bfloat16, device=DEVICE)
         norm._add_rms_fwd_kernel[(rows,)](x, h, w, res, out2, hidden, 1e-5, hidden, hidden, HAS_H=True, WRITE_RES=True,
                                           SUM_DTYPE=tl.bfloat16, IN_DTYPE=tl.bfloat16, BLOCK_H=4096, HW_ROUND=hw,

@@ -99,6 +99,28 @@ def test_rms_norm_matches_float64_twin_outputs_and_gradients(shape, x_dtype, w_d
         assert w.grad is None
 
 
+@pytest.mark.parametrize("in_dtype", [BF16, F32])
+def test_rms_norm_keeps_the_16_bit_cast_of_an_fp32_residual_for_its_backward(in_dtype):
+    """Every block of a model with an fp32 residual stream normalises x.to(bf16); the norm must
+    keep that cast for its backward (what transformers' autograd keeps), not the fp32 residual:
+    twice the memory, held for every block until its backward. The gradient stays x's dtype."""
+    from torch.autograd.graph import saved_tensors_hooks
+
+    gen = torch.Generator().manual_seed(9)
+    x = activations((2, 7, 40), F32, gen, False)
+    w = (1 + 0.3 * torch.randn(40, generator=gen)).to(DEVICE, BF16)
+    saved = []
+    with saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = rms_norm(x, w, EPS, in_dtype)
+    kept = [t for t in saved if t.numel() == x.numel()]
+    assert [t.dtype for t in kept] == [in_dtype]
+    assert kept[0].untyped_storage().nbytes() == x.numel() * in_dtype.itemsize
+    if in_dtype == BF16:
+        assert torch.equal(kept[0].view(x.shape), x.detach().to(BF16))
+    out.sum().backward()
+    assert x.grad.dtype == F32
+
+
 def assert_same_roundings(got, ref):
     """fp32: equal up to the order of the sum of squares. 16-bit: almost every element equal
     bit for bit; the rest one or two units apart (a near-tie rounded the other way)."""
