@@ -111,17 +111,17 @@ def scan_configs(block_n: int, seqlen: int) -> list[dict]:
 
 def _v4_configs(block_n: int) -> list[dict]:
     """v4 tiles: CHUNK x DI x NI values per thread, (32 / (block_n/NI)) x DI channels per warp.
-    Ordered by an sm_90 compile without a GPU (registers, spills, SASS per state update; see
-    KERNELS.md); the GPU script times them all and reports the fastest."""
+    Ordered by the bench's timing on one H200 (KERNELS.md "Round 7"; the first is what training
+    uses): since the loads run one chunk ahead, the forward's DI=2 tile (fewer registers, more
+    warps) beats DI=4 (0.86 vs 1.34 ms at b4) and the backward keeps one channel per lane group."""
     if interpreting():
         # 4 lanes: 2 channels x 2 states per lane group, so tiny tests cross channel blocks.
         return [{"CHUNK": 4, "DI": 2, "NI": max(1, block_n // 2), "lanes": 4, "bwd_DI": 1}]
     if block_n <= 16:
         return [
-            {"CHUNK": 4, "DI": 4, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
-            {"CHUNK": 2, "DI": 4, "NI": 4},
-            {"CHUNK": 4, "DI": 2, "NI": 4},
+            {"CHUNK": 4, "DI": 2, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
             {"CHUNK": 8, "DI": 2, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
+            {"CHUNK": 4, "DI": 4, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
         ]
     return [{"CHUNK": 4, "DI": 2, "NI": block_n // 8, "bwd_DI": 1}, {"CHUNK": 2, "DI": 2, "NI": block_n // 8}]
 
