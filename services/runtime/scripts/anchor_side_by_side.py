@@ -6,8 +6,10 @@ Two ways to fill the anchor's column:
                    after ours, on the same card;
   --anchor FILE    JSON lines with the anchor's figures measured earlier (each names its card and
                    source), e.g. docs/bench/2026-12-03-anchor-mamba-ssm-h200.jsonl.
-Our column: --ours FILE (bench JSON lines) or, with --measure, measured here too. The file --out
-writes holds both (the anchor's records carry "anchor"): --ours F --anchor F redraws its table.
+Our column: --ours FILE (bench JSON lines) or, with --measure alone, measured here too (--measure
+with --ours measures the anchor only: e.g. ours in one call, the anchor in the next, same lease).
+The file --out writes holds both (the anchor's records carry "anchor"): --ours F --anchor F
+redraws its table.
 
 Shapes (2.8B, random bf16 weights, seq 2048 unless said), both sides timed the same way (median of
 the timed steps after a warm-up step, peak allocated memory of the row):
@@ -282,8 +284,9 @@ def main() -> int:
     anchor = [r for r in read_jsonl(args.anchor) if "anchor" in r] if args.anchor else []
     if args.measure:
         emit = _emitter(args.out)
-        ours = measure_ours(args.steps, emit)
-        print(table(ours, anchor, args.markdown), flush=True)  # ours alone first, should the anchor fail
+        if not ours:  # --ours with --measure: our column measured earlier in this lease, the anchor's now
+            ours = measure_ours(args.steps, emit)
+            print(table(ours, anchor, args.markdown), flush=True)  # ours alone first, should the anchor fail
         gc.collect()  # nothing of ours may count in the anchor's peaks
         try:
             anchor = measure_anchor(args.measure, args.steps, emit)

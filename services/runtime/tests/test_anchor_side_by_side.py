@@ -58,3 +58,25 @@ def test_one_file_with_both_columns_redraws_the_markdown_table(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert "| full fine-tuning b4, no ckpt | 20,000.0 | 40.0 | 16,000.0 | 45.0 | 1.25x | 0.89x |" in out
     assert "card(s): NVIDIA H200" in out
+
+
+def test_measure_with_ours_given_times_only_the_anchor(tmp_path, monkeypatch, capsys):
+    """Ours measured in one device call, the anchor in the next on the same machine: --measure with
+    --ours must not time ours again, and the table joins the file's records with the anchor's."""
+    ours = tmp_path / "ours.jsonl"
+    ours.write_text(json.dumps({"bench": "train", "seq": 2048, "batch": 4, "grad_ckpt": False,
+                                "tokens_per_s": 24000.0, "peak_mem_gib": 30.0}) + "\n")
+
+    def ours_again(*_a, **_k):
+        raise AssertionError("ours was measured again")
+
+    monkeypatch.setattr(sbs, "measure_ours", ours_again)
+    monkeypatch.setattr(sbs, "measure_anchor", lambda site, steps, emit: [emit(
+        {"anchor": "mamba_ssm", "bench": "train", "seq": 2048, "batch": 4, "grad_ckpt": False,
+         "tokens_per_s": 20000.0, "peak_mem_gib": 31.0})])
+    out = tmp_path / "both.jsonl"
+    monkeypatch.setattr(sys, "argv", ["anchor_side_by_side.py", "--measure", "SITE", "--ours", str(ours),
+                                      "--out", str(out)])
+    assert sbs.main() == 0
+    assert "1.20x" in capsys.readouterr().out
+    assert [json.loads(line).get("anchor") for line in out.read_text().splitlines()] == ["mamba_ssm"]
