@@ -21,10 +21,11 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from mambalign_runtime.kernels.conv import causal_conv1d  # noqa: E402
-from mambalign_runtime.kernels.decode import conv_update, state_update  # noqa: E402
+from mambalign_runtime.kernels.decode import conv_update, conv_xproj, state_update  # noqa: E402
 from mambalign_runtime.kernels.reference import (  # noqa: E402
     causal_conv1d_ref,
     conv_update_ref,
+    conv_xproj_ref,
     selective_scan_ref,
     state_update_ref,
 )
@@ -382,3 +383,64 @@ def test_conv_update_shifts_the_state_and_matches_reference(dtype, layout):
     assert torch.equal(state, state_ref)
     assert torch.equal(state[..., :3], state0[..., 1:]) and torch.equal(state[..., 3], x)
     assert rel_err(out, out_ref) < (1e-6 if dtype == torch.float32 else TOL[dtype])
+
+
+# Batch 1 and 3: one row per program (broadcast multiply-add); 20: 16-row programs with a
+# tensor-core dot and a ragged last row block. 37 channels: ragged channel block and sub-block for
+# both variants; 20 outputs (rank 4 + 2 x 8 states): off the output block.
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("b", [1, 3, 20])
+def test_conv_xproj_matches_conv_update_then_x_proj(dtype, b):
+    """The fused conv + x_proj kernel shifts the state and returns xc as conv_update does, adds
+    xc @ W_x.T (xc as stored, in the model's dtype) into the zeroed fp32 buffer, and zeroes the
+    next layer's buffer."""
+    from mambalign_runtime.kernels import _launch
+
+    assert _launch.xproj_tile(b)["USE_DOT"] == (b >= 16)
+    gen = torch.Generator().manual_seed(b)
+    d, E = 37, 20
+
+    def r(*shape):
+        return torch.randn(*shape, generator=gen).to(DEVICE, dtype)
+
+    x, state0, w, bias, wx = r(b, d), r(b, d, 4), r(d, 4), r(d), r(E, d)
+    state, state_ref = state0.clone(), state0.clone()
+    proj = torch.zeros(b, E, device=DEVICE)
+    zero_next = torch.randn(b, E, generator=gen).to(DEVICE)
+    xc = conv_xproj(x, state, w, bias, True, wx, proj, zero_next)
+    xc_ref, proj_ref = conv_xproj_ref(x, state_ref, w, bias, True, wx)
+    assert torch.equal(state, state_ref)
+    assert torch.equal(xc, conv_update(x, state0.clone(), w, bias)), "xc as the conv update kernel gives it"
+    assert rel_err(xc, xc_ref) < (1e-6 if dtype == torch.float32 else TOL[dtype])
+    # The sums of exact products (bf16 x bf16 fits fp32): only the summation order differs.
+    assert rel_err(proj, xc.double() @ wx.double().T) < 1e-6
+    assert rel_err(proj, proj_ref) < (1e-6 if dtype == torch.float32 else TOL[dtype])
+    assert rel_err(proj[-1], proj_ref[-1]) < (1e-6 if dtype == torch.float32 else TOL[dtype]), "the last row"
+    assert not zero_next.any()
+    with pytest.raises(ValueError, match="x_proj_weight"):
+        conv_xproj(x, state, w, bias, True, wx.float() if dtype != torch.float32 else wx.double(), proj)
+
+
+@pytest.mark.parametrize("b", [2, 17])
+def test_state_update_rounds_fp32_inputs_to_the_models_dtype_when_asked(b):
+    """round_inputs: dt (the time step with dt_weight), B and C given as fp32 sums give exactly the
+    result of the same sums rounded to the activations' dtype beforehand (batch 2: per-row
+    kernel; 17: row blocks, whose dt dot then takes bf16 operands again)."""
+    gen = torch.Generator().manual_seed(b)
+    d, n, rank = 24, 16, 11
+
+    def r(*shape, dt=torch.bfloat16, scale=1.0):
+        return (torch.randn(*shape, generator=gen) * scale).to(DEVICE, dt)
+
+    x, z, A_log, D, bias = r(b, d), r(b, d), r(d, n, dt=torch.float32) * 0.1, r(d, dt=torch.float32), r(d, scale=0.3)
+    sums = r(b, rank + 2 * n, dt=torch.float32)
+    w_dt = r(d, rank, scale=0.3)
+    state0 = r(b, d, n)
+    outs = []
+    for inputs, rounding in ((sums, True), (sums.to(torch.bfloat16), False)):
+        ts, B, C = torch.split(inputs, [rank, n, n], -1)
+        state = state0.clone()
+        y = state_update(state, x, ts, A_log, B, C, D, z, bias.float(), True, A_is_log=True, dt_weight=w_dt,
+                         round_inputs=rounding)
+        outs.append((y, state))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])

@@ -23,6 +23,7 @@ def interpreting() -> bool:
     if on and not _interpreter_ready:
         _interpreter_ready = True
         _fix_interpreter_index()
+        _fix_interpreter_bf16_rounding()
         _reinterpret_triton_helpers()
     return on
 
@@ -43,6 +44,30 @@ def _fix_interpreter_index() -> None:
 
     patched._index_fixed = True
     interpreter._patch_lang_tensor = patched
+
+
+def _fix_interpreter_bf16_rounding() -> None:
+    """Triton 3.6's interpreter truncates fp32 -> bf16 casts (and its "rtne" drops the carry into
+    the exponent), where the GPU rounds to nearest even (cvt.rn.bf16.f32); round as the GPU does,
+    through torch, so rounding in a kernel is checked as it runs there. Explicit "rtz" keeps
+    truncating. Only touches the CPU interpreter."""
+    import numpy as np
+    import torch
+    from triton._C.libtriton import ir
+    from triton.runtime import interpreter
+
+    original = interpreter._convert_float
+    if getattr(original, "_rtne_fixed", False):
+        return
+
+    def convert(input, input_dtype, output_dtype, rounding_mode):
+        if (input_dtype.is_fp32() and output_dtype.is_bf16() and rounding_mode != ir.ROUNDING_MODE.RTZ):
+            values = torch.from_numpy(np.ascontiguousarray(input).view(np.float32))
+            return values.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16).reshape(input.shape)
+        return original(input, input_dtype, output_dtype, rounding_mode)
+
+    convert._rtne_fixed = True
+    interpreter._convert_float = convert
 
 
 def _reinterpret_triton_helpers() -> None:
@@ -223,3 +248,58 @@ def decode_fused_norm() -> bool:
     if value not in ("0", "1"):
         raise ValueError(f"MAMBALIGN_DECODE_FUSED_NORM: must be 0 or 1, got {value!r}")
     return value == "1"
+
+
+# Decode conv update + x_proj in one kernel (decode.conv_xproj). Each program owns BLOCK_B rows x
+# BLOCK_D channels, walks them SUB_D at a time (conv taps, xc stored, xc @ W_x[:, d].T kept in
+# fp32 registers) and adds its (rows x n_proj) partial into a zeroed fp32 buffer with one atomic
+# per element: split-K over channel blocks, D / BLOCK_D adds per output. From XPROJ_DOT_FROM rows
+# on the product is a tensor-core dot (>= 16 rows); below it one row per program, a broadcast
+# multiply-add (a 16-row dot would be 15/16 masked at batch 1).
+XPROJ_DOT_FROM = 16
+XPROJ_TILE_DOT = {"BLOCK_B": 16, "BLOCK_D": 512, "SUB_D": 64, "num_warps": 4}
+XPROJ_TILE_ROW = {"BLOCK_B": 1, "BLOCK_D": 256, "SUB_D": 32, "num_warps": 4}
+# Interpreter: channel blocks of 16 (dot: 32) walked 8 (16) at a time, so tiny tests cross both.
+_INTERPRET_XPROJ = ({"BLOCK_B": 16, "BLOCK_D": 32, "SUB_D": 16, "num_warps": 4},
+                    {"BLOCK_B": 1, "BLOCK_D": 16, "SUB_D": 8, "num_warps": 4})
+_xproj_override: dict | None = None
+
+
+def decode_fused_xproj() -> bool:
+    """True (default): the decode step's conv update also computes x_proj (decode.conv_xproj) when
+    x_proj and dt_proj are plain Linears; $MAMBALIGN_DECODE_FUSED_XPROJ=0 keeps x_proj a GEMM.
+    Read at every call, so a benchmark can compare both in one process."""
+    value = os.environ.get("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"MAMBALIGN_DECODE_FUSED_XPROJ: must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+def xproj_tile(batch: int) -> dict:
+    """The conv+x_proj tile for `batch` rows: {BLOCK_B, BLOCK_D, SUB_D, num_warps, USE_DOT}."""
+    override = _xproj_override or {}
+    dot = batch >= override.get("dot_from", XPROJ_DOT_FROM)
+    if interpreting():
+        tile = _INTERPRET_XPROJ[0 if dot else 1]
+    else:
+        tile = XPROJ_TILE_DOT if dot else XPROJ_TILE_ROW
+    prefix = "dot_" if dot else "row_"
+    tile = {**tile, **{k[len(prefix):]: v for k, v in override.items() if k.startswith(prefix)}}
+    return {**tile, "USE_DOT": dot}
+
+
+def set_xproj_tile(config: dict | None) -> None:
+    """Force the conv+x_proj tiling (the GPU script compares them): "dot_from" (rows from which the
+    tensor-core variant runs) and dot_/row_-prefixed tile keys (dot_BLOCK_D, row_SUB_D, ...);
+    None: the defaults."""
+    global _xproj_override
+    if config is not None:
+        known = {"dot_from"} | {p + k for p in ("dot_", "row_") for k in XPROJ_TILE_DOT}
+        if not set(config) <= known:
+            raise ValueError(f"xproj tile: unknown keys {sorted(set(config) - known)}; valid: {sorted(known)}")
+        small = [k for k in ("dot_BLOCK_B", "dot_SUB_D") if k in config and config[k] < 16]
+        if small:
+            raise ValueError(f"xproj tile: {small} must be >= 16 (the tensor-core dot's smallest tile)")
+        if "row_BLOCK_B" in config:
+            raise ValueError("xproj tile: the row variant has one row per program (row_BLOCK_B is 1)")
+    _xproj_override = dict(config) if config is not None else None

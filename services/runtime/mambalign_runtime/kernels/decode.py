@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._launch import decode_tile, interpreting
+from ._launch import decode_tile, interpreting, xproj_tile
 from .scan_common import softplus as _softplus
 
 
@@ -38,15 +38,92 @@ def _conv_update_kernel(
     new = tl.where(kk[None, :] == K - 1, x.to(state_ptr.dtype.element_ty)[:, None], nxt)
     tl.store(srow + kk[None, :], new, mask=mask_k)
     w = tl.load(w_ptr + d[:, None] * K + kk[None, :], mask=mask_k, other=0.0).to(tl.float32)
-    prod = new.to(tl.float32) * w
     acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + d, mask=mask, other=0.0).to(tl.float32)
+    acc = _conv_taps(acc, new.to(tl.float32) * w, kk, K, SILU)
+    tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _conv_taps(acc, prod, kk, K: tl.constexpr, SILU: tl.constexpr):
+    """acc (the bias or zeros) + the sum of prod's K taps (its last axis), then SiLU if asked."""
     for k in tl.static_range(K):  # tap by tap, oldest first (a sum of one nonzero term is exact)
-        acc += tl.sum(tl.where(kk[None, :] == k, prod, 0.0), axis=1)
+        acc += tl.sum(tl.where(kk == k, prod, 0.0), axis=-1)
     if SILU:
         acc = acc * tl.sigmoid(acc)
-    tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, acc.to(out_ptr.dtype.element_ty), mask=mask)
+    return acc
+
+
+@triton.jit
+def _conv_xproj_kernel(
+    x_ptr, state_ptr, w_ptr, bias_ptr, out_ptr, wx_ptr, proj_ptr, zero_ptr,
+    batch, dim, n_proj,
+    s_x_b, s_x_d, s_s_b, s_o_b, s_o_d, s_wx_e, s_wx_d,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, KP: tl.constexpr, BLOCK_B: tl.constexpr,
+    BLOCK_D: tl.constexpr, SUB_D: tl.constexpr, BLOCK_E: tl.constexpr, USE_DOT: tl.constexpr,
+    DOT_F32: tl.constexpr, ZERO_NEXT: tl.constexpr,
+):
+    """_conv_update_kernel for BLOCK_B rows x BLOCK_D channels, SUB_D channels at a time, plus
+    this block's share of x_proj: proj (b, n_proj) fp32 += xc[:, block] @ W_x[:, block].T, with xc
+    as stored (the model's dtype), as transformers' x_proj reads it. proj must be zero before the
+    first program adds to it; with ZERO_NEXT the first channel block's programs zero zero_ptr's
+    rows (the buffer the next layer adds into: see patch.py)."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    rb = pid_b * BLOCK_B + tl.arange(0, BLOCK_B)
+    kk = tl.arange(0, KP)
+    e = tl.arange(0, BLOCK_E)
+    mask_b = rb < batch
+    mask_e = e < n_proj
+    if USE_DOT:
+        acc = tl.zeros([BLOCK_B, BLOCK_E], dtype=tl.float32)
+    else:  # one row: products summed across channels once, after the loop
+        acc = tl.zeros([BLOCK_B, SUB_D, BLOCK_E], dtype=tl.float32)
+    for d0 in range(0, BLOCK_D, SUB_D):
+        d = pid_d * BLOCK_D + d0 + tl.arange(0, SUB_D)
+        mask_d = d < dim
+        mask_bd = mask_b[:, None] & mask_d[None, :]
+        x = tl.load(x_ptr + rb[:, None] * s_x_b + d[None, :] * s_x_d, mask=mask_bd, other=0.0)
+        srow = state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * K + kk[None, None, :]
+        nxt = tl.load(srow + 1, mask=mask_bd[:, :, None] & (kk < K - 1)[None, None, :], other=0.0)
+        new = tl.where(kk[None, None, :] == K - 1, x.to(state_ptr.dtype.element_ty)[:, :, None], nxt)
+        tl.store(srow, new, mask=mask_bd[:, :, None] & (kk < K)[None, None, :])
+        w = tl.load(w_ptr + d[:, None] * K + kk[None, :], mask=mask_d[:, None] & (kk < K)[None, :],
+                    other=0.0).to(tl.float32)
+        xc = tl.zeros([BLOCK_B, SUB_D], dtype=tl.float32)
+        if HAS_BIAS:
+            xc += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)[None, :]
+        xc = _conv_taps(xc, new.to(tl.float32) * w[None, :, :], kk[None, None, :], K, SILU)
+        xc = xc.to(out_ptr.dtype.element_ty)
+        tl.store(out_ptr + rb[:, None] * s_o_b + d[None, :] * s_o_d, xc, mask=mask_bd)
+        wx = tl.load(wx_ptr + e[None, :] * s_wx_e + d[:, None] * s_wx_d, mask=mask_d[:, None] & mask_e[None, :],
+                     other=0.0)  # W_x[:, d].T: (SUB_D, BLOCK_E)
+        if USE_DOT:
+            if DOT_F32:
+                acc = tl.dot(xc.to(tl.float32), wx.to(tl.float32), acc, input_precision="ieee")
+            else:
+                acc = tl.dot(xc, wx, acc)
+        else:
+            acc += xc.to(tl.float32)[:, :, None] * wx.to(tl.float32)[None, :, :]
+    if USE_DOT:
+        part = acc
+    else:
+        part = tl.sum(acc, axis=1)
+    mask_be = mask_b[:, None] & mask_e[None, :]
+    tl.atomic_add(proj_ptr + rb[:, None] * n_proj + e[None, :], part, mask=mask_be, sem="relaxed")
+    if ZERO_NEXT:
+        if pid_d == 0:
+            tl.store(zero_ptr + rb[:, None] * n_proj + e[None, :], tl.zeros([BLOCK_B, BLOCK_E], dtype=tl.float32),
+                     mask=mask_be)
+
+
+@triton.jit
+def _rounded(v, like_ptr, ROUND: tl.constexpr):
+    """v rounded to like_ptr's element type (conv_xproj's fp32 sums as x_proj would return them)."""
+    if ROUND:
+        v = v.to(like_ptr.dtype.element_ty)
+    return v
 
 
 @triton.jit
@@ -56,8 +133,8 @@ def _state_update_kernel(
     s_s_b, s_s_d, s_s_n, s_x_b, s_x_d, s_dt_b, s_dt_d, s_A_d, s_A_n, s_B_b, s_B_n, s_C_b, s_C_n,
     s_z_b, s_z_d, s_o_b, s_o_d, s_w_d, s_w_r,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    A_IS_LOG: tl.constexpr, DT_PROJ: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    BLOCK_R: tl.constexpr,
+    A_IS_LOG: tl.constexpr, DT_PROJ: tl.constexpr, ROUND: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr,
 ):
     """h = exp(dt*A) h + dt*B*x (fp32 math, stored in the state's dtype); y = (h.C + D x) silu(z).
     With DT_PROJ, dt_ptr holds the low-rank time step (b, rank) and dt = W @ it (W: dim x rank)."""
@@ -76,12 +153,14 @@ def _state_update_kernel(
         for r0 in range(0, rank, BLOCK_R):
             r = r0 + tl.arange(0, BLOCK_R)
             mask_r = r < rank
-            ts = tl.load(dt_ptr + pid_b * s_dt_b + r * s_dt_d, mask=mask_r, other=0.0).to(tl.float32)
+            ts = _rounded(tl.load(dt_ptr + pid_b * s_dt_b + r * s_dt_d, mask=mask_r, other=0.0), x_ptr,
+                          ROUND).to(tl.float32)
             w = tl.load(w_ptr + d[:, None] * s_w_d + r[None, :] * s_w_r, mask=mask_d[:, None] & mask_r[None, :],
                         other=0.0).to(tl.float32)
             dt += tl.sum(w * ts[None, :], axis=1)
     else:
-        dt = tl.load(dt_ptr + pid_b * s_dt_b + d * s_dt_d, mask=mask_d, other=0.0).to(tl.float32)
+        dt = _rounded(tl.load(dt_ptr + pid_b * s_dt_b + d * s_dt_d, mask=mask_d, other=0.0), x_ptr,
+                      ROUND).to(tl.float32)
     if HAS_BIAS:
         dt += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)
     if SOFTPLUS:
@@ -89,8 +168,8 @@ def _state_update_kernel(
     A = tl.load(A_ptr + d[:, None] * s_A_d + n[None, :] * s_A_n, mask=mask, other=0.0).to(tl.float32)
     if A_IS_LOG:
         A = -tl.exp(A)
-    Bv = tl.load(B_ptr + pid_b * s_B_b + n * s_B_n, mask=mask_n, other=0.0).to(tl.float32)
-    Cv = tl.load(C_ptr + pid_b * s_C_b + n * s_C_n, mask=mask_n, other=0.0).to(tl.float32)
+    Bv = _rounded(tl.load(B_ptr + pid_b * s_B_b + n * s_B_n, mask=mask_n, other=0.0), x_ptr, ROUND).to(tl.float32)
+    Cv = _rounded(tl.load(C_ptr + pid_b * s_C_b + n * s_C_n, mask=mask_n, other=0.0), x_ptr, ROUND).to(tl.float32)
     h = tl.exp(dt[:, None] * A) * h + (dt * x)[:, None] * Bv[None, :]
     tl.store(sp, h.to(state_ptr.dtype.element_ty), mask=mask)
     y = tl.sum(h * Cv[None, :], axis=1)
@@ -109,7 +188,7 @@ def _state_update_rows_kernel(
     s_s_b, s_s_d, s_s_n, s_x_b, s_x_d, s_dt_b, s_dt_d, s_A_d, s_A_n, s_B_b, s_B_n, s_C_b, s_C_n,
     s_z_b, s_z_d, s_o_b, s_o_d, s_w_d, s_w_r,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    A_IS_LOG: tl.constexpr, DT_PROJ: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_B: tl.constexpr,
+    A_IS_LOG: tl.constexpr, DT_PROJ: tl.constexpr, ROUND: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_B: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr,
 ):
     """_state_update_kernel for BLOCK_B batch rows x BLOCK_D channels per program: dt_proj's
@@ -133,8 +212,8 @@ def _state_update_rows_kernel(
         for r0 in range(0, rank, BLOCK_R):
             r = r0 + tl.arange(0, BLOCK_R)
             mask_r = r < rank
-            ts = tl.load(dt_ptr + rb[:, None] * s_dt_b + r[None, :] * s_dt_d, mask=mask_b[:, None] & mask_r[None, :],
-                         other=0.0)
+            ts = _rounded(tl.load(dt_ptr + rb[:, None] * s_dt_b + r[None, :] * s_dt_d,
+                                  mask=mask_b[:, None] & mask_r[None, :], other=0.0), x_ptr, ROUND)
             w = tl.load(w_ptr + r[:, None] * s_w_r + d[None, :] * s_w_d, mask=mask_r[:, None] & mask_d[None, :],
                         other=0.0)
             if DOT_F32:
@@ -142,7 +221,8 @@ def _state_update_rows_kernel(
             else:
                 dt = tl.dot(ts, w, dt)
     else:
-        dt = tl.load(dt_ptr + rb[:, None] * s_dt_b + d[None, :] * s_dt_d, mask=mask_bd, other=0.0).to(tl.float32)
+        dt = _rounded(tl.load(dt_ptr + rb[:, None] * s_dt_b + d[None, :] * s_dt_d, mask=mask_bd, other=0.0), x_ptr,
+                      ROUND).to(tl.float32)
     if HAS_BIAS:
         dt += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)[None, :]
     if SOFTPLUS:
@@ -152,10 +232,10 @@ def _state_update_rows_kernel(
     if A_IS_LOG:
         A = -tl.exp(A)
     x = tl.load(x_ptr + rb[:, None] * s_x_b + d[None, :] * s_x_d, mask=mask_bd, other=0.0).to(tl.float32)
-    Bv = tl.load(B_ptr + rb[:, None] * s_B_b + n[None, :] * s_B_n, mask=mask_b[:, None] & mask_n[None, :],
-                 other=0.0).to(tl.float32)
-    Cv = tl.load(C_ptr + rb[:, None] * s_C_b + n[None, :] * s_C_n, mask=mask_b[:, None] & mask_n[None, :],
-                 other=0.0).to(tl.float32)
+    Bv = _rounded(tl.load(B_ptr + rb[:, None] * s_B_b + n[None, :] * s_B_n, mask=mask_b[:, None] & mask_n[None, :],
+                          other=0.0), x_ptr, ROUND).to(tl.float32)
+    Cv = _rounded(tl.load(C_ptr + rb[:, None] * s_C_b + n[None, :] * s_C_n, mask=mask_b[:, None] & mask_n[None, :],
+                          other=0.0), x_ptr, ROUND).to(tl.float32)
     h = tl.exp(dt[:, :, None] * A[None, :, :]) * h + (dt * x)[:, :, None] * Bv[:, None, :]
     tl.store(sp, h.to(state_ptr.dtype.element_ty), mask=mask)
     y = tl.sum(h * Cv[:, None, :], axis=2)
@@ -167,16 +247,22 @@ def _state_update_rows_kernel(
     tl.store(out_ptr + rb[:, None] * s_o_b + d[None, :] * s_o_d, y.to(out_ptr.dtype.element_ty), mask=mask_bd)
 
 
-def conv_update(x, conv_state, weight, bias=None, silu=True):
-    """x (b, D); conv_state (b, D, K) updated in place; weight (D, K). Returns (b, D) in x's dtype."""
+def _conv_operands(name, x, conv_state, weight):
+    """(K, state with contiguous taps, contiguous weight) for a conv update, shapes checked."""
     b, dim = x.shape
     K = weight.shape[1]
     if conv_state.shape != (b, dim, K):
-        raise ValueError(f"conv_update: conv_state must be {(b, dim, K)}, got {tuple(conv_state.shape)}")
+        raise ValueError(f"{name}: conv_state must be {(b, dim, K)}, got {tuple(conv_state.shape)}")
+    state = conv_state if conv_state.stride()[1:] == (K, 1) else conv_state.contiguous()
+    return K, state, weight.contiguous()
+
+
+def conv_update(x, conv_state, weight, bias=None, silu=True):
+    """x (b, D); conv_state (b, D, K) updated in place; weight (D, K). Returns (b, D) in x's dtype."""
+    b, dim = x.shape
+    K, state, w = _conv_operands("conv_update", x, conv_state, weight)
     out = torch.empty_like(x)
     BD = 16 if interpreting() else 256
-    state = conv_state if conv_state.stride()[1:] == (K, 1) else conv_state.contiguous()
-    w = weight.contiguous()
     _conv_update_kernel[(triton.cdiv(dim, BD), b)](
         x, state, w, bias if bias is not None else w, out, dim, *x.stride(), state.stride(0), *out.stride(),
         HAS_BIAS=bias is not None, SILU=silu, K=K, KP=triton.next_power_of_2(K), BLOCK_D=BD,
@@ -186,13 +272,49 @@ def conv_update(x, conv_state, weight, bias=None, silu=True):
     return out
 
 
+def conv_xproj(x, conv_state, weight, bias, silu, x_proj_weight, proj, zero_next=None):
+    """conv_update and x_proj's share of the decode step in one launch: returns xc (b, D) in x's
+    dtype and adds xc @ x_proj_weight.T (x_proj_weight (E, D), x's dtype) into `proj`, a (b, E)
+    fp32 buffer the caller zeroed (the sums are fp32; round them to x's dtype as transformers'
+    x_proj output is: state_update's `round_inputs`). `zero_next`, if given, a (b, E) fp32 buffer
+    this launch sets to zero (the next layer's proj; see patch.py for why)."""
+    b, dim = x.shape
+    K, state, w = _conv_operands("conv_xproj", x, conv_state, weight)
+    n_proj = x_proj_weight.shape[0]
+    if x_proj_weight.shape != (n_proj, dim) or x_proj_weight.dtype != x.dtype:
+        raise ValueError(f"conv_xproj: x_proj_weight must be (E, {dim}) in {x.dtype}, got "
+                         f"{tuple(x_proj_weight.shape)} {x_proj_weight.dtype}")
+    for name, buf in (("proj", proj), ("zero_next", zero_next)):
+        if buf is not None and (buf.shape != (b, n_proj) or buf.dtype != torch.float32 or not buf.is_contiguous()):
+            raise ValueError(f"conv_xproj: {name} must be a contiguous ({b}, {n_proj}) fp32 tensor, got "
+                             f"{tuple(buf.shape)} {buf.dtype}")
+    out = torch.empty_like(x)
+    tile = xproj_tile(b)
+    BB, BD = tile["BLOCK_B"], tile["BLOCK_D"]
+    # fp32 operands take the exact fp32 dot, and so does the CPU interpreter (see state_update).
+    dot_f32 = x.dtype == torch.float32 or interpreting()
+    _conv_xproj_kernel[(triton.cdiv(dim, BD), triton.cdiv(b, BB))](
+        x, state, w, bias if bias is not None else w, out, x_proj_weight, proj,
+        zero_next if zero_next is not None else proj, b, dim, n_proj,
+        *x.stride(), state.stride(0), *out.stride(), *x_proj_weight.stride(),
+        HAS_BIAS=bias is not None, SILU=silu, K=K, KP=triton.next_power_of_2(K), BLOCK_B=BB, BLOCK_D=BD,
+        SUB_D=tile["SUB_D"], BLOCK_E=max(16, triton.next_power_of_2(n_proj)), USE_DOT=tile["USE_DOT"],
+        DOT_F32=dot_f32, ZERO_NEXT=zero_next is not None, num_warps=tile["num_warps"],
+    )
+    if state is not conv_state:
+        conv_state.copy_(state)
+    return out
+
+
 def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, A_is_log=False,
-                 dt_weight=None):
+                 dt_weight=None, round_inputs=False):
     """state (b, D, N) updated in place; x, dt, z (b, D); A (D, N); B, C (b, N). Returns (b, D).
 
     The decode loop's launch savers: with `A_is_log`, A holds A_log and the kernel forms
     -exp(A_log) itself; with `dt_weight` (D, R), `dt` is the low-rank time step (b, R) and the
-    kernel applies dt_proj's weight itself (dt = dt @ dt_weight.T, in fp32)."""
+    kernel applies dt_proj's weight itself (dt = dt @ dt_weight.T, in fp32); with `round_inputs`,
+    dt, B and C (fp32: conv_xproj's sums) are rounded to x's dtype as they are loaded, as if x_proj
+    had returned them in the model's dtype."""
     b, dim = x.shape
     n = A.shape[1]
     if state.shape != (b, dim, n):
@@ -209,14 +331,15 @@ def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplu
     strides = (*state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(), *C.stride(),
                *zz.stride(), *out.stride(), *(w.stride() if dt_weight is not None else (0, 0)))
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
-                 A_IS_LOG=A_is_log, DT_PROJ=dt_weight is not None, BLOCK_N=BN)
+                 A_IS_LOG=A_is_log, DT_PROJ=dt_weight is not None, ROUND=round_inputs, BLOCK_N=BN)
     tile = decode_tile(b)
     if tile is not None:
         # Row blocks: the tensor-core dot needs 16 x 16 tiles at least; fp32 or mixed operands
         # take the exact fp32 dot instead of bf16 / fp16 on the tensor cores, and so does the CPU
         # interpreter (Triton 3.6's multiplies bf16 operands wrongly; their products are exact
         # in fp32, so the result is the same).
-        dot_f32 = dt_weight is not None and (dt_weight.dtype == torch.float32 or dt.dtype != dt_weight.dtype
+        ts_dtype = x.dtype if round_inputs else dt.dtype
+        dot_f32 = dt_weight is not None and (dt_weight.dtype == torch.float32 or ts_dtype != dt_weight.dtype
                                              or interpreting())
         BB, BD = tile["BLOCK_B"], tile["BLOCK_D"]
         # The tile was sized for 16 states (Mamba-1); more warps for larger ones keep the state in registers.

@@ -200,12 +200,48 @@ def _time_step(mixer, time_step):
     return mixer.dt_proj(time_step), None
 
 
+def _fused_xproj(mixer, x) -> bool:
+    """The decode step may compute x_proj inside the conv kernel (decode.conv_xproj): switched on,
+    x_proj and dt_proj plain Linears (a LoRA or 4-bit wrapper must run as a module), x_proj without
+    a bias and in the activations' dtype, no autocast (which would round x_proj's input itself)."""
+    from ._launch import decode_fused_xproj
+
+    proj = mixer.x_proj
+    return (decode_fused_xproj() and type(proj) is nn.Linear and proj.bias is None and type(mixer.dt_proj) is nn.Linear
+            and proj.weight.dtype == x.dtype and not torch.is_autocast_enabled(x.device.type))
+
+
+_XPROJ_ATTR = "_mambalign_xproj_buffers"
+
+
+def _xproj_buffers(cache_params, layer_idx: int, batch: int, width: int, device):
+    """(proj, zero_next) for this layer's conv_xproj: proj is zero on entry and receives the layer's
+    x_proj sums; zero_next is the buffer the next layer (the last one: layer 0 of the next step)
+    adds into, which this layer's launch zeroes, so no memset runs per layer. Two fp32 (b, width)
+    buffers on the cache, alternating by layer (a third for the last layer when the count is odd,
+    so it never zeroes its own); created zeroed with the cache's first decode step. A step that
+    stops halfway leaves the ring unzeroed, as it leaves the states half-advanced: the cache is
+    unusable after it either way. A one-layer model gets a fresh zeroed buffer per step."""
+    layers = len(cache_params.layers)
+    if layers == 1:
+        return torch.zeros(batch, width, dtype=torch.float32, device=device), None
+    bufs = getattr(cache_params, _XPROJ_ATTR, None)
+    if bufs is None or bufs[0].shape != (batch, width) or bufs[0].device != device:
+        bufs = [torch.zeros(batch, width, dtype=torch.float32, device=device) for _ in range(2 + layers % 2)]
+        setattr(cache_params, _XPROJ_ATTR, bufs)
+
+    def slot(i: int) -> int:
+        return 2 if layers % 2 and i == layers - 1 else i % 2
+
+    return bufs[slot(layer_idx)], bufs[slot((layer_idx + 1) % layers)]
+
+
 def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
     from transformers.models.mamba.modeling_mamba import apply_mask_to_padding_states
 
     from ._launch import decode_state_dtype, scan_recompute
     from .conv import causal_conv1d
-    from .decode import conv_update, state_update
+    from .decode import conv_update, conv_xproj, state_update
 
     batch, seq_len, _ = hidden_states.shape
     dtype = hidden_states.dtype
@@ -220,8 +256,17 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
 
     if has_state and seq_len == 1 and not cache_params.layers[self.layer_idx].record_past:
         layer = cache_params.layers[self.layer_idx]
+        split = [self.time_step_rank, self.ssm_state_size, self.ssm_state_size]
+        if _fused_xproj(self, x):  # x_proj inside the conv kernel: no GEMM and no split-K reduce per layer
+            proj, zero_next = _xproj_buffers(cache_params, self.layer_idx, batch, sum(split), x.device)
+            xc = conv_xproj(x[:, 0], layer.conv_states[0], weight, conv_bias, silu, self.x_proj.weight, proj,
+                            zero_next)
+            ts, B, C = torch.split(proj, split, -1)  # fp32 sums, rounded to the model's dtype in the kernel
+            y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
+                             self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight, round_inputs=True)
+            return self.out_proj(y[:, None, :].to(dtype))
         xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
-        ts, B, C = torch.split(self.x_proj(xc), [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
+        ts, B, C = torch.split(self.x_proj(xc), split, -1)
         if type(self.dt_proj) is nn.Linear:  # the kernel applies dt_proj itself: one launch less per layer
             y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
                              self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight)

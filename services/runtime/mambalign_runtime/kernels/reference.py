@@ -82,6 +82,12 @@ def conv_update_ref(x, conv_state, weight, bias=None, activation=True):
     return out.to(x.dtype)
 
 
+def conv_xproj_ref(x, conv_state, weight, bias, activation, x_proj_weight):
+    """conv_update_ref, then x_proj on its output as transformers runs it: (xc, xc @ W_x.T in fp32)."""
+    xc = conv_update_ref(x, conv_state, weight, bias, activation)
+    return xc, xc.float() @ x_proj_weight.float().T
+
+
 def state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
     """One decode step. state (b, D, N) updated in place; x, dt, z (b, D); B, C (b, N)."""
     dt = dt.float()
