@@ -19,9 +19,9 @@ from mambalign_runtime.lora import MAMBA_DEFAULT_TARGETS, mamba_targets_allowed 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def tiny_mamba(seed=0, **config):
+def tiny_mamba(seed=0, layers=2, **config):
     torch.manual_seed(seed)
-    cfg = MambaConfig(vocab_size=64, hidden_size=16, intermediate_size=24, state_size=16, num_hidden_layers=2,
+    cfg = MambaConfig(vocab_size=64, hidden_size=16, intermediate_size=24, state_size=16, num_hidden_layers=layers,
                       time_step_rank=4, conv_kernel=4, use_cache=True, pad_token_id=0, **config)
     return MambaForCausalLM(cfg).to(DEVICE).eval()
 
@@ -103,6 +103,82 @@ def test_rows_decode_as_they_would_alone_whichever_kernel_the_batch_size_picks(r
 
     assert _launch.decode_tile(2) is None and _launch.decode_tile(20) is not None
     assert rel_err(logits(ids)[:2], logits(ids[:2])) < 1e-5
+
+
+def decode_steps(model, ids, steps, tokens=None):
+    """Prefill `ids`, then `steps` single-token steps fed `tokens` (b, steps), or the greedy ones:
+    (tokens, per-step last logits (b, steps + 1, V), the cache's conv and SSM states)."""
+    from mambalign_runtime.decoding import cache_states
+
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
+        logits, fed = [out.logits[:, -1]], []
+        for i in range(steps):
+            nxt = tokens[:, i:i + 1] if tokens is not None else logits[-1].argmax(-1, keepdim=True)
+            fed.append(nxt)
+            logits.append(model(input_ids=nxt, cache_params=out.cache_params, use_cache=True).logits[:, -1])
+    return torch.cat(fed, 1), torch.stack(logits, 1), [t.clone() for t in cache_states(out.cache_params)]
+
+
+def count_calls(monkeypatch, module, name):
+    """Wrap module.name to count its calls (the mixer imports it at call time)."""
+    calls = []
+    original = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+# (dtype, batch, layers): one row per program (b 1, 2) and 16-row dots with a ragged block (b 20);
+# an even and an odd layer count (the ring of zeroed x_proj buffers: patch._xproj_buffers).
+@pytest.mark.parametrize("dtype,batch,layers", [(torch.float32, 2, 2), (torch.float32, 20, 3),
+                                                (torch.bfloat16, 20, 2), (torch.bfloat16, 1, 3)])
+def test_decode_with_x_proj_in_the_conv_kernel_matches_the_gemm_path(restore_reference, monkeypatch, dtype, batch,
+                                                                      layers):
+    """Five decode steps with x_proj computed inside the conv kernel give the logits and cache
+    states of the path that runs x_proj as a GEMM (to fp32 summation order; in bf16 one rounding
+    of x_proj's sums may land the other way), step after step, so every layer's buffer is zero
+    when it is added into."""
+    from mambalign_runtime.kernels import decode
+
+    kernels.install("fast")
+    model = tiny_mamba(seed=7, layers=layers).to(dtype)
+    ids = torch.randint(1, 64, (batch, 5), generator=torch.Generator().manual_seed(7)).to(DEVICE)
+    monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_XPROJ", "0")
+    tokens, want, want_states = decode_steps(model, ids, 5)
+    monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
+    fused = count_calls(monkeypatch, decode, "conv_xproj")
+    _, got, got_states = decode_steps(model, ids, 5, tokens)
+    assert len(fused) == 5 * layers
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    for step in range(6):
+        assert rel_err(got[:, step], want[:, step]) < tol, f"step {step}"
+    for got_state, want_state in zip(got_states, want_states):
+        assert rel_err(got_state, want_state) < tol
+
+
+def test_decode_runs_a_lora_wrapped_x_proj_as_a_module(restore_reference, monkeypatch):
+    """PEFT LoRA on x_proj: the decode step calls the wrapped module (the fused conv+x_proj kernel
+    knows only the base weight), so the adapter's contribution is in the logits, as on the reference path."""
+    from mambalign_runtime.kernels import decode
+
+    monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
+    with mamba_targets_allowed():
+        model = get_peft_model(tiny_mamba(seed=8), LoraConfig(r=4, lora_alpha=8, target_modules=["x_proj"]))
+    for n, p in model.named_parameters():  # lora_B is zero at init: make the adapter count
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=3.0)
+    model.eval()
+    ids = torch.randint(1, 64, (2, 5), generator=torch.Generator().manual_seed(8)).to(DEVICE)
+    kernels.install("reference")
+    tokens, want, _ = decode_steps(model, ids, 3)
+    kernels.install("fast")
+    fused = count_calls(monkeypatch, decode, "conv_xproj")
+    _, got, _ = decode_steps(model, ids, 3, tokens)
+    assert not fused
+    assert rel_err(got, want) < 1e-4
+    with model.disable_adapter():
+        _, base, _ = decode_steps(model, ids, 3, tokens)
+    assert rel_err(base, want) > 1e-3, "the adapter changes the logits"
 
 
 @pytest.mark.parametrize("setting,want", [(None, torch.bfloat16), ("fp32", torch.float32)])
