@@ -131,7 +131,8 @@ def count_calls(monkeypatch, module, name):
 # (dtype, batch, layers): one row per program (b 1, 2) and 16-row dots with a ragged block (b 20);
 # an even and an odd layer count (the ring of zeroed x_proj buffers: patch._xproj_buffers).
 @pytest.mark.parametrize("dtype,batch,layers", [(torch.float32, 2, 2), (torch.float32, 20, 3),
-                                                (torch.bfloat16, 20, 2), (torch.bfloat16, 1, 3)])
+                                                (torch.bfloat16, 20, 2), (torch.bfloat16, 1, 3)],
+                         ids=["fp32-b2-l2", "fp32-b20-l3", "bf16-b20-l2", "bf16-b1-l3"])
 def test_decode_with_x_proj_in_the_conv_kernel_matches_the_gemm_path(restore_reference, monkeypatch, dtype, batch,
                                                                       layers):
     """Five decode steps with x_proj computed inside the conv kernel give the logits and cache

@@ -256,9 +256,12 @@ def decode_fused_norm() -> bool:
 # per element: split-K over channel blocks, D / BLOCK_D adds per output. From XPROJ_DOT_FROM rows
 # on the product is a tensor-core dot (>= 16 rows); below it one row per program, a broadcast
 # multiply-add (a 16-row dot would be 15/16 masked at batch 1).
+# Not measured yet (scripts/gpu_decode_xproj.py sweeps the tiles): chosen by an sm_90 compile, no
+# spills (dot 16 x 32 x 256 outputs: 128 registers, 4 warps; row 32 x 256: 165), and enough
+# programs for a latency-bound step (b64: 40 channel blocks x 4 row blocks; b1: 80 programs).
 XPROJ_DOT_FROM = 16
-XPROJ_TILE_DOT = {"BLOCK_B": 16, "BLOCK_D": 512, "SUB_D": 64, "num_warps": 4}
-XPROJ_TILE_ROW = {"BLOCK_B": 1, "BLOCK_D": 256, "SUB_D": 32, "num_warps": 4}
+XPROJ_TILE_DOT = {"BLOCK_B": 16, "BLOCK_D": 128, "SUB_D": 32, "num_warps": 4}
+XPROJ_TILE_ROW = {"BLOCK_B": 1, "BLOCK_D": 64, "SUB_D": 32, "num_warps": 4}
 # Interpreter: channel blocks of 16 (dot: 32) walked 8 (16) at a time, so tiny tests cross both.
 _INTERPRET_XPROJ = ({"BLOCK_B": 16, "BLOCK_D": 32, "SUB_D": 16, "num_warps": 4},
                     {"BLOCK_B": 1, "BLOCK_D": 16, "SUB_D": 8, "num_warps": 4})

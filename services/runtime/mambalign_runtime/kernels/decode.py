@@ -78,8 +78,8 @@ def _conv_xproj_kernel(
     mask_e = e < n_proj
     if USE_DOT:
         acc = tl.zeros([BLOCK_B, BLOCK_E], dtype=tl.float32)
-    else:  # one row: products summed across channels once, after the loop
-        acc = tl.zeros([BLOCK_B, SUB_D, BLOCK_E], dtype=tl.float32)
+    else:  # one row (BLOCK_B 1): products summed across channels once, after the loop
+        acc = tl.zeros([SUB_D, BLOCK_E], dtype=tl.float32)
     for d0 in range(0, BLOCK_D, SUB_D):
         d = pid_d * BLOCK_D + d0 + tl.arange(0, SUB_D)
         mask_d = d < dim
@@ -105,11 +105,11 @@ def _conv_xproj_kernel(
             else:
                 acc = tl.dot(xc, wx, acc)
         else:
-            acc += xc.to(tl.float32)[:, :, None] * wx.to(tl.float32)[None, :, :]
+            acc += tl.sum(xc.to(tl.float32), axis=0)[:, None] * wx.to(tl.float32)  # sum of one row: the row
     if USE_DOT:
         part = acc
     else:
-        part = tl.sum(acc, axis=1)
+        part = tl.sum(acc, axis=0)[None, :]
     mask_be = mask_b[:, None] & mask_e[None, :]
     tl.atomic_add(proj_ptr + rb[:, None] * n_proj + e[None, :], part, mask=mask_be, sem="relaxed")
     if ZERO_NEXT:

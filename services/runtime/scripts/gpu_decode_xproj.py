@@ -1,0 +1,264 @@
+"""Device experiment: the decode step with x_proj computed inside the conv update kernel
+(decode.conv_xproj) against conv update + x_proj GEMM (MAMBALIGN_DECODE_FUSED_XPROJ=0), at the
+2.8B shape with random bf16 weights, on one GPU, in one process.
+
+  PYTHONPATH=. python3 scripts/gpu_decode_xproj.py [--what kernel,graph,logits,profile] [--budget-s 140]
+
+Prints one JSON line per result (each experiment in its own try/except):
+  - "kernel": per batch, the fused kernel per tile (TILES) against conv update + x_proj GEMM
+    (each alone and both) in a CUDA graph of REPS launches (layer 0's weights), with the fused
+    output's error against the GEMM's; "kernel_best": the fastest tile per batch;
+  - "graph_step": the graphed decode step (GraphedDecoder, as `bench --what decode`) per batch,
+    fused off, fused with the default tile, and fused with the batch's fastest tile;
+  - "logits": teacher-forced decode steps, fused on vs off from the same prefill: max abs logit
+    difference and greedy agreement per step;
+  - "profile_decode": torch.profiler's kernel table of one eager step at batch 64, fused on and off.
+
+Without CUDA only "logits" runs (Triton's CPU interpreter: a smoke run, e.g. --shape mamba-tiny).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import traceback
+
+import torch
+import torch.nn.functional as F
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernels are defined
+
+from mambalign_runtime import kernels  # noqa: E402
+from mambalign_runtime.bench import _card, _median, _profile_record, _sync_time, build_model  # noqa: E402
+from mambalign_runtime.decoding import GraphedDecoder, cache_states  # noqa: E402
+from mambalign_runtime.kernels import _launch  # noqa: E402
+from mambalign_runtime.kernels.decode import conv_update, conv_xproj  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+SWITCH = "MAMBALIGN_DECODE_FUSED_XPROJ"
+REPS = 64  # launches per timed graph (one per layer of a step)
+# name -> set_xproj_tile override; "row" tiles run below 16 rows, "dot" tiles from 16 on.
+TILES = {
+    "row_d32_s16": {"row_BLOCK_D": 32, "row_SUB_D": 16},
+    "row_d64_s32": {"row_BLOCK_D": 64, "row_SUB_D": 32},
+    "row_d64_s16": {"row_BLOCK_D": 64, "row_SUB_D": 16},
+    "row_d128_s32": {"row_BLOCK_D": 128, "row_SUB_D": 32},
+    "row_d256_s32": {"row_BLOCK_D": 256, "row_SUB_D": 32},
+    "row_d64_s32_w8": {"row_BLOCK_D": 64, "row_SUB_D": 32, "row_num_warps": 8},
+    "dot_b16_d64_s32": {"dot_BLOCK_D": 64, "dot_SUB_D": 32},
+    "dot_b16_d128_s32": {"dot_BLOCK_D": 128, "dot_SUB_D": 32},
+    "dot_b16_d128_s16": {"dot_BLOCK_D": 128, "dot_SUB_D": 16},
+    "dot_b16_d256_s32": {"dot_BLOCK_D": 256, "dot_SUB_D": 32},
+    "dot_b16_d512_s32": {"dot_BLOCK_D": 512, "dot_SUB_D": 32},
+    "dot_b16_d128_s32_w8": {"dot_BLOCK_D": 128, "dot_SUB_D": 32, "dot_num_warps": 8},
+    "dot_b32_d128_s32_w8": {"dot_BLOCK_B": 32, "dot_BLOCK_D": 128, "dot_SUB_D": 32, "dot_num_warps": 8},
+    "dot_b64_d64_s32_w8": {"dot_BLOCK_B": 64, "dot_BLOCK_D": 64, "dot_SUB_D": 32, "dot_num_warps": 8},
+}
+T0 = time.time()
+
+
+def emit(rec: dict) -> None:
+    print(json.dumps({"card": _card(), "t_s": round(time.time() - T0, 1), **rec}), flush=True)
+
+
+def guarded(name: str, fn) -> None:
+    try:
+        fn()
+    except Exception as err:  # report and go on with the other experiments
+        emit({"exp": name, "error": repr(err)[:400], "trace": traceback.format_exc()[-1500:]})
+    finally:
+        _launch.set_xproj_tile(None)
+        os.environ[SWITCH] = "1"
+        if DEVICE == "cuda":
+            torch.cuda.empty_cache()
+
+
+def rel(a, b) -> float:
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def graph_us(fn) -> float:
+    """Device microseconds per fn() call: REPS calls captured in one CUDA graph, replayed."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fn()
+        fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(REPS):
+            fn()
+    graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(5):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) * 1e3 / REPS)
+    return round(_median(times), 2)
+
+
+def kernel_exp(model, batches) -> dict:
+    """Fused tiles vs conv update + x_proj GEMM on layer 0's shapes; returns batch -> best tile name."""
+    mixer = model.backbone.layers[0].mixer
+    w_conv = mixer.conv1d.weight.squeeze(1)
+    bias = mixer.conv1d.bias
+    w_x = mixer.x_proj.weight
+    dim, E = w_conv.shape[0], w_x.shape[0]
+    best = {}
+    for b in batches:
+        g = torch.Generator(DEVICE).manual_seed(b)
+        xz = torch.randn(b, 2 * dim, device=DEVICE, generator=g).to(torch.bfloat16)
+        x = xz[:, :dim]  # the strided half of in_proj's output, as the step hands it over
+        state = torch.randn(b, dim, 4, device=DEVICE, generator=g).to(torch.bfloat16)
+        proj, zero_next = (torch.zeros(b, E, device=DEVICE) for _ in range(2))
+        xc = conv_update(x, state, w_conv, bias, True)
+        base = {"conv_update": graph_us(lambda: conv_update(x, state, w_conv, bias, True)),
+                "x_proj_gemm": graph_us(lambda: F.linear(xc, w_x))}
+        base["conv_then_gemm"] = graph_us(lambda: F.linear(conv_update(x, state, w_conv, bias, True), w_x))
+        emit({"exp": "kernel", "batch": b, "path": "unfused", **{f"{k}_us": v for k, v in base.items()}})
+        results = {}
+        for name, tile in TILES.items():
+            if name.startswith("row") != (b < _launch.XPROJ_DOT_FROM):
+                continue
+            try:
+                _launch.set_xproj_tile(tile)
+                s0 = state.clone()
+                want_xc = conv_update(x, s0.clone(), w_conv, bias, True)
+                s1 = s0.clone()
+                proj.zero_()
+                got_xc = conv_xproj(x, s1, w_conv, bias, True, w_x, proj, zero_next)
+                want = F.linear(want_xc, w_x).float()
+                err = {"xc_equal": bool(torch.equal(got_xc, want_xc)), "proj_rel_err": rel(proj, want),
+                       "proj_bf16_equal_frac": (proj.to(torch.bfloat16) == want.to(torch.bfloat16)).float().mean().item()}
+                us = graph_us(lambda: conv_xproj(x, state, w_conv, bias, True, w_x, proj, zero_next))
+                results[name] = us
+                emit({"exp": "kernel", "batch": b, "path": "fused", "tile": name, "fused_us": us,
+                      "saved_vs_conv_then_gemm_us": round(base["conv_then_gemm"] - us, 2), **err})
+            except Exception as err:
+                emit({"exp": "kernel", "batch": b, "tile": name, "error": repr(err)[:300]})
+            finally:
+                _launch.set_xproj_tile(None)
+        if results:
+            best[b] = min(results, key=results.get)
+            emit({"exp": "kernel_best", "batch": b, "tile": best[b], "fused_us": results[best[b]],
+                  "conv_then_gemm_us": base["conv_then_gemm"]})
+    return best
+
+
+def prompts(model, batch: int):
+    return torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
+                         generator=torch.Generator(DEVICE).manual_seed(2))
+
+
+def graph_step(model, batch: int, path: str, tile: dict | None, tokens: int) -> None:
+    os.environ[SWITCH] = "0" if path == "unfused" else "1"
+    _launch.set_xproj_tile(tile)
+    prompt = prompts(model, batch)
+    decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
+    decoder.generate(4, -1)
+    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))  # replays go on from the state
+    steps = tokens - 1
+    emit({"exp": "graph_step", "batch": batch, "path": path, "tile": tile, "graph_step_ms": round(t / steps * 1e3, 3),
+          "tokens_per_s": round(batch * steps / t, 1)})
+    del decoder
+
+
+def logits_exp(model, batch: int, steps: int) -> None:
+    """Fused on vs off from the same prefill, fed the same (off path's greedy) tokens."""
+    prompt = prompts(model, batch)
+    with torch.no_grad():
+        out = model(input_ids=prompt, use_cache=True)
+        cache = out.cache_params
+        saved = [t.clone() for t in cache_states(cache)]
+        runs, feeds = {}, None
+        for switch in ("0", "1"):  # off first: its greedy tokens are fed to both
+            os.environ[SWITCH] = switch
+            for t, s in zip(cache_states(cache), saved):
+                t.copy_(s)
+            ids = out.logits[:, -1].argmax(-1, keepdim=True)
+            logits, fed = [], []
+            for i in range(steps):
+                feed = feeds[i] if feeds is not None else ids
+                lg = model(input_ids=feed, cache_params=cache, use_cache=True).logits[:, -1].float()
+                logits.append(lg)
+                fed.append(feed)
+                ids = lg.argmax(-1, keepdim=True)
+            runs[switch], feeds = logits, fed
+        for i in range(steps):
+            off, on = runs["0"][i], runs["1"][i]
+            emit({"exp": "logits", "batch": batch, "step": i, "max_abs_diff": (on - off).abs().max().item(),
+                  "rel_err": rel(on, off), "logit_abs_mean": off.abs().mean().item(),
+                  "argmax_equal_frac": (on.argmax(-1) == off.argmax(-1)).float().mean().item()})
+
+
+def profile_step(model, batch: int, path: str) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    os.environ[SWITCH] = "0" if path == "unfused" else "1"
+    prompt = prompts(model, batch)
+    with torch.no_grad():
+        out = model(input_ids=prompt, use_cache=True)
+        ids = out.logits[:, -1].argmax(-1, keepdim=True)
+        for _ in range(2):
+            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+            torch.cuda.synchronize()
+    rec = _profile_record(prof, bench="profile_decode", batch=batch, path=path)
+    rec.pop("top_ops_self", None)
+    rec.pop("top_ops_by_shape", None)
+    emit({"exp": "profile_decode", **rec})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--what", default="kernel,graph,logits,profile")
+    ap.add_argument("--batches", default="1,64,256")
+    ap.add_argument("--tokens", type=int, default=65)
+    ap.add_argument("--logits-batches", default="64,1")
+    ap.add_argument("--budget-s", type=float, default=140.0, help="skip what is left after this many seconds")
+    ap.add_argument("--shape", default="mamba-2.8b")
+    args = ap.parse_args()
+    what = args.what.split(",") if DEVICE == "cuda" else ["logits"]
+    batches = [int(x) for x in args.batches.split(",")]
+    kernels.install("fast")
+    model = build_model(args.shape, torch.device(DEVICE)).eval()
+    emit({"exp": "build", "dot_tile": _launch.XPROJ_TILE_DOT, "row_tile": _launch.XPROJ_TILE_ROW,
+          "dot_from": _launch.XPROJ_DOT_FROM})
+    best: dict = {}
+
+    def left() -> bool:
+        return time.time() - T0 < args.budget_s
+
+    if "kernel" in what:
+        guarded("kernel", lambda: best.update(kernel_exp(model, batches)))
+    for b in batches if "graph" in what else []:
+        paths = [("unfused", None), ("fused", None)]
+        if b in best:
+            paths.append(("fused_best", TILES[best[b]]))
+        for path, tile in paths:
+            if left():
+                guarded(f"graph_step b{b} {path}", lambda b=b, path=path, tile=tile: graph_step(model, b, path, tile,
+                                                                                                args.tokens))
+    for b in [int(x) for x in args.logits_batches.split(",")] if "logits" in what else ():
+        if left():
+            guarded(f"logits b{b}", lambda b=b: logits_exp(model, b, 4))
+    for path in ("fused", "unfused") if "profile" in what else ():
+        if left():
+            guarded(f"profile b64 {path}", lambda path=path: profile_step(model, 64, path))
+    emit({"exp": "done", "wall_s": round(time.time() - T0, 1)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
