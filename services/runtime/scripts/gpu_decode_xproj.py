@@ -106,7 +106,7 @@ def graph_us(fn) -> float:
     return round(_median(times), 2)
 
 
-def kernel_exp(model, batches) -> dict:
+def kernel_exp(model, batches, budget_s: float) -> dict:
     """Fused tiles vs conv update + x_proj GEMM on layer 0's shapes; returns batch -> best tile name."""
     mixer = model.backbone.layers[0].mixer
     w_conv = mixer.conv1d.weight.squeeze(1)
@@ -127,7 +127,7 @@ def kernel_exp(model, batches) -> dict:
         emit({"exp": "kernel", "batch": b, "path": "unfused", **{f"{k}_us": v for k, v in base.items()}})
         results = {}
         for name, tile in TILES.items():
-            if name.startswith("row") != (b < _launch.XPROJ_DOT_FROM):
+            if name.startswith("row") != (b < _launch.XPROJ_DOT_FROM) or time.time() - T0 > budget_s:
                 continue
             try:
                 _launch.set_xproj_tile(tile)
@@ -241,7 +241,7 @@ def main() -> int:
         return time.time() - T0 < args.budget_s
 
     if "kernel" in what:
-        guarded("kernel", lambda: best.update(kernel_exp(model, batches)))
+        guarded("kernel", lambda: best.update(kernel_exp(model, batches, args.budget_s / 2)))
     for b in batches if "graph" in what else []:
         paths = [("unfused", None), ("fused", None)]
         if b in best:

@@ -421,6 +421,26 @@ def test_conv_xproj_matches_conv_update_then_x_proj(dtype, b):
         conv_xproj(x, state, w, bias, True, wx.float() if dtype != torch.float32 else wx.double(), proj)
 
 
+def test_xproj_tile_switches_to_the_dot_at_16_rows_and_checks_its_config(monkeypatch):
+    from mambalign_runtime.kernels import _launch
+
+    monkeypatch.setattr(_launch, "_xproj_override", None)
+    assert not _launch.xproj_tile(15)["USE_DOT"] and _launch.xproj_tile(15)["BLOCK_B"] == 1
+    assert _launch.xproj_tile(16)["USE_DOT"] and _launch.xproj_tile(16)["BLOCK_B"] >= 16
+    _launch.set_xproj_tile({"dot_from": 4, "dot_SUB_D": 32, "row_BLOCK_D": 128})
+    assert _launch.xproj_tile(4)["SUB_D"] == 32 and _launch.xproj_tile(3)["BLOCK_D"] == 128
+    _launch.set_xproj_tile(None)
+    with pytest.raises(ValueError, match="dot_SUB_D"):
+        _launch.set_xproj_tile({"dot_SUB_D": 8})
+    with pytest.raises(ValueError, match="unknown keys"):
+        _launch.set_xproj_tile({"SUB_D": 32})
+    with pytest.raises(ValueError, match="row_BLOCK_B"):
+        _launch.set_xproj_tile({"row_BLOCK_B": 4})
+    monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_XPROJ", "yes")
+    with pytest.raises(ValueError, match="MAMBALIGN_DECODE_FUSED_XPROJ"):
+        _launch.decode_fused_xproj()
+
+
 @pytest.mark.parametrize("b", [2, 17])
 def test_state_update_rounds_fp32_inputs_to_the_models_dtype_when_asked(b):
     """round_inputs: dt (the time step with dt_weight), B and C given as fp32 sums give exactly the
