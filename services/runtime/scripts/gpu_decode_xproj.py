@@ -56,6 +56,9 @@ TILES = {
     "dot_b16_d128_s32_w8": {"dot_BLOCK_D": 128, "dot_SUB_D": 32, "dot_num_warps": 8},
     "dot_b32_d128_s32_w8": {"dot_BLOCK_B": 32, "dot_BLOCK_D": 128, "dot_SUB_D": 32, "dot_num_warps": 8},
     "dot_b64_d64_s32_w8": {"dot_BLOCK_B": 64, "dot_BLOCK_D": 64, "dot_SUB_D": 32, "dot_num_warps": 8},
+    # below 16 rows too: is a 16-row dot (rows masked) better than one row per program there?
+    "any_dot_b16_d128_s32": {"dot_from": 1, "dot_BLOCK_D": 128, "dot_SUB_D": 32},
+    "any_dot_b16_d64_s32": {"dot_from": 1, "dot_BLOCK_D": 64, "dot_SUB_D": 32},
 }
 T0 = time.time()
 
@@ -82,17 +85,18 @@ def rel(a, b) -> float:
 
 
 def graph_us(fn) -> float:
-    """Device microseconds per fn() call: REPS calls captured in one CUDA graph, replayed."""
+    """Device microseconds per call: fn(0), ..., fn(REPS - 1) captured in one CUDA graph, replayed
+    (each i its own tensors, as each layer of a step has: nothing stays in L2 from the last call)."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
-        fn()
-        fn()
+        fn(0)
+        fn(1)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        for _ in range(REPS):
-            fn()
+        for i in range(REPS):
+            fn(i)
     graph.replay()
     torch.cuda.synchronize()
     times = []
@@ -116,18 +120,24 @@ def kernel_exp(model, batches, budget_s: float) -> dict:
     best = {}
     for b in batches:
         g = torch.Generator(DEVICE).manual_seed(b)
-        xz = torch.randn(b, 2 * dim, device=DEVICE, generator=g).to(torch.bfloat16)
-        x = xz[:, :dim]  # the strided half of in_proj's output, as the step hands it over
-        state = torch.randn(b, dim, 4, device=DEVICE, generator=g).to(torch.bfloat16)
-        proj, zero_next = (torch.zeros(b, E, device=DEVICE) for _ in range(2))
-        xc = conv_update(x, state, w_conv, bias, True)
-        base = {"conv_update": graph_us(lambda: conv_update(x, state, w_conv, bias, True)),
-                "x_proj_gemm": graph_us(lambda: F.linear(xc, w_x))}
-        base["conv_then_gemm"] = graph_us(lambda: F.linear(conv_update(x, state, w_conv, bias, True), w_x))
+        # REPS copies of everything a layer reads (one per layer of a step)
+        xs = [torch.randn(b, 2 * dim, device=DEVICE, generator=g).to(torch.bfloat16)[:, :dim] for _ in range(REPS)]
+        x = xs[0]  # the strided half of in_proj's output, as the step hands it over
+        states = [torch.randn(b, dim, 4, device=DEVICE, generator=g).to(torch.bfloat16) for _ in range(REPS)]
+        state = states[0]
+        wxs = [w_x.clone() for _ in range(REPS)]
+        wcs = [w_conv.clone() for _ in range(REPS)]
+        projs = [torch.zeros(b, E, device=DEVICE) for _ in range(REPS + 1)]
+        proj, zero_next = projs[0], projs[1]
+        xcs = [conv_update(xs[i], states[i].clone(), wcs[i], bias, True) for i in range(REPS)]
+        base = {"conv_update": graph_us(lambda i: conv_update(xs[i], states[i], wcs[i], bias, True)),
+                "x_proj_gemm": graph_us(lambda i: F.linear(xcs[i], wxs[i]))}
+        base["conv_then_gemm"] = graph_us(lambda i: F.linear(conv_update(xs[i], states[i], wcs[i], bias, True), wxs[i]))
         emit({"exp": "kernel", "batch": b, "path": "unfused", **{f"{k}_us": v for k, v in base.items()}})
         results = {}
         for name, tile in TILES.items():
-            if name.startswith("row") != (b < _launch.XPROJ_DOT_FROM) or time.time() - T0 > budget_s:
+            wanted = ("row", "any") if b < _launch.XPROJ_DOT_FROM else ("dot",)
+            if not name.startswith(wanted) or time.time() - T0 > budget_s:
                 continue
             try:
                 _launch.set_xproj_tile(tile)
@@ -139,7 +149,7 @@ def kernel_exp(model, batches, budget_s: float) -> dict:
                 want = F.linear(want_xc, w_x).float()
                 err = {"xc_equal": bool(torch.equal(got_xc, want_xc)), "proj_rel_err": rel(proj, want),
                        "proj_bf16_equal_frac": (proj.to(torch.bfloat16) == want.to(torch.bfloat16)).float().mean().item()}
-                us = graph_us(lambda: conv_xproj(x, state, w_conv, bias, True, w_x, proj, zero_next))
+                us = graph_us(lambda i: conv_xproj(xs[i], states[i], wcs[i], bias, True, wxs[i], projs[i], projs[i + 1]))
                 results[name] = us
                 emit({"exp": "kernel", "batch": b, "path": "fused", "tile": name, "fused_us": us,
                       "saved_vs_conv_then_gemm_us": round(base["conv_then_gemm"] - us, 2), **err})
@@ -151,6 +161,8 @@ def kernel_exp(model, batches, budget_s: float) -> dict:
             best[b] = min(results, key=results.get)
             emit({"exp": "kernel_best", "batch": b, "tile": best[b], "fused_us": results[best[b]],
                   "conv_then_gemm_us": base["conv_then_gemm"]})
+        del xs, states, wxs, wcs, projs, xcs
+        torch.cuda.empty_cache()
     return best
 
 
@@ -226,6 +238,7 @@ def main() -> int:
     ap.add_argument("--batches", default="1,64,256")
     ap.add_argument("--tokens", type=int, default=65)
     ap.add_argument("--logits-batches", default="64,1")
+    ap.add_argument("--kernel-batches", default="1,8,64,256")
     ap.add_argument("--budget-s", type=float, default=140.0, help="skip what is left after this many seconds")
     ap.add_argument("--shape", default="mamba-2.8b")
     args = ap.parse_args()
@@ -241,7 +254,8 @@ def main() -> int:
         return time.time() - T0 < args.budget_s
 
     if "kernel" in what:
-        guarded("kernel", lambda: best.update(kernel_exp(model, batches, args.budget_s / 2)))
+        kb = [int(x) for x in args.kernel_batches.split(",")]
+        guarded("kernel", lambda: best.update(kernel_exp(model, kb, args.budget_s / 2)))
     for b in batches if "graph" in what else []:
         paths = [("unfused", None), ("fused", None)]
         if b in best:
