@@ -129,7 +129,7 @@ def count_calls(monkeypatch, module, name):
 
 
 # (dtype, batch, layers): one row per program (b 1, 2) and 16-row dots with a ragged block (b 20);
-# an even and an odd layer count (the ring of zeroed x_proj buffers: patch._xproj_buffers).
+# two and three layers (each fused layer zeroes the previous one's x_proj buffer: patch._xproj_buffers).
 @pytest.mark.parametrize("dtype,batch,layers", [(torch.float32, 2, 2), (torch.float32, 20, 3),
                                                 (torch.bfloat16, 20, 2), (torch.bfloat16, 1, 3)],
                          ids=["fp32-b2-l2", "fp32-b20-l3", "bf16-b20-l2", "bf16-b1-l3"])
@@ -157,28 +157,33 @@ def test_decode_with_x_proj_in_the_conv_kernel_matches_the_gemm_path(restore_ref
         assert rel_err(got_state, want_state) < tol
 
 
-def test_decode_runs_a_lora_wrapped_x_proj_as_a_module(restore_reference, monkeypatch):
-    """PEFT LoRA on x_proj: the decode step calls the wrapped module (the fused conv+x_proj kernel
-    knows only the base weight), so the adapter's contribution is in the logits, as on the reference path."""
+def test_decode_runs_a_lora_wrapped_x_proj_as_a_module_and_fuses_the_other_layers(restore_reference, monkeypatch):
+    """PEFT LoRA on the middle layer's x_proj of three: that layer's decode step calls the wrapped
+    module (the fused conv+x_proj kernel knows only the base weight), the other two fuse, and over
+    several steps the logits are the reference path's, adapter included (so each fused layer's
+    buffer is zeroed though the layer after it takes the fallback)."""
     from mambalign_runtime.kernels import decode
 
     monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
     with mamba_targets_allowed():
-        model = get_peft_model(tiny_mamba(seed=8), LoraConfig(r=4, lora_alpha=8, target_modules=["x_proj"]))
+        model = get_peft_model(tiny_mamba(seed=8, layers=3), LoraConfig(
+            r=4, lora_alpha=8, target_modules=["x_proj"], layers_to_transform=[1], layers_pattern="layers"))
+    lora = [n for n, p in model.named_parameters() if "lora_B" in n]
+    assert len(lora) == 1 and ".layers.1." in lora[0]
     for n, p in model.named_parameters():  # lora_B is zero at init: make the adapter count
         if "lora_B" in n:
             torch.nn.init.normal_(p, std=3.0)
     model.eval()
     ids = torch.randint(1, 64, (2, 5), generator=torch.Generator().manual_seed(8)).to(DEVICE)
     kernels.install("reference")
-    tokens, want, _ = decode_steps(model, ids, 3)
+    tokens, want, _ = decode_steps(model, ids, 4)
     kernels.install("fast")
     fused = count_calls(monkeypatch, decode, "conv_xproj")
-    _, got, _ = decode_steps(model, ids, 3, tokens)
-    assert not fused
+    _, got, _ = decode_steps(model, ids, 4, tokens)
+    assert len(fused) == 4 * 2
     assert rel_err(got, want) < 1e-4
     with model.disable_adapter():
-        _, base, _ = decode_steps(model, ids, 3, tokens)
+        _, base, _ = decode_steps(model, ids, 4, tokens)
     assert rel_err(base, want) > 1e-3, "the adapter changes the logits"
 
 

@@ -215,25 +215,27 @@ _XPROJ_ATTR = "_mambalign_xproj_buffers"
 
 
 def _xproj_buffers(cache_params, layer_idx: int, batch: int, width: int, device):
-    """(proj, zero_next) for this layer's conv_xproj: proj is zero on entry and receives the layer's
-    x_proj sums; zero_next is the buffer the next layer (the last one: layer 0 of the next step)
-    adds into, which this layer's launch zeroes, so no memset runs per layer. Two fp32 (b, width)
-    buffers on the cache, alternating by layer (a third for the last layer when the count is odd,
-    so it never zeroes its own); created zeroed with the cache's first decode step. A step that
-    stops halfway leaves the ring unzeroed, as it leaves the states half-advanced: the cache is
-    unusable after it either way. A one-layer model gets a fresh zeroed buffer per step."""
-    layers = len(cache_params.layers)
-    if layers == 1:
-        return torch.zeros(batch, width, dtype=torch.float32, device=device), None
-    bufs = getattr(cache_params, _XPROJ_ATTR, None)
-    if bufs is None or bufs[0].shape != (batch, width) or bufs[0].device != device:
-        bufs = [torch.zeros(batch, width, dtype=torch.float32, device=device) for _ in range(2 + layers % 2)]
-        setattr(cache_params, _XPROJ_ATTR, bufs)
-
-    def slot(i: int) -> int:
-        return 2 if layers % 2 and i == layers - 1 else i % 2
-
-    return bufs[slot(layer_idx)], bufs[slot((layer_idx + 1) % layers)]
+    """(proj, zero_next) for this layer's conv_xproj. proj, the layer's own fp32 (b, width) buffer
+    on the cache, is zero on entry and receives its x_proj sums; zero_next is the buffer of the
+    layer that took this path before it (this step's previous layer, or the last one of the step
+    before), whose state update has read it, and which this launch zeroes: every buffer is zeroed
+    by the next fused layer after its reader, whichever layers take the fallback (a LoRA on some
+    layers' x_proj), with no memset per layer. The order is the host's call order, the same in a
+    captured graph's replays. A lone fused layer zeroes its own buffer first (a memset). A step
+    that stops halfway leaves a buffer unzeroed, as it leaves the states half-advanced: the cache
+    is unusable after it either way."""
+    ring = getattr(cache_params, _XPROJ_ATTR, None)
+    if ring is None or ring["shape"] != (batch, width, device):
+        ring = {"shape": (batch, width, device), "bufs": {}, "last": None}
+        setattr(cache_params, _XPROJ_ATTR, ring)
+    bufs = ring["bufs"]
+    if layer_idx not in bufs:
+        bufs[layer_idx] = torch.zeros(batch, width, dtype=torch.float32, device=device)
+    proj, last = bufs[layer_idx], ring["last"]
+    ring["last"] = layer_idx
+    if last == layer_idx:
+        return proj.zero_(), None
+    return proj, bufs[last] if last is not None else None
 
 
 def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
