@@ -40,7 +40,7 @@ from mambalign_runtime.kernels.decode import conv_update, conv_xproj  # noqa: E4
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SWITCH = "MAMBALIGN_DECODE_FUSED_XPROJ"
 REPS = 64  # launches per timed graph (one per layer of a step)
-# name -> set_xproj_tile override; "row" tiles run below 16 rows, "dot" tiles from 16 on.
+# name -> set_xproj_tile override; "row" tiles run at one row, "dot" tiles from XPROJ_DOT_FROM rows.
 TILES = {
     "row_d32_s16": {"row_BLOCK_D": 32, "row_SUB_D": 16},
     "row_d64_s32": {"row_BLOCK_D": 64, "row_SUB_D": 32},
@@ -173,7 +173,7 @@ def prompts(model, batch: int):
 
 def graph_step(model, batch: int, path: str, tile: dict | None, tokens: int) -> None:
     os.environ[SWITCH] = "0" if path == "unfused" else "1"
-    _launch.set_xproj_tile(tile)
+    _launch.set_xproj_tile({"fuse_below": 1 << 30, **(tile or {})})  # fused means fused, at any batch
     prompt = prompts(model, batch)
     decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
     decoder.generate(4, -1)
@@ -247,7 +247,7 @@ def main() -> int:
     kernels.install("fast")
     model = build_model(args.shape, torch.device(DEVICE)).eval()
     emit({"exp": "build", "dot_tile": _launch.XPROJ_TILE_DOT, "row_tile": _launch.XPROJ_TILE_ROW,
-          "dot_from": _launch.XPROJ_DOT_FROM})
+          "dot_from": _launch.XPROJ_DOT_FROM, "fuse_below": _launch.XPROJ_FUSE_BELOW})
     best: dict = {}
 
     def left() -> bool:

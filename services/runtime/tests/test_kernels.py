@@ -385,8 +385,9 @@ def test_conv_update_shifts_the_state_and_matches_reference(dtype, layout):
     assert rel_err(out, out_ref) < (1e-6 if dtype == torch.float32 else TOL[dtype])
 
 
-# Batch 1 and 3: one row per program (broadcast multiply-add); 20: 16-row programs with a
-# tensor-core dot and a ragged last row block. 37 channels: ragged channel block and sub-block for
+# Batch 1: one row per program (broadcast multiply-add); 3 and 20: 16-row programs with a
+# tensor-core dot and a ragged last row block (the kernel runs at any batch; the decode step calls
+# it below 16 rows). 37 channels: ragged channel block and sub-block for
 # both variants; 20 outputs (rank 4 + 2 x 8 states): off the output block.
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("b", [1, 3, 20])
@@ -396,7 +397,7 @@ def test_conv_xproj_matches_conv_update_then_x_proj(dtype, b):
     next layer's buffer."""
     from mambalign_runtime.kernels import _launch
 
-    assert _launch.xproj_tile(b)["USE_DOT"] == (b >= 16)
+    assert _launch.xproj_tile(b)["USE_DOT"] == (b >= _launch.XPROJ_DOT_FROM)
     gen = torch.Generator().manual_seed(b)
     d, E = 37, 20
 
@@ -421,13 +422,19 @@ def test_conv_xproj_matches_conv_update_then_x_proj(dtype, b):
         conv_xproj(x, state, w, bias, True, wx.float() if dtype != torch.float32 else wx.double(), proj)
 
 
-def test_xproj_tile_switches_to_the_dot_at_16_rows_and_checks_its_config(monkeypatch):
+def test_xproj_fuses_below_16_rows_one_row_per_program_at_batch_one_and_checks_its_config(monkeypatch):
+    """Measured on an H200 (KERNELS.md "Round 7"): the fused conv+x_proj wins below 16 rows (one row
+    per program at batch 1, a 16-row dot from 2 rows) and loses to the GEMM from 64 rows on."""
     from mambalign_runtime.kernels import _launch
 
     monkeypatch.setattr(_launch, "_xproj_override", None)
-    assert not _launch.xproj_tile(15)["USE_DOT"] and _launch.xproj_tile(15)["BLOCK_B"] == 1
-    assert _launch.xproj_tile(16)["USE_DOT"] and _launch.xproj_tile(16)["BLOCK_B"] >= 16
-    _launch.set_xproj_tile({"dot_from": 4, "dot_SUB_D": 32, "row_BLOCK_D": 128})
+    monkeypatch.delenv("MAMBALIGN_DECODE_FUSED_XPROJ", raising=False)
+    assert _launch.decode_fused_xproj(1) and _launch.decode_fused_xproj(15)
+    assert not _launch.decode_fused_xproj(16) and not _launch.decode_fused_xproj(256)
+    assert not _launch.xproj_tile(1)["USE_DOT"] and _launch.xproj_tile(1)["BLOCK_B"] == 1
+    assert _launch.xproj_tile(2)["USE_DOT"] and _launch.xproj_tile(2)["BLOCK_B"] >= 16
+    _launch.set_xproj_tile({"fuse_below": 1 << 30, "dot_from": 4, "dot_SUB_D": 32, "row_BLOCK_D": 128})
+    assert _launch.decode_fused_xproj(256)
     assert _launch.xproj_tile(4)["SUB_D"] == 32 and _launch.xproj_tile(3)["BLOCK_D"] == 128
     _launch.set_xproj_tile(None)
     with pytest.raises(ValueError, match="dot_SUB_D"):
@@ -438,7 +445,7 @@ def test_xproj_tile_switches_to_the_dot_at_16_rows_and_checks_its_config(monkeyp
         _launch.set_xproj_tile({"row_BLOCK_B": 4})
     monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_XPROJ", "yes")
     with pytest.raises(ValueError, match="MAMBALIGN_DECODE_FUSED_XPROJ"):
-        _launch.decode_fused_xproj()
+        _launch.decode_fused_xproj(1)
 
 
 @pytest.mark.parametrize("b", [2, 17])

@@ -128,11 +128,13 @@ def count_calls(monkeypatch, module, name):
     return calls
 
 
-# (dtype, batch, layers): one row per program (b 1, 2) and 16-row dots with a ragged block (b 20);
-# two and three layers (each fused layer zeroes the previous one's x_proj buffer: patch._xproj_buffers).
-@pytest.mark.parametrize("dtype,batch,layers", [(torch.float32, 2, 2), (torch.float32, 20, 3),
-                                                (torch.bfloat16, 20, 2), (torch.bfloat16, 1, 3)],
-                         ids=["fp32-b2-l2", "fp32-b20-l3", "bf16-b20-l2", "bf16-b1-l3"])
+# (dtype, batch, layers): one row per program (b 1), 16-row dots with a ragged block (b 2, 12), and
+# b 20, where the GEMM path runs (no fused call); two and three layers (each fused layer zeroes the
+# previous one's x_proj buffer: patch._xproj_buffers).
+@pytest.mark.parametrize("dtype,batch,layers", [(torch.float32, 2, 2), (torch.float32, 12, 3),
+                                                (torch.bfloat16, 12, 2), (torch.bfloat16, 1, 3),
+                                                (torch.float32, 20, 2)],
+                         ids=["fp32-b2-l2", "fp32-b12-l3", "bf16-b12-l2", "bf16-b1-l3", "fp32-b20-gemm"])
 def test_decode_with_x_proj_in_the_conv_kernel_matches_the_gemm_path(restore_reference, monkeypatch, dtype, batch,
                                                                       layers):
     """Five decode steps with x_proj computed inside the conv kernel give the logits and cache
@@ -149,7 +151,7 @@ def test_decode_with_x_proj_in_the_conv_kernel_matches_the_gemm_path(restore_ref
     monkeypatch.setenv("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
     fused = count_calls(monkeypatch, decode, "conv_xproj")
     _, got, got_states = decode_steps(model, ids, 5, tokens)
-    assert len(fused) == 5 * layers
+    assert len(fused) == (5 * layers if batch < 16 else 0)
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     for step in range(6):
         assert rel_err(got[:, step], want[:, step]) < tol, f"step {step}"

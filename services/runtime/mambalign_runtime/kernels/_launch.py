@@ -253,14 +253,15 @@ def decode_fused_norm() -> bool:
 # Decode conv update + x_proj in one kernel (decode.conv_xproj). Each program owns BLOCK_B rows x
 # BLOCK_D channels, walks them SUB_D at a time (conv taps, xc stored, xc @ W_x[:, d].T kept in
 # fp32 registers) and adds its (rows x n_proj) partial into a zeroed fp32 buffer with one atomic
-# per element: split-K over channel blocks, D / BLOCK_D adds per output. From XPROJ_DOT_FROM rows
-# on the product is a tensor-core dot (>= 16 rows); below it one row per program, a broadcast
-# multiply-add (a 16-row dot would be 15/16 masked at batch 1).
-# Not measured yet (scripts/gpu_decode_xproj.py sweeps the tiles): chosen by an sm_90 compile, no
-# spills (dot 16 x 32 x 256 outputs: 128 registers, 4 warps; row 32 x 256: 165), and enough
-# programs for a latency-bound step (b64: 40 channel blocks x 4 row blocks; b1: 80 programs).
-XPROJ_DOT_FROM = 16
-XPROJ_TILE_DOT = {"BLOCK_B": 16, "BLOCK_D": 128, "SUB_D": 32, "num_warps": 4}
+# per element: split-K over channel blocks, D / BLOCK_D adds per output. One row per program (a
+# broadcast multiply-add) at batch 1, a 16-row tensor-core dot from XPROJ_DOT_FROM rows, and the
+# GEMM path (conv update, then cuBLAS) from XPROJ_FUSE_BELOW rows on. Measured on one H200
+# (scripts/gpu_decode_xproj.py, KERNELS.md "Round 7"), device us per layer against conv update +
+# x_proj GEMM: b1 5.48 vs 9.91 (row, 64 x 32), b8 7.04 vs 10.12 (dot, 16 x 64 x 32), b64 12.03 vs
+# 11.74 and b256 30.9 vs 17.25 (the fused kernel loses); graphed step b1 3.243 -> 2.953 ms.
+XPROJ_FUSE_BELOW = 16
+XPROJ_DOT_FROM = 2
+XPROJ_TILE_DOT = {"BLOCK_B": 16, "BLOCK_D": 64, "SUB_D": 32, "num_warps": 4}
 XPROJ_TILE_ROW = {"BLOCK_B": 1, "BLOCK_D": 64, "SUB_D": 32, "num_warps": 4}
 # Interpreter: channel blocks of 16 (dot: 32) walked 8 (16) at a time, so tiny tests cross both.
 _INTERPRET_XPROJ = ({"BLOCK_B": 16, "BLOCK_D": 32, "SUB_D": 16, "num_warps": 4},
@@ -268,14 +269,15 @@ _INTERPRET_XPROJ = ({"BLOCK_B": 16, "BLOCK_D": 32, "SUB_D": 16, "num_warps": 4},
 _xproj_override: dict | None = None
 
 
-def decode_fused_xproj() -> bool:
-    """True (default): the decode step's conv update also computes x_proj (decode.conv_xproj) when
-    x_proj and dt_proj are plain Linears; $MAMBALIGN_DECODE_FUSED_XPROJ=0 keeps x_proj a GEMM.
-    Read at every call, so a benchmark can compare both in one process."""
+def decode_fused_xproj(batch: int) -> bool:
+    """True (default) below XPROJ_FUSE_BELOW rows: the decode step's conv update also computes
+    x_proj (decode.conv_xproj) when x_proj and dt_proj are plain Linears;
+    $MAMBALIGN_DECODE_FUSED_XPROJ=0 keeps x_proj a GEMM at every batch. Read at every call, so a
+    benchmark can compare both in one process."""
     value = os.environ.get("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
     if value not in ("0", "1"):
         raise ValueError(f"MAMBALIGN_DECODE_FUSED_XPROJ: must be 0 or 1, got {value!r}")
-    return value == "1"
+    return value == "1" and batch < (_xproj_override or {}).get("fuse_below", XPROJ_FUSE_BELOW)
 
 
 def xproj_tile(batch: int) -> dict:
@@ -292,12 +294,12 @@ def xproj_tile(batch: int) -> dict:
 
 
 def set_xproj_tile(config: dict | None) -> None:
-    """Force the conv+x_proj tiling (the GPU script compares them): "dot_from" (rows from which the
-    tensor-core variant runs) and dot_/row_-prefixed tile keys (dot_BLOCK_D, row_SUB_D, ...);
-    None: the defaults."""
+    """Force the conv+x_proj tiling (the GPU script compares them): "fuse_below" (rows from which
+    x_proj is a GEMM again), "dot_from" (rows from which the tensor-core variant runs) and
+    dot_/row_-prefixed tile keys (dot_BLOCK_D, row_SUB_D, ...); None: the defaults."""
     global _xproj_override
     if config is not None:
-        known = {"dot_from"} | {p + k for p in ("dot_", "row_") for k in XPROJ_TILE_DOT}
+        known = {"fuse_below", "dot_from"} | {p + k for p in ("dot_", "row_") for k in XPROJ_TILE_DOT}
         if not set(config) <= known:
             raise ValueError(f"xproj tile: unknown keys {sorted(set(config) - known)}; valid: {sorted(known)}")
         small = [k for k in ("dot_BLOCK_B", "dot_SUB_D") if k in config and config[k] < 16]

@@ -201,13 +201,14 @@ def _time_step(mixer, time_step):
 
 
 def _fused_xproj(mixer, x) -> bool:
-    """The decode step may compute x_proj inside the conv kernel (decode.conv_xproj): switched on,
-    x_proj and dt_proj plain Linears (a LoRA or 4-bit wrapper must run as a module), x_proj without
-    a bias and in the activations' dtype, no autocast (which would round x_proj's input itself)."""
+    """The decode step may compute x_proj inside the conv kernel (decode.conv_xproj): switched on
+    at this batch size (_launch.decode_fused_xproj), x_proj and dt_proj plain Linears (a LoRA or
+    4-bit wrapper must run as a module), x_proj without a bias and in the activations' dtype, no
+    autocast (which would round x_proj's input itself)."""
     from ._launch import decode_fused_xproj
 
     proj = mixer.x_proj
-    return (decode_fused_xproj() and type(proj) is nn.Linear and proj.bias is None and type(mixer.dt_proj) is nn.Linear
+    return (decode_fused_xproj(x.shape[0]) and type(proj) is nn.Linear and proj.bias is None and type(mixer.dt_proj) is nn.Linear
             and proj.weight.dtype == x.dtype and not torch.is_autocast_enabled(x.device.type))
 
 
