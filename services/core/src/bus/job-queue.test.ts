@@ -236,9 +236,17 @@ test("job queue — a worker restarted with new settings updates its durable", a
     maxDeliver: 3,
     handler: async (j) => void done.push(j.jobId),
   });
+  // Publish once the durable has the new filter. Before it, a pull still pending from the stopped
+  // worker makes the server scan past the merge message under the old filter, and nats-server
+  // does not rewind a consumer when its filter changes: the job would never be delivered (the
+  // flake this test had under load).
+  await waitFor("durable updated", async () => {
+    const cfg = (await bus.jsm.consumers.info("JOBS", "trainer")).config;
+    return (cfg.filter_subjects ?? []).includes(JOB_SUBJECTS.merge);
+  });
   await bus.publishJob(JOB_SUBJECTS.merge, job("r.merge.1", Stage.STAGE_MERGE));
-  // The stopped worker's last pull request can still be served by the server; that delivery is
-  // handed back (nak) or, if its inbox is gone, redelivered after ack_wait (5 s): allow for both.
+  // That stale pull can still take the delivery once the filter matches; its inbox is gone, so it
+  // comes back to this worker after ack_wait (5 s).
   await waitFor("merge job handled", () => done.length === 1, 30_000);
   await b.stop();
   const cfg = (await bus.jsm.consumers.info("JOBS", "trainer")).config;
