@@ -48,7 +48,7 @@ class SelectiveScanFn(torch.autograd.Function):
             out = torch.zeros((), dtype=u.dtype, device=u.device).expand(u.shape)
         if need_grad:
             if ckpt is None:
-                ckpt = no_ckpt(u, scan_v4.n_chunks(u, A), A.shape[1])
+                ckpt = no_ckpt(u, scan_v4.chunk_count(u, A), A.shape[1])
             ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, ckpt, seq_idx)
         ctx.delta_softplus = delta_softplus
         if return_last_state:

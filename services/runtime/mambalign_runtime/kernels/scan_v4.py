@@ -113,12 +113,14 @@ def _tile(pid_d, A_ptr, bias_ptr, dim, dstate, s_A_d, s_A_n,
 
 
 @triton.jit
-def _fwd_loads(c, c_end, t3, d2, n2, mask_d2, mask_n2, seqlen, u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr,
-               s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l, s_C_n, s_C_l, s_z_d, s_z_l,
-               LOAD_Z: tl.constexpr, CHUNK: tl.constexpr):
-    """Chunk c's inputs of the forward, as loaded (all masked for c >= c_end): u, delta, B, C, z."""
+def _chunk_loads(c, valid, t3, d2, n2, mask_d2, mask_n2, seqlen, u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr,
+                 s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l, s_C_n, s_C_l, s_z_d, s_z_l,
+                 LOAD_Z: tl.constexpr, CHUNK: tl.constexpr):
+    """Chunk c's inputs as loaded, all masked unless `valid` (a chunk outside the program's
+    segment, the one after its last or before its first): u, delta, B, C and z ([CHUNK, ...]
+    tiles; z is u without LOAD_Z). Both kernels call it one chunk ahead of their arithmetic."""
     t = c * CHUNK + t3
-    mask_t = (t < seqlen) & (c < c_end)
+    mask_t = (t < seqlen) & valid
     mask_td = mask_t & mask_d2[None, :, :]
     mask_tn = mask_t & mask_n2[None, :, :]
     d3 = d2[None, :, :]
@@ -183,20 +185,18 @@ def _fwd_v4_kernel(
     ckpt_ptr += pid_b * n_chunks * dim * dstate
 
     # As in the backward, the next chunk's loads are issued before this chunk's arithmetic.
-    nu, ndt, nB, nC, nz = _fwd_loads(c_begin, c_end, t3, d2, n2, mask_d2, mask_n2, seqlen, u_ptr, dt_ptr, B_ptr, C_ptr,
-                                     z_ptr, s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l, s_C_n, s_C_l, s_z_d, s_z_l,
-                                     HAS_Z and STORE_OUT, CHUNK)
+    nu, ndt, nB, nC, nz = _chunk_loads(c_begin, c_begin < c_end, t3, d2, n2, mask_d2, mask_n2, seqlen, u_ptr, dt_ptr,
+                                       B_ptr, C_ptr, z_ptr, s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l, s_C_n, s_C_l,
+                                       s_z_d, s_z_l, HAS_Z and STORE_OUT, CHUNK)
     for c in range(c_begin, c_end):
         if STORE_CKPT:
             tl.store(ckpt_ptr + c * dim * dstate + state_offs, h.reshape(DI, NI, DL, NL), mask=mask_dn)
         t = c * CHUNK + t3                                           # [CHUNK, 1, 1]
-        mask_t = t < seqlen
-        mask_td = mask_t & mask_d2[None, :, :]
-        mask_tn = mask_t & mask_n2[None, :, :]
+        mask_td = (t < seqlen) & mask_d2[None, :, :]
         lu, ldt, lB, lC, lz = nu, ndt, nB, nC, nz
-        nu, ndt, nB, nC, nz = _fwd_loads(c + 1, c_end, t3, d2, n2, mask_d2, mask_n2, seqlen, u_ptr, dt_ptr, B_ptr,
-                                         C_ptr, z_ptr, s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l, s_C_n, s_C_l,
-                                         s_z_d, s_z_l, HAS_Z and STORE_OUT, CHUNK)
+        nu, ndt, nB, nC, nz = _chunk_loads(c + 1, c + 1 < c_end, t3, d2, n2, mask_d2, mask_n2, seqlen, u_ptr, dt_ptr,
+                                           B_ptr, C_ptr, z_ptr, s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l, s_C_n,
+                                           s_C_l, s_z_d, s_z_l, HAS_Z and STORE_OUT, CHUNK)
         u = lu.to(tl.float32)
         dt, _raw = _dt_of(ldt, bias, mask_td, HAS_BIAS, SOFTPLUS)
         Bt = lB.to(tl.float32)
@@ -232,24 +232,29 @@ def _fwd_v4_kernel(
 def _bwd_loads(c, c_begin, t3, d2, n2, mask_d2, mask_n2, state_offs, mask_dn, seqlen, dim, dstate,
                u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, dout_ptr, ckpt_ptr, s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l,
                s_C_n, s_C_l, s_z_d, s_z_l, s_g_d, s_g_l, HAS_Z: tl.constexpr, CHUNK: tl.constexpr):
-    """Chunk c's inputs of the backward, as loaded (nothing, all masked, for c < c_begin): u, delta
-    at its steps and one step later, B, C, dout, z ([CHUNK, ...] tiles) and its checkpoint."""
+    """_chunk_loads for the backward (nothing for c < c_begin), plus delta one step later, dout and
+    the chunk's checkpoint."""
+    valid = c >= c_begin
+    u, dt, Bt, Ct, z = _chunk_loads(c, valid, t3, d2, n2, mask_d2, mask_n2, seqlen, u_ptr, dt_ptr, B_ptr, C_ptr,
+                                    z_ptr, s_u_d, s_u_l, s_dt_d, s_dt_l, s_B_n, s_B_l, s_C_n, s_C_l, s_z_d, s_z_l,
+                                    HAS_Z, CHUNK)
     t = c * CHUNK + t3
-    mask_t = (t < seqlen) & (c >= c_begin)
-    mask_td = mask_t & mask_d2[None, :, :]
-    mask_tn = mask_t & mask_n2[None, :, :]
+    mask_td = (t < seqlen) & valid & mask_d2[None, :, :]
     d3 = d2[None, :, :]
-    u = tl.load(u_ptr + t * s_u_l + d3 * s_u_d, mask=mask_td, other=0.0)
-    dt = tl.load(dt_ptr + t * s_dt_l + d3 * s_dt_d, mask=mask_td, other=0.0)
     dtn = tl.load(dt_ptr + (t + 1) * s_dt_l + d3 * s_dt_d, mask=(t + 1 < seqlen) & mask_td, other=0.0)
-    Bt = tl.load(B_ptr + t * s_B_l + n2[None, :, :] * s_B_n, mask=mask_tn, other=0.0)
-    Ct = tl.load(C_ptr + t * s_C_l + n2[None, :, :] * s_C_n, mask=mask_tn, other=0.0)
     dout = tl.load(dout_ptr + t * s_g_l + d3 * s_g_d, mask=mask_td, other=0.0)
-    z = dout
-    if HAS_Z:
-        z = tl.load(z_ptr + t * s_z_l + d3 * s_z_d, mask=mask_td, other=0.0)
-    h0 = tl.load(ckpt_ptr + c * dim * dstate + state_offs, mask=mask_dn & (c >= c_begin), other=0.0)
+    h0 = tl.load(ckpt_ptr + c * dim * dstate + state_offs, mask=mask_dn & valid, other=0.0)
     return u, dt, dtn, Bt, Ct, dout, z, h0
+
+
+@triton.jit
+def _add_dbc(ptr, part, mask, ATOMIC: tl.constexpr):
+    """A channel block's dB or dC sums [CHUNK, NI, NL]: added into the shared (b, L, N) fp32 with
+    ATOMIC, else stored as the block's partial."""
+    if ATOMIC:
+        tl.atomic_add(ptr, part, mask=mask, sem="relaxed")
+    else:
+        tl.store(ptr, part, mask=mask)
 
 
 @triton.jit
@@ -366,10 +371,7 @@ def _bwd_v4_kernel(
             du = dy * Dv
             dD_acc += tl.sum(dy * u, axis=0)
 
-        if DBC_ATOMIC:
-            tl.atomic_add(dCp_ptr + tn_offs, _sum_d(hs * _td(dy)), mask=mask_tn, sem="relaxed")
-        else:
-            tl.store(dCp_ptr + tn_offs, _sum_d(hs * _td(dy)), mask=mask_tn)
+        _add_dbc(dCp_ptr + tn_offs, _sum_d(hs * _td(dy)), mask_tn, DBC_ATOMIC)
         # a_t * h_{t-1} = h_t - bx_t: the state before each step without a shifted tile.
         h_prev = hs - bx
 
@@ -388,10 +390,7 @@ def _bwd_v4_kernel(
         ddt = _sum_n(Gdh * A) + GB * u
         du += GB * dt
         dA_acc += tl.sum(Gdh * _td(dt), axis=0, keep_dims=True)
-        if DBC_ATOMIC:
-            tl.atomic_add(dBp_ptr + tn_offs, _sum_d(G * _td(dtu)), mask=mask_tn, sem="relaxed")
-        else:
-            tl.store(dBp_ptr + tn_offs, _sum_d(G * _td(dtu)), mask=mask_tn)
+        _add_dbc(dBp_ptr + tn_offs, _sum_d(G * _td(dtu)), mask_tn, DBC_ATOMIC)
 
         if SOFTPLUS:
             ddt = tl.where(raw > 20.0, ddt, ddt * tl.sigmoid(raw))
@@ -498,8 +497,9 @@ def chain_segments(local: torch.Tensor, decay: torch.Tensor, first: torch.Tensor
     return entry, cur
 
 
-def n_chunks(u: torch.Tensor, A: torch.Tensor, config: dict | None = None) -> int:
-    """How many chunk checkpoints a forward of u (b, D, L) with A (D, N) writes under `config`."""
+def chunk_count(u: torch.Tensor, A: torch.Tensor, config: dict | None = None) -> int:
+    """How many chunk checkpoints a forward of u (b, D, L) with A (D, N) writes under `config`
+    (None: the first of _launch.scan_configs, as scan_forward takes it)."""
     from ._launch import scan_configs
 
     cfg = config or scan_configs(triton.next_power_of_2(A.shape[1]), u.shape[2])[0]
@@ -541,7 +541,7 @@ def scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     n = A.shape[1]
     cfg = config or scan_configs(triton.next_power_of_2(n), L)[0]
     k = tile(cfg, n)
-    n_chunks = triton.cdiv(L, k["CHUNK"])
+    n_chunks = chunk_count(u, A, cfg)
     segs, seg_chunks = scan_segments(cfg, n_chunks, b * triton.cdiv(dim, k["DI"] * k["DL"]), backward=False)
     out = bl_d_view(b, dim, L, u.dtype, u.device) if store_out else None
     ckpt = torch.empty(b, n_chunks, dim, n, dtype=torch.float32, device=u.device) if store_ckpt else None
