@@ -33,16 +33,23 @@ def _conv_update_kernel(
     mask = d < dim
     mask_k = mask[:, None] & (kk < K)[None, :]
     x = tl.load(x_ptr + pid_b * s_x_b + d * s_x_d, mask=mask, other=0.0)
-    srow = state_ptr + pid_b * s_s_b + d[:, None] * K
-    nxt = tl.load(srow + kk[None, :] + 1, mask=mask[:, None] & (kk < K - 1)[None, :], other=0.0)
-    new = tl.where(kk[None, :] == K - 1, x.to(state_ptr.dtype.element_ty)[:, None], nxt)
-    tl.store(srow + kk[None, :], new, mask=mask_k)
+    new = _shift_in(state_ptr + pid_b * s_s_b + d[:, None] * K, x[:, None], mask[:, None], kk[None, :], K)
     w = tl.load(w_ptr + d[:, None] * K + kk[None, :], mask=mask_k, other=0.0).to(tl.float32)
     acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + d, mask=mask, other=0.0).to(tl.float32)
     acc = _conv_taps(acc, new.to(tl.float32) * w, kk, K, SILU)
     tl.store(out_ptr + pid_b * s_o_b + d * s_o_d, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _shift_in(srow, x, mask, kk, K: tl.constexpr):
+    """Shift x into the conv state and return the new taps: srow points at each channel's K taps
+    (oldest first; kk, the tap index, on the last axis), x and mask have a size-1 tap axis."""
+    nxt = tl.load(srow + kk + 1, mask=mask & (kk < K - 1), other=0.0)
+    new = tl.where(kk == K - 1, x.to(srow.dtype.element_ty), nxt)
+    tl.store(srow + kk, new, mask=mask & (kk < K))
+    return new
 
 
 @triton.jit
@@ -85,10 +92,8 @@ def _conv_xproj_kernel(
         mask_d = d < dim
         mask_bd = mask_b[:, None] & mask_d[None, :]
         x = tl.load(x_ptr + rb[:, None] * s_x_b + d[None, :] * s_x_d, mask=mask_bd, other=0.0)
-        srow = state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * K + kk[None, None, :]
-        nxt = tl.load(srow + 1, mask=mask_bd[:, :, None] & (kk < K - 1)[None, None, :], other=0.0)
-        new = tl.where(kk[None, None, :] == K - 1, x.to(state_ptr.dtype.element_ty)[:, :, None], nxt)
-        tl.store(srow, new, mask=mask_bd[:, :, None] & (kk < K)[None, None, :])
+        new = _shift_in(state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * K, x[:, :, None],
+                        mask_bd[:, :, None], kk[None, None, :], K)
         w = tl.load(w_ptr + d[:, None] * K + kk[None, :], mask=mask_d[:, None] & (kk < K)[None, :],
                     other=0.0).to(tl.float32)
         xc = tl.zeros([BLOCK_B, SUB_D], dtype=tl.float32)
