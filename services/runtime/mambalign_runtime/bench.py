@@ -213,17 +213,49 @@ def reference_layer(model, config, batch: int, seq: int, device, fast_step_s: fl
     return out
 
 
+def decode_prompt(model, batch: int, length: int, device, seed: int = 2) -> torch.Tensor:
+    """The decode benchmarks' prompt: `batch` rows of `length` random token ids, seeded."""
+    return torch.randint(0, model.config.vocab_size, (batch, length), device=device,
+                         generator=torch.Generator(device).manual_seed(seed))
+
+
+def graphed_decode_step(model, prompt: torch.Tensor, tokens: int):
+    """(seconds per graphed decode step, the decoder): the generate path's decoder (prefill, one
+    captured step replayed per token) generating `tokens` (the first from the prefill) after a
+    warm-up; eos -1 never matches, so every replay runs."""
+    from .decoding import GraphedDecoder
+
+    decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
+    decoder.generate(4, -1)
+    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))  # replays go on from the state
+    return t / (tokens - 1), decoder
+
+
+def profile_decode_step(model, prompt: torch.Tensor, record_shapes: bool = False):
+    """torch.profiler over one eager decode step after `prompt`'s prefill (and two steps that
+    compile the decode kernels outside the profile): what a graph replay launches."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.no_grad():
+        out = model(input_ids=prompt, use_cache=True)
+        ids = out.logits[:, -1].argmax(-1, keepdim=True)
+        for _ in range(2):
+            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=record_shapes) as prof:
+            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
+            torch.cuda.synchronize()
+    return prof
+
+
 def bench_decode(args, device) -> list[dict]:
     from . import kernels
-    from .decoding import GraphedDecoder
 
     mode = kernels.install(args.kernels)
     model = build_model(args.shape, device).eval()
-    vocab = model.config.vocab_size
     recs = []
     for batch in args.decode_batch:
-        prompt = torch.randint(0, vocab, (batch, args.prompt_len), device=device,
-                               generator=torch.Generator(device).manual_seed(2))
+        prompt = decode_prompt(model, batch, args.prompt_len, device)
         with torch.no_grad():
             t0 = time.perf_counter()
             out = model(input_ids=prompt, use_cache=True)
@@ -245,14 +277,9 @@ def bench_decode(args, device) -> list[dict]:
         eager = _median(_sync_time(eager_step, 10, 2))
         rec["eager_step_ms"] = round(eager * 1e3, 3)
         rec["eager_tokens_per_s"] = round(batch / eager, 1)
-        # The generate path's decoder (fresh prefill, one captured step replayed per token); eos -1
-        # never matches, so every replay runs to the requested length.
-        decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
-        decoder.generate(4, -1)
-        t = _median(_sync_time(lambda: decoder.generate(args.decode_tokens, -1), 3, 0))
-        steps = args.decode_tokens - 1  # the first token comes from the prefill
-        rec["graph_step_ms"] = round(t / steps * 1e3, 3)
-        rec["tokens_per_s"] = round(batch * steps / t, 1)
+        step_s, decoder = graphed_decode_step(model, prompt, args.decode_tokens)
+        rec["graph_step_ms"] = round(step_s * 1e3, 3)
+        rec["tokens_per_s"] = round(batch / step_s, 1)
 
         def with_prefill():  # as the anchor side by side counts it: prefill, then new_tokens - 1 replays
             with torch.no_grad():
@@ -414,23 +441,11 @@ def bench_profile(args, device) -> list[dict]:
 
 def bench_profile_decode(args, device) -> list[dict]:
     """One eager decode step at batch 1 under torch.profiler: what a graph replay launches."""
-    from torch.profiler import ProfilerActivity, profile
-
     from . import kernels
 
     kernels.install(args.kernels)
     model = build_model(args.shape, device).eval()
-    prompt = torch.randint(0, model.config.vocab_size, (1, args.prompt_len), device=device,
-                           generator=torch.Generator(device).manual_seed(2))
-    with torch.no_grad():
-        out = model(input_ids=prompt, use_cache=True)
-        ids = out.logits[:, -1].argmax(-1, keepdim=True)
-        for _ in range(2):  # compile the decode kernels outside the profile
-            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
-            torch.cuda.synchronize()
+    prof = profile_decode_step(model, decode_prompt(model, 1, args.prompt_len, device))
     return [_profile_record(prof, bench="profile_decode", shape=args.shape, batch=1,
                             layers=model.config.num_hidden_layers)]
 

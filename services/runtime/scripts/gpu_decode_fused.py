@@ -20,42 +20,31 @@ Prints one JSON line per result (each experiment in its own try/except):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-import traceback
 
 import torch
+from gpu_experiment import emit, guarded
 
 from mambalign_runtime import kernels
-from mambalign_runtime.bench import _card, _median, _profile_record, _sync_time, build_model
+from mambalign_runtime.bench import (_median, _profile_record, _sync_time, build_model, decode_prompt,
+                                     graphed_decode_step, profile_decode_step)
 from mambalign_runtime.decoding import GraphedDecoder, cache_states
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: a smoke run of "check" (interpreter, tiny shape)
 SWITCH = "MAMBALIGN_DECODE_FUSED_NORM"
 
 
-def emit(rec: dict) -> None:
-    print(json.dumps({"card": _card(), **rec}), flush=True)
-
-
-def guarded(name: str, fn) -> None:
-    try:
-        fn()
-    except Exception as err:  # report and go on with the other experiments
-        emit({"exp": name, "error": repr(err)[:400], "trace": traceback.format_exc()[-1200:]})
-    finally:
-        os.environ[SWITCH] = "1"
-        torch.cuda.empty_cache()
-
-
 def fused(on: bool) -> None:
     os.environ[SWITCH] = "1" if on else "0"
 
 
+def guarded_switch(name: str, fn) -> None:
+    guarded(name, fn, lambda: fused(True))
+
+
 def prompts(model, batch: int):
-    return torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
-                         generator=torch.Generator(DEVICE).manual_seed(2))
+    return decode_prompt(model, batch, 16, DEVICE)
 
 
 @torch.no_grad()
@@ -150,12 +139,9 @@ def kernel_exp(model, batch: int) -> None:
 def graph_step(model, batch: int, on: bool, tokens: int, rep: int, want_tokens: bool):
     fused(on)  # read while the step is captured
     prompt = prompts(model, batch)
-    decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
-    decoder.generate(4, -1)
-    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))  # replays go on from the state
-    steps = tokens - 1
-    emit({"exp": "graph_step", "batch": batch, "fused": on, "rep": rep, "graph_step_ms": round(t / steps * 1e3, 3),
-          "tokens_per_s": round(batch * steps / t, 1)})
+    step_s, decoder = graphed_decode_step(model, prompt, tokens)
+    emit({"exp": "graph_step", "batch": batch, "fused": on, "rep": rep, "graph_step_ms": round(step_s * 1e3, 3),
+          "tokens_per_s": round(batch / step_s, 1)})
     del decoder
     if want_tokens:
         return GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0).generate(tokens, -1).cpu()
@@ -163,20 +149,8 @@ def graph_step(model, batch: int, on: bool, tokens: int, rep: int, want_tokens: 
 
 
 def profile_step(model, batch: int, on: bool) -> None:
-    from torch.profiler import ProfilerActivity, profile
-
     fused(on)
-    prompt = prompts(model, batch)
-    with torch.no_grad():
-        out = model(input_ids=prompt, use_cache=True)
-        ids = out.logits[:, -1].argmax(-1, keepdim=True)
-        for _ in range(2):
-            logits = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits
-            ids = logits[:, -1].argmax(-1, keepdim=True)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
-            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
-            torch.cuda.synchronize()
+    prof = profile_decode_step(model, prompts(model, batch), record_shapes=True)
     rec = _profile_record(prof, bench="profile_decode", batch=batch, fused=on)
     rec.pop("top_ops_self", None)
     rec.pop("top_ops_by_shape", None)
@@ -197,13 +171,13 @@ def main() -> int:
     model = build_model(args.shape, torch.device(DEVICE)).eval()
     emit({"exp": "build", "wall_s": round(time.time() - t0, 1)})
     if "rounding" in what and DEVICE == "cuda":
-        guarded("rounding", rounding)
+        guarded_switch("rounding", rounding)
     if "check" in what:
-        guarded("check", lambda: check(model, 64 if DEVICE == "cuda" else 3))
+        guarded_switch("check", lambda: check(model, 64 if DEVICE == "cuda" else 3))
     if DEVICE == "cpu":
         return 0
     for b in batches if "kernel" in what else []:
-        guarded(f"kernel b{b}", lambda b=b: kernel_exp(model, b))
+        guarded_switch(f"kernel b{b}", lambda b=b: kernel_exp(model, b))
     for b in batches if "graph" in what else []:
         def one(b=b):
             toks = {}
@@ -215,11 +189,11 @@ def main() -> int:
             if toks:
                 emit({"exp": "greedy", "batch": b, "identical": bool(torch.equal(toks[True], toks[False])),
                       "token_agreement": (toks[True] == toks[False]).float().mean().item()})
-        guarded(f"graph_step b{b}", one)
+        guarded_switch(f"graph_step b{b}", one)
         emit({"exp": "elapsed", "wall_s": round(time.time() - t0, 1)})
     if "profile" in what:
-        guarded("profile b64 on", lambda: profile_step(model, 64, True))
-        guarded("profile b64 off", lambda: profile_step(model, 64, False))
+        guarded_switch("profile b64 on", lambda: profile_step(model, 64, True))
+        guarded_switch("profile b64 off", lambda: profile_step(model, 64, False))
     emit({"exp": "done", "wall_s": round(time.time() - t0, 1)})
     return 0
 

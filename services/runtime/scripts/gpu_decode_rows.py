@@ -16,14 +16,14 @@ Prints one JSON line per result (each experiment in its own try/except):
 from __future__ import annotations
 
 import argparse
-import json
 import time
-import traceback
 
 import torch
+from gpu_experiment import emit, guarded, rel
 
 from mambalign_runtime import kernels
-from mambalign_runtime.bench import _card, _median, _profile_record, _sync_time, build_model
+from mambalign_runtime.bench import (_median, _profile_record, build_model, decode_prompt, graphed_decode_step,
+                                     profile_decode_step)
 from mambalign_runtime.decoding import GraphedDecoder
 from mambalign_runtime.kernels import _launch
 from mambalign_runtime.kernels.decode import state_update
@@ -43,23 +43,8 @@ TILES = {  # name -> forced tile (from_batch 1: row blocks at every batch)
 }
 
 
-def emit(rec: dict) -> None:
-    print(json.dumps({"card": _card(), **rec}), flush=True)
-
-
-def guarded(name: str, fn) -> None:
-    try:
-        fn()
-    except Exception as err:  # report and go on with the other experiments
-        emit({"exp": name, "error": repr(err)[:400], "trace": traceback.format_exc()[-1200:]})
-    finally:
-        _launch.set_decode_tile(None)
-        torch.cuda.empty_cache()
-
-
-def rel(a, b) -> float:
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+def guarded_tile(name: str, fn) -> None:
+    guarded(name, fn, lambda: _launch.set_decode_tile(None))
 
 
 def kernel_exp(model, batches) -> None:
@@ -93,19 +78,15 @@ def set_variant(name: str) -> None:
 
 
 def prompts(model, batch: int):
-    return torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
-                         generator=torch.Generator(DEVICE).manual_seed(2))
+    return decode_prompt(model, batch, 16, DEVICE)
 
 
 def graph_step(model, batch: int, variant: str, tokens: int, want_tokens: bool):
     set_variant(variant)
     prompt = prompts(model, batch)
-    decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
-    decoder.generate(4, -1)
-    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))  # replays go on from the state
-    steps = tokens - 1
-    emit({"exp": "graph_step", "batch": batch, "path": variant, "graph_step_ms": round(t / steps * 1e3, 3),
-          "tokens_per_s": round(batch * steps / t, 1)})
+    step_s, decoder = graphed_decode_step(model, prompt, tokens)
+    emit({"exp": "graph_step", "batch": batch, "path": variant, "graph_step_ms": round(step_s * 1e3, 3),
+          "tokens_per_s": round(batch / step_s, 1)})
     del decoder
     if want_tokens:
         return GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0).generate(tokens, -1).cpu()
@@ -139,19 +120,8 @@ def control(model, tokens: int) -> None:
 
 
 def profile_step(model, batch: int, variant: str) -> None:
-    from torch.profiler import ProfilerActivity, profile
-
     set_variant(variant)
-    prompt = prompts(model, batch)
-    with torch.no_grad():
-        out = model(input_ids=prompt, use_cache=True)
-        ids = out.logits[:, -1].argmax(-1, keepdim=True)
-        for _ in range(2):
-            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
-            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
-            torch.cuda.synchronize()
+    prof = profile_decode_step(model, prompts(model, batch), record_shapes=True)
     rec = _profile_record(prof, bench="profile_decode", batch=batch, path=variant)
     rec.pop("top_ops_self", None)
     emit({"exp": "profile_decode", **rec})
@@ -162,8 +132,7 @@ def prefill_exp(model, batch: int) -> None:
     against the device time the profiler sees, i.e. how much of it is the host launching kernels."""
     from torch.profiler import ProfilerActivity, profile
 
-    prompt = torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
-                           generator=torch.Generator(DEVICE).manual_seed(3))
+    prompt = decode_prompt(model, batch, 16, DEVICE, seed=3)
 
     def run():
         with torch.no_grad():
@@ -203,7 +172,7 @@ def main() -> int:
     emit({"exp": "build", "wall_s": round(time.time() - t0, 1), "default_tile": _launch.DECODE_ROWS_TILE,
           "rows_from": _launch.DECODE_ROWS_FROM})
     if "kernel" in what:
-        guarded("kernel", lambda: kernel_exp(model, [int(x) for x in args.kernel_batches.split(",")]))
+        guarded_tile("kernel", lambda: kernel_exp(model, [int(x) for x in args.kernel_batches.split(",")]))
     if DEVICE == "cpu":
         return 0
     for b in [int(x) for x in args.batches.split(",")] if "graph" in what else []:
@@ -215,15 +184,15 @@ def main() -> int:
                 emit({"exp": "greedy_vs_per_row", "batch": b, "identical": bool(torch.equal(new, old)),
                       "token_agreement": (new == old).float().mean().item(),
                       "rows_identical": (new == old).all(-1).float().mean().item()})
-        guarded(f"graph_step b{b}", one)
+        guarded_tile(f"graph_step b{b}", one)
         emit({"exp": "elapsed", "wall_s": round(time.time() - t0, 1)})
     if "control" in what:
-        guarded("control", lambda: control(model, args.tokens))
+        guarded_tile("control", lambda: control(model, args.tokens))
     if "profile" in what:
-        guarded("profile b256", lambda: profile_step(model, 256, "default"))
-        guarded("profile b64", lambda: profile_step(model, 64, "default"))
+        guarded_tile("profile b256", lambda: profile_step(model, 256, "default"))
+        guarded_tile("profile b64", lambda: profile_step(model, 64, "default"))
     if "prefill" in what:
-        guarded("prefill b1", lambda: prefill_exp(model, 1))
+        guarded_tile("prefill b1", lambda: prefill_exp(model, 1))
     emit({"exp": "done", "wall_s": round(time.time() - t0, 1)})
     return 0
 

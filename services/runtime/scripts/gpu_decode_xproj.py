@@ -20,20 +20,20 @@ Without CUDA only "logits" runs (Triton's CPU interpreter: a smoke run, e.g. --s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-import traceback
 
 import torch
 import torch.nn.functional as F
+from gpu_experiment import T0, emit, guarded, rel
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernels are defined
 
 from mambalign_runtime import kernels  # noqa: E402
-from mambalign_runtime.bench import _card, _median, _profile_record, _sync_time, build_model  # noqa: E402
-from mambalign_runtime.decoding import GraphedDecoder, cache_states  # noqa: E402
+from mambalign_runtime.bench import (_median, _profile_record, build_model, decode_prompt,  # noqa: E402
+                                     graphed_decode_step, profile_decode_step)
+from mambalign_runtime.decoding import cache_states  # noqa: E402
 from mambalign_runtime.kernels import _launch  # noqa: E402
 from mambalign_runtime.kernels.decode import conv_update, conv_xproj  # noqa: E402
 
@@ -60,28 +60,12 @@ TILES = {
     "any_dot_b16_d128_s32": {"dot_from": 1, "dot_BLOCK_D": 128, "dot_SUB_D": 32},
     "any_dot_b16_d64_s32": {"dot_from": 1, "dot_BLOCK_D": 64, "dot_SUB_D": 32},
 }
-T0 = time.time()
+def log(rec: dict) -> None:
+    emit(rec, elapsed=True)
 
 
-def emit(rec: dict) -> None:
-    print(json.dumps({"card": _card(), "t_s": round(time.time() - T0, 1), **rec}), flush=True)
-
-
-def guarded(name: str, fn) -> None:
-    try:
-        fn()
-    except Exception as err:  # report and go on with the other experiments
-        emit({"exp": name, "error": repr(err)[:400], "trace": traceback.format_exc()[-1500:]})
-    finally:
-        _launch.set_xproj_tile(None)
-        os.environ[SWITCH] = "1"
-        if DEVICE == "cuda":
-            torch.cuda.empty_cache()
-
-
-def rel(a, b) -> float:
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+def checked(name: str, fn) -> None:  # the defaults back after each experiment
+    guarded(name, fn, reset=lambda: (_launch.set_xproj_tile(None), os.environ.__setitem__(SWITCH, "1")), elapsed=True)
 
 
 def graph_us(fn) -> float:
@@ -133,7 +117,7 @@ def kernel_exp(model, batches, budget_s: float) -> dict:
         base = {"conv_update": graph_us(lambda i: conv_update(xs[i], states[i], wcs[i], bias, True)),
                 "x_proj_gemm": graph_us(lambda i: F.linear(xcs[i], wxs[i]))}
         base["conv_then_gemm"] = graph_us(lambda i: F.linear(conv_update(xs[i], states[i], wcs[i], bias, True), wxs[i]))
-        emit({"exp": "kernel", "batch": b, "path": "unfused", **{f"{k}_us": v for k, v in base.items()}})
+        log({"exp": "kernel", "batch": b, "path": "unfused", **{f"{k}_us": v for k, v in base.items()}})
         results = {}
         for name, tile in TILES.items():
             wanted = ("row", "any") if b < _launch.XPROJ_DOT_FROM else ("dot",)
@@ -151,15 +135,15 @@ def kernel_exp(model, batches, budget_s: float) -> dict:
                        "proj_bf16_equal_frac": (proj.to(torch.bfloat16) == want.to(torch.bfloat16)).float().mean().item()}
                 us = graph_us(lambda i: conv_xproj(xs[i], states[i], wcs[i], bias, True, wxs[i], projs[i], projs[i + 1]))
                 results[name] = us
-                emit({"exp": "kernel", "batch": b, "path": "fused", "tile": name, "fused_us": us,
+                log({"exp": "kernel", "batch": b, "path": "fused", "tile": name, "fused_us": us,
                       "saved_vs_conv_then_gemm_us": round(base["conv_then_gemm"] - us, 2), **err})
             except Exception as err:
-                emit({"exp": "kernel", "batch": b, "tile": name, "error": repr(err)[:300]})
+                log({"exp": "kernel", "batch": b, "tile": name, "error": repr(err)[:300]})
             finally:
                 _launch.set_xproj_tile(None)
         if results:
             best[b] = min(results, key=results.get)
-            emit({"exp": "kernel_best", "batch": b, "tile": best[b], "fused_us": results[best[b]],
+            log({"exp": "kernel_best", "batch": b, "tile": best[b], "fused_us": results[best[b]],
                   "conv_then_gemm_us": base["conv_then_gemm"]})
         del xs, states, wxs, wcs, projs, xcs
         torch.cuda.empty_cache()
@@ -167,25 +151,22 @@ def kernel_exp(model, batches, budget_s: float) -> dict:
 
 
 def prompts(model, batch: int):
-    return torch.randint(0, model.config.vocab_size, (batch, 16), device=DEVICE,
-                         generator=torch.Generator(DEVICE).manual_seed(2))
+    return decode_prompt(model, batch, 16, DEVICE)
 
 
 def graph_step(model, batch: int, path: str, tile: dict | None, tokens: int) -> None:
     os.environ[SWITCH] = "0" if path == "unfused" else "1"
     _launch.set_xproj_tile({"fuse_below": 1 << 30, **(tile or {})})  # fused means fused, at any batch
-    prompt = prompts(model, batch)
-    decoder = GraphedDecoder(model, prompt, torch.ones_like(prompt), 0.0)
-    decoder.generate(4, -1)
-    t = _median(_sync_time(lambda: decoder.generate(tokens, -1), 3, 0))  # replays go on from the state
-    steps = tokens - 1
-    emit({"exp": "graph_step", "batch": batch, "path": path, "tile": tile, "graph_step_ms": round(t / steps * 1e3, 3),
-          "tokens_per_s": round(batch * steps / t, 1)})
+    step_s, decoder = graphed_decode_step(model, prompts(model, batch), tokens)
+    log({"exp": "graph_step", "batch": batch, "path": path, "tile": tile, "graph_step_ms": round(step_s * 1e3, 3),
+         "tokens_per_s": round(batch / step_s, 1)})
     del decoder
 
 
 def logits_exp(model, batch: int, steps: int) -> None:
-    """Fused on vs off from the same prefill, fed the same (off path's greedy) tokens."""
+    """Fused on vs off from the same prefill, fed the same (off path's greedy) tokens; "on" fuses
+    at any batch (the default rule runs the GEMM from 16 rows)."""
+    _launch.set_xproj_tile({"fuse_below": 1 << 30})
     prompt = prompts(model, batch)
     with torch.no_grad():
         out = model(input_ids=prompt, use_cache=True)
@@ -207,29 +188,18 @@ def logits_exp(model, batch: int, steps: int) -> None:
             runs[switch], feeds = logits, fed
         for i in range(steps):
             off, on = runs["0"][i], runs["1"][i]
-            emit({"exp": "logits", "batch": batch, "step": i, "max_abs_diff": (on - off).abs().max().item(),
+            log({"exp": "logits", "batch": batch, "step": i, "max_abs_diff": (on - off).abs().max().item(),
                   "rel_err": rel(on, off), "logit_abs_mean": off.abs().mean().item(),
                   "argmax_equal_frac": (on.argmax(-1) == off.argmax(-1)).float().mean().item()})
 
 
 def profile_step(model, batch: int, path: str) -> None:
-    from torch.profiler import ProfilerActivity, profile
-
     os.environ[SWITCH] = "0" if path == "unfused" else "1"
-    prompt = prompts(model, batch)
-    with torch.no_grad():
-        out = model(input_ids=prompt, use_cache=True)
-        ids = out.logits[:, -1].argmax(-1, keepdim=True)
-        for _ in range(2):
-            ids = model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            model(input_ids=ids, cache_params=out.cache_params, use_cache=True).logits[:, -1].argmax(-1, keepdim=True)
-            torch.cuda.synchronize()
-    rec = _profile_record(prof, bench="profile_decode", batch=batch, path=path)
+    rec = _profile_record(profile_decode_step(model, prompts(model, batch)), bench="profile_decode", batch=batch,
+                          path=path)
     rec.pop("top_ops_self", None)
     rec.pop("top_ops_by_shape", None)
-    emit({"exp": "profile_decode", **rec})
+    log({"exp": "profile_decode", **rec})
 
 
 def main() -> int:
@@ -246,7 +216,7 @@ def main() -> int:
     batches = [int(x) for x in args.batches.split(",")]
     kernels.install("fast")
     model = build_model(args.shape, torch.device(DEVICE)).eval()
-    emit({"exp": "build", "dot_tile": _launch.XPROJ_TILE_DOT, "row_tile": _launch.XPROJ_TILE_ROW,
+    log({"exp": "build", "dot_tile": _launch.XPROJ_TILE_DOT, "row_tile": _launch.XPROJ_TILE_ROW,
           "dot_from": _launch.XPROJ_DOT_FROM, "fuse_below": _launch.XPROJ_FUSE_BELOW})
     best: dict = {}
 
@@ -255,22 +225,22 @@ def main() -> int:
 
     if "kernel" in what:
         kb = [int(x) for x in args.kernel_batches.split(",")]
-        guarded("kernel", lambda: best.update(kernel_exp(model, kb, args.budget_s / 2)))
+        checked("kernel", lambda: best.update(kernel_exp(model, kb, args.budget_s / 2)))
     for b in batches if "graph" in what else []:
         paths = [("unfused", None), ("fused", None)]
         if b in best:
             paths.append(("fused_best", TILES[best[b]]))
         for path, tile in paths:
             if left():
-                guarded(f"graph_step b{b} {path}", lambda b=b, path=path, tile=tile: graph_step(model, b, path, tile,
+                checked(f"graph_step b{b} {path}", lambda b=b, path=path, tile=tile: graph_step(model, b, path, tile,
                                                                                                 args.tokens))
     for b in [int(x) for x in args.logits_batches.split(",")] if "logits" in what else ():
         if left():
-            guarded(f"logits b{b}", lambda b=b: logits_exp(model, b, 4))
+            checked(f"logits b{b}", lambda b=b: logits_exp(model, b, 4))
     for path in ("fused", "unfused") if "profile" in what else ():
         if left():
-            guarded(f"profile b64 {path}", lambda path=path: profile_step(model, 64, path))
-    emit({"exp": "done", "wall_s": round(time.time() - T0, 1)})
+            checked(f"profile b64 {path}", lambda path=path: profile_step(model, 64, path))
+    log({"exp": "done", "wall_s": round(time.time() - T0, 1)})
     return 0
 
 
