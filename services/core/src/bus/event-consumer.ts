@@ -79,7 +79,7 @@ export function consumeEvents(deps: EventConsumerDeps, opts: EventConsumerOption
   async function loop(): Promise<void> {
     while (!ac.signal.aborted && !deps.nc.isClosed()) {
       try {
-        const consumer = await ensureDurableConsumer(deps.jsm, deps.js, EVENTS_STREAM, cfg);
+        const consumer = await ensureDurableConsumer(deps.jsm, deps.js, EVENTS_STREAM, cfg, log);
         const messages = await consumer.consume({ max_messages: EVENT_CONSUMER_DEFAULTS.batch });
         const onAbort = () => void messages.close();
         ac.signal.addEventListener("abort", onAbort, { once: true });

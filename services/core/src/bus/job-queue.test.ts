@@ -224,6 +224,33 @@ test("job queue — bad input names the field", async () => {
   assert.throws(() => bus.startJobWorker({ durable: "t", subjects: [], handler: async () => {} }), /subjects/);
 });
 
+test("job queue — a subject added to a durable reaches the jobs its consumer had already scanned past", async () => {
+  // A rolling upgrade: the new pipeline publishes merge jobs while the old trainer (train only) is
+  // still pulling, so its consumer skips them; the upgraded trainer takes merge too and must get them.
+  const done: string[] = [];
+  const a = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async (j) => void done.push(j.jobId) });
+  const merge = await bus.publishJob(JOB_SUBJECTS.merge, job("r.merge.1", Stage.STAGE_MERGE));
+  const train = await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
+  assert.ok(merge.seq < train.seq);
+  await waitFor("train job handled", () => done.length === 1);
+  await a.stop();
+  const info = await bus.jsm.consumers.info("JOBS", "trainer");
+  assert.ok(info.delivered.stream_seq >= train.seq, "the old consumer had scanned past the merge job");
+  const b = bus.startJobWorker({
+    durable: "trainer",
+    subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge],
+    handler: async (j) => void done.push(j.jobId),
+  });
+  await waitFor("merge job handled", () => done.length === 2, 15_000);
+  await b.stop();
+  assert.deepEqual(done, ["r.sft.1", "r.merge.1"]);
+  assert.equal(await bus.jobQueueDepth(), 0);
+  assert.ok(
+    logs.some((l) => String(l.msg).includes("rewound") && l.durable === "trainer"),
+    "the rewind is logged",
+  );
+});
+
 test("job queue — a worker restarted with new settings updates its durable", async () => {
   const a = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async () => {} });
   await waitFor("consumer created", async () => (await bus.jsm.consumers.list("JOBS").next()).length === 1);
@@ -236,16 +263,10 @@ test("job queue — a worker restarted with new settings updates its durable", a
     maxDeliver: 3,
     handler: async (j) => void done.push(j.jobId),
   });
-  // Publish once the durable has the new filter. Before it, a pull still pending from the stopped
-  // worker makes the server scan past the merge message under the old filter, and nats-server
-  // does not rewind a consumer when its filter changes: the job would never be delivered (the
-  // flake this test had under load).
-  await waitFor("durable updated", async () => {
-    const cfg = (await bus.jsm.consumers.info("JOBS", "trainer")).config;
-    return (cfg.filter_subjects ?? []).includes(JOB_SUBJECTS.merge);
-  });
+  // Published at once: a pull still pending from the stopped worker may scan past it under the old
+  // filter, and the restarted worker's durable is rewound past that (the flake this test once had).
   await bus.publishJob(JOB_SUBJECTS.merge, job("r.merge.1", Stage.STAGE_MERGE));
-  // That stale pull can still take the delivery once the filter matches; its inbox is gone, so it
+  // That stale pull can also take the delivery once the filter matches; its inbox is gone, so it
   // comes back to this worker after ack_wait (5 s).
   await waitFor("merge job handled", () => done.length === 1, 30_000);
   await b.stop();

@@ -166,7 +166,7 @@ export function startJobWorker(deps: JobWorkerDeps, opts: JobWorkerOptions): Job
         return;
       }
       try {
-        consumer ??= await ensureDurableConsumer(deps.jsm, deps.js, JOBS_STREAM, consumerConfig(o));
+        consumer ??= await ensureDurableConsumer(deps.jsm, deps.js, JOBS_STREAM, consumerConfig(o), log);
         const pending = consumer.next({ expires: JOB_WORKER_DEFAULTS.pullExpiresMs });
         const msg = await untilAborted(pending, ac.signal);
         if (msg === ABORTED) {

@@ -8,6 +8,7 @@ import { RunEvent, Stage, StageJob, StageStatus } from "../gen/index.js";
 import { type NatsServerHandle, startNatsServer } from "../../test-support/nats-server.js";
 import { Bus } from "./bus.js";
 import { BusPermissionError } from "./errors.js";
+import { toBusError } from "./nats-errors.js";
 import type { BusUser } from "./permissions.js";
 import { JOB_SUBJECTS } from "./subjects.js";
 
@@ -37,6 +38,14 @@ async function refused(what: string, p: Promise<unknown>): Promise<void> {
   assert.ok(err instanceof BusPermissionError, `${what}: ${String(err)}`);
 }
 
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const job = (id: string) => StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage: Stage.STAGE_SFT, attempt: 1, outputName: "zephyr" });
 
 test("bus permissions — a client without credentials is refused", async () => {
@@ -50,11 +59,13 @@ test("bus permissions — pipeline → trainer → pipeline works: a job is pull
   await pipeline.ensureStreams();
   const trainer = await busAs("trainer");
   await trainer.ensureStreams();
+  let worker: { stop(): Promise<void> } | undefined;
   const got = new Promise<StageJob>((resolve) => {
-    trainer.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge], handler: async (j) => resolve(j) });
+    worker = trainer.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge], handler: async (j) => resolve(j) });
   });
   await pipeline.publishJob(JOB_SUBJECTS.train, job("p1.sft.1"));
   assert.equal((await got).jobId, "p1.sft.1");
+  await worker?.stop();
   await trainer.publishEvent(RunEvent.fromPartial({ runId: "p1", jobId: "p1.sft.1", stage: Stage.STAGE_SFT, kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING } } }));
   const seen = new Promise<string>((resolve) => {
     pipeline.consumeEvents({ durable: "pipeline", handler: async (_seq, ev) => resolve(ev.jobId) });
@@ -64,6 +75,33 @@ test("bus permissions — pipeline → trainer → pipeline works: a job is pull
   const workers = await trainer.kv("workers", { encode: (v: string) => ({ v }), decode: (j) => (j as { v: string }).v });
   await workers.put("w1", "idle");
   assert.deepEqual(await workers.keys(), ["w1"]);
+});
+
+test("bus permissions — an upgraded trainer rewinds its own durable past skipped jobs, and no one else's", async () => {
+  const pipeline = await busAs("pipeline");
+  await pipeline.ensureStreams();
+  const trainer = await busAs("trainer");
+  const done: string[] = [];
+  const old = trainer.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async (j) => void done.push(j.jobId) });
+  await pipeline.publishJob(JOB_SUBJECTS.merge, StageJob.fromPartial({ ...job("u1.merge.1"), stage: Stage.STAGE_MERGE }));
+  await pipeline.publishJob(JOB_SUBJECTS.train, job("u1.sft.1"));
+  await until("the train job handled", () => done.length === 1);
+  await old.stop();
+  const upgraded = trainer.startJobWorker({
+    durable: "trainer",
+    subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge],
+    handler: async (j) => void done.push(j.jobId),
+  });
+  await until("the merge job handled", () => done.length === 2);
+  await upgraded.stop();
+  assert.deepEqual(done, ["u1.sft.1", "u1.merge.1"]);
+  const evaluator = await busAs("evaluator");
+  const evalWorker = evaluator.startJobWorker({ durable: "evaluator", subjects: [JOB_SUBJECTS.eval], handler: async () => {} });
+  await until("the evaluator's durable", async () => Boolean(await evaluator.jsm.consumers.info("JOBS", "evaluator").catch(() => null)));
+  await refused("trainer resetting the evaluator's durable", trainer.jsm.consumers.reset("JOBS", "evaluator").catch((e: unknown) => {
+    throw toBusError(e, "reset");
+  }));
+  await evalWorker.stop();
 });
 
 test("bus permissions — the trainer cannot publish a job, nor write another service's KV bucket", async () => {

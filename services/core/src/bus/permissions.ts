@@ -43,13 +43,17 @@ function kvBucket(bucket: string): string[] {
   ];
 }
 
-/** A durable pull consumer: create or update it, pull from it, ack what it got. */
+/**
+ * A durable pull consumer: create or update it, pull from it, ack what it got, and reset it (a
+ * filter that gained subjects is rewound past what the old filter skipped: durable-consumer.ts).
+ */
 function durable(stream: string, name: string): string[] {
   return [
     api("CONSUMER", "CREATE", stream, name),
     api("CONSUMER", "CREATE", stream, name, ">"),
     api("CONSUMER", "DURABLE", "CREATE", stream, name),
     api("CONSUMER", "INFO", stream, name),
+    api("CONSUMER", "RESET", stream, name),
     api("CONSUMER", "MSG", "NEXT", stream, name),
     `$JS.ACK.${stream}.${name}.>`,
   ];
