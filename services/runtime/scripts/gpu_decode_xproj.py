@@ -25,15 +25,14 @@ import time
 
 import torch
 import torch.nn.functional as F
-from gpu_experiment import T0, emit, guarded, rel
+from gpu_experiment import T0, emit, graph_us, guarded, rel, switch_logits
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernels are defined
 
 from mambalign_runtime import kernels  # noqa: E402
-from mambalign_runtime.bench import (_median, _profile_record, build_model, decode_prompt,  # noqa: E402
+from mambalign_runtime.bench import (_profile_record, build_model, decode_prompt,  # noqa: E402
                                      graphed_decode_step, profile_decode_step)
-from mambalign_runtime.decoding import cache_states  # noqa: E402
 from mambalign_runtime.kernels import _launch  # noqa: E402
 from mambalign_runtime.kernels.decode import conv_update, conv_xproj  # noqa: E402
 
@@ -66,32 +65,6 @@ def log(rec: dict) -> None:
 
 def checked(name: str, fn) -> None:  # the defaults back after each experiment
     guarded(name, fn, reset=lambda: (_launch.set_xproj_tile(None), os.environ.__setitem__(SWITCH, "1")), elapsed=True)
-
-
-def graph_us(fn) -> float:
-    """Device microseconds per call: fn(0), ..., fn(REPS - 1) captured in one CUDA graph, replayed
-    (each i its own tensors, as each layer of a step has: nothing stays in L2 from the last call)."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        fn(0)
-        fn(1)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(REPS):
-            fn(i)
-    graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(5):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) * 1e3 / REPS)
-    return round(_median(times), 2)
 
 
 def kernel_exp(model, batches, budget_s: float) -> dict:
@@ -164,33 +137,12 @@ def graph_step(model, batch: int, path: str, tile: dict | None, tokens: int) -> 
 
 
 def logits_exp(model, batch: int, steps: int) -> None:
-    """Fused on vs off from the same prefill, fed the same (off path's greedy) tokens; "on" fuses
-    at any batch (the default rule runs the GEMM from 16 rows)."""
+    """Fused on vs off (gpu_experiment.switch_logits); "on" fuses at any batch (the default rule
+    runs the GEMM from 16 rows)."""
     _launch.set_xproj_tile({"fuse_below": 1 << 30})
-    prompt = prompts(model, batch)
-    with torch.no_grad():
-        out = model(input_ids=prompt, use_cache=True)
-        cache = out.cache_params
-        saved = [t.clone() for t in cache_states(cache)]
-        runs, feeds = {}, None
-        for switch in ("0", "1"):  # off first: its greedy tokens are fed to both
-            os.environ[SWITCH] = switch
-            for t, s in zip(cache_states(cache), saved):
-                t.copy_(s)
-            ids = out.logits[:, -1].argmax(-1, keepdim=True)
-            logits, fed = [], []
-            for i in range(steps):
-                feed = feeds[i] if feeds is not None else ids
-                lg = model(input_ids=feed, cache_params=cache, use_cache=True).logits[:, -1].float()
-                logits.append(lg)
-                fed.append(feed)
-                ids = lg.argmax(-1, keepdim=True)
-            runs[switch], feeds = logits, fed
-        for i in range(steps):
-            off, on = runs["0"][i], runs["1"][i]
-            log({"exp": "logits", "batch": batch, "step": i, "max_abs_diff": (on - off).abs().max().item(),
-                  "rel_err": rel(on, off), "logit_abs_mean": off.abs().mean().item(),
-                  "argmax_equal_frac": (on.argmax(-1) == off.argmax(-1)).float().mean().item()})
+    for rec in switch_logits(model, prompts(model, batch), lambda on: os.environ.__setitem__(SWITCH, "1" if on else "0"),
+                             steps):
+        log({"exp": "logits", "batch": batch, **rec})
 
 
 def profile_step(model, batch: int, path: str) -> None:
