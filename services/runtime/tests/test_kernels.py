@@ -22,6 +22,7 @@ if not torch.cuda.is_available():
 
 from mambalign_runtime.kernels.conv import causal_conv1d  # noqa: E402
 from mambalign_runtime.kernels.decode import conv_update, conv_xproj, state_update  # noqa: E402
+from mambalign_runtime.kernels.gemv import gemv  # noqa: E402
 from mambalign_runtime.kernels.reference import (  # noqa: E402
     causal_conv1d_ref,
     conv_update_ref,
@@ -471,3 +472,53 @@ def test_state_update_rounds_fp32_inputs_to_the_models_dtype_when_asked(b):
                          round_inputs=rounding)
         outs.append((y, state))
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+# Ragged columns and input features (off the column block and the k step), 1-3 rows, and a strided row (out_proj's input as the decode step hands it is (b, 1, D)).
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("rows,n,k,tile", [(1, 37, 300, {"BLOCK_N": 4, "BLOCK_K": 64}),
+                                           (3, 21, 130, {"BLOCK_N": 8, "BLOCK_K": 32}),
+                                           (2, 16, 256, None)])
+def test_gemv_matches_linear(dtype, rows, n, k, tile):
+    """gemv gives x @ W.T as F.linear does: exact bf16 products summed in fp32, one rounding."""
+    gen = torch.Generator().manual_seed(rows * n)
+    x = torch.randn(rows, 1, k, generator=gen).to(DEVICE, dtype)
+    w = torch.randn(n, k, generator=gen).to(DEVICE, dtype)
+    got = gemv(x, w, tile)
+    assert got.shape == (rows, 1, n) and got.dtype == dtype
+    exact = x.double() @ w.double().T
+    assert rel_err(got, exact) < (1e-6 if dtype == torch.float32 else 4e-3)
+    assert rel_err(got, torch.nn.functional.linear(x, w)) < (1e-6 if dtype == torch.float32 else TOL[dtype])
+    wide = torch.randn(rows, 2 * k, generator=gen).to(DEVICE, dtype)[:, ::2]  # a row stride of 2k, features strided
+    assert rel_err(gemv(wide, w, tile), wide.double() @ w.double().T) < (1e-6 if dtype == torch.float32 else 4e-3)
+
+
+def test_gemv_names_what_it_cannot_take():
+    w = torch.randn(8, 16, device=DEVICE)
+    with pytest.raises(ValueError, match="x has 12 features, weight expects 16"):
+        gemv(torch.randn(1, 12, device=DEVICE), w)
+    with pytest.raises(ValueError, match="9 rows"):
+        gemv(torch.randn(9, 16, device=DEVICE), w)
+    with pytest.raises(ValueError, match="contiguous along its input features"):
+        gemv(torch.randn(1, 8, device=DEVICE), w.T)
+
+
+def test_decode_gemv_runs_at_one_row_and_checks_its_config(monkeypatch):
+    """Measured on an H200 (KERNELS.md "Round 8"): out_proj as gemv wins at one row, cuBLAS keeps up
+    from two."""
+    from mambalign_runtime.kernels import _launch
+
+    monkeypatch.setattr(_launch, "_gemv_override", None)
+    monkeypatch.delenv("MAMBALIGN_DECODE_GEMV", raising=False)
+    assert _launch.decode_gemv(1) and not _launch.decode_gemv(2)
+    monkeypatch.setenv("MAMBALIGN_DECODE_GEMV", "0")
+    assert not _launch.decode_gemv(1)
+    monkeypatch.setenv("MAMBALIGN_DECODE_GEMV", "on")
+    with pytest.raises(ValueError, match="MAMBALIGN_DECODE_GEMV"):
+        _launch.decode_gemv(1)
+    monkeypatch.delenv("MAMBALIGN_DECODE_GEMV")
+    _launch.set_gemv({"below": 5, "BLOCK_N": 8})
+    assert _launch.decode_gemv(4) and _launch.gemv_tile() == {**_launch.GEMV_TILE, "BLOCK_N": 8}
+    _launch.set_gemv(None)
+    with pytest.raises(ValueError, match="unknown keys"):
+        _launch.set_gemv({"BLOCK_M": 2})

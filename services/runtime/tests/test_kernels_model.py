@@ -189,6 +189,35 @@ def test_decode_runs_a_lora_wrapped_x_proj_as_a_module_and_fuses_the_other_layer
     assert rel_err(base, want) > 1e-3, "the adapter changes the logits"
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_decode_runs_out_proj_as_gemv_at_one_row_and_matches_cublas(restore_reference, monkeypatch, dtype):
+    """At one row each layer's out_proj is gemv.gemv (once per layer and step) and the logits and
+    states are those of the F.linear path to summation order; two rows, MAMBALIGN_DECODE_GEMV=0 and
+    a LoRA-wrapped out_proj (the kernel knows only the base weight) run the module."""
+    from mambalign_runtime.kernels import gemv
+
+    kernels.install("fast")
+    model = tiny_mamba(seed=9, layers=2).to(dtype)
+    ids = torch.randint(1, 64, (1, 5), generator=torch.Generator().manual_seed(9)).to(DEVICE)
+    monkeypatch.setenv("MAMBALIGN_DECODE_GEMV", "0")
+    tokens, want, want_states = decode_steps(model, ids, 4)
+    monkeypatch.setenv("MAMBALIGN_DECODE_GEMV", "1")
+    calls = count_calls(monkeypatch, gemv, "gemv")
+    _, got, got_states = decode_steps(model, ids, 4, tokens)
+    assert len(calls) == 4 * 2
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    assert rel_err(got, want) < tol
+    for got_state, want_state in zip(got_states, want_states):
+        assert rel_err(got_state, want_state) < tol
+    calls.clear()
+    decode_steps(model, torch.cat([ids, ids.flip(1)]), 2)
+    assert not calls, "two rows: cuBLAS"
+    with mamba_targets_allowed():
+        lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["out_proj"]))
+    decode_steps(lora.eval(), ids, 2)
+    assert not calls, "a LoRA-wrapped out_proj runs as a module"
+
+
 @pytest.mark.parametrize("setting,want", [(None, torch.bfloat16), ("fp32", torch.float32)])
 def test_decode_keeps_the_ssm_state_in_the_models_dtype_unless_asked(restore_reference, monkeypatch, setting, want):
     """A bf16 model's generation cache holds bf16 SSM states (mamba_ssm's choice: half the decode

@@ -280,6 +280,38 @@ def decode_fused_xproj(batch: int) -> bool:
     return value == "1" and batch < (_xproj_override or {}).get("fuse_below", XPROJ_FUSE_BELOW)
 
 
+# Decode out_proj at one row (gemv.gemv) instead of cuBLAS, which ran it as a split-K GEMM plus a
+# reduce kernel: on one H200 (KERNELS.md "Round 8", scripts/gpu_gemv.py), 2560 x 5120 bf16 in a graph
+# of 64 layers 9.0 vs 11.7 us a call; in_proj (10240 x 2560) stays with cuBLAS (14.9 vs 15.8 at best)
+# and from 2 rows cuBLAS keeps up (11.6 vs 11.8).
+GEMV_BELOW = 2
+GEMV_TILE = {"BLOCK_N": 4, "BLOCK_K": 1024, "num_warps": 4}
+_gemv_override: dict | None = None
+
+
+def decode_gemv(rows: int) -> bool:
+    """True (default) below GEMV_BELOW rows: a decode step's out_proj runs as gemv.gemv;
+    $MAMBALIGN_DECODE_GEMV=0 keeps cuBLAS. Read at every call (the benchmark compares both)."""
+    value = os.environ.get("MAMBALIGN_DECODE_GEMV", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"MAMBALIGN_DECODE_GEMV: must be 0 or 1, got {value!r}")
+    return value == "1" and rows < (_gemv_override or {}).get("below", GEMV_BELOW)
+
+
+def gemv_tile() -> dict:
+    """The gemv tile: GEMV_TILE, with set_gemv's keys over it."""
+    return {**GEMV_TILE, **{k: v for k, v in (_gemv_override or {}).items() if k != "below"}}
+
+
+def set_gemv(config: dict | None) -> None:
+    """Force the decode GEMV's use and tile (the benchmark compares them): {"below": rows} and/or
+    tile keys BLOCK_N, BLOCK_K, num_warps; None: the defaults."""
+    global _gemv_override
+    if config is not None and not set(config) <= {"below", *GEMV_TILE}:
+        raise ValueError(f"set_gemv: unknown keys {sorted(set(config) - {'below', *GEMV_TILE})}")
+    _gemv_override = dict(config) if config is not None else None
+
+
 def xproj_tile(batch: int) -> dict:
     """The conv+x_proj tile for `batch` rows: {BLOCK_B, BLOCK_D, SUB_D, num_warps, USE_DOT}."""
     override = _xproj_override or {}

@@ -11,7 +11,9 @@ What is replaced, in the module's namespace (the mixer looks these up at call ti
   - `MambaModel.forward`, for a decode step only (one token, a cache with state, no gradients):
     its own layer loop, with each block's residual add and the next block's RMSNorm (or norm_f)
     in one kernel (`norm.add_rms_norm`), same roundings; anything else runs transformers' forward.
-`in_proj`, `x_proj`, `dt_proj` and `out_proj` stay ordinary module calls.
+`in_proj`, `x_proj`, `dt_proj` and `out_proj` stay ordinary module calls, except in a decode step where
+they are plain Linears: x_proj (below 16 rows) runs inside the conv update kernel, dt_proj inside the
+state update kernel, and out_proj (at one row) as `gemv.gemv`.
 
 The code was written against transformers 5.17; `check_transformers()` fails with a message
 naming what moved if the installed version's internals differ.
@@ -239,6 +241,21 @@ def _xproj_buffers(cache_params, layer_idx: int, batch: int, width: int, device)
     return proj, bufs[last] if last is not None else None
 
 
+def _out_proj(mixer, y):
+    """A decode step's out_proj: gemv.gemv at one row (_launch.decode_gemv) when it is a plain
+    Linear without a bias in y's dtype and autocast is off (a LoRA or 4-bit wrapper runs as a
+    module); else the module."""
+    from ._launch import decode_gemv
+    from .gemv import gemv
+
+    proj = mixer.out_proj
+    if (decode_gemv(y.numel() // y.shape[-1]) and type(proj) is nn.Linear and proj.bias is None
+            and proj.weight.dtype == y.dtype and proj.weight.stride(1) == 1
+            and not torch.is_autocast_enabled(y.device.type)):
+        return gemv(y, proj.weight)
+    return proj(y)
+
+
 def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
     from transformers.models.mamba.modeling_mamba import apply_mask_to_padding_states
 
@@ -267,7 +284,7 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
             ts, B, C = torch.split(proj, split, -1)  # fp32 sums, rounded to the model's dtype in the kernel
             y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
                              self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight, round_inputs=True)
-            return self.out_proj(y[:, None, :].to(dtype))
+            return _out_proj(self, y[:, None, :].to(dtype))
         xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
         ts, B, C = torch.split(self.x_proj(xc), split, -1)
         if type(self.dt_proj) is nn.Linear:  # the kernel applies dt_proj itself: one launch less per layer
@@ -277,7 +294,7 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
             dt, dt_bias = _time_step(self, ts)
             y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
                              A_is_log=True)
-        return self.out_proj(y[:, None, :].to(dtype))
+        return _out_proj(self, y[:, None, :].to(dtype))
 
     if cache_params is None and torch.is_grad_enabled() and scan_recompute():
         # Training without gradient checkpointing keeps every layer's saved tensors until its
