@@ -13,7 +13,10 @@ Prints one JSON line per result (each experiment in its own try/except):
     with out_proj's best tile from "kernel" (gemv at any batch asked here);
   - "logits": teacher-forced decode steps at batch 1, gemv on vs off;
   - "replay_profile": torch.profiler over graph replays at batch 1 (cuBLAS and gemv): per kernel
-    the device time per step, and the step's span against the sum of its kernels (the gaps).
+    the device time per step, and the step's span against the sum of its kernels (the gaps);
+  - "pdl": the graphed step per batch with the decode kernels' programmatic dependent launch off and
+    on (MAMBALIGN_DECODE_PDL), interleaved, and the logits of teacher-forced steps on vs off (the
+    same kernels: they must be equal).
 
 Without CUDA only "logits" runs (Triton's CPU interpreter: a smoke run, e.g. --shape mamba-tiny).
 """
@@ -98,6 +101,22 @@ def graph_step(model, batch: int, path: str, tile: dict | None, tokens: int) -> 
     del decoder
 
 
+def pdl_exp(model, batches, tokens: int) -> None:
+    for rnd in range(2):
+        for b in batches:
+            for on in ("0", "1"):
+                os.environ["MAMBALIGN_DECODE_PDL"] = on
+                step_s, decoder = graphed_decode_step(model, decode_prompt(model, b, 16, DEVICE), tokens)
+                log({"exp": "pdl", "round": rnd, "batch": b, "pdl": on == "1", "graph_step_ms": round(step_s * 1e3, 3),
+                     "tokens_per_s": round(b / step_s, 1)})
+                del decoder
+    for b in batches:
+        for rec in switch_logits(model, decode_prompt(model, b, 16, DEVICE),
+                                 lambda on: os.environ.__setitem__("MAMBALIGN_DECODE_PDL", "1" if on else "0"), 3):
+            log({"exp": "pdl_logits", "batch": b, **rec})
+    os.environ["MAMBALIGN_DECODE_PDL"] = "0"
+
+
 def replay_profile(model, path: str, replays: int = 4) -> None:
     """Kernels of `replays` graph replays at batch 1: device time per step by kernel, busy vs span."""
     from torch.profiler import ProfilerActivity, profile
@@ -168,6 +187,8 @@ def main() -> int:
                                      lambda on: os.environ.__setitem__(SWITCH, "1" if on else "0"), 4):
                 log({"exp": "logits", "batch": 1, **rec})
         checked("logits", logits)
+    if "pdl" in what:
+        checked("pdl", lambda: pdl_exp(model, [int(x) for x in args.batches.split(",")], args.tokens))
     for path in ("cublas", "gemv") if "profile" in what else ():
         if left():
             checked(f"replay_profile {path}", lambda path=path: replay_profile(model, path))

@@ -522,3 +522,37 @@ def test_decode_gemv_runs_at_one_row_and_checks_its_config(monkeypatch):
     _launch.set_gemv(None)
     with pytest.raises(ValueError, match="unknown keys"):
         _launch.set_gemv({"BLOCK_M": 2})
+
+
+def test_decode_kernels_launch_dependently_only_on_a_gpu_and_check_the_switch(monkeypatch):
+    """Programmatic dependent launch (sm_90+) is on by default below PDL_BELOW rows (it lost at 256
+    on an H200, KERNELS.md "Round 8") and never in the CPU interpreter."""
+    from mambalign_runtime.kernels import _launch
+
+    monkeypatch.delenv("MAMBALIGN_DECODE_PDL", raising=False)
+    gpu = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9 and not _launch.interpreting()
+    assert _launch.decode_pdl(1) == gpu and _launch.decode_pdl(64) == gpu
+    assert not _launch.decode_pdl(_launch.PDL_BELOW)
+    assert _launch.pdl_launch(1) == ({"PDL": True, "launch_pdl": True} if gpu else {"PDL": False})
+    monkeypatch.setenv("MAMBALIGN_DECODE_PDL", "0")
+    assert not _launch.decode_pdl(1)
+    monkeypatch.setenv("MAMBALIGN_DECODE_PDL", "yes")
+    with pytest.raises(ValueError, match="MAMBALIGN_DECODE_PDL"):
+        _launch.decode_pdl(1)
+
+
+def test_decode_keeps_x_proj_a_gemm_when_torch_is_asked_for_determinism(monkeypatch):
+    """conv_xproj adds its split-K sums atomically (their order varies between runs), so under
+    torch.use_deterministic_algorithms the decode step runs x_proj as a GEMM, as the scan's
+    backward keeps its partial sums."""
+    from mambalign_runtime.kernels import _launch
+
+    monkeypatch.setattr(_launch, "_xproj_override", None)
+    monkeypatch.delenv("MAMBALIGN_DECODE_FUSED_XPROJ", raising=False)
+    assert _launch.decode_fused_xproj(1)
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert not _launch.decode_fused_xproj(1)
+    finally:
+        torch.use_deterministic_algorithms(was)

@@ -270,14 +270,20 @@ _xproj_override: dict | None = None
 
 
 def decode_fused_xproj(batch: int) -> bool:
-    """True (default) below XPROJ_FUSE_BELOW rows: the decode step's conv update also computes
-    x_proj (decode.conv_xproj) when x_proj and dt_proj are plain Linears;
+    """True (default) below XPROJ_FUSE_BELOW rows, unless torch is asked for deterministic algorithms:
+    the decode step's conv update also computes x_proj (decode.conv_xproj) when x_proj and dt_proj
+    are plain Linears;
     $MAMBALIGN_DECODE_FUSED_XPROJ=0 keeps x_proj a GEMM at every batch. Read at every call, so a
     benchmark can compare both in one process."""
     value = os.environ.get("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
     if value not in ("0", "1"):
         raise ValueError(f"MAMBALIGN_DECODE_FUSED_XPROJ: must be 0 or 1, got {value!r}")
-    return value == "1" and batch < (_xproj_override or {}).get("fuse_below", XPROJ_FUSE_BELOW)
+    import torch
+
+    # Its split-K sums are fp32 atomic adds, whose order varies from run to run: a step is then
+    # not reproducible bit for bit, which torch's deterministic mode asks for (as the scan does).
+    return (value == "1" and batch < (_xproj_override or {}).get("fuse_below", XPROJ_FUSE_BELOW)
+            and not torch.are_deterministic_algorithms_enabled())
 
 
 # Decode out_proj at one row (gemv.gemv) instead of cuBLAS, which ran it as a split-K GEMM plus a
@@ -310,6 +316,33 @@ def set_gemv(config: dict | None) -> None:
     if config is not None and not set(config) <= {"below", *GEMV_TILE}:
         raise ValueError(f"set_gemv: unknown keys {sorted(set(config) - {'below', *GEMV_TILE})}")
     _gemv_override = dict(config) if config is not None else None
+
+
+# Programmatic dependent launch for the decode step's own kernels below PDL_BELOW rows: on one H200
+# (KERNELS.md "Round 8", graphed 2.8B step) b1 2.54 -> 2.47 ms, b64 4.23 -> 4.16, b256 7.41 -> 7.43.
+PDL_BELOW = 128
+
+
+def decode_pdl(rows: int) -> bool:
+    """True (default, on sm_90+, below PDL_BELOW rows) when the decode step's own kernels (conv +
+    x_proj, state update, gemv, add + norm) launch with programmatic dependent launch: each may
+    start while the kernel before it finishes and waits (griddepcontrol.wait) before touching its
+    inputs, so the logits are the same bit for bit. Never in the CPU interpreter;
+    $MAMBALIGN_DECODE_PDL=0 turns it off. Read at every call."""
+    value = os.environ.get("MAMBALIGN_DECODE_PDL", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"MAMBALIGN_DECODE_PDL: must be 0 or 1, got {value!r}")
+    if value == "0" or rows >= PDL_BELOW or interpreting():
+        return False
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9
+
+
+def pdl_launch(rows: int) -> dict:
+    """Launch options and the kernels' PDL flag for a decode-step launch of `rows` rows (decode_pdl)."""
+    on = decode_pdl(rows)
+    return {"PDL": on, **({"launch_pdl": True} if on else {})}
 
 
 def xproj_tile(batch: int) -> dict:

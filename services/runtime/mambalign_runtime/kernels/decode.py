@@ -10,7 +10,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._launch import decode_tile, interpreting, xproj_tile
+from ._launch import decode_tile, interpreting, pdl_launch, xproj_tile
+from .pdl import pdl_enter
 from .scan_common import softplus as _softplus
 
 
@@ -69,13 +70,14 @@ def _conv_xproj_kernel(
     s_x_b, s_x_d, s_s_b, s_o_b, s_o_d, s_wx_e, s_wx_d,
     HAS_BIAS: tl.constexpr, SILU: tl.constexpr, K: tl.constexpr, KP: tl.constexpr, BLOCK_B: tl.constexpr,
     BLOCK_D: tl.constexpr, SUB_D: tl.constexpr, BLOCK_E: tl.constexpr, USE_DOT: tl.constexpr,
-    DOT_F32: tl.constexpr, ZERO_NEXT: tl.constexpr,
+    DOT_F32: tl.constexpr, ZERO_NEXT: tl.constexpr, PDL: tl.constexpr,
 ):
     """_conv_update_kernel for BLOCK_B rows x BLOCK_D channels, SUB_D channels at a time, plus
     this block's share of x_proj: proj (b, n_proj) fp32 += xc[:, block] @ W_x[:, block].T, with xc
     as stored (the model's dtype), as transformers' x_proj reads it. proj must be zero before the
     first program adds to it; with ZERO_NEXT the first channel block's programs zero zero_ptr's
     rows (the buffer the next layer adds into: see patch.py)."""
+    pdl_enter(PDL)
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
     rb = pid_b * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -139,10 +141,11 @@ def _state_update_kernel(
     s_z_b, s_z_d, s_o_b, s_o_d, s_w_d, s_w_r,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     A_IS_LOG: tl.constexpr, DT_PROJ: tl.constexpr, ROUND: tl.constexpr, BLOCK_D: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, PDL: tl.constexpr,
 ):
     """h = exp(dt*A) h + dt*B*x (fp32 math, stored in the state's dtype); y = (h.C + D x) silu(z).
     With DT_PROJ, dt_ptr holds the low-rank time step (b, rank) and dt = W @ it (W: dim x rank)."""
+    pdl_enter(PDL)
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -304,7 +307,7 @@ def conv_xproj(x, conv_state, weight, bias, silu, x_proj_weight, proj, zero_next
         *x.stride(), state.stride(0), *out.stride(), *x_proj_weight.stride(),
         HAS_BIAS=bias is not None, SILU=silu, K=K, KP=triton.next_power_of_2(K), BLOCK_B=BB, BLOCK_D=BD,
         SUB_D=tile["SUB_D"], BLOCK_E=max(16, triton.next_power_of_2(n_proj)), USE_DOT=tile["USE_DOT"],
-        DOT_F32=dot_f32, ZERO_NEXT=zero_next is not None, num_warps=tile["num_warps"],
+        DOT_F32=dot_f32, ZERO_NEXT=zero_next is not None, num_warps=tile["num_warps"], **pdl_launch(b),
     )
     if state is not conv_state:
         conv_state.copy_(state)
@@ -357,6 +360,6 @@ def state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplu
     # Small channel blocks: at batch 1 a step is latency-bound, so spread it over many programs.
     BD = 8 if interpreting() else max(1, 512 // BN)
     _state_update_kernel[(triton.cdiv(dim, BD), b)](
-        *args, dim, n, rank, *strides, **flags, BLOCK_D=BD, BLOCK_R=8 if interpreting() else 32,
+        *args, dim, n, rank, *strides, **flags, BLOCK_D=BD, BLOCK_R=8 if interpreting() else 32, **pdl_launch(b),
     )
     return out

@@ -13,12 +13,14 @@ import torch
 import triton
 import triton.language as tl
 
-from ._launch import gemv_tile, interpreting
+from ._launch import gemv_tile, interpreting, pdl_launch
+from .pdl import pdl_enter
 
 
 @triton.jit
 def _gemv_kernel(x_ptr, w_ptr, out_ptr, M, N, K, s_xm, s_wn, s_om,
-                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
+    pdl_enter(PDL)
     pid = tl.program_id(0)
     rn = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
@@ -58,5 +60,6 @@ def gemv(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None) -> t
     out = torch.empty(m, n, dtype=x.dtype, device=x.device)
     _gemv_kernel[(triton.cdiv(n, cfg["BLOCK_N"]),)](
         rows, weight, out, m, n, k, rows.stride(0), weight.stride(0), out.stride(0),
-        BLOCK_M=triton.next_power_of_2(m), BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"])
+        BLOCK_M=triton.next_power_of_2(m), BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
+        **pdl_launch(m))
     return out.reshape(*x.shape[:-1], n)

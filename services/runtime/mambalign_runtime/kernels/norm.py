@@ -30,7 +30,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._launch import interpreting
+from ._launch import interpreting, pdl_launch
+from .pdl import pdl_enter
 
 _TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 
@@ -89,12 +90,13 @@ def _add_rms_fwd_kernel(
     hidden, eps,
     s_res_r, s_h_r,
     HAS_H: tl.constexpr, WRITE_RES: tl.constexpr, SUM_DTYPE: tl.constexpr, IN_DTYPE: tl.constexpr,
-    BLOCK_H: tl.constexpr, HW_ROUND: tl.constexpr,
+    BLOCK_H: tl.constexpr, HW_ROUND: tl.constexpr, PDL: tl.constexpr,
 ):
     """x = round_sum(res + h) (torch's `residual + h`: an fp32 add rounded to the promoted dtype;
     without h, x = res), res_out = x (in res_out's dtype, a widening when the block keeps an fp32
     residual), out = the block's norm(x.to(IN_DTYPE)) as _rms_fwd_kernel computes it. res_out may
     be res itself: every element is read before it is written, by the same thread."""
+    pdl_enter(PDL)
     row = tl.program_id(0).to(tl.int64)
     h = tl.arange(0, BLOCK_H)
     mask = h < hidden
@@ -273,5 +275,6 @@ def add_rms_norm(residual: torch.Tensor, h: torch.Tensor | None, weight: torch.T
             hidden, float(eps), res2.stride(0), h2.stride(0) if h2 is not None else 0,
             HAS_H=h2 is not None, WRITE_RES=res_out is not None, SUM_DTYPE=_TL_DTYPES[sum_dtype],
             IN_DTYPE=_TL_DTYPES[in_dtype], BLOCK_H=block, HW_ROUND=not interpreting(), num_warps=_num_warps(block),
+            **pdl_launch(n_rows),
         )
     return res_out, out
