@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 _scan_override: dict | None = None
@@ -93,15 +94,27 @@ def _reinterpret_triton_helpers() -> None:
 interpreting()  # apply the interpreter's fixes now when it is already on
 
 
+def _switch(name: str) -> bool:
+    """The 0/1 environment switch `name`, on unless set to 0; anything else is refused."""
+    value = os.environ.get(name, "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"{name}: must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+@functools.cache
+def _sm90_or_newer() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9
+
+
 def scan_recompute() -> bool:
     """True (default): the scan's backward recomputes its chunk checkpoints instead of the forward
     keeping them (see scan.py). set_scan_recompute() if called, else $MAMBALIGN_SCAN_RECOMPUTE (0/1)."""
     if _scan_recompute is not None:
         return _scan_recompute
-    value = os.environ.get("MAMBALIGN_SCAN_RECOMPUTE", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"MAMBALIGN_SCAN_RECOMPUTE: must be 0 or 1, got {value!r}")
-    return value == "1"
+    return _switch("MAMBALIGN_SCAN_RECOMPUTE")
 
 
 def set_scan_recompute(on: bool | None) -> None:
@@ -244,10 +257,7 @@ def decode_fused_norm() -> bool:
     residual add of each block and the RMSNorm of the next as one kernel (patch.model_forward);
     $MAMBALIGN_DECODE_FUSED_NORM=0 keeps transformers' layer loop (the benchmark compares both).
     Read at every call."""
-    value = os.environ.get("MAMBALIGN_DECODE_FUSED_NORM", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"MAMBALIGN_DECODE_FUSED_NORM: must be 0 or 1, got {value!r}")
-    return value == "1"
+    return _switch("MAMBALIGN_DECODE_FUSED_NORM")
 
 
 # Decode conv update + x_proj in one kernel (decode.conv_xproj). Each program owns BLOCK_B rows x
@@ -275,14 +285,12 @@ def decode_fused_xproj(batch: int) -> bool:
     are plain Linears;
     $MAMBALIGN_DECODE_FUSED_XPROJ=0 keeps x_proj a GEMM at every batch. Read at every call, so a
     benchmark can compare both in one process."""
-    value = os.environ.get("MAMBALIGN_DECODE_FUSED_XPROJ", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"MAMBALIGN_DECODE_FUSED_XPROJ: must be 0 or 1, got {value!r}")
     import torch
 
     # Its split-K sums are fp32 atomic adds, whose order varies from run to run: a step is then
     # not reproducible bit for bit, which torch's deterministic mode asks for (as the scan does).
-    return (value == "1" and batch < (_xproj_override or {}).get("fuse_below", XPROJ_FUSE_BELOW)
+    return (_switch("MAMBALIGN_DECODE_FUSED_XPROJ")
+            and batch < (_xproj_override or {}).get("fuse_below", XPROJ_FUSE_BELOW)
             and not torch.are_deterministic_algorithms_enabled())
 
 
@@ -298,10 +306,7 @@ _gemv_override: dict | None = None
 def decode_gemv(rows: int) -> bool:
     """True (default) below GEMV_BELOW rows: a decode step's out_proj runs as gemv.gemv;
     $MAMBALIGN_DECODE_GEMV=0 keeps cuBLAS. Read at every call (the benchmark compares both)."""
-    value = os.environ.get("MAMBALIGN_DECODE_GEMV", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"MAMBALIGN_DECODE_GEMV: must be 0 or 1, got {value!r}")
-    return value == "1" and rows < (_gemv_override or {}).get("below", GEMV_BELOW)
+    return _switch("MAMBALIGN_DECODE_GEMV") and rows < (_gemv_override or {}).get("below", GEMV_BELOW)
 
 
 def gemv_tile() -> dict:
@@ -329,14 +334,7 @@ def decode_pdl(rows: int) -> bool:
     start while the kernel before it finishes and waits (griddepcontrol.wait) before touching its
     inputs, so the logits are the same bit for bit. Never in the CPU interpreter;
     $MAMBALIGN_DECODE_PDL=0 turns it off. Read at every call."""
-    value = os.environ.get("MAMBALIGN_DECODE_PDL", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"MAMBALIGN_DECODE_PDL: must be 0 or 1, got {value!r}")
-    if value == "0" or rows >= PDL_BELOW or interpreting():
-        return False
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9
+    return _switch("MAMBALIGN_DECODE_PDL") and rows < PDL_BELOW and not interpreting() and _sm90_or_newer()
 
 
 def pdl_launch(rows: int) -> dict:

@@ -1,10 +1,10 @@
 """y = x @ W.T for the few rows of a decode step (x (M, K), W (N, K) row-major, as nn.Linear keeps it).
 
-At one row out_proj only streams its weight (26 MB a layer at the 2.8B shape), and cuBLAS ran it as a
-split-K GEMM plus a reduce kernel (_launch.GEMV_TILE has the measurements). Here each program owns BLOCK_N output columns for all M rows and walks
-K in BLOCK_K steps with 16-byte loads along W's rows, keeping fp32 products per (row, column, k
-lane) and summing over k once at the end (bf16 products are exact in fp32; one rounding at the
-store, as cuBLAS rounds its fp32 sum).
+At one row out_proj only streams its weight (26 MB a layer at the 2.8B shape), and cuBLAS ran it as
+a split-K GEMM plus a reduce kernel (_launch.GEMV_TILE has the measurements). Here each program owns
+BLOCK_N output columns for all M rows and walks K in BLOCK_K steps with 16-byte loads along W's rows,
+keeping fp32 products per (row, column, k lane) and summing over k once at the end (bf16 products are
+exact in fp32; one rounding at the store, as cuBLAS rounds its fp32 sum).
 """
 
 from __future__ import annotations
