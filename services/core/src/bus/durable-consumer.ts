@@ -95,20 +95,17 @@ async function rewindPastSkipped(
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       const before = await jsm.consumers.info(stream, name);
-      const counts = new Map<string, number>();
-      let first = 0;
-      let workQueue = false;
-      for (const subject of filter) {
-        const si = await jsm.streams.info(stream, { subjects_filter: subject });
-        workQueue = si.config.retention === RetentionPolicy.Workqueue;
-        first = si.state.first_seq;
-        for (const [s, n] of Object.entries(si.state.subjects ?? {})) counts.set(s, n);
-      }
+      const infos = [];
+      for (const subject of filter) infos.push(await jsm.streams.info(stream, { subjects_filter: subject }));
+      const [si] = infos;
       // On other retentions acked messages stay stored, so the count says nothing.
-      if (!workQueue) return;
+      if (si?.config.retention !== RetentionPolicy.Workqueue) return;
       const after = await jsm.consumers.info(stream, name);
       if (!same(before, after)) continue;
+      // Keyed by subject: overlapping filters (a wildcard and a subject it covers) count once.
+      const counts = new Map(infos.flatMap((i) => Object.entries(i.state.subjects ?? {})));
       const stored = [...counts.values()].reduce((a, b) => a + b, 0);
+      const first = si.state.first_seq;
       const skipped = stored - after.num_ack_pending - after.num_pending;
       if (skipped <= 0) return;
       await jsm.consumers.reset(stream, name, first);
