@@ -517,8 +517,11 @@ def test_decode_gemv_runs_at_one_row_and_checks_its_config(monkeypatch):
     with pytest.raises(ValueError, match="MAMBALIGN_DECODE_GEMV"):
         _launch.decode_gemv(1)
     monkeypatch.delenv("MAMBALIGN_DECODE_GEMV")
-    _launch.set_gemv({"below": 5, "BLOCK_N": 8})
+    _launch.set_gemv({"below": 5, "BLOCK_N": 8, "in_proj_BLOCK_K": 256})
     assert _launch.decode_gemv(4) and _launch.gemv_tile() == {**_launch.GEMV_TILE, "BLOCK_N": 8}
+    assert _launch.gemv_tile("in_proj") == {**_launch.IN_PROJ_TILE, "BLOCK_K": 256}
+    _launch.set_gemv({"in_proj": False})
+    assert _launch.decode_gemv(1) and not _launch.decode_gemv(1, "in_proj")
     _launch.set_gemv(None)
     with pytest.raises(ValueError, match="unknown keys"):
         _launch.set_gemv({"BLOCK_M": 2})

@@ -190,21 +190,23 @@ def test_decode_runs_a_lora_wrapped_x_proj_as_a_module_and_fuses_the_other_layer
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_decode_runs_out_proj_as_gemv_at_one_row_and_matches_cublas(restore_reference, monkeypatch, dtype):
-    """At one row each layer's out_proj is gemv.gemv (once per layer and step) and the logits and
-    states are those of the F.linear path to summation order; two rows, MAMBALIGN_DECODE_GEMV=0 and
-    a LoRA-wrapped out_proj (the kernel knows only the base weight) run the module."""
+def test_decode_runs_in_and_out_proj_as_gemv_at_one_row_and_matches_cublas(restore_reference, monkeypatch, dtype):
+    """At one row each layer's in_proj and out_proj are gemv.gemv (twice per layer and step) and the
+    logits and states are those of the F.linear path to summation order; two rows,
+    MAMBALIGN_DECODE_GEMV=0 and LoRA-wrapped projections (the kernel knows only the base weight) run
+    the modules."""
     from mambalign_runtime.kernels import gemv
 
     kernels.install("fast")
     model = tiny_mamba(seed=9, layers=2).to(dtype)
     ids = torch.randint(1, 64, (1, 5), generator=torch.Generator().manual_seed(9)).to(DEVICE)
     monkeypatch.setenv("MAMBALIGN_DECODE_GEMV", "0")
-    tokens, want, want_states = decode_steps(model, ids, 4)
-    monkeypatch.setenv("MAMBALIGN_DECODE_GEMV", "1")
     calls = count_calls(monkeypatch, gemv, "gemv")
+    tokens, want, want_states = decode_steps(model, ids, 4)
+    assert not calls
+    monkeypatch.setenv("MAMBALIGN_DECODE_GEMV", "1")
     _, got, got_states = decode_steps(model, ids, 4, tokens)
-    assert len(calls) == 4 * 2
+    assert len(calls) == 4 * 2 * 2
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     assert rel_err(got, want) < tol
     for got_state, want_state in zip(got_states, want_states):
@@ -213,9 +215,32 @@ def test_decode_runs_out_proj_as_gemv_at_one_row_and_matches_cublas(restore_refe
     decode_steps(model, torch.cat([ids, ids.flip(1)]), 2)
     assert not calls, "two rows: cuBLAS"
     with mamba_targets_allowed():
-        lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["out_proj"]))
+        lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["in_proj", "out_proj"]))
     decode_steps(lora.eval(), ids, 2)
-    assert not calls, "a LoRA-wrapped out_proj runs as a module"
+    assert not calls, "LoRA-wrapped projections run as modules"
+
+
+def test_decode_calls_projections_that_carry_hooks_as_modules(restore_reference, monkeypatch):
+    """A forward hook on a mixer, or on its in_proj, x_proj or out_proj (a user's probe, accelerate's
+    offload hook) runs at every decode step at one row, where the kernels read the other layers'
+    weights themselves, and the logits stay those of the unhooked model."""
+    from mambalign_runtime.kernels import decode, gemv
+
+    kernels.install("fast")
+    model = tiny_mamba(seed=11, layers=2).to(torch.bfloat16)
+    ids = torch.randint(1, 64, (1, 5), generator=torch.Generator().manual_seed(11)).to(DEVICE)
+    tokens, want, _ = decode_steps(model, ids, 3)
+    mixers = [layer.mixer for layer in model.backbone.layers]
+    for target in (mixers[0], mixers[0].in_proj, mixers[1].x_proj, mixers[1].out_proj):
+        seen = []
+        hook = target.register_forward_hook(lambda *args: seen.append(1))
+        fused = count_calls(monkeypatch, decode, "conv_xproj")
+        gemvs = count_calls(monkeypatch, gemv, "gemv")
+        _, got, _ = decode_steps(model, ids, 3, tokens)
+        hook.remove()
+        assert len(seen) == 1 + 3, target  # the prefill and each step
+        assert len(fused) >= 3 and len(gemvs) >= 3, "the other layer keeps its kernels"
+        assert rel_err(got, want) < 2e-2
 
 
 @pytest.mark.parametrize("setting,want", [(None, torch.bfloat16), ("fp32", torch.float32)])

@@ -294,32 +294,44 @@ def decode_fused_xproj(batch: int) -> bool:
             and not torch.are_deterministic_algorithms_enabled())
 
 
-# Decode out_proj at one row (gemv.gemv) instead of cuBLAS, which ran it as a split-K GEMM plus a
-# reduce kernel: on one H200 (KERNELS.md "Round 8", scripts/gpu_gemv.py), 2560 x 5120 bf16 in a graph
-# of 64 layers 9.0 vs 11.7 us a call; in_proj (10240 x 2560) stays with cuBLAS (14.9 vs 15.8 at best)
-# and from 2 rows cuBLAS keeps up (11.6 vs 11.8).
+# Decode in_proj and out_proj at one row (gemv.gemv) instead of cuBLAS, which ran out_proj as a split-K
+# GEMM plus a reduce kernel. On one H200 (KERNELS.md "Rounds 8, 9", scripts/gpu_gemv.py), in a graph of
+# 64 layers: out_proj 2560 x 5120 bf16 7.9 vs 10.9 us a call, in_proj 10240 x 2560 14.5 vs 15.4 us
+# (its own tile: 16 columns, k steps of 256); graphed b1 step 2.413 -> 2.385 ms with in_proj too. From 2
+# rows cuBLAS keeps up (out_proj 11.6 vs 11.8 us).
 GEMV_BELOW = 2
 GEMV_TILE = {"BLOCK_N": 4, "BLOCK_K": 1024, "num_warps": 4}
+IN_PROJ_TILE = {"BLOCK_N": 16, "BLOCK_K": 256, "num_warps": 4}
+_GEMV_USES = ("out_proj", "in_proj")
 _gemv_override: dict | None = None
 
 
-def decode_gemv(rows: int) -> bool:
-    """True (default) below GEMV_BELOW rows: a decode step's out_proj runs as gemv.gemv;
-    $MAMBALIGN_DECODE_GEMV=0 keeps cuBLAS. Read at every call (the benchmark compares both)."""
-    return _switch("MAMBALIGN_DECODE_GEMV") and rows < (_gemv_override or {}).get("below", GEMV_BELOW)
+def decode_gemv(rows: int, use: str = "out_proj") -> bool:
+    """True (default) below GEMV_BELOW rows: a decode step's out_proj runs as gemv.gemv (`use`
+    "out_proj") and its in_proj, with the block's add and norm, as gemv.add_norm_gemv ("in_proj");
+    $MAMBALIGN_DECODE_GEMV=0 keeps cuBLAS for both. Read at every call (the benchmark compares)."""
+    override = _gemv_override or {}
+    return (_switch("MAMBALIGN_DECODE_GEMV") and bool(override.get(use, True))
+            and rows < override.get("below", GEMV_BELOW))
 
 
-def gemv_tile() -> dict:
-    """The gemv tile: GEMV_TILE, with set_gemv's keys over it."""
-    return {**GEMV_TILE, **{k: v for k, v in (_gemv_override or {}).items() if k != "below"}}
+def gemv_tile(use: str = "out_proj") -> dict:
+    """The tile of gemv.gemv ("out_proj": GEMV_TILE) or gemv.add_norm_gemv ("in_proj": IN_PROJ_TILE),
+    with set_gemv's keys over it (those of in_proj prefixed "in_proj_")."""
+    override = _gemv_override or {}
+    if use == "in_proj":
+        return {**IN_PROJ_TILE, **{k[len("in_proj_"):]: v for k, v in override.items() if k.startswith("in_proj_")}}
+    return {**GEMV_TILE, **{k: v for k, v in override.items() if k in GEMV_TILE}}
 
 
 def set_gemv(config: dict | None) -> None:
-    """Force the decode GEMV's use and tile (the benchmark compares them): {"below": rows} and/or
-    tile keys BLOCK_N, BLOCK_K, num_warps; None: the defaults."""
+    """Force the decode GEMVs' use and tiles (the benchmark compares them): {"below": rows},
+    {"out_proj": bool, "in_proj": bool}, out_proj's tile keys BLOCK_N, BLOCK_K, num_warps and in_proj's
+    as in_proj_BLOCK_N, ...; None: the defaults."""
     global _gemv_override
-    if config is not None and not set(config) <= {"below", *GEMV_TILE}:
-        raise ValueError(f"set_gemv: unknown keys {sorted(set(config) - {'below', *GEMV_TILE})}")
+    known = {"below", *_GEMV_USES, *GEMV_TILE, *(f"in_proj_{k}" for k in IN_PROJ_TILE)}
+    if config is not None and not set(config) <= known:
+        raise ValueError(f"set_gemv: unknown keys {sorted(set(config) - known)}; valid: {sorted(known)}")
     _gemv_override = dict(config) if config is not None else None
 
 

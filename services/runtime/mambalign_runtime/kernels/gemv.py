@@ -1,10 +1,13 @@
 """y = x @ W.T for the few rows of a decode step (x (M, K), W (N, K) row-major, as nn.Linear keeps it).
 
-At one row out_proj only streams its weight (26 MB a layer at the 2.8B shape), and cuBLAS ran it as
-a split-K GEMM plus a reduce kernel (_launch.GEMV_TILE has the measurements). Here each program owns
-BLOCK_N output columns for all M rows and walks K in BLOCK_K steps with 16-byte loads along W's rows,
-keeping fp32 products per (row, column, k lane) and summing over k once at the end (bf16 products are
-exact in fp32; one rounding at the store, as cuBLAS rounds its fp32 sum).
+At one row out_proj and in_proj only stream their weights (26 and 52 MB a layer at the 2.8B shape),
+and cuBLAS ran out_proj as a split-K GEMM plus a reduce kernel (_launch.GEMV_TILE has the
+measurements). Here each program owns BLOCK_N output columns for all M rows and walks K in BLOCK_K
+steps with 16-byte loads along W's rows, keeping fp32 products per (row, column, k lane) and summing
+over k once at the end (bf16 products are exact in fp32; one rounding at the store, as cuBLAS rounds
+its fp32 sum). The weight's next step is loaded while this one is multiplied, and its first step
+before the program waits for the kernels it depends on (programmatic dependent launch): the weights
+are never written by the decode step, so those loads overlap the end of the kernel before.
 """
 
 from __future__ import annotations
@@ -18,9 +21,14 @@ from .pdl import pdl_enter
 
 
 @triton.jit
+def _weights(w_rows, mask_n, kk, K):
+    """W[columns, kk] ([BLOCK_N, BLOCK_K]); zeros past K (no memory traffic for those lanes)."""
+    return tl.load(w_rows + kk[None, :], mask=mask_n[:, None] & (kk < K)[None, :], other=0.0)
+
+
+@triton.jit
 def _gemv_kernel(x_ptr, w_ptr, out_ptr, M, N, K, s_xm, s_wn, s_om,
                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
-    pdl_enter(PDL)
     pid = tl.program_id(0)
     rn = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
@@ -29,12 +37,14 @@ def _gemv_kernel(x_ptr, w_ptr, out_ptr, M, N, K, s_xm, s_wn, s_om,
     mask_m = rm < M
     w_rows = w_ptr + rn[:, None] * s_wn
     x_rows = x_ptr + rm[:, None] * s_xm
+    w_next = _weights(w_rows, mask_n, rk, K)
+    pdl_enter(PDL)
     acc = tl.zeros([BLOCK_M, BLOCK_N, BLOCK_K], dtype=tl.float32)
     for k in range(0, K, BLOCK_K):
         kk = k + rk
-        mk = kk < K
-        w = tl.load(w_rows + kk[None, :], mask=mask_n[:, None] & mk[None, :], other=0.0)
-        x = tl.load(x_rows + kk[None, :], mask=mask_m[:, None] & mk[None, :], other=0.0)
+        w = w_next
+        w_next = _weights(w_rows, mask_n, kk + BLOCK_K, K)
+        x = tl.load(x_rows + kk[None, :], mask=mask_m[:, None] & (kk < K)[None, :], other=0.0)
         acc += x.to(tl.float32)[:, None, :] * w.to(tl.float32)[None, :, :]
     y = tl.sum(acc, axis=2)
     tl.store(out_ptr + rm[:, None] * s_om + rn[None, :], y.to(out_ptr.dtype.element_ty),
