@@ -16,7 +16,9 @@ Prints one JSON line per result (each experiment in its own try/except):
     the device time per step, and the step's span against the sum of its kernels (the gaps);
   - "pdl": the graphed step per batch with the decode kernels' programmatic dependent launch off and
     on (MAMBALIGN_DECODE_PDL), interleaved, and the logits of teacher-forced steps on vs off (the
-    same kernels: they must be equal).
+    same kernels: they must be equal);
+  - "in_proj": the graphed b1 step with in_proj as gemv per tile (IN_PROJ_TILES) against cuBLAS,
+    interleaved, and the logits of teacher-forced steps with it on vs off.
 
 Without CUDA only "logits" runs (Triton's CPU interpreter: a smoke run, e.g. --shape mamba-tiny).
 """
@@ -45,7 +47,10 @@ SWITCH = "MAMBALIGN_DECODE_GEMV"
 TILES = {f"n{n}_k{k}_w{w}": {"BLOCK_N": n, "BLOCK_K": k, "num_warps": w}
          for n, k, w in ((4, 1024, 4), (8, 512, 4), (16, 256, 4), (2, 1024, 2), (2, 2048, 4), (4, 512, 2),
                          (4, 1024, 2), (4, 2048, 4), (4, 2048, 8), (8, 1024, 4), (2, 2048, 8), (8, 256, 2),
-                         (16, 128, 2), (8, 512, 2), (1, 2048, 2))}
+                         (16, 128, 2), (8, 512, 2), (1, 2048, 2), (16, 256, 2), (8, 256, 4), (16, 512, 4))}
+
+# in_proj tiles for the graphed step: the best alone in call 2 (n16_k256_w4) and its neighbours.
+IN_PROJ_TILES = ("n16_k256_w4", "n16_k256_w2", "n8_k256_w4", "n16_k512_w4", "n4_k512_w2")
 
 
 def log(rec: dict) -> None:
@@ -115,6 +120,27 @@ def pdl_exp(model, batches, tokens: int) -> None:
                                  lambda on: os.environ.__setitem__("MAMBALIGN_DECODE_PDL", "1" if on else "0"), 3):
             log({"exp": "pdl_logits", "batch": b, **rec})
     os.environ["MAMBALIGN_DECODE_PDL"] = "0"
+
+
+def in_proj_exp(model, tokens: int) -> None:
+    """The graphed b1 step: cuBLAS for both projections, gemv for out_proj only, and gemv for both
+    with each in_proj tile (IN_PROJ_TILES), interleaved; then the logits of teacher-forced steps
+    with in_proj as gemv (default tile) vs cuBLAS."""
+    paths = {"cublas": ("0", None), "gemv_out_proj": ("1", {"in_proj": False})}
+    for name in IN_PROJ_TILES:
+        paths[f"gemv_in_proj_{name}"] = ("1", {f"in_proj_{k}": v for k, v in TILES[name].items()})
+    for rnd in range(3):
+        for name, (switch, override) in paths.items():
+            os.environ[SWITCH] = switch
+            _launch.set_gemv(override)
+            step_s, decoder = graphed_decode_step(model, decode_prompt(model, 1, 16, DEVICE), tokens)
+            log({"exp": "in_proj_step", "round": rnd, "path": name, "in_proj_tile": _launch.gemv_tile("in_proj"),
+                 "graph_step_ms": round(step_s * 1e3, 3), "tokens_per_s": round(1 / step_s, 1)})
+            del decoder
+    os.environ[SWITCH] = "1"
+    for rec in switch_logits(model, decode_prompt(model, 1, 16, DEVICE),
+                             lambda on: _launch.set_gemv(None if on else {"in_proj": False}), 4):
+        log({"exp": "in_proj_logits", "batch": 1, **rec})
 
 
 def replay_profile(model, path: str, replays: int = 4) -> None:
@@ -189,6 +215,8 @@ def main() -> int:
         checked("logits", logits)
     if "pdl" in what:
         checked("pdl", lambda: pdl_exp(model, [int(x) for x in args.batches.split(",")], args.tokens))
+    if "in_proj" in what:
+        checked("in_proj", lambda: in_proj_exp(model, args.tokens))
     for path in ("cublas", "gemv") if "profile" in what else ():
         if left():
             checked(f"replay_profile {path}", lambda path=path: replay_profile(model, path))
