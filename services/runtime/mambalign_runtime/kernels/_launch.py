@@ -336,15 +336,17 @@ def set_gemv(config: dict | None) -> None:
 
 
 # Programmatic dependent launch for the decode step's own kernels below PDL_BELOW rows: on one H200
-# (KERNELS.md "Round 8", graphed 2.8B step) b1 2.54 -> 2.47 ms, b64 4.23 -> 4.16, b256 7.41 -> 7.43.
+# (KERNELS.md "Round 8", graphed 2.8B step) b1 2.54 -> 2.47 ms, b64 4.23 -> 4.16, b256 7.41 -> 7.43; with
+# the operands no earlier kernel of the step writes loaded before the wait ("Round 9"), b1 2.56 -> 2.18.
 PDL_BELOW = 128
 
 
 def decode_pdl(rows: int) -> bool:
     """True (default, on sm_90+, below PDL_BELOW rows) when the decode step's own kernels (conv +
     x_proj, state update, gemv, add + norm) launch with programmatic dependent launch: each may
-    start while the kernel before it finishes and waits (griddepcontrol.wait) before touching its
-    inputs, so the logits are the same bit for bit. Never in the CPU interpreter;
+    start while the kernel before it finishes, loads what no earlier kernel of the step writes
+    (weights, the layer's states, the residual), and waits (griddepcontrol.wait) before reading the
+    rest, so the logits are the same bit for bit. Never in the CPU interpreter;
     $MAMBALIGN_DECODE_PDL=0 turns it off. Read at every call."""
     return _switch("MAMBALIGN_DECODE_PDL") and rows < PDL_BELOW and not interpreting() and _sm90_or_newer()
 

@@ -47,8 +47,19 @@ def _conv_update_kernel(
 def _shift_in(srow, x, mask, kk, K: tl.constexpr):
     """Shift x into the conv state and return the new taps: srow points at each channel's K taps
     (oldest first; kk, the tap index, on the last axis), x and mask have a size-1 tap axis."""
-    nxt = tl.load(srow + kk + 1, mask=mask & (kk < K - 1), other=0.0)
-    new = tl.where(kk == K - 1, x.to(srow.dtype.element_ty), nxt)
+    return _shift_store(srow, x, _kept_taps(srow, mask, kk, K), mask, kk, K)
+
+
+@triton.jit
+def _kept_taps(srow, mask, kk, K: tl.constexpr):
+    """The K - 1 newest taps of the conv state (at kk 0..K-2; what _shift_store keeps)."""
+    return tl.load(srow + kk + 1, mask=mask & (kk < K - 1), other=0.0)
+
+
+@triton.jit
+def _shift_store(srow, x, kept, mask, kk, K: tl.constexpr):
+    """_shift_in with the kept taps already loaded."""
+    new = tl.where(kk == K - 1, x.to(srow.dtype.element_ty), kept)
     tl.store(srow + kk, new, mask=mask & (kk < K))
     return new
 
@@ -77,7 +88,6 @@ def _conv_xproj_kernel(
     as stored (the model's dtype), as transformers' x_proj reads it. proj must be zero before the
     first program adds to it; with ZERO_NEXT the first channel block's programs zero zero_ptr's
     rows (the buffer the next layer adds into: see patch.py)."""
-    pdl_enter(PDL)
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
     rb = pid_b * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -89,23 +99,29 @@ def _conv_xproj_kernel(
         acc = tl.zeros([BLOCK_B, BLOCK_E], dtype=tl.float32)
     else:  # one row (BLOCK_B 1): products summed across channels once, after the loop
         acc = tl.zeros([SUB_D, BLOCK_E], dtype=tl.float32)
+    # Each SUB_D step's conv taps, weights and W_x columns are loaded one step ahead, the first before
+    # the PDL wait: no earlier kernel of the decode step writes them (this layer's conv state was last
+    # written a step ago), so they arrive while the kernel before (in_proj) finishes.
+    d = pid_d * BLOCK_D + tl.arange(0, SUB_D)
+    kept, w, bias, wx = _conv_xproj_operands(state_ptr, w_ptr, bias_ptr, wx_ptr, rb, mask_b, d, d < dim, kk, e,
+                                             mask_e, s_s_b, s_wx_e, s_wx_d, K)
+    pdl_enter(PDL)
     for d0 in range(0, BLOCK_D, SUB_D):
         d = pid_d * BLOCK_D + d0 + tl.arange(0, SUB_D)
         mask_d = d < dim
         mask_bd = mask_b[:, None] & mask_d[None, :]
+        ahead = _conv_xproj_operands(state_ptr, w_ptr, bias_ptr, wx_ptr, rb, mask_b, d + SUB_D,
+                                     (d + SUB_D < dim) & (d0 + SUB_D < BLOCK_D), kk, e, mask_e, s_s_b, s_wx_e,
+                                     s_wx_d, K)
         x = tl.load(x_ptr + rb[:, None] * s_x_b + d[None, :] * s_x_d, mask=mask_bd, other=0.0)
-        new = _shift_in(state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * K, x[:, :, None],
-                        mask_bd[:, :, None], kk[None, None, :], K)
-        w = tl.load(w_ptr + d[:, None] * K + kk[None, :], mask=mask_d[:, None] & (kk < K)[None, :],
-                    other=0.0).to(tl.float32)
+        new = _shift_store(state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * K, x[:, :, None], kept,
+                           mask_bd[:, :, None], kk[None, None, :], K)
         xc = tl.zeros([BLOCK_B, SUB_D], dtype=tl.float32)
         if HAS_BIAS:
-            xc += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)[None, :]
-        xc = _conv_taps(xc, new.to(tl.float32) * w[None, :, :], kk[None, None, :], K, SILU)
+            xc += bias.to(tl.float32)[None, :]
+        xc = _conv_taps(xc, new.to(tl.float32) * w.to(tl.float32)[None, :, :], kk[None, None, :], K, SILU)
         xc = xc.to(out_ptr.dtype.element_ty)
         tl.store(out_ptr + rb[:, None] * s_o_b + d[None, :] * s_o_d, xc, mask=mask_bd)
-        wx = tl.load(wx_ptr + e[None, :] * s_wx_e + d[:, None] * s_wx_d, mask=mask_d[:, None] & mask_e[None, :],
-                     other=0.0)  # W_x[:, d].T: (SUB_D, BLOCK_E)
         if USE_DOT:
             if DOT_F32:
                 acc = tl.dot(xc.to(tl.float32), wx.to(tl.float32), acc, input_precision="ieee")
@@ -113,6 +129,7 @@ def _conv_xproj_kernel(
                 acc = tl.dot(xc, wx, acc)
         else:
             acc += tl.sum(xc.to(tl.float32), axis=0)[:, None] * wx.to(tl.float32)  # sum of one row: the row
+        kept, w, bias, wx = ahead
     if USE_DOT:
         part = acc
     else:
@@ -123,6 +140,20 @@ def _conv_xproj_kernel(
         if pid_d == 0:
             tl.store(zero_ptr + rb[:, None] * n_proj + e[None, :], tl.zeros([BLOCK_B, BLOCK_E], dtype=tl.float32),
                      mask=mask_be)
+
+
+@triton.jit
+def _conv_xproj_operands(state_ptr, w_ptr, bias_ptr, wx_ptr, rb, mask_b, d, mask_d, kk, e, mask_e, s_s_b, s_wx_e,
+                         s_wx_d, K: tl.constexpr):
+    """For rows rb and channels d: the conv state's kept taps (_kept_taps), the conv weight and bias
+    (bias_ptr is any readable (D,) tensor without one) and W_x[:, d].T, (SUB_D, BLOCK_E)."""
+    mask_bd = mask_b[:, None] & mask_d[None, :]
+    kept = _kept_taps(state_ptr + rb[:, None, None] * s_s_b + d[None, :, None] * K, mask_bd[:, :, None],
+                      kk[None, None, :], K)
+    w = tl.load(w_ptr + d[:, None] * K + kk[None, :], mask=mask_d[:, None] & (kk < K)[None, :], other=0.0)
+    bias = tl.load(bias_ptr + d, mask=mask_d, other=0.0)
+    wx = tl.load(wx_ptr + e[None, :] * s_wx_e + d[:, None] * s_wx_d, mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+    return kept, w, bias, wx
 
 
 @triton.jit
@@ -144,36 +175,43 @@ def _state_update_kernel(
     BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, PDL: tl.constexpr,
 ):
     """h = exp(dt*A) h + dt*B*x (fp32 math, stored in the state's dtype); y = (h.C + D x) silu(z).
-    With DT_PROJ, dt_ptr holds the low-rank time step (b, rank) and dt = W @ it (W: dim x rank)."""
-    pdl_enter(PDL)
+    With DT_PROJ, dt_ptr holds the low-rank time step (b, rank) and dt = W @ it (W: dim x rank).
+    The state, A, the bias and dt_proj's first columns are loaded before the PDL wait: no earlier
+    kernel of the decode step writes them (this layer's state was last written a step ago)."""
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     n = tl.arange(0, BLOCK_N)
+    rr = tl.arange(0, BLOCK_R)
     mask_d = d < dim
     mask_n = n < dstate
     mask = mask_d[:, None] & mask_n[None, :]
     sp = state_ptr + pid_b * s_s_b + d[:, None] * s_s_d + n[None, :] * s_s_n
     h = tl.load(sp, mask=mask, other=0.0).to(tl.float32)
+    A = tl.load(A_ptr + d[:, None] * s_A_d + n[None, :] * s_A_n, mask=mask, other=0.0).to(tl.float32)
+    bias = tl.load(bias_ptr + d, mask=mask_d & HAS_BIAS, other=0.0).to(tl.float32)
+    if DT_PROJ:
+        w_next = tl.load(w_ptr + d[:, None] * s_w_d + rr[None, :] * s_w_r,
+                         mask=mask_d[:, None] & (rr < rank)[None, :], other=0.0)
+    pdl_enter(PDL)
     x = tl.load(x_ptr + pid_b * s_x_b + d * s_x_d, mask=mask_d, other=0.0).to(tl.float32)
     if DT_PROJ:
         dt = tl.zeros([BLOCK_D], dtype=tl.float32)
         for r0 in range(0, rank, BLOCK_R):
-            r = r0 + tl.arange(0, BLOCK_R)
-            mask_r = r < rank
-            ts = _rounded(tl.load(dt_ptr + pid_b * s_dt_b + r * s_dt_d, mask=mask_r, other=0.0), x_ptr,
+            r = r0 + rr
+            ts = _rounded(tl.load(dt_ptr + pid_b * s_dt_b + r * s_dt_d, mask=r < rank, other=0.0), x_ptr,
                           ROUND).to(tl.float32)
-            w = tl.load(w_ptr + d[:, None] * s_w_d + r[None, :] * s_w_r, mask=mask_d[:, None] & mask_r[None, :],
-                        other=0.0).to(tl.float32)
-            dt += tl.sum(w * ts[None, :], axis=1)
+            w = w_next
+            w_next = tl.load(w_ptr + d[:, None] * s_w_d + (r + BLOCK_R)[None, :] * s_w_r,
+                             mask=mask_d[:, None] & (r + BLOCK_R < rank)[None, :], other=0.0)
+            dt += tl.sum(w.to(tl.float32) * ts[None, :], axis=1)
     else:
         dt = _rounded(tl.load(dt_ptr + pid_b * s_dt_b + d * s_dt_d, mask=mask_d, other=0.0), x_ptr,
                       ROUND).to(tl.float32)
     if HAS_BIAS:
-        dt += tl.load(bias_ptr + d, mask=mask_d, other=0.0).to(tl.float32)
+        dt += bias
     if SOFTPLUS:
         dt = _softplus(dt)
-    A = tl.load(A_ptr + d[:, None] * s_A_d + n[None, :] * s_A_n, mask=mask, other=0.0).to(tl.float32)
     if A_IS_LOG:
         A = -tl.exp(A)
     Bv = _rounded(tl.load(B_ptr + pid_b * s_B_b + n * s_B_n, mask=mask_n, other=0.0), x_ptr, ROUND).to(tl.float32)

@@ -95,12 +95,13 @@ def _add_rms_fwd_kernel(
     """x = round_sum(res + h) (torch's `residual + h`: an fp32 add rounded to the promoted dtype;
     without h, x = res), res_out = x (in res_out's dtype, a widening when the block keeps an fp32
     residual), out = the block's norm(x.to(IN_DTYPE)) as _rms_fwd_kernel computes it. res_out may
-    be res itself: every element is read before it is written, by the same thread."""
-    pdl_enter(PDL)
+    be res itself: every element is read before it is written, by the same thread. res is read
+    before the PDL wait: in a decode step the kernel before this one writes h, never res."""
     row = tl.program_id(0).to(tl.int64)
     h = tl.arange(0, BLOCK_H)
     mask = h < hidden
     x = tl.load(res_ptr + row * s_res_r + h, mask=mask, other=0.0).to(tl.float32)
+    pdl_enter(PDL)
     if HAS_H:
         x = _round(x + tl.load(h_ptr + row * s_h_r + h, mask=mask, other=0.0).to(tl.float32), SUM_DTYPE, HW_ROUND)
     if WRITE_RES:
@@ -245,7 +246,9 @@ def add_rms_norm(residual: torch.Tensor, h: torch.Tensor | None, weight: torch.T
     promote(residual.dtype, h.dtype)); x = residual when h is None. Returns (x stored as
     `res_dtype`, or None when res_dtype is None, `rms_norm(x, weight, eps, in_dtype)`), bit for
     bit what the add followed by rms_norm gives. `res_out` (contiguous, res_dtype, residual's
-    shape; may be `residual` itself) receives x instead of a new tensor."""
+    shape; may be `residual` itself) receives x instead of a new tensor. Under programmatic
+    dependent launch (a decode step, _launch.decode_pdl) `residual` is read before the kernel waits
+    for the one before it: that kernel may write h, not the residual."""
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (residual, h, weight)):
         raise RuntimeError("add_rms_norm: inference only (no autograd); call it under torch.no_grad()")
     hidden = residual.shape[-1]
