@@ -51,7 +51,7 @@ export function isTerminal(status: RunStatus): boolean {
   return status === RunStatus.RUN_STATUS_SUCCEEDED || status === RunStatus.RUN_STATUS_FAILED || status === RunStatus.RUN_STATUS_CANCELLED;
 }
 
-function isStageDone(status: StageStatus): boolean {
+export function isStageDone(status: StageStatus): boolean {
   return status === StageStatus.STAGE_STATUS_SUCCEEDED || status === StageStatus.STAGE_STATUS_FAILED || status === StageStatus.STAGE_STATUS_CANCELLED;
 }
 
