@@ -11,3 +11,4 @@ export { resolvedStage, resolvedTrainingArgs } from "./resolved-args.js";
 export { processGone } from "./process-gone.js";
 export { makeTestPki, type TestPki } from "./tls.js";
 export { settledConsumer } from "./settled-consumer.js";
+export { waitUntil } from "./wait-until.js";

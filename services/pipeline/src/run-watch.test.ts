@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Bus, FsObjectStore, Run, RunEvent, RunStatus, Stage, StageStatus, type WatchRunResponse } from "@mambalign/core";
-import { startNatsServer } from "@mambalign/core/testing";
+import { startNatsServer, waitUntil } from "@mambalign/core/testing";
 import { pino } from "pino";
 import { RunHistory } from "./run-history.js";
 import { applyEvent } from "./run-machine.js";
@@ -16,13 +16,6 @@ import { watchRun } from "./run-watch.js";
 const RUN = "r-20261204-060000-abcdef";
 const JOB = `${RUN}.sft.1`;
 
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test("run watch — the snapshot sent with a worker's transition shows it, though the pipeline stores it later", async () => {
   const srv = await startNatsServer();
@@ -45,7 +38,7 @@ test("run watch — the snapshot sent with a worker's transition shows it, thoug
     watching = (async () => {
       for await (const r of watchRun(bus, runs, new RunHistory(new FsObjectStore({ root })), RUN, undefined, ac.signal)) got.push(r);
     })();
-    await until("the watcher's first read", () => reads === 1);
+    await waitUntil("the watcher's first read", () => reads === 1);
 
     // The worker starts the stage: its transition is on the stream before the pipeline has applied it.
     const running = RunEvent.fromPartial({
@@ -53,7 +46,7 @@ test("run watch — the snapshot sent with a worker's transition shows it, thoug
       kind: { $case: "transition", value: { status: StageStatus.STAGE_STATUS_RUNNING, message: "training" } },
     });
     await bus.publishEvent(running);
-    await until("the watcher reading the run for the transition", () => reads === 2);
+    await waitUntil("the watcher reading the run for the transition", () => reads === 2);
     const current = (await store.get(RUN))!;
     await store.update(RUN, (run) => {
       const step = applyEvent(run, running, new Date("2026-12-04T06:00:02Z"));
@@ -61,7 +54,7 @@ test("run watch — the snapshot sent with a worker's transition shows it, thoug
     }, async () => {});
     assert.notEqual((await store.get(RUN))!.revision, current.revision, "the pipeline's write");
 
-    await until("the transition's response", () => got.length === 1);
+    await waitUntil("the transition's response", () => got.length === 1);
     assert.equal(got[0]!.event?.kind?.$case, "transition");
     assert.equal(got[0]!.run?.stages[0]?.status, StageStatus.STAGE_STATUS_RUNNING, "the snapshot shows the stage running");
   } finally {

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, test } from "node:test";
 import { pino } from "pino";
 import { Stage, StageJob } from "../gen/index.js";
 import { type NatsServerHandle, startNatsServer } from "../../test-support/nats-server.js";
+import { waitUntil } from "../../test-support/wait-until.js";
 import { Bus } from "./bus.js";
 import { BusConfigError, BusInvalidArgumentError } from "./errors.js";
 import { JOB_SUBJECTS, type JobSubject } from "./subjects.js";
@@ -34,13 +35,6 @@ function job(id: string, stage = Stage.STAGE_SFT): StageJob {
   return StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage, attempt: 1, outputName: "zephyr" });
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function retryable(message: string): Error {
   return Object.assign(new Error(message), { retryable: true });
@@ -68,7 +62,7 @@ test("job queue — the payload arrives as the StageJob that was published", asy
   await bus.publishJob(JOB_SUBJECTS.train, sent);
   let got: StageJob | undefined;
   const w = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async (j) => void (got = j) });
-  await waitFor("job", () => got !== undefined);
+  await waitUntil("job", () => got !== undefined);
   await w.stop();
   assert.deepEqual(got, sent);
 });
@@ -83,7 +77,7 @@ test("job queue — depth counts unfinished jobs per subject and drops on ack", 
 
   const done: string[] = [];
   const w = bus.startJobWorker({ durable: "evaluator", subjects: [JOB_SUBJECTS.eval], handler: async (j) => void done.push(j.jobId) });
-  await waitFor("eval job acked", async () => (await bus.jobQueueDepth([JOB_SUBJECTS.eval])) === 0);
+  await waitUntil("eval job acked", async () => (await bus.jobQueueDepth([JOB_SUBJECTS.eval])) === 0);
   await w.stop();
   assert.deepEqual(done, ["b.eval.1"]);
   assert.equal(await bus.jobQueueDepth(), 2);
@@ -107,7 +101,7 @@ test("job queue — each job goes to one of two workers, one job per worker at a
   await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
   await bus.publishJob(JOB_SUBJECTS.merge, job("r.merge.1", Stage.STAGE_MERGE));
   await bothRunning;
-  await waitFor("both acked", async () => (await bus.jobQueueDepth()) === 0);
+  await waitUntil("both acked", async () => (await bus.jobQueueDepth()) === 0);
   await Promise.all([a.stop(), b.stop()]);
   assert.deepEqual([...handled].sort(), ["r.merge.1", "r.sft.1"], "each job handled exactly once");
   assert.deepEqual([...running.values()].sort(), ["a", "b"], "the two jobs went to different workers");
@@ -125,7 +119,7 @@ test("job queue — a retryable failure is redelivered, then acked", async () =>
     },
   });
   await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
-  await waitFor("second delivery acked", async () => calls.length === 2 && (await bus.jobQueueDepth()) === 0);
+  await waitUntil("second delivery acked", async () => calls.length === 2 && (await bus.jobQueueDepth()) === 0);
   await w.stop();
   assert.deepEqual(calls, [1, 2]);
 });
@@ -143,7 +137,7 @@ test("job queue — a non-retryable failure terminates the job and logs it", asy
   });
   await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
   // Terminated jobs leave the work queue: nothing is left to redeliver.
-  await waitFor("job removed", async () => calls.length === 1 && (await bus.jobQueueDepth()) === 0);
+  await waitUntil("job removed", async () => calls.length === 1 && (await bus.jobQueueDepth()) === 0);
   const info = await bus.jsm.consumers.info("JOBS", "trainer");
   await w.stop();
   assert.equal(info.num_pending + info.num_ack_pending + info.num_redelivered, 0);
@@ -166,7 +160,7 @@ test("job queue — retryable failures stop at maxDeliver", async () => {
     },
   });
   await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
-  await waitFor("job given up", async () => calls.length === 2 && (await bus.jobQueueDepth()) === 0);
+  await waitUntil("job given up", async () => calls.length === 2 && (await bus.jobQueueDepth()) === 0);
   await w.stop();
   assert.deepEqual(calls, [1, 2]);
 });
@@ -181,10 +175,10 @@ test("job queue — heartbeats keep a job leased past ack_wait", async () => {
   };
   const a = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], ackWaitMs, handler: handler("a", 4 * ackWaitMs) });
   await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
-  await waitFor("job started", () => seen.length === 1);
+  await waitUntil("job started", () => seen.length === 1);
   // An idle second replica would receive the job if the lease lapsed.
   const b = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], ackWaitMs, handler: handler("b", 0) });
-  await waitFor("job acked", async () => (await bus.jobQueueDepth()) === 0);
+  await waitUntil("job acked", async () => (await bus.jobQueueDepth()) === 0);
   await Promise.all([a.stop(), b.stop()]);
   assert.deepEqual(seen, [["a", 1]]);
 });
@@ -203,7 +197,7 @@ test("job queue — stop aborts the handler's signal and waits for it", async ()
     },
   });
   await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
-  await waitFor("handler running", () => started);
+  await waitUntil("handler running", () => started);
   await w.stop();
   assert.equal(sawAbort, true);
   assert.equal(await bus.jobQueueDepth(), 1, "an interrupted job stays queued for another worker");
@@ -211,7 +205,7 @@ test("job queue — stop aborts the handler's signal and waits for it", async ()
 
 test("job queue — overlapping work-queue consumers are refused", async () => {
   const a = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async () => {} });
-  await waitFor("consumer created", async () => (await bus.jsm.consumers.list("JOBS").next()).length === 1);
+  await waitUntil("consumer created", async () => (await bus.jsm.consumers.list("JOBS").next()).length === 1);
   const b = bus.startJobWorker({ durable: "other", subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.eval], handler: async () => {} });
   await assert.rejects(b.stopped, BusConfigError);
   await a.stop();
@@ -232,7 +226,7 @@ test("job queue — a subject added to a durable reaches the jobs its consumer h
   const merge = await bus.publishJob(JOB_SUBJECTS.merge, job("r.merge.1", Stage.STAGE_MERGE));
   const train = await bus.publishJob(JOB_SUBJECTS.train, job("r.sft.1"));
   assert.ok(merge.seq < train.seq);
-  await waitFor("train job handled", () => done.length === 1);
+  await waitUntil("train job handled", () => done.length === 1);
   await a.stop();
   const info = await bus.jsm.consumers.info("JOBS", "trainer");
   assert.ok(info.delivered.stream_seq >= train.seq, "the old consumer had scanned past the merge job");
@@ -241,7 +235,7 @@ test("job queue — a subject added to a durable reaches the jobs its consumer h
     subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge],
     handler: async (j) => void done.push(j.jobId),
   });
-  await waitFor("merge job handled", () => done.length === 2, 15_000);
+  await waitUntil("merge job handled", () => done.length === 2, 15_000);
   await b.stop();
   assert.deepEqual(done, ["r.sft.1", "r.merge.1"]);
   assert.equal(await bus.jobQueueDepth(), 0);
@@ -253,7 +247,7 @@ test("job queue — a subject added to a durable reaches the jobs its consumer h
 
 test("job queue — a worker restarted with new settings updates its durable", async () => {
   const a = bus.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async () => {} });
-  await waitFor("consumer created", async () => (await bus.jsm.consumers.list("JOBS").next()).length === 1);
+  await waitUntil("consumer created", async () => (await bus.jsm.consumers.list("JOBS").next()).length === 1);
   await a.stop();
   const done: string[] = [];
   const b = bus.startJobWorker({
@@ -268,7 +262,7 @@ test("job queue — a worker restarted with new settings updates its durable", a
   await bus.publishJob(JOB_SUBJECTS.merge, job("r.merge.1", Stage.STAGE_MERGE));
   // That stale pull can also take the delivery once the filter matches; its inbox is gone, so it
   // comes back to this worker after ack_wait (5 s).
-  await waitFor("merge job handled", () => done.length === 1, 30_000);
+  await waitUntil("merge job handled", () => done.length === 1, 30_000);
   await b.stop();
   const cfg = (await bus.jsm.consumers.info("JOBS", "trainer")).config;
   assert.equal(cfg.ack_wait, 5e9);

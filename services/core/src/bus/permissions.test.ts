@@ -6,6 +6,7 @@ import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { RunEvent, Stage, StageJob, StageStatus } from "../gen/index.js";
 import { type NatsServerHandle, startNatsServer } from "../../test-support/nats-server.js";
+import { waitUntil } from "../../test-support/wait-until.js";
 import { Bus } from "./bus.js";
 import { BusPermissionError } from "./errors.js";
 import { toBusError } from "./nats-errors.js";
@@ -38,13 +39,7 @@ async function refused(what: string, p: Promise<unknown>): Promise<void> {
   assert.ok(err instanceof BusPermissionError, `${what}: ${String(err)}`);
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(what, cond, 15_000);
 
 const job = (id: string) => StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage: Stage.STAGE_SFT, attempt: 1, outputName: "zephyr" });
 

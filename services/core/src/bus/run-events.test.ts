@@ -3,6 +3,7 @@ import { afterEach, beforeEach, test } from "node:test";
 import { pino } from "pino";
 import { RunEvent, Stage, StageStatus } from "../gen/index.js";
 import { type NatsServerHandle, startNatsServer } from "../../test-support/nats-server.js";
+import { waitUntil } from "../../test-support/wait-until.js";
 import { Bus } from "./bus.js";
 import { BusInvalidArgumentError } from "./errors.js";
 
@@ -30,13 +31,6 @@ function log(runId: string, message: string): RunEvent {
   });
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test("run events — watch replays one run from a sequence, then follows live events", async () => {
   const s1 = await bus.publishEvent(log("run1", "a"));
@@ -102,7 +96,7 @@ test("run events — durable consumer sees every run's events and retries retrya
   });
   await bus.publishEvent(log("run1", "a"));
   await bus.publishEvent(log("run2", "b"));
-  await waitFor("both handled", () => seen.length === 2);
+  await waitUntil("both handled", () => seen.length === 2);
   await c.stop();
   assert.deepEqual(seen.sort(), ["run1:a", "run2:b"]);
   const info = await bus.jsm.consumers.info("EVENTS", "pipeline");
@@ -115,7 +109,7 @@ test("run events — durable consumer sees every run's events and retries retrya
     durable: "pipeline",
     handler: async (_seq, e) => void again.push(e.kind?.$case === "log" ? e.kind.value.message : "?"),
   });
-  await waitFor("new event handled", () => again.length === 1);
+  await waitUntil("new event handled", () => again.length === 1);
   await c2.stop();
   assert.deepEqual(again, ["c"]);
 });
