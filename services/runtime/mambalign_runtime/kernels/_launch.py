@@ -307,17 +307,17 @@ _gemv_override: dict | None = None
 
 
 def decode_gemv(rows: int, use: str = "out_proj") -> bool:
-    """True (default) below GEMV_BELOW rows: a decode step's out_proj runs as gemv.gemv (`use`
-    "out_proj") and its in_proj, with the block's add and norm, as gemv.add_norm_gemv ("in_proj");
-    $MAMBALIGN_DECODE_GEMV=0 keeps cuBLAS for both. Read at every call (the benchmark compares)."""
+    """True (default) below GEMV_BELOW rows: a decode step's out_proj (`use` "out_proj") or in_proj
+    ("in_proj") runs as gemv.gemv; $MAMBALIGN_DECODE_GEMV=0 keeps cuBLAS for both. Read at every call
+    (the benchmark compares)."""
     override = _gemv_override or {}
     return (_switch("MAMBALIGN_DECODE_GEMV") and bool(override.get(use, True))
             and rows < override.get("below", GEMV_BELOW))
 
 
 def gemv_tile(use: str = "out_proj") -> dict:
-    """The tile of gemv.gemv ("out_proj": GEMV_TILE) or gemv.add_norm_gemv ("in_proj": IN_PROJ_TILE),
-    with set_gemv's keys over it (those of in_proj prefixed "in_proj_")."""
+    """gemv.gemv's tile for out_proj (GEMV_TILE) or in_proj (IN_PROJ_TILE), with set_gemv's keys over
+    it (in_proj's prefixed "in_proj_")."""
     override = _gemv_override or {}
     if use == "in_proj":
         return {**IN_PROJ_TILE, **{k[len("in_proj_"):]: v for k, v in override.items() if k.startswith("in_proj_")}}
