@@ -248,65 +248,15 @@ def _xproj_buffers(cache_params, layer_idx: int, batch: int, width: int, device)
     return proj, bufs[last] if last is not None else None
 
 
-def _in_proj(mixer, x):
-    """A decode step's in_proj: gemv.gemv at one row (_launch.decode_gemv "in_proj") when it is a
-    plain Linear (_plain_linear); else the module."""
+def _decode_linear(proj, x, use: str):
+    """A decode step's in_proj or out_proj (`use`): gemv.gemv with its tile at one row
+    (_launch.decode_gemv) when it is a plain Linear (_plain_linear); else the module."""
     from ._launch import decode_gemv, gemv_tile
     from .gemv import gemv
 
-    proj = mixer.in_proj
-    if decode_gemv(x.numel() // x.shape[-1], "in_proj") and _plain_linear(proj, x):
-        return gemv(x, proj.weight, gemv_tile("in_proj"))
+    if decode_gemv(x.numel() // x.shape[-1], use) and _plain_linear(proj, x):
+        return gemv(x, proj.weight, gemv_tile(use))
     return proj(x)
-
-
-def _out_proj(mixer, y):
-    """A decode step's out_proj: gemv.gemv at one row (_launch.decode_gemv) when it is a plain
-    Linear (_plain_linear); else the module."""
-    from ._launch import decode_gemv
-    from .gemv import gemv
-
-    proj = mixer.out_proj
-    if decode_gemv(y.numel() // y.shape[-1]) and _plain_linear(proj, y):
-        return gemv(y, proj.weight)
-    return proj(y)
-
-
-def _one_step(mixer, cache_params, seq_len: int) -> bool:
-    """The mixer takes one token from a cache with state (the decode step's kernels)."""
-    return (cache_params is not None and seq_len == 1 and cache_params.has_previous_state(mixer.layer_idx)
-            and not cache_params.layers[mixer.layer_idx].record_past)
-
-
-def _step_after_in_proj(self, xz, cache_params):
-    """A decode step of the mixer from in_proj's output xz (b, 1, 2D): conv and SSM states updated
-    in place, out_proj's output (b, 1, hidden) returned."""
-    from .decode import conv_update, conv_xproj, state_update
-
-    batch, dtype = xz.shape[0], xz.dtype
-    x, z = xz.chunk(2, dim=-1)
-    weight = self.conv1d.weight.squeeze(1)
-    conv_bias = self.conv1d.bias if self.use_conv_bias else None
-    silu = _silu_flag(self.activation)
-    layer = cache_params.layers[self.layer_idx]
-    split = [self.time_step_rank, self.ssm_state_size, self.ssm_state_size]
-    if _fused_xproj(self, x):  # x_proj inside the conv kernel: no GEMM and no split-K reduce per layer
-        proj, zero_next = _xproj_buffers(cache_params, self.layer_idx, batch, sum(split), x.device)
-        xc = conv_xproj(x[:, 0], layer.conv_states[0], weight, conv_bias, silu, self.x_proj.weight, proj, zero_next)
-        ts, B, C = torch.split(proj, split, -1)  # fp32 sums, rounded to the model's dtype in the kernel
-        y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
-                         self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight, round_inputs=True)
-        return _out_proj(self, y[:, None, :].to(dtype))
-    xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
-    ts, B, C = torch.split(self.x_proj(xc), split, -1)
-    if type(self.dt_proj) is nn.Linear:  # the kernel applies dt_proj itself: one launch less per layer
-        y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
-                         self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight)
-    else:
-        dt, dt_bias = _time_step(self, ts)
-        y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
-                         A_is_log=True)
-    return _out_proj(self, y[:, None, :].to(dtype))
 
 
 def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
@@ -314,19 +264,41 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
 
     from ._launch import decode_state_dtype, scan_recompute
     from .conv import causal_conv1d
+    from .decode import conv_update, conv_xproj, state_update
 
     batch, seq_len, _ = hidden_states.shape
     dtype = hidden_states.dtype
     has_state = cache_params is not None and cache_params.has_previous_state(self.layer_idx)
     seq_idx = _layer_seq_idx(self, batch, seq_len, has_state, hidden_states.device)
     hidden_states = apply_mask_to_padding_states(hidden_states, attention_mask)
-    if _one_step(self, cache_params, seq_len):
-        return _step_after_in_proj(self, _in_proj(self, hidden_states), cache_params)
-    xz = self.in_proj(hidden_states)  # (b, L, 2D)
+    step = has_state and seq_len == 1 and not cache_params.layers[self.layer_idx].record_past
+    xz = _decode_linear(self.in_proj, hidden_states, "in_proj") if step else self.in_proj(hidden_states)  # (b, L, 2D)
     x, z = xz.chunk(2, dim=-1)
     weight = self.conv1d.weight.squeeze(1)
     conv_bias = self.conv1d.bias if self.use_conv_bias else None
     silu = _silu_flag(self.activation)
+
+    if step:
+        layer = cache_params.layers[self.layer_idx]
+        split = [self.time_step_rank, self.ssm_state_size, self.ssm_state_size]
+        if _fused_xproj(self, x):  # x_proj inside the conv kernel: no GEMM and no split-K reduce per layer
+            proj, zero_next = _xproj_buffers(cache_params, self.layer_idx, batch, sum(split), x.device)
+            xc = conv_xproj(x[:, 0], layer.conv_states[0], weight, conv_bias, silu, self.x_proj.weight, proj,
+                            zero_next)
+            ts, B, C = torch.split(proj, split, -1)  # fp32 sums, rounded to the model's dtype in the kernel
+            y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
+                             self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight, round_inputs=True)
+            return _decode_linear(self.out_proj, y[:, None, :].to(dtype), "out_proj")
+        xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
+        ts, B, C = torch.split(self.x_proj(xc), split, -1)
+        if type(self.dt_proj) is nn.Linear:  # the kernel applies dt_proj itself: one launch less per layer
+            y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
+                             self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight)
+        else:
+            dt, dt_bias = _time_step(self, ts)
+            y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
+                             A_is_log=True)
+        return _decode_linear(self.out_proj, y[:, None, :].to(dtype), "out_proj")
 
     if cache_params is None and torch.is_grad_enabled() and scan_recompute():
         # Training without gradient checkpointing keeps every layer's saved tensors until its
