@@ -72,18 +72,16 @@ export class RunStore {
     await this.requests.delete(requestKey(requestId));
   }
 
-  /** Waits for a run claimed by another call to be written (it follows its claim within milliseconds). */
-  async waitFor(runId: string, timeoutMs: number): Promise<Run | null> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
-    try {
-      for await (const e of this.runs.watch({ key: runId, signal: ac.signal })) {
-        if (e.value) return e.value;
-      }
-      return null;
-    } finally {
-      clearTimeout(timer);
+  /**
+   * The run once stored and `ready` (by default: written at all, as a run claimed by another call
+   * is within milliseconds of its claim); null after `timeoutMs` or once `signal` aborts.
+   */
+  async waitFor(runId: string, timeoutMs: number, ready: (run: Run) => boolean = () => true, signal?: AbortSignal): Promise<Run | null> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    for await (const e of this.runs.watch({ key: runId, signal: signal ? AbortSignal.any([signal, timeout]) : timeout })) {
+      if (e.value && ready(e.value)) return e.value;
     }
+    return null;
   }
 
   /**

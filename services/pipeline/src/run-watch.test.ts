@@ -16,7 +16,6 @@ import { watchRun } from "./run-watch.js";
 const RUN = "r-20261204-060000-abcdef";
 const JOB = `${RUN}.sft.1`;
 
-
 test("run watch — the snapshot sent with a worker's transition shows it, though the pipeline stores it later", async () => {
   const srv = await startNatsServer();
   const bus = await Bus.connect({ servers: srv.url, name: "test", logger: pino({ level: "silent" }) });
@@ -33,7 +32,7 @@ test("run watch — the snapshot sent with a worker's transition shows it, thoug
     await store.create(queued);
     // The watcher's reads of the stored run are counted, so the test writes only after the watcher has read.
     let reads = 0;
-    const runs = { get: (id: string) => (reads++, store.get(id)), watch: (id: string, s: AbortSignal) => store.watch(id, s) } as unknown as RunStore;
+    const runs: RunStore = Object.assign(Object.create(store), { get: (id: string) => (reads++, store.get(id)) });
     const got: WatchRunResponse[] = [];
     watching = (async () => {
       for await (const r of watchRun(bus, runs, new RunHistory(new FsObjectStore({ root })), RUN, undefined, ac.signal)) got.push(r);

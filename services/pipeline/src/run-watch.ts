@@ -1,9 +1,9 @@
 // WatchRun: a run's events from the start (or from_seq), with a Run snapshot on each transition
 // that shows it (a worker's transition reaches this watcher and the pipeline's consumer at once, so
-// the snapshot waits for the pipeline's write), ending after the run's end event. A finished run whose history in the store is complete (it holds
-// the end event) is replayed from there, so it outlives the stream. Otherwise the stream: if the end
-// event is missing (expired by the stream's limits), the run's terminal state in KV ends the stream
-// after a short grace period instead.
+// the snapshot waits for the pipeline's write), ending after the run's end event. A finished run
+// whose history in the store is complete (it holds the end event) is replayed from there, so it
+// outlives the stream. Otherwise the stream: if the end event is missing (expired by the stream's
+// limits), the run's terminal state in KV ends the stream after a short grace period instead.
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Bus, type Run, type RunEvent, type WatchRunResponse } from "@mambalign/core";
 import type { RunHistory } from "./run-history.js";
@@ -68,23 +68,14 @@ export async function* watchRun(
  * The stored run once it shows `event`: the pipeline's own transitions are written before they are
  * published, but a worker's is applied by the pipeline's consumer while this watcher reads it too,
  * and a snapshot sent before that write would show the stage as it was until the next transition
- * (a training stage: "queued" for hours). Waits for the next write, at most SNAPSHOT_WAIT_MS.
+ * (a training stage: "queued" for hours). Waits for the next write, at most SNAPSHOT_WAIT_MS (an
+ * event the run ignores is never written: the run as read then).
  */
 async function snapshotShowing(runs: RunStore, runId: string, event: RunEvent, signal: AbortSignal): Promise<Run | undefined> {
-  const stored = (await runs.get(runId))?.value ?? undefined;
+  const stored = (await runs.get(runId))?.value;
   if (!stored || shows(stored, event)) return stored;
-  const wait = AbortSignal.any([signal, AbortSignal.timeout(SNAPSHOT_WAIT_MS)]);
-  let latest = stored;
-  try {
-    for await (const run of runs.watch(runId, wait)) {
-      if (!run) break;
-      latest = run;
-      if (shows(run, event) || (run.updatedAt?.getTime() ?? 0) > (stored.updatedAt?.getTime() ?? 0)) return run;
-    }
-  } catch (err) {
-    if (!wait.aborted) throw err;
-  }
-  return latest;
+  const written = (run: Run) => shows(run, event) || (run.updatedAt?.getTime() ?? 0) > (stored.updatedAt?.getTime() ?? 0);
+  return (await runs.waitFor(runId, SNAPSHOT_WAIT_MS, written, signal)) ?? stored;
 }
 
 /** Whether `run` shows a transition event: its stage (or baseline evaluation) has that status or is done. */
