@@ -35,7 +35,6 @@ function job(id: string, stage = Stage.STAGE_SFT): StageJob {
   return StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage, attempt: 1, outputName: "zephyr" });
 }
 
-
 function retryable(message: string): Error {
   return Object.assign(new Error(message), { retryable: true });
 }

@@ -39,8 +39,6 @@ async function refused(what: string, p: Promise<unknown>): Promise<void> {
   assert.ok(err instanceof BusPermissionError, `${what}: ${String(err)}`);
 }
 
-const until = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(what, cond, 15_000);
-
 const job = (id: string) => StageJob.fromPartial({ jobId: id, runId: id.split(".")[0], stage: Stage.STAGE_SFT, attempt: 1, outputName: "zephyr" });
 
 test("bus permissions — a client without credentials is refused", async () => {
@@ -80,19 +78,19 @@ test("bus permissions — an upgraded trainer rewinds its own durable past skipp
   const old = trainer.startJobWorker({ durable: "trainer", subjects: [JOB_SUBJECTS.train], handler: async (j) => void done.push(j.jobId) });
   await pipeline.publishJob(JOB_SUBJECTS.merge, StageJob.fromPartial({ ...job("u1.merge.1"), stage: Stage.STAGE_MERGE }));
   await pipeline.publishJob(JOB_SUBJECTS.train, job("u1.sft.1"));
-  await until("the train job handled", () => done.length === 1);
+  await waitUntil("the train job handled", () => done.length === 1, 15_000);
   await old.stop();
   const upgraded = trainer.startJobWorker({
     durable: "trainer",
     subjects: [JOB_SUBJECTS.train, JOB_SUBJECTS.merge],
     handler: async (j) => void done.push(j.jobId),
   });
-  await until("the merge job handled", () => done.length === 2);
+  await waitUntil("the merge job handled", () => done.length === 2, 15_000);
   await upgraded.stop();
   assert.deepEqual(done, ["u1.sft.1", "u1.merge.1"]);
   const evaluator = await busAs("evaluator");
   const evalWorker = evaluator.startJobWorker({ durable: "evaluator", subjects: [JOB_SUBJECTS.eval], handler: async () => {} });
-  await until("the evaluator's durable", async () => Boolean(await evaluator.jsm.consumers.info("JOBS", "evaluator").catch(() => null)));
+  await waitUntil("the evaluator's durable", async () => Boolean(await evaluator.jsm.consumers.info("JOBS", "evaluator").catch(() => null)), 15_000);
   await refused("trainer resetting the evaluator's durable", trainer.jsm.consumers.reset("JOBS", "evaluator").catch((e: unknown) => {
     throw toBusError(e, "reset");
   }));

@@ -31,7 +31,6 @@ function log(runId: string, message: string): RunEvent {
   });
 }
 
-
 test("run events — watch replays one run from a sequence, then follows live events", async () => {
   const s1 = await bus.publishEvent(log("run1", "a"));
   const s2 = await bus.publishEvent(log("run1", "b"));
