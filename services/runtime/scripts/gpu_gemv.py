@@ -17,8 +17,8 @@ Prints one JSON line per result (each experiment in its own try/except):
   - "pdl": the graphed step per batch with the decode kernels' programmatic dependent launch off and
     on (MAMBALIGN_DECODE_PDL), interleaved, and the logits of teacher-forced steps on vs off (the
     same kernels: they must be equal);
-  - "in_proj": the graphed b1 step with in_proj as gemv per tile (IN_PROJ_TILES) against cuBLAS,
-    interleaved, and the logits of teacher-forced steps with it on vs off.
+  - "in_proj": "graph_step" at b1 with in_proj as gemv per tile (IN_PROJ_TILES) against cuBLAS,
+    three interleaved rounds, and the logits of teacher-forced steps with it on vs off.
 
 Without CUDA only "logits" runs (Triton's CPU interpreter: a smoke run, e.g. --shape mamba-tiny).
 """
@@ -97,12 +97,14 @@ def kernel_exp(shapes, rows_list, budget_s: float) -> dict:
     return best
 
 
-def graph_step(model, batch: int, path: str, tile: dict | None, tokens: int) -> None:
+def graph_step(model, batch: int, path: str, tile: dict | None, tokens: int, **rec) -> None:
+    """The graphed step with cuBLAS (`path` "cublas") or gemv, `tile` (set_gemv keys) over the defaults."""
     os.environ[SWITCH] = "0" if path == "cublas" else "1"
     _launch.set_gemv({"below": 1 << 30, **(tile or {})})
     step_s, decoder = graphed_decode_step(model, decode_prompt(model, batch, 16, DEVICE), tokens)
-    log({"exp": "graph_step", "batch": batch, "path": path, "tile": _launch.gemv_tile(),
-         "graph_step_ms": round(step_s * 1e3, 3), "tokens_per_s": round(batch / step_s, 1)})
+    log({"exp": "graph_step", **rec, "batch": batch, "path": path, "tile": _launch.gemv_tile(),
+         "in_proj_tile": _launch.gemv_tile("in_proj"), "graph_step_ms": round(step_s * 1e3, 3),
+         "tokens_per_s": round(batch / step_s, 1)})
     del decoder
 
 
@@ -126,17 +128,12 @@ def in_proj_exp(model, tokens: int) -> None:
     """The graphed b1 step: cuBLAS for both projections, gemv for out_proj only, and gemv for both
     with each in_proj tile (IN_PROJ_TILES), interleaved; then the logits of teacher-forced steps
     with in_proj as gemv (default tile) vs cuBLAS."""
-    paths = {"cublas": ("0", None), "gemv_out_proj": ("1", {"in_proj": False})}
+    paths = {"cublas": None, "gemv_out_proj": {"in_proj": False}}
     for name in IN_PROJ_TILES:
-        paths[f"gemv_in_proj_{name}"] = ("1", {f"in_proj_{k}": v for k, v in TILES[name].items()})
+        paths[f"gemv_in_proj_{name}"] = {f"in_proj_{k}": v for k, v in TILES[name].items()}
     for rnd in range(3):
-        for name, (switch, override) in paths.items():
-            os.environ[SWITCH] = switch
-            _launch.set_gemv(override)
-            step_s, decoder = graphed_decode_step(model, decode_prompt(model, 1, 16, DEVICE), tokens)
-            log({"exp": "in_proj_step", "round": rnd, "path": name, "in_proj_tile": _launch.gemv_tile("in_proj"),
-                 "graph_step_ms": round(step_s * 1e3, 3), "tokens_per_s": round(1 / step_s, 1)})
-            del decoder
+        for name, override in paths.items():
+            graph_step(model, 1, name, override, tokens, round=rnd)
     os.environ[SWITCH] = "1"
     for rec in switch_logits(model, decode_prompt(model, 1, 16, DEVICE),
                              lambda on: _launch.set_gemv(None if on else {"in_proj": False}), 4):
