@@ -101,8 +101,11 @@ HEAD = ["shape", "ours tok/s", "ours GiB", "mamba_ssm tok/s", "mamba_ssm GiB", "
 def table(ours: list[dict], anchor: list[dict], markdown: bool) -> str:
     lines = rows(ours, anchor)
     cards = sorted({r.get("card", "?") for r in [*ours, *anchor]})
-    def where(recs):  # the lease or source each column's records name (a file may join two runs)
-        return "; ".join(sorted({r.get("source") or r.get("lease") or "measured in this process" for r in recs}))
+    keys = {key for _, key in ROWS}
+
+    def where(recs):  # the lease or source of each column's rows (a file may join two runs and other benches)
+        return "; ".join(sorted({r.get("source") or r.get("lease") or "measured in this process" for r in recs
+                                 if row_key(r) in keys}))
 
     note = f"card(s): {', '.join(cards)}; ours: {where(ours)}; anchor: {where(anchor)}"
     if markdown:
@@ -132,6 +135,21 @@ def _time_steps(step, steps: int, warmup: int = 1) -> dict:
             "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
 
 
+def _profiled(step) -> dict:
+    """One step under torch.profiler after a warm-up step, as our bench's `--what profile` record."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from mambalign_runtime.bench import _profile_record
+
+    step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
+        step()
+        torch.cuda.synchronize()
+    return _profile_record(prof, bench="profile", seq=2048, batch=4, grad_ckpt=False)
+
+
 def _measured(fn, rec: dict) -> dict:
     import torch
 
@@ -147,8 +165,10 @@ def _measured(fn, rec: dict) -> dict:
     return rec
 
 
-def measure_anchor(site: str, steps: int, emit) -> list[dict]:
-    """mamba_ssm's LM (Mamba-1, 2.8B shape), timed as ours below; emit(record) as each is done."""
+def measure_anchor(site: str, steps: int, emit, profile: bool = False) -> list[dict]:
+    """mamba_ssm's LM (Mamba-1, 2.8B shape), timed as ours below; emit(record) as each is done.
+    `profile`: also one frozen-base step at batch 4 without checkpointing under torch.profiler (the
+    record `bench --what profile` gives for ours), so the two steps' kernel time can be split alike."""
     import torch
     from torch.utils.checkpoint import checkpoint
 
@@ -168,7 +188,7 @@ def measure_anchor(site: str, steps: int, emit) -> list[dict]:
             blk.forward = (lambda h, residual=None, inference_params=None, _f=f:
                            checkpoint(_f, h, residual, inference_params, use_reentrant=False)) if on else f
 
-    def train(batch, seq, full, ckpt):
+    def train(batch, seq, full, ckpt, run=None):
         set_ckpt(ckpt)
         for n, p in model.named_parameters():
             p.requires_grad_(full or "norm" in n)
@@ -183,7 +203,7 @@ def measure_anchor(site: str, steps: int, emit) -> list[dict]:
             opt.zero_grad(set_to_none=True)
 
         try:
-            return _time_steps(step, steps)
+            return (run or (lambda s: _time_steps(s, steps)))(step)
         finally:
             set_ckpt(False)
 
@@ -191,6 +211,8 @@ def measure_anchor(site: str, steps: int, emit) -> list[dict]:
     for bench, seq, batch, ckpt in TRAIN_SHAPES:
         rec = {"anchor": "mamba_ssm", "bench": bench, "seq": seq, "batch": batch, "grad_ckpt": ckpt, "card": card}
         recs.append(emit(_measured(lambda: train(batch, seq, bench == "full", ckpt), rec)))
+    if profile:
+        recs.append(emit({"anchor": "mamba_ssm", **train(4, 2048, False, False, run=_profiled)}))
     for p in model.parameters():
         p.requires_grad_(False)
     with torch.no_grad():
@@ -278,6 +300,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=4, help="timed training steps per row (median)")
     ap.add_argument("--out", help="append every record measured here to this file")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--profile", action="store_true",
+                    help="with --measure: also profile the anchor's frozen-base step at batch 4, no checkpointing")
     args = ap.parse_args()
     # One file may hold both columns (as --out writes them): the anchor's records carry "anchor".
     ours = [r for r in read_jsonl(args.ours) if "anchor" not in r] if args.ours else []
@@ -289,7 +313,7 @@ def main() -> int:
             print(table(ours, anchor, args.markdown), flush=True)  # ours alone first, should the anchor fail
         gc.collect()  # nothing of ours may count in the anchor's peaks
         try:
-            anchor = measure_anchor(args.measure, args.steps, emit)
+            anchor = measure_anchor(args.measure, args.steps, emit, profile=args.profile)
         except Exception as err:  # e.g. the anchor's build is missing: keep our column
             emit({"anchor": "mamba_ssm", "bench": "import", "error": f"{type(err).__name__}: {err}"[:500]})
             traceback.print_exc()

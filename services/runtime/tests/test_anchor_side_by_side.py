@@ -47,7 +47,7 @@ def test_anchor_records_without_grad_ckpt_are_the_no_checkpointing_row_and_decod
 
 
 def test_one_file_with_both_columns_redraws_the_markdown_table(tmp_path):
-    recs = [{"bench": "scan_pick", "card": "NVIDIA H200", "fwd_ms": 1.0},  # other benches are ignored
+    recs = [{"bench": "scan_pick", "card": "NVIDIA H200", "fwd_ms": 1.0, "lease": "sweep"},  # not a row: ignored
             {"bench": "full", "seq": 2048, "batch": 4, "grad_ckpt": False, "card": "NVIDIA H200",
              "tokens_per_s": 20000.0, "peak_mem_gib": 40.0},
             {"anchor": "mamba_ssm", "bench": "full", "seq": 2048, "batch": 4, "grad_ckpt": False,
@@ -58,6 +58,7 @@ def test_one_file_with_both_columns_redraws_the_markdown_table(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert "| full fine-tuning b4, no ckpt | 20,000.0 | 40.0 | 16,000.0 | 45.0 | 1.25x | 0.89x |" in out
     assert "card(s): NVIDIA H200" in out
+    assert "sweep" not in out  # the note names where the rows were measured, not other benches in the file
 
 
 def test_measure_with_ours_given_times_only_the_anchor(tmp_path, monkeypatch, capsys):
@@ -71,12 +72,21 @@ def test_measure_with_ours_given_times_only_the_anchor(tmp_path, monkeypatch, ca
         raise AssertionError("ours was measured again")
 
     monkeypatch.setattr(sbs, "measure_ours", ours_again)
-    monkeypatch.setattr(sbs, "measure_anchor", lambda site, steps, emit: [emit(
-        {"anchor": "mamba_ssm", "bench": "train", "seq": 2048, "batch": 4, "grad_ckpt": False,
-         "tokens_per_s": 20000.0, "peak_mem_gib": 31.0})])
+    asked = {}
+
+    def anchor(site, steps, emit, profile=False):
+        asked["profile"] = profile
+        return [emit({"anchor": "mamba_ssm", "bench": "train", "seq": 2048, "batch": 4, "grad_ckpt": False,
+                      "tokens_per_s": 20000.0, "peak_mem_gib": 31.0}),
+                emit({"anchor": "mamba_ssm", "bench": "profile", "seq": 2048, "batch": 4, "grad_ckpt": False,
+                      "device_ms_total": 400.0})]
+
+    monkeypatch.setattr(sbs, "measure_anchor", anchor)
     out = tmp_path / "both.jsonl"
     monkeypatch.setattr(sys, "argv", ["anchor_side_by_side.py", "--measure", "SITE", "--ours", str(ours),
-                                      "--out", str(out)])
+                                      "--out", str(out), "--profile"])
     assert sbs.main() == 0
-    assert "1.20x" in capsys.readouterr().out
-    assert [json.loads(line).get("anchor") for line in out.read_text().splitlines()] == ["mamba_ssm"]
+    printed = capsys.readouterr().out
+    assert "1.20x" in printed
+    assert asked == {"profile": True}  # --profile reaches the anchor's measurement
+    assert [json.loads(line)["bench"] for line in out.read_text().splitlines()] == ["train", "profile"]
