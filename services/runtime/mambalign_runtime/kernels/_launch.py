@@ -149,14 +149,17 @@ def scan_configs(block_n: int, seqlen: int) -> list[dict]:
 
 def _v4_configs(block_n: int) -> list[dict]:
     """v4 tiles: CHUNK x DI x NI values per thread, (32 / (block_n/NI)) x DI channels per warp.
-    Ordered by the bench's timing on one H200 (KERNELS.md "Round 7"; the first is what training
-    uses): since the loads run one chunk ahead, the forward's DI=2 tile (fewer registers, more
-    warps) beats DI=4 (0.86 vs 1.34 ms at b4) and the backward keeps one channel per lane group."""
+    Ordered by the bench's timing on one H200 (the first is what training uses). Since the loads
+    run one chunk ahead, fewer channels per lane group win in the forward: DI=1 (8 channels a warp)
+    0.69 ms a layer at b4 against 0.92 for DI=2 and 1.34 for DI=4; at b2 L8192 1.86 against 2.91, as
+    DI=2 has too few programs there and splits in time; level at b1 L16384 (KERNELS.md "Round 10",
+    "Round 7"). The backward keeps one channel per lane group."""
     if interpreting():
         # 4 lanes: 2 channels x 2 states per lane group, so tiny tests cross channel blocks.
         return [{"CHUNK": 4, "DI": 2, "NI": max(1, block_n // 2), "lanes": 4, "bwd_DI": 1}]
     if block_n <= 16:
         return [
+            {"CHUNK": 4, "DI": 1, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
             {"CHUNK": 4, "DI": 2, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
             {"CHUNK": 8, "DI": 2, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
             {"CHUNK": 4, "DI": 4, "NI": 4, "bwd_DI": 1, "bwd_NI": 4},
