@@ -281,23 +281,21 @@ def mixer_forward(self, hidden_states, cache_params=None, attention_mask=None, *
     if step:
         layer = cache_params.layers[self.layer_idx]
         split = [self.time_step_rank, self.ssm_state_size, self.ssm_state_size]
-        if _fused_xproj(self, x):  # x_proj inside the conv kernel: no GEMM and no split-K reduce per layer
+        fused = _fused_xproj(self, x)
+        if fused:  # x_proj inside the conv kernel: no GEMM and no split-K reduce per layer
             proj, zero_next = _xproj_buffers(cache_params, self.layer_idx, batch, sum(split), x.device)
             xc = conv_xproj(x[:, 0], layer.conv_states[0], weight, conv_bias, silu, self.x_proj.weight, proj,
                             zero_next)
             ts, B, C = torch.split(proj, split, -1)  # fp32 sums, rounded to the model's dtype in the kernel
-            y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
-                             self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight, round_inputs=True)
-            return _decode_linear(self.out_proj, y[:, None, :].to(dtype), "out_proj")
-        xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
-        ts, B, C = torch.split(self.x_proj(xc), split, -1)
-        if type(self.dt_proj) is nn.Linear:  # the kernel applies dt_proj itself: one launch less per layer
-            y = state_update(layer.recurrent_states[0], xc, ts, self.A_log, B, C, self.D, z[:, 0],
-                             self.dt_proj.bias, True, A_is_log=True, dt_weight=self.dt_proj.weight)
         else:
-            dt, dt_bias = _time_step(self, ts)
-            y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
-                             A_is_log=True)
+            xc = conv_update(x[:, 0], layer.conv_states[0], weight, conv_bias, silu)  # (b, D)
+            ts, B, C = torch.split(self.x_proj(xc), split, -1)
+        if type(self.dt_proj) is nn.Linear:  # the kernel applies dt_proj itself: one launch less per layer
+            dt, dt_bias, dt_weight = ts, self.dt_proj.bias, self.dt_proj.weight
+        else:
+            (dt, dt_bias), dt_weight = _time_step(self, ts), None
+        y = state_update(layer.recurrent_states[0], xc, dt, self.A_log, B, C, self.D, z[:, 0], dt_bias, True,
+                         A_is_log=True, dt_weight=dt_weight, round_inputs=fused)
         return _decode_linear(self.out_proj, y[:, None, :].to(dtype), "out_proj")
 
     if cache_params is None and torch.is_grad_enabled() and scan_recompute():
