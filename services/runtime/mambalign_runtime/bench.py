@@ -420,8 +420,6 @@ def _profile_record(prof, **fields) -> dict:
 
 def bench_profile(args, device) -> list[dict]:
     """One training step under torch.profiler: the CUDA time per kernel and per operator."""
-    from torch.profiler import ProfilerActivity, profile
-
     from . import kernels
 
     kernels.install(args.kernels)
@@ -430,13 +428,21 @@ def bench_profile(args, device) -> list[dict]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     step = _train_step_fn(model, args.batch, args.seq, model.config.vocab_size, device, opt)
+    return [profile_step(step, bench="profile", shape=args.shape, seq=args.seq, batch=args.batch,
+                         scan_kernel=_scan_desc())]
+
+
+def profile_step(step, **fields) -> dict:
+    """One call of `step` under torch.profiler after a warm-up call: _profile_record's fields. The
+    anchor's side by side profiles mamba_ssm's step with it too, so both split alike."""
+    from torch.profiler import ProfilerActivity, profile
+
     step()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
         step()
         torch.cuda.synchronize()
-    return [_profile_record(prof, bench="profile", shape=args.shape, seq=args.seq, batch=args.batch,
-                            scan_kernel=_scan_desc())]
+    return _profile_record(prof, **fields)
 
 
 def bench_profile_decode(args, device) -> list[dict]:

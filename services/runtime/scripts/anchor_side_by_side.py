@@ -135,21 +135,6 @@ def _time_steps(step, steps: int, warmup: int = 1) -> dict:
             "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
 
 
-def _profiled(step) -> dict:
-    """One step under torch.profiler after a warm-up step, as our bench's `--what profile` record."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    from mambalign_runtime.bench import _profile_record
-
-    step()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
-        step()
-        torch.cuda.synchronize()
-    return _profile_record(prof, bench="profile", seq=2048, batch=4, grad_ckpt=False)
-
-
 def _measured(fn, rec: dict) -> dict:
     import torch
 
@@ -188,7 +173,7 @@ def measure_anchor(site: str, steps: int, emit, profile: bool = False) -> list[d
             blk.forward = (lambda h, residual=None, inference_params=None, _f=f:
                            checkpoint(_f, h, residual, inference_params, use_reentrant=False)) if on else f
 
-    def train(batch, seq, full, ckpt, run=None):
+    def train(batch, seq, full, ckpt, run=lambda step: _time_steps(step, steps)):
         set_ckpt(ckpt)
         for n, p in model.named_parameters():
             p.requires_grad_(full or "norm" in n)
@@ -203,7 +188,7 @@ def measure_anchor(site: str, steps: int, emit, profile: bool = False) -> list[d
             opt.zero_grad(set_to_none=True)
 
         try:
-            return (run or (lambda s: _time_steps(s, steps)))(step)
+            return run(step)
         finally:
             set_ckpt(False)
 
@@ -212,7 +197,10 @@ def measure_anchor(site: str, steps: int, emit, profile: bool = False) -> list[d
         rec = {"anchor": "mamba_ssm", "bench": bench, "seq": seq, "batch": batch, "grad_ckpt": ckpt, "card": card}
         recs.append(emit(_measured(lambda: train(batch, seq, bench == "full", ckpt), rec)))
     if profile:
-        recs.append(emit({"anchor": "mamba_ssm", **train(4, 2048, False, False, run=_profiled)}))
+        from mambalign_runtime.bench import profile_step
+
+        fields = {"anchor": "mamba_ssm", "bench": "profile", "seq": 2048, "batch": 4, "grad_ckpt": False}
+        recs.append(emit(train(4, 2048, False, False, run=lambda step: profile_step(step, **fields))))
     for p in model.parameters():
         p.requires_grad_(False)
     with torch.no_grad():
